@@ -1,0 +1,88 @@
+"""What the loaded connectors offer, in the rule language's types.
+
+The compiler asks the catalog: what is the subject of `3dcart.order.status_changed` and what
+fields does it have? Which connectors offer an action called `capture`, and with which arguments?
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from cartwire.core.events import EventType
+from cartwire.core.types import DATETIME, STRING, Record, Type, type_of_model
+from cartwire.plugins.connector import ActionSpec, Connector
+
+ENVELOPE_FIELDS: dict[str, Type] = {
+    "id": STRING,
+    "type": STRING,
+    "source": STRING,
+    "entity": STRING,
+    "occurred_at": DATETIME,
+}
+
+
+@dataclass(frozen=True)
+class EventInfo:
+    """An event type with its subject's type, ready for name resolution."""
+
+    connector: str
+    spec: EventType
+    subject_type: Record
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def subject(self) -> str:
+        return self.spec.subject
+
+
+@dataclass(frozen=True)
+class ActionInfo:
+    connector: str
+    spec: ActionSpec
+    argument_types: Record
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.connector}.{self.spec.name}"
+
+
+class Catalog:
+    """Event types and actions of a set of connector instances, keyed for lookup."""
+
+    def __init__(self, connectors: Iterable[Connector]):
+        self.connectors: dict[str, Connector] = {}
+        self.aliases: dict[str, str] = {}
+        self.events: dict[str, EventInfo] = {}
+        self.actions: dict[tuple[str, str], ActionInfo] = {}
+        for connector in connectors:
+            self._add(connector)
+
+    def _add(self, connector: Connector) -> None:
+        name = connector.name
+        self.connectors[name] = connector
+        for alias in (name, *connector.aliases):
+            self.aliases[alias] = name
+        for spec in connector.event_types():
+            record = type_of_model(spec.model, connector.enum_values)
+            self.events[spec.name] = EventInfo(name, spec, record)
+        for action in connector.actions():
+            record = type_of_model(action.arguments, connector.enum_values)
+            self.actions[(name, action.name)] = ActionInfo(name, action, record)
+
+    def connector_name(self, name_or_alias: str) -> str | None:
+        return self.aliases.get(name_or_alias)
+
+    def action(self, connector: str, action: str) -> ActionInfo | None:
+        canonical = self.connector_name(connector)
+        return None if canonical is None else self.actions.get((canonical, action))
+
+    def actions_named(self, action: str) -> list[ActionInfo]:
+        """Every loaded connector's action called `action` (for a bare `then capture`)."""
+        return [info for (_, name), info in sorted(self.actions.items()) if name == action]
+
+    def event_type_names(self) -> list[str]:
+        return sorted(self.events)

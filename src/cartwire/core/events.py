@@ -1,0 +1,48 @@
+"""An Event: one thing that happened in a connected system, in a typed, connector-neutral shape."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+
+@dataclass(frozen=True)
+class Event:
+    """One incoming fact, as a connector's webhook parser or poller produced it.
+
+    `subject` is the typed payload (for example a 3dcart order) that rules see under the event
+    type's subject name (`order`). `entity` names what the event is about (`3dcart:order:5001`):
+    the runtime processes the events of one entity one at a time, in order. `dedupe_key` is equal
+    for two deliveries of the same fact, so the second one is ignored.
+    """
+
+    source: str
+    type: str
+    subject: BaseModel
+    entity: str
+    dedupe_key: str
+    occurred_at: datetime
+    id: str = ""
+
+    def envelope(self) -> dict[str, Any]:
+        """The fields rules reach as `event.<name>` besides the subject's own."""
+        return {
+            "id": self.id,
+            "type": self.type,
+            "source": self.source,
+            "entity": self.entity,
+            "occurred_at": self.occurred_at,
+        }
+
+
+@dataclass(frozen=True)
+class EventType:
+    """What a connector declares about one kind of event it can produce."""
+
+    name: str
+    subject: str
+    model: type[BaseModel]
+    description: str = ""

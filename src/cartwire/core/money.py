@@ -1,0 +1,127 @@
+"""Money as Decimal plus an ISO 4217 currency; never a float.
+
+Conversion to minor units follows the currency's exponent (JPY 0, USD 2, KWD 3) and rounds
+half-up once, at the edge of the system.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from pydantic import GetCoreSchemaHandler
+from pydantic_core import core_schema
+
+# ISO 4217 minor-unit exponents that differ from 2; every other valid code uses 2.
+_EXPONENTS = {
+    "BHD": 3, "BIF": 0, "CLF": 4, "CLP": 0, "DJF": 0, "GNF": 0, "IQD": 3, "ISK": 0, "JOD": 3,
+    "JPY": 0, "KMF": 0, "KRW": 0, "KWD": 3, "LYD": 3, "OMR": 3, "PYG": 0, "RWF": 0, "TND": 3,
+    "UGX": 0, "UYI": 0, "UYW": 4, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
+}
+_CODE = re.compile(r"^[A-Z]{3}$")
+
+
+class CurrencyMismatch(ValueError):
+    """Raised when two amounts of different currencies meet in one operation."""
+
+
+def exponent(currency: str) -> int:
+    """Number of minor-unit digits of `currency` (2 unless ISO 4217 says otherwise)."""
+    return _EXPONENTS.get(check_currency(currency), 2)
+
+
+def check_currency(currency: str) -> str:
+    if not isinstance(currency, str) or not _CODE.match(currency):
+        raise ValueError(f"not an ISO 4217 currency code: {currency!r}")
+    return currency
+
+
+def _decimal(value: Decimal | int | str) -> Decimal:
+    if isinstance(value, float):
+        raise TypeError("money amounts are never floats; pass a Decimal or a string")
+    try:
+        result = Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"not a decimal amount: {value!r}") from None
+    if not result.is_finite():
+        raise ValueError(f"not a finite amount: {value!r}")
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    """An exact amount in one currency."""
+
+    amount: Decimal
+    currency: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "amount", _decimal(self.amount))
+        check_currency(self.currency)
+
+    @classmethod
+    def of(cls, amount: Decimal | int | str, currency: str) -> Money:
+        return cls(_decimal(amount), currency)
+
+    @classmethod
+    def from_minor(cls, units: int, currency: str) -> Money:
+        """`Money.from_minor(10891, "USD")` is 108.91 USD."""
+        if isinstance(units, bool) or not isinstance(units, int):
+            raise TypeError(f"minor units must be an int, got {units!r}")
+        return cls(Decimal(units).scaleb(-exponent(currency)), currency)
+
+    def to_minor(self) -> int:
+        """Integer minor units, rounded half-up once (108.905 USD -> 10891)."""
+        quantum = Decimal(1).scaleb(-exponent(self.currency))
+        return int(self.amount.quantize(quantum, rounding=ROUND_HALF_UP).scaleb(exponent(self.currency)))
+
+    def _same(self, other: object) -> Money:
+        if not isinstance(other, Money):
+            raise TypeError(f"cannot combine money with {type(other).__name__}")
+        if other.currency != self.currency:
+            raise CurrencyMismatch(f"cannot combine {self.currency} with {other.currency}")
+        return other
+
+    def __add__(self, other: Money) -> Money:
+        return Money(self.amount + self._same(other).amount, self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        return Money(self.amount - self._same(other).amount, self.currency)
+
+    def __neg__(self) -> Money:
+        return Money(-self.amount, self.currency)
+
+    def __lt__(self, other: Money) -> bool:
+        return self.amount < self._same(other).amount
+
+    def __le__(self, other: Money) -> bool:
+        return self.amount <= self._same(other).amount
+
+    def __gt__(self, other: Money) -> bool:
+        return self.amount > self._same(other).amount
+
+    def __ge__(self, other: Money) -> bool:
+        return self.amount >= self._same(other).amount
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency}"
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> Any:
+        """Validate from a Money or {"amount": "1.00", "currency": "USD"}; dump to the latter."""
+
+        def validate(value: Any) -> Money:
+            if isinstance(value, Money):
+                return value
+            if isinstance(value, dict) and set(value) == {"amount", "currency"}:
+                return Money.of(value["amount"], value["currency"])
+            raise ValueError("expected money as {'amount': '<decimal>', 'currency': '<ISO 4217>'}")
+
+        return core_schema.no_info_plain_validator_function(
+            validate,
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                lambda m: {"amount": str(m.amount), "currency": m.currency}
+            ),
+        )

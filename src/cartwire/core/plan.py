@@ -1,0 +1,43 @@
+"""The result of evaluating rules on one event: what should be done, with nothing done yet."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from cartwire.core.events import Event
+
+
+@dataclass(frozen=True)
+class ActionCall:
+    """One action a rule asked for, with validated arguments and its idempotency key."""
+
+    connector: str
+    action: str
+    arguments: dict[str, Any] = field(hash=False)
+    rule: str
+    idempotency_key: str
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.connector}.{self.action}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Ordered action calls for one event, and which rules fired."""
+
+    event: Event
+    calls: tuple[ActionCall, ...] = ()
+    fired: tuple[str, ...] = ()
+
+
+def idempotency_key(event: Event, rule: str, position: int, qualified_action: str) -> str:
+    """The same event, rule and action always give the same key, so a repeat is recognised.
+
+    The key is 32 hex digits (a valid `Sezzle-Request-Id`), derived from the event's dedupe key,
+    the rule's name, the action's position within the rule and the action's name.
+    """
+    material = "\x1f".join((event.dedupe_key, rule, str(position), qualified_action))
+    return hashlib.sha256(material.encode()).hexdigest()[:32]

@@ -1,0 +1,41 @@
+"""Time is timezone-aware UTC inside; connectors convert at their edge."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def zone(name: str) -> ZoneInfo:
+    """The IANA zone `name`, with a clear error for a misspelt one."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (expected an IANA name such as America/Chicago)") from None
+
+
+def local_to_utc(naive: datetime, zone_name: str) -> datetime:
+    """Read a wall-clock time in `zone_name` and return it in UTC."""
+    if naive.tzinfo is not None:
+        return naive.astimezone(UTC)
+    return naive.replace(tzinfo=zone(zone_name)).astimezone(UTC)
+
+
+def parse_rfc3339(text: str) -> datetime:
+    """Parse an RFC 3339 timestamp (any fraction length, `Z` or an offset) to UTC."""
+    value = text.strip()
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    head, sep, tail = value.partition(".")
+    if sep:  # Python wants at most 6 fraction digits; Sezzle sends up to 9.
+        digits = len(tail) - len(tail.lstrip("0123456789"))
+        tail = tail[:digits][:6].ljust(6, "0") + tail[digits:]
+        value = f"{head}.{tail}"
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError(f"timestamp without an offset: {text!r}")
+    return parsed.astimezone(UTC)

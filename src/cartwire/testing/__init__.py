@@ -1,0 +1,1 @@
+"""Tools for testing rules and connectors: emulators served on loopback, fixtures."""

@@ -1,0 +1,54 @@
+"""Serve an ASGI app over real HTTP on loopback, in a background thread, for tests and the demo."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+
+
+@dataclass
+class ServedApp:
+    """A running server; `base_url` is `http://127.0.0.1:<port>`."""
+
+    base_url: str
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def start_app(app: Any, *, host: str = "127.0.0.1", port: int = 0) -> ServedApp:
+    """Start `app` on `host` (an ephemeral port unless `port` is given) and wait until it listens."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"server for {app!r} did not start")
+        time.sleep(0.01)
+    bound_port = sock.getsockname()[1]
+    return ServedApp(f"http://{host}:{bound_port}", server, thread)
+
+
+@contextmanager
+def served(app: Any) -> Iterator[ServedApp]:
+    """`with served(app) as s: httpx.get(s.base_url + "/...")`."""
+    running = start_app(app)
+    try:
+        yield running
+    finally:
+        running.stop()
