@@ -1,0 +1,193 @@
+"""The rule engine: rules compiled once into an index by event type, evaluated per event into a Plan.
+
+Evaluation has no side effects. It reads the event, decides which rules fire and which actions
+they ask for, validates each action's arguments with the connector's own model, and returns
+the plan; only the runtime executes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from cartwire.core import compiler, interpreter
+from cartwire.core.catalog import Catalog
+from cartwire.core.checker import CheckedAction, CheckedRule, check
+from cartwire.core.events import Event
+from cartwire.core.ir import truth
+from cartwire.core.money import CurrencyMismatch
+from cartwire.core.plan import ActionCall, Plan, idempotency_key
+from cartwire.grammar.ast import RuleFile
+from cartwire.grammar.diagnostics import Diagnostic, render_all
+from cartwire.plugins.connector import ActionSpec
+
+Evaluate = Callable[[Event], Any]
+
+
+class RuleError(Exception):
+    """Rules that cannot be compiled; `diagnostics` has every problem found."""
+
+    def __init__(self, diagnostics: list[Diagnostic]):
+        super().__init__(render_all(diagnostics))
+        self.diagnostics = diagnostics
+
+
+class EvaluationError(Exception):
+    """A rule could not be evaluated on one event (a value it needs is missing or invalid)."""
+
+    def __init__(
+        self, message: str, *, rule: str, location: str, action: str | None = None, argument: str | None = None
+    ):
+        super().__init__(f"{location}: {message}")
+        self.rule = rule
+        self.location = location
+        self.action = action
+        self.argument = argument
+
+
+@dataclass(frozen=True)
+class CompiledArgument:
+    name: str
+    evaluate: Evaluate
+    source: str
+
+
+@dataclass(frozen=True)
+class CompiledAction:
+    connector: str
+    name: str
+    spec: ActionSpec
+    arguments: tuple[CompiledArgument, ...]
+    location: str
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.connector}.{self.name}"
+
+    def call(self, event: Event, rule: str, position: int) -> ActionCall:
+        values = {argument.name: self._value(argument, event, rule) for argument in self.arguments}
+        try:
+            model = self.spec.arguments.model_validate(values)
+        except ValidationError as error:
+            raise self._invalid(error, values, rule) from None
+        return ActionCall(
+            connector=self.connector,
+            action=self.name,
+            arguments={name: getattr(model, name) for name in type(model).model_fields},
+            rule=rule,
+            idempotency_key=idempotency_key(event, rule, position, self.qualified_name),
+        )
+
+    def _value(self, argument: CompiledArgument, event: Event, rule: str) -> Any:
+        try:
+            return argument.evaluate(event)
+        except (CurrencyMismatch, TypeError) as error:
+            raise EvaluationError(
+                f'rule "{rule}": {self.qualified_name} argument `{argument.name}`: {error}',
+                rule=rule, location=self.location, action=self.qualified_name, argument=argument.name,
+            ) from None  # fmt: skip
+
+    def _invalid(self, error: ValidationError, values: dict[str, Any], rule: str) -> EvaluationError:
+        """Name the first bad argument in words; never hand a pydantic trace to the operator."""
+        first = error.errors(include_url=False, include_input=False)[0]
+        name = str(first["loc"][0]) if first["loc"] else "?"
+        source = next((a.source for a in self.arguments if a.name == name), None)
+        if values.get(name) is None:
+            reason = f"has no value on this event (`{source}` is missing)" if source else "is required"
+        else:
+            reason = f"is invalid: {first['msg']}"
+        return EvaluationError(
+            f'rule "{rule}": {self.qualified_name} argument `{name}` {reason}',
+            rule=rule, location=self.location, action=self.qualified_name, argument=name,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    name: str
+    event_type: str
+    priority: int
+    order: tuple[int, int]
+    condition: Evaluate | None
+    condition_location: str
+    actions: tuple[CompiledAction, ...]
+    location: str
+
+    def matches(self, event: Event) -> bool:
+        if self.condition is None:
+            return True
+        try:
+            return truth(self.condition(event))
+        except (CurrencyMismatch, TypeError) as error:
+            message = f'rule "{self.name}": {error}'
+            raise EvaluationError(message, rule=self.name, location=self.condition_location) from None
+
+
+class Engine:
+    """Compiled rules, indexed by event type in evaluation order."""
+
+    def __init__(self, rules: Iterable[CompiledRule]):
+        index: dict[str, list[CompiledRule]] = {}
+        for rule in rules:
+            index.setdefault(rule.event_type, []).append(rule)
+        self._index = {
+            event_type: tuple(sorted(group, key=lambda r: (-r.priority, r.order)))
+            for event_type, group in index.items()
+        }
+
+    def rules_for(self, event_type: str) -> list[CompiledRule]:
+        return list(self._index.get(event_type, ()))
+
+    def event_types(self) -> set[str]:
+        return set(self._index)
+
+    def evaluate(self, event: Event) -> Plan:
+        """The actions the rules ask for on `event`, in order: priority (higher first), then
+        file and position. Raises `EvaluationError` if a firing rule's action cannot be built.
+        """
+        calls: list[ActionCall] = []
+        fired: list[str] = []
+        for rule in self._index.get(event.type, ()):
+            if rule.matches(event):
+                fired.append(rule.name)
+                calls.extend(action.call(event, rule.name, i) for i, action in enumerate(rule.actions))
+        return Plan(event=event, calls=tuple(calls), fired=tuple(fired))
+
+
+def compile_rules(files: list[RuleFile], catalog: Catalog, *, reference: bool = False) -> Engine:
+    """Check and compile `files` against `catalog`; raise `RuleError` listing every problem.
+
+    `reference=True` evaluates with the tree-walking interpreter instead of closures: the
+    same results, slower; tests use it to check the compiler.
+    """
+    checked, diagnostics = check(files, catalog)
+    if diagnostics:
+        raise RuleError(diagnostics)
+    build = interpreter.evaluator if reference else compiler.compile_node
+    return Engine(_compile_rule(rule, build) for rule in checked)
+
+
+def _compile_rule(rule: CheckedRule, build: Callable[[Any], Evaluate]) -> CompiledRule:
+    return CompiledRule(
+        name=rule.name,
+        event_type=rule.event_type,
+        priority=rule.priority,
+        order=rule.order,
+        condition=None if rule.condition is None else build(rule.condition),
+        condition_location=rule.condition_location,
+        actions=tuple(_compile_action(action, build) for action in rule.actions),
+        location=rule.location,
+    )
+
+
+def _compile_action(action: CheckedAction, build: Callable[[Any], Evaluate]) -> CompiledAction:
+    return CompiledAction(
+        connector=action.info.connector,
+        name=action.info.spec.name,
+        spec=action.info.spec,
+        arguments=tuple(CompiledArgument(a.name, build(a.value), a.source) for a in action.arguments),
+        location=action.location,
+    )

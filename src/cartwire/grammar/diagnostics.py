@@ -1,0 +1,87 @@
+"""Diagnostics: one problem in a rule file, rendered the way a compiler shows it.
+
+```
+rules/payments.rules:3:14: error: `order` has no field `totl`
+    3 |   when order.totl > 50 USD
+      |              ^^^^
+      = did you mean `total`?
+```
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from cartwire.grammar.ast import RuleFile, Span
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """A problem at a place in a file. `line` 0 means the problem concerns the whole file."""
+
+    severity: Literal["error", "warning"]
+    message: str
+    filename: str
+    line: int = 0
+    column: int = 0
+    width: int = 1
+    source_line: str = ""
+    suggestion: str | None = None
+
+    @classmethod
+    def at(cls, file: RuleFile, span: Span, message: str, *, suggestion: str | None = None) -> Diagnostic:
+        """An error at `span` of `file`, quoting its first line."""
+        return cls.at_source(file.filename, file.source, span, message, suggestion=suggestion)
+
+    @classmethod
+    def at_source(
+        cls, filename: str, source: str, span: Span, message: str, *, suggestion: str | None = None
+    ) -> Diagnostic:
+        lines = source.splitlines()
+        text = lines[span.line - 1] if 0 < span.line <= len(lines) else ""
+        end = span.end_column if span.end_line == span.line else len(text) + 1
+        return cls(
+            "error", message, filename, span.line, span.column, max(1, end - span.column), text, suggestion
+        )
+
+    @property
+    def location(self) -> str:
+        return f"{self.filename}:{self.line}:{self.column}" if self.line else self.filename
+
+    def render(self) -> str:
+        head = f"{self.location}: {self.severity}: {self.message}"
+        if not self.line:
+            return head
+        number = str(self.line)
+        gutter = " " * len(number)
+        # Keep tabs as tabs so the caret lines up under the same character in a terminal.
+        lead = "".join(c if c == "\t" else " " for c in self.source_line[: self.column - 1])
+        lines = [head, f" {number} | {self.source_line}", f" {gutter} | {lead}{'^' * self.width}"]
+        if self.suggestion:
+            lines.append(f" {gutter} = {self.suggestion}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+def closest(word: str, candidates: Iterable[str]) -> list[str]:
+    """The candidates nearly as close to `word` as the closest one (none if nothing is close)."""
+    scored = [(difflib.SequenceMatcher(None, word, c).ratio(), c) for c in sorted(set(candidates))]
+    best = max((score for score, _ in scored), default=0.0)
+    return [c for score, c in sorted(scored, key=lambda sc: -sc[0]) if score >= max(0.6, best - 0.05)][:3]
+
+
+def did_you_mean(word: str, candidates: Iterable[str], *, prefix: str = "") -> str | None:
+    """`did you mean `x`?` for the candidates closest to `word`, or None if none is close."""
+    matches = closest(word, candidates)
+    if not matches:
+        return None
+    return "did you mean " + " or ".join(f"`{prefix}{m}`" for m in matches) + "?"
+
+
+def render_all(diagnostics: Iterable[Diagnostic]) -> str:
+    return "\n\n".join(d.render() for d in diagnostics)

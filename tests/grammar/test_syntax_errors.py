@@ -1,0 +1,107 @@
+"""Syntax errors speak in words, point at the right place, and never leak lark's token names.
+
+The exact renderings of common mistakes are golden files (tests/data/rules/bad/, checked in
+tests/core/test_engine_diagnostics.py); these tests pin the parser's side of them.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cartwire.grammar import RuleSyntaxError, parse_rules
+from cartwire.grammar.parser import rule_parser
+
+TEMPLATES = (Path(__file__).resolve().parents[1] / "data" / "rules" / "good" / "templates.rules").read_text()
+TERMINAL_NAMES = {t.name for t in rule_parser().terminals} | {"$END", "__ANON"}
+
+
+def syntax_error(text: str) -> RuleSyntaxError:
+    with pytest.raises(RuleSyntaxError) as raised:
+        parse_rules(text, "t.rules")
+    return raised.value
+
+
+def leaked_names(message: str) -> set[str]:
+    """Terminal names in `message`, outside the backquoted source text it quotes."""
+    prose = re.sub(r"`[^`]*`", "", message)
+    return {word for word in re.findall(r"[$\w]+", prose) if word in TERMINAL_NAMES or word.startswith("__")}
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column", "message"),
+    [
+        ('rule "r"\n on a.b\n whenorder.status = 1 then c end', 3, 2, "expected `when`, `priority` or `then` after the event type, found `whenorder.status`"),
+        ('rule "r" on a.b then c', 1, 23, "unexpected end of file: a rule must end with `end`"),
+        ('rule "r" on a.b when x = "a" c.d end', 1, 30, 'expected `priority`, `then`, `and` or `or` after "a", found `c.d`'),
+        ('rule "r" on a.b when x = "open then c end', 1, 26, 'unclosed string: a string must end with `"` on the same line'),
+        ('rule "r" on a.b when x = 5 usd then c end', 1, 28, "`usd` is not a currency code: write three capital letters such as `USD`"),
+        ('rule "r" on a.b then end', 1, 22, "expected an action such as `sezzle.capture` after `then`, found `end`"),
+        ('rule "r" on then c end', 1, 13, "expected an event type such as `3dcart.order.created` after `on`, found `then`"),
+        ('rule "r" on a.b priority high then c end', 1, 26, "expected a whole number after `priority`, found `high`"),
+        ('rule "r" on a.b when x = then c end', 1, 26, "expected a value after `=`, found `then`"),
+        ('rule "r" on a.b when x = 5 EURO then c end', 1, 28, "`EURO` is not a currency code: write three capital letters such as `USD`"),
+        ('rule "r" on a.b then c(x 1) end', 1, 26, "expected `:` after `x`, found `1`"),
+        ('rule "r" on a.b when 3dcart = 1 then c end', 1, 22, "expected a condition after `when`, found `3dcart`"),
+        ('rule "r" on a.b when x ~ 1 then c end', 1, 24, "unexpected character `~`: expected `priority`, `then`, a comparison such as `=`, `and`, `in` or `or`"),
+        ('rules "r"', 1, 1, "expected `rule` or the end of the file, found `rules`"),
+        ('rule "a\\q" on a.b then c end', 1, 6, "unknown escape `\\q` in a string (use \\\" \\\\ \\n or \\t)"),
+    ],
+)
+def test_syntax_error_messages(text: str, line: int, column: int, message: str):
+    diagnostic = syntax_error(text).diagnostic
+    assert (diagnostic.line, diagnostic.column, diagnostic.message) == (line, column, message)
+    assert diagnostic.filename == "t.rules"
+
+
+def test_a_keyword_glued_to_a_name_suggests_the_space():
+    diagnostic = syntax_error('rule "r" on a.b whenorder.status = 1 then c end').diagnostic
+    assert diagnostic.suggestion == "did you mean `when order.status`?"
+
+
+def test_the_exception_text_is_the_rendered_diagnostic():
+    error = syntax_error('rule "r" on a.b then c')
+    assert str(error) == error.diagnostic.render()
+    assert str(error).startswith("t.rules:1:23: error: unexpected end of file")
+
+
+def _mutations() -> st.SearchStrategy[str]:
+    """The shipped example with a slice deleted, duplicated or replaced by a stray character."""
+    n = len(TEMPLATES)
+
+    @st.composite
+    def mutate(draw: st.DrawFn) -> str:
+        start = draw(st.integers(0, n - 1))
+        end = draw(st.integers(start, min(n, start + 12)))
+        kind = draw(st.sampled_from(["delete", "repeat", "insert"]))
+        if kind == "delete":
+            return TEMPLATES[:start] + TEMPLATES[end:]
+        if kind == "repeat":
+            return TEMPLATES[:end] + TEMPLATES[start:]
+        return TEMPLATES[:start] + draw(st.sampled_from(list('()[],:."=<>!#$~ \n0aZ'))) + TEMPLATES[start:]
+
+    return mutate()
+
+
+@given(_mutations())
+def test_broken_files_give_a_positioned_message_in_words(text: str):
+    try:
+        parse_rules(text, "t.rules")
+    except RuleSyntaxError as error:
+        diagnostic = error.diagnostic
+        assert leaked_names(diagnostic.message) == set()
+        assert 1 <= diagnostic.line <= max(1, len(text.splitlines()))
+        assert diagnostic.source_line == text.splitlines()[diagnostic.line - 1]
+        assert 1 <= diagnostic.column <= len(diagnostic.source_line) + 1
+
+
+@given(st.text(alphabet=st.sampled_from(list('rule "onwhe.3dcart()[]=!<>,:#\n\t USD5'))))
+def test_any_text_parses_or_raises_a_rule_syntax_error(text: str):
+    try:
+        parse_rules(text, "t.rules")
+    except RuleSyntaxError as error:
+        assert leaked_names(error.diagnostic.message) == set()
