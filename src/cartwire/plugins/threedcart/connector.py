@@ -1,0 +1,155 @@
+"""The 3dcart (Shift4Shop) connector: settings, event types, webhook intake and actions."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Literal
+
+import httpx
+from pydantic import Field, SecretStr, field_validator
+
+from cartwire.core.events import Event, EventType
+from cartwire.core.money import check_currency
+from cartwire.core.timeutil import utcnow, zone
+from cartwire.plugins.connector import (
+    ActionArguments,
+    ActionSpec,
+    Connector,
+    ConnectorSettings,
+    PermanentError,
+    WebhookRequest,
+)
+from cartwire.plugins.threedcart import webhook
+from cartwire.plugins.threedcart.actions import SPECS, Actions
+from cartwire.plugins.threedcart.client import ThreeDCartClient, shared_ssl_context
+from cartwire.plugins.threedcart.models import STANDARD_STATUSES, Order
+
+_ARGUMENTS = {spec.name: spec.arguments for spec in SPECS}
+
+
+class ThreeDCartSettings(ConnectorSettings):
+    """One store. `statuses` is the store's status table (ID -> label); `refresh_statuses()` reads it."""
+
+    base_url: str = "https://apirest.3dcart.com"
+    api_version: Literal["v1", "v2"] = "v1"
+    secure_url: str = ""
+    private_key: SecretStr = SecretStr("")
+    token: SecretStr = SecretStr("")
+    webhook_secret: SecretStr = SecretStr("")
+    time_zone: str = "America/New_York"
+    currency: str = "USD"
+    statuses: dict[int, str] = Field(default_factory=lambda: dict(STANDARD_STATUSES))
+    timeout: float = Field(default=10.0, gt=0)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        zone(value)
+        return value
+
+    @field_validator("statuses")
+    @classmethod
+    def _distinct_labels(cls, value: dict[int, str]) -> dict[int, str]:
+        labels = [label.strip().casefold() for label in value.values()]
+        if "" in labels or len(set(labels)) != len(labels):
+            raise ValueError("status labels must be non-empty and distinct (ignoring case)")
+        return value
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, value: str) -> str:
+        return check_currency(value)
+
+
+class ThreeDCart(Connector):
+    """A 3dcart store. Webhooks arrive at /hooks/3dcart/<webhook_secret>[?event=created|status_changed]."""
+
+    name: ClassVar[str] = "3dcart"
+    aliases: ClassVar[tuple[str, ...]] = ("shift4shop",)
+    Settings: ClassVar[type[ConnectorSettings]] = ThreeDCartSettings
+    secret_path: ClassVar[bool] = True
+
+    def __init__(self, settings: ConnectorSettings, *, transport: httpx.BaseTransport | None = None):
+        if not isinstance(settings, ThreeDCartSettings):
+            raise TypeError(f"3dcart needs ThreeDCartSettings, got {type(settings).__name__}")
+        super().__init__(settings, transport=transport)
+        self.settings: ThreeDCartSettings = settings
+        # Updated in place by refresh_statuses(), so the actions see the same table.
+        self._statuses: dict[int, str] = dict(settings.statuses)
+        self._lock = threading.Lock()
+        self._actions: Actions | None = None
+
+    # --- declarations -------------------------------------------------------------------------
+    def event_types(self) -> list[EventType]:
+        return [
+            EventType(webhook.CREATED, "order", Order, "A new order was placed in the store."),
+            EventType(webhook.STATUS_CHANGED, "order", Order, "An order moved to another status."),
+        ]
+
+    def actions(self) -> list[ActionSpec]:
+        return list(SPECS)
+
+    def enum_values(self, name: str) -> tuple[str, ...]:
+        if name == "order_status":
+            return tuple(label for _, label in sorted(self._statuses.items()))
+        return super().enum_values(name)
+
+    # --- behaviour ----------------------------------------------------------------------------
+    def parse_webhook(self, request: WebhookRequest) -> list[Event]:
+        webhook.check_secret(self.settings.webhook_secret, request.path_secret)
+        return self.parse_payload(request.body, request.query)
+
+    def parse_payload(self, body: bytes, query: Mapping[str, str] | None = None) -> list[Event]:
+        return webhook.parse_orders(
+            body,
+            query or {},
+            statuses=self._statuses,
+            time_zone=self.settings.time_zone,
+            currency=self.settings.currency,
+        )
+
+    def execute(self, action: str, arguments: ActionArguments, idempotency_key: str) -> dict[str, Any]:
+        """Perform an action; 3dcart has no idempotency header, so repeats are recognised from the
+        store's state (a transaction already recorded, a comment tagged with this key)."""
+        expected = _ARGUMENTS.get(action)
+        if expected is None:
+            return super().execute(action, arguments, idempotency_key)
+        if not isinstance(arguments, expected):
+            raise PermanentError(f"3dcart.{action} expects {expected.__name__}, got {type(arguments).__name__}")
+        perform: Callable[[Any, str], dict[str, Any]] = getattr(self._remote(), action)  # one method per action
+        return perform(arguments, idempotency_key)
+
+    def refresh_statuses(self) -> dict[int, str]:
+        """Replace the status table with the store's own (`GET /OrderStatus`) and return it."""
+        return self._remote().refresh_statuses()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._actions is not None:
+                self._actions.close()
+            self._actions = None
+
+    # --- plumbing -----------------------------------------------------------------------------
+    def _remote(self) -> Actions:
+        """The store's API, built on first use so that `Settings()` alone works offline."""
+        with self._lock:
+            if self._actions is None:
+                settings = self.settings
+                base = f"{settings.base_url.rstrip('/')}/3dCartWebAPI/{settings.api_version}"
+                client = ThreeDCartClient(
+                    secure_url=settings.secure_url,
+                    private_key=settings.private_key,
+                    token=settings.token,
+                    make_client=lambda headers: self.http_client(
+                        base, headers=headers, timeout=settings.timeout, verify=shared_ssl_context()
+                    ),
+                )
+                self._actions = Actions(
+                    client,
+                    statuses=self._statuses,
+                    currency=settings.currency,
+                    time_zone=settings.time_zone,
+                    clock=utcnow,
+                )
+            return self._actions

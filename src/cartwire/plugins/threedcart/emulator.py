@@ -1,0 +1,528 @@
+"""A stateful 3dcart REST API on loopback, with 3dcart's habits, for tests and the demo.
+
+Serves `/3dCartWebAPI/v1/...` and `/v2/...` as a Starlette app (`.app`; run it with
+`cartwire.testing.server.served`). Habits reproduced: all three auth headers (names in any case)
+or 401 with ASP.NET's message; a single order comes back as an array of one; an empty search is
+404 with no body; an offset past the end is 400 with an error array; `countonly=1` answers
+`{"TotalCount": n}`; writes answer with `Key/Value/Status/Message` arrays (206 when a bulk update
+partly fails); dates are store-local in the configured format. Webhooks ("Order New", "Order
+Status Change") are delivered unsigned, as JSON arrays of full orders, by a background thread.
+
+Choices where 3dcart's behaviour is unconfirmed, each an option: `date_format` ("iso" or "us",
+see `dates.FORMATTERS`), `over_limit` ("clamp" or "reject" a limit above 300), `webhook_events`
+(the numeric EventType of each event name), `echo_api_changes` (whether a status set through the
+API fires "Order Status Change"). An offset of 0 is read as 1.
+"""
+
+from __future__ import annotations
+
+import hmac
+import threading
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import SecretStr
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+
+from cartwire.core.timeutil import utcnow, zone
+from cartwire.plugins.threedcart import jsonwire
+from cartwire.plugins.threedcart.client import OFFSET_PAST_END
+from cartwire.plugins.threedcart.dates import FORMATTERS, format_store_date, parse_local
+from cartwire.plugins.threedcart.delivery import Deliverer, Delivery
+from cartwire.plugins.threedcart.models import STANDARD_STATUSES
+from cartwire.plugins.threedcart.wire import WireOrder
+
+ORDER_NEW = "Order New"
+ORDER_STATUS_CHANGE = "Order Status Change"
+# Numeric EventType values are undocumented; CK registers 2 for its order-update hook.
+DEFAULT_WEBHOOK_EVENTS = {"Customer New": 1, ORDER_STATUS_CHANGE: 2, ORDER_NEW: 3}
+DATE_FIELDS = frozenset({"OrderDate", "LastUpdate", "ShipmentLastUpdate", "ItemDateAdded", "TransactionDateTime"})
+DENIED = {"Message": "Authorization has been denied for this request."}
+SHIPPED = 4
+MAX_ORDERS_PER_PAGE = 300
+MAX_ROWS_PER_PAGE = 500
+_BLANK_TRANSACTION: dict[str, Any] = {
+    "TransactionID": "",
+    "TransactionType": "",
+    "TransactionMethod": "",
+    "TransactionAmount": Decimal(0),
+    "TransactionApproval": "",
+    "TransactionReference": "",
+    "TransactionGatewayID": 0,
+    "TransactionCVV2": "",
+    "TransactionAVS": "",
+    "TransactionResponseText": "",
+    "TransactionResponseCode": "",
+    "TransactionCaptured": 0,
+}
+
+Handler = Callable[[Request, Any], Response]
+
+
+class BadRequestError(ValueError):
+    """Answered as 400 with 3dcart's error array."""
+
+
+class ThreeDCartEmulator:
+    """One emulated store. The Python methods below act as the merchant (or 3dcart itself) would."""
+
+    def __init__(
+        self,
+        secure_url: str = "store.example.test",
+        private_key: str = "emulator-private-key",
+        token: str = "emulator-token",
+        *,
+        time_zone: str = "America/New_York",
+        date_format: str = "iso",
+        statuses: Mapping[int, str] | None = None,
+        currency: str = "USD",
+        echo_api_changes: bool = False,
+        over_limit: Literal["clamp", "reject"] = "clamp",
+        webhook_events: Mapping[str, int] | None = None,
+        delivery_attempts: int = 3,
+        clock: Callable[[], datetime] = utcnow,
+    ):
+        zone(time_zone)
+        if date_format not in FORMATTERS:
+            raise ValueError(f"unknown date_format {date_format!r} (known: {', '.join(FORMATTERS)})")
+        self.secure_url = secure_url
+        self._private_key = SecretStr(private_key)
+        self._token = SecretStr(token)
+        self.time_zone = time_zone
+        self.date_format = date_format
+        self.currency = currency
+        self.echo_api_changes = echo_api_changes
+        self.over_limit = over_limit
+        self.statuses = dict(statuses or STANDARD_STATUSES)
+        self.webhook_events = dict(webhook_events or DEFAULT_WEBHOOK_EVENTS)
+        self.requests: list[tuple[str, str]] = []
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._orders: dict[int, dict[str, Any]] = {}
+        self._webhooks: dict[int, dict[str, Any]] = {}
+        self._next_transaction = 1
+        self._failures: list[tuple[int, float | None]] = []
+        self._deliverer = Deliverer(attempts=delivery_attempts)
+        self.app = Starlette(
+            routes=[Mount(f"/3dCartWebAPI/{version}", routes=self._routes()) for version in ("v1", "v2")]
+        )
+
+    # --- control API (tests, demo) ------------------------------------------------------------
+    def add_order(self, order: Mapping[str, Any]) -> int:
+        """Store a wire-shape order (as in the samples; numbers as Decimal/int) without a webhook."""
+        raw = jsonwire.loads(jsonwire.dumps(order))  # a deep copy that also refuses floats
+        order_id = WireOrder.model_validate(raw).OrderID
+        copy = self._intake(raw) | {"OrderID": order_id}
+        with self._lock:
+            if order_id in self._orders:
+                raise ValueError(f"the emulator already has an order with OrderID {order_id}")
+            copy["OrderDate"] = copy.get("OrderDate") or self._now()
+            copy["LastUpdate"] = copy.get("LastUpdate") or copy["OrderDate"]
+            copy.setdefault("InternalComments", "")
+            for key in ("ShipmentList", "OrderItemList", "TransactionList"):
+                copy.setdefault(key, [])
+            for transaction in copy["TransactionList"]:
+                self._next_transaction = max(self._next_transaction, int(transaction.get("TransactionIndexID", 0)) + 1)
+            self._orders[order_id] = copy
+            return order_id
+
+    def place_order(self, order: Mapping[str, Any]) -> int:
+        """Store an order as a shopper's checkout would, and deliver "Order New"."""
+        order_id = self.add_order(order)
+        self._fire(ORDER_NEW, order_id)
+        return order_id
+
+    def set_status(
+        self, order_id: int, status_id: int, *, tracking_code: str | None = None, at: datetime | None = None
+    ) -> None:
+        """Change the status as a merchant in the admin does, and deliver "Order Status Change"."""
+        with self._lock:
+            order = self._order(order_id)
+            moment = self._now() if at is None else self._local(at)
+            order["OrderStatusID"] = status_id
+            order["LastUpdate"] = moment
+            for position, shipment in enumerate(order["ShipmentList"]):
+                shipment["ShipmentOrderStatus"] = status_id
+                shipment["ShipmentLastUpdate"] = moment
+                if tracking_code is not None and position == 0:
+                    shipment["ShipmentTrackingCode"] = tracking_code
+                if status_id == SHIPPED:
+                    shipment["ShipmentShippedDate"] = format_store_date(moment, "date", self.time_zone)
+        self._fire(ORDER_STATUS_CHANGE, order_id)
+
+    def subscribe(self, event_name: str, url: str) -> int:
+        """Register a JSON webhook for `event_name` ("Order New", "Order Status Change")."""
+        if event_name not in self.webhook_events:
+            raise ValueError(f"unknown webhook event {event_name!r} (known: {', '.join(self.webhook_events)})")
+        with self._lock:
+            return self._add_webhook(event_name, self.webhook_events[event_name], url)
+
+    def order(self, order_id: int) -> dict[str, Any]:
+        """The order's current wire state, as GET /Orders/{id} would show it."""
+        with self._lock:
+            state: dict[str, Any] = jsonwire.loads(self._dumps(self._order(order_id)))
+            return state
+
+    def fail_next(self, n: int, status: int = 500, *, retry_after: float | None = None) -> None:
+        """Answer the next `n` API requests with `status` (and `Retry-After` when given)."""
+        with self._lock:
+            self._failures.extend([(status, retry_after)] * n)
+
+    def drain(self, timeout: float = 10.0) -> None:
+        self._deliverer.drain(timeout)
+
+    @property
+    def delivered(self) -> list[Delivery]:
+        return list(self._deliverer.delivered)
+
+    @property
+    def failed_deliveries(self) -> list[Delivery]:
+        return list(self._deliverer.failed)
+
+    def close(self) -> None:
+        self._deliverer.close()
+
+    def __enter__(self) -> ThreeDCartEmulator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- state helpers (call with the lock held) ----------------------------------------------
+    def _order(self, order_id: int) -> dict[str, Any]:
+        try:
+            return self._orders[order_id]
+        except KeyError:
+            raise LookupError(f"the emulator has no order with OrderID {order_id}") from None
+
+    def _now(self) -> datetime:
+        return self._local(self._clock()).replace(microsecond=0)
+
+    def _local(self, moment: datetime) -> datetime:
+        """Store-local wall time (naive) of an aware datetime; naive ones are taken as local."""
+        return moment if moment.tzinfo is None else moment.astimezone(zone(self.time_zone)).replace(tzinfo=None)
+
+    def _intake(self, value: Any) -> Any:
+        """Replace date strings anywhere in a wire structure with store-local datetimes."""
+        if isinstance(value, list):
+            return [self._intake(item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        result = {}
+        for key, item in value.items():
+            if key in DATE_FIELDS and isinstance(item, str):
+                try:
+                    parsed = parse_local(item)
+                except ValueError as error:
+                    raise BadRequestError(f"{key}: {error}") from None
+                result[key] = item if parsed is None else self._local(parsed)  # "" stays ""
+            else:
+                result[key] = self._intake(item)
+        return result
+
+    def _dumps(self, value: Any) -> bytes:
+        def render(item: Any) -> Any:
+            if isinstance(item, datetime):
+                return format_store_date(item, self.date_format, self.time_zone)
+            raise TypeError(f"cannot write {type(item).__name__} as JSON")
+
+        return jsonwire.dumps(value, default=render)
+
+    def _fire(self, event_name: str, order_id: int) -> None:
+        with self._lock:
+            event_type = self.webhook_events[event_name]
+            body = self._dumps([self._order(order_id)])
+            urls = [w["Url"] for w in self._webhooks.values() if w["EventType"] == event_type and w["Enabled"]]
+        for url in urls:
+            self._deliverer.send(url, body)
+
+    def _add_webhook(self, name: str, event_type: int, url: str, enabled: bool = True) -> int:
+        webhook_id = len(self._webhooks) + 1
+        now = self._now()
+        self._webhooks[webhook_id] = {
+            "Id": webhook_id,
+            "Name": name,
+            "Url": url,
+            "EventType": event_type,
+            "DateCreated": now,
+            "DateUpdated": now,
+            "Format": "JSON",
+            "Enabled": enabled,
+        }
+        return webhook_id
+
+    # --- HTTP ---------------------------------------------------------------------------------
+    def _routes(self) -> list[Route]:
+        def route(path: str, method: str, handler: Handler) -> Route:
+            return Route(path, self._endpoint(handler), methods=[method])
+
+        return [
+            route("/Orders", "GET", self._list_orders),
+            route("/Orders", "PUT", self._bulk_update),
+            route("/Orders/{order_id:int}", "GET", self._get_order),
+            route("/Orders/{order_id:int}", "PUT", self._update_order),
+            route("/Orders/{order_id:int}/Transactions", "GET", self._list_transactions),
+            route("/Orders/{order_id:int}/Transactions", "POST", self._add_transactions),
+            route("/OrderStatus", "GET", self._list_statuses),
+            route("/StoreSettings", "GET", self._store_settings),
+            route("/Webhooks", "GET", self._list_webhooks),
+            route("/Webhooks", "POST", self._create_webhook),
+            route("/Webhooks/Events", "GET", self._list_webhook_events),
+        ]
+
+    def _endpoint(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        """Wrap a handler: record the request, inject failures, enforce auth, parse the body."""
+
+        async def endpoint(request: Request) -> Response:
+            raw = await request.body()
+            with self._lock:
+                self.requests.append((request.method, request.url.path))
+                if self._failures:
+                    status, retry_after = self._failures.pop(0)
+                    headers = {} if retry_after is None else {"Retry-After": str(int(retry_after))}
+                    return self._json({"Message": "An error has occurred."}, status, headers)
+                if not self._authorized(request):
+                    return self._json(DENIED, 401)
+                try:
+                    return handler(request, self._read(raw))
+                except BadRequestError as error:
+                    return _error(400, str(error))
+
+        return endpoint
+
+    def _read(self, raw: bytes) -> Any:
+        if not raw:
+            return None
+        try:
+            data = jsonwire.loads(raw)
+        except ValueError as error:
+            raise BadRequestError(f"The request is invalid: {error}") from None
+        return self._intake(data)
+
+    def _authorized(self, request: Request) -> bool:
+        headers = request.headers  # Starlette looks header names up case-insensitively
+        given = [_host(headers.get("SecureURL", "")), headers.get("PrivateKey", ""), headers.get("Token", "")]
+        expected = [_host(self.secure_url), self._private_key.get_secret_value(), self._token.get_secret_value()]
+        # Every comparison runs, so the answer time does not say which header was wrong.
+        results = [hmac.compare_digest(a.encode(), b.encode()) for a, b in zip(given, expected, strict=True)]
+        return all(results) and all(expected)
+
+    def _json(self, data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+        return Response(
+            self._dumps(data),
+            status_code=status,
+            headers=dict(headers or {}),
+            media_type="application/json; charset=utf-8",
+        )
+
+    def _page(self, request: Request, rows: list[Any], max_limit: int = MAX_ROWS_PER_PAGE) -> Response:
+        params = _params(request)
+        if _int(params, "countonly", 0) == 1:
+            return self._json({"TotalCount": len(rows)})
+        if not rows:
+            return Response(status_code=404)
+        limit = _int(params, "limit", 10)
+        if limit < 1:
+            raise BadRequestError("limit must be at least 1")
+        if limit > max_limit:
+            if self.over_limit == "reject":
+                raise BadRequestError(f"limit must not exceed {max_limit}")
+            limit = max_limit
+        offset = max(_int(params, "offset", 1), 1)
+        if offset > len(rows):
+            raise BadRequestError(OFFSET_PAST_END)
+        return self._json(rows[offset - 1 : offset - 1 + limit])
+
+    # --- orders -------------------------------------------------------------------------------
+    def _list_orders(self, request: Request, _: Any) -> Response:
+        params = _params(request)
+        invoice = _int(params, "invoicenumber", 0)
+        prefix = params.get("invoiceprefix", "")
+        status = _int(params, "orderstatus", 0)
+        email = params.get("billingemail", "").casefold()
+        start, end = (self._bound(params, name) for name in ("lastupdatestart", "lastupdateend"))
+        rows = [
+            order
+            for _, order in sorted(self._orders.items())
+            if (not invoice or order.get("InvoiceNumber") == invoice)
+            and (not prefix or str(order.get("InvoiceNumberPrefix", "")).casefold() == prefix.casefold())
+            and (not status or order["OrderStatusID"] == status)
+            and (not email or str(order.get("BillingEmail", "")).casefold() == email)
+            and (start is None or order["LastUpdate"] >= start[0])
+            and (end is None or order["LastUpdate"] < end[0] + end[1])
+        ]
+        return self._page(request, rows, MAX_ORDERS_PER_PAGE)
+
+    def _bound(self, params: Mapping[str, str], name: str) -> tuple[datetime, timedelta] | None:
+        """A date filter as (moment, width): a date-only end covers its whole day."""
+        text = params.get(name, "")
+        try:
+            moment = parse_local(text)
+        except ValueError as error:
+            raise BadRequestError(f"{name}: {error}") from None
+        if moment is None:
+            return None
+        whole_day = ":" not in text
+        return self._local(moment), timedelta(days=1) if whole_day else timedelta(seconds=1)
+
+    def _get_order(self, request: Request, _: Any) -> Response:
+        order = self._orders.get(request.path_params["order_id"])
+        return Response(status_code=404) if order is None else self._json([order])
+
+    def _update_order(self, request: Request, body: Any) -> Response:
+        changes = body[0] if isinstance(body, list) and len(body) == 1 else body
+        result = self._apply(request.path_params["order_id"], changes)
+        return self._json([result], int(result["Status"]))
+
+    def _bulk_update(self, request: Request, body: Any) -> Response:
+        if not isinstance(body, list) or not body:
+            raise BadRequestError("expected a JSON array of orders, each with its OrderID")
+        results = [self._apply(item.get("OrderID") if isinstance(item, dict) else None, item) for item in body]
+        succeeded = sum(result["Status"].startswith("2") for result in results)
+        status = 200 if succeeded == len(results) else 206 if succeeded else 400
+        return self._json(results, status)
+
+    def _apply(self, order_id: Any, changes: Any) -> dict[str, str]:
+        """Apply a partial order; the answer is one result-array element."""
+        if not isinstance(changes, dict):
+            return _result("Error", "", 400, "expected a JSON object")
+        order = self._orders.get(order_id) if isinstance(order_id, int) else None
+        if order is None:
+            return _result("OrderID", str(order_id), 404, "No order found with the specified id")
+        if changes.get("OrderID", order_id) != order_id:
+            return _result("OrderID", str(order_id), 400, "OrderID in the body does not match the URL")
+        unknown = sorted(key for key in changes if key not in order or isinstance(order[key], list))
+        if unknown:
+            return _result("OrderID", str(order_id), 400, f"fields that cannot be updated here: {', '.join(unknown)}")
+        if "OrderStatusID" in changes and changes["OrderStatusID"] not in self.statuses:
+            return _result("OrderID", str(order_id), 400, f"invalid OrderStatusID {changes['OrderStatusID']!r}")
+        status_changed = changes.get("OrderStatusID", order["OrderStatusID"]) != order["OrderStatusID"]
+        order.update(changes)
+        order["LastUpdate"] = self._now()
+        if status_changed and self.echo_api_changes:
+            self._fire(ORDER_STATUS_CHANGE, order_id)
+        return _result("OrderID", str(order_id), 200, "updated successfully")
+
+    # --- transactions -------------------------------------------------------------------------
+    def _list_transactions(self, request: Request, _: Any) -> Response:
+        order = self._orders.get(request.path_params["order_id"])
+        return Response(status_code=404) if order is None else self._page(request, order["TransactionList"])
+
+    def _add_transactions(self, request: Request, body: Any) -> Response:
+        order_id = request.path_params["order_id"]
+        order = self._orders.get(order_id)
+        if order is None:
+            return Response(status_code=404)
+        items = body if isinstance(body, list) else [body]
+        if not items or not all(isinstance(item, dict) for item in items):
+            raise BadRequestError("expected a transaction object or an array of them")
+        for item in items:
+            if len(str(item.get("TransactionType", ""))) > 10:
+                raise BadRequestError("TransactionType is longer than 10 characters")
+        results = []
+        for item in items:
+            record = {
+                **_BLANK_TRANSACTION,
+                **item,
+                "TransactionIndexID": self._next_transaction,
+                "OrderID": order_id,
+                "TransactionDateTime": item.get("TransactionDateTime") or self._now(),
+            }
+            self._next_transaction += 1
+            order["TransactionList"].append(record)
+            results.append(
+                _result("TransactionIndexID", str(record["TransactionIndexID"]), 201, "Created successfully")
+            )
+        return self._json(results, 201)
+
+    # --- store ----------------------------------------------------------------------------------
+    def _list_statuses(self, request: Request, _: Any) -> Response:
+        rows = [
+            {
+                "OrderStatusID": status_id,
+                "Sorting": status_id,
+                "StatusDefinition": STANDARD_STATUSES.get(status_id, label),
+                "StatusText": label,
+                "Visible": True,
+            }
+            for status_id, label in sorted(self.statuses.items())
+        ]
+        return self._page(request, rows)
+
+    def _store_settings(self, request: Request, _: Any) -> Response:
+        return self._json(
+            {
+                "StoreInformation": {
+                    "StoreName": "Emulated store",
+                    "StoreSecureURL": f"https://{_host(self.secure_url)}",
+                },
+                "MerchantInformation": {},
+                "StoreStandards": {"StoreTimeZone": self.time_zone, "CurrencyCode": self.currency},
+            }
+        )
+
+    # --- webhooks -----------------------------------------------------------------------------
+    def _list_webhooks(self, request: Request, _: Any) -> Response:
+        return self._page(request, [hook for _, hook in sorted(self._webhooks.items())])
+
+    def _create_webhook(self, request: Request, body: Any) -> Response:
+        if not isinstance(body, dict):
+            raise BadRequestError("expected a webhook object")
+        name, url, event_type = body.get("Name"), body.get("Url"), body.get("EventType")
+        if not isinstance(name, str) or not 0 < len(name) <= 80:
+            raise BadRequestError("Name is required (at most 80 characters)")
+        if not isinstance(url, str) or not 0 < len(url) <= 1000:
+            raise BadRequestError("Url is required (at most 1000 characters)")
+        if type(event_type) is not int or event_type not in self.webhook_events.values():
+            raise BadRequestError(f"EventType {event_type!r} is not one of GET /Webhooks/Events")
+        if not isinstance(body.get("Enabled"), bool):
+            raise BadRequestError("Enabled is required (true or false)")
+        if str(body.get("Format", "JSON")).upper() != "JSON":
+            raise BadRequestError("the emulator delivers webhooks in Format JSON only")
+        webhook_id = self._add_webhook(name, event_type, url, body["Enabled"])
+        return self._json([_result("Id", str(webhook_id), 201, "Created successfully")], 201)
+
+    def _list_webhook_events(self, request: Request, _: Any) -> Response:
+        rows = [
+            {"EventType": number, "EventName": name}
+            for name, number in sorted(self.webhook_events.items(), key=lambda e: e[1])
+        ]
+        return self._page(request, rows)
+
+
+def _result(key: str, value: str, status: int, message: str) -> dict[str, str]:
+    return {"Key": key, "Value": value, "Status": str(status), "Message": message}
+
+
+def _error(status: int, message: str) -> Response:
+    return Response(
+        jsonwire.dumps([_result("Error", "", status, message)]),
+        status_code=status,
+        media_type="application/json; charset=utf-8",
+    )
+
+
+def _params(request: Request) -> dict[str, str]:
+    """Query parameters by lower-case name (ASP.NET binds them case-insensitively)."""
+    return {key.lower(): value for key, value in request.query_params.items()}
+
+
+def _int(params: Mapping[str, str], name: str, default: int) -> int:
+    text = params.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise BadRequestError(f"{name} must be an integer, got {text!r}") from None
+
+
+def _host(secure_url: str) -> str:
+    """SecureURL as SKV normalises it: lower-case host without scheme, `www.` or trailing slash."""
+    host = secure_url.strip().lower().removeprefix("https://").removeprefix("http://").removeprefix("www.")
+    return host.rstrip("/")

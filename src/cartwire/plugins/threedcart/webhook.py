@@ -1,0 +1,118 @@
+"""3dcart order webhooks: the URL secret, the body (a JSON array of full orders), the events.
+
+3dcart does not sign deliveries, so the webhook URL carries a secret, compared in constant time.
+"Order New" and "Order Status Change" are separate webhooks; register them with `?event=created`
+and `?event=status_changed` on the URL. Without that hint an order counts as created when its
+LastUpdate equals its OrderDate (to the minute) and it is not shipped or cancelled, else as a
+status change; two changes within the creation minute cannot be told apart, hence the hint.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import SecretStr, ValidationError
+
+from cartwire.core.events import Event
+from cartwire.plugins.connector import WebhookRejected
+from cartwire.plugins.threedcart import jsonwire
+from cartwire.plugins.threedcart.models import NOT_COMPLETED, Order, order_from_wire
+from cartwire.plugins.threedcart.wire import WireOrder
+
+SOURCE = "3dcart"
+CREATED = "3dcart.order.created"
+STATUS_CHANGED = "3dcart.order.status_changed"
+EVENT_HINTS = {"created": CREATED, "status_changed": STATUS_CHANGED}
+# Status IDs an order is never created in; an order in one of these has changed status.
+_TERMINAL = frozenset({4, 5})
+
+
+def check_secret(configured: SecretStr, given: str | None) -> None:
+    """Accept only the configured secret; with none configured, accept nothing."""
+    expected = configured.get_secret_value().encode()
+    if not expected:
+        raise WebhookRejected(404, "3dcart webhooks are disabled: the webhook_secret setting is empty")
+    if given is None or not hmac.compare_digest(expected, given.encode()):
+        raise WebhookRejected(401, "the secret in the 3dcart webhook URL is missing or wrong")
+
+
+def parse_orders(
+    body: bytes,
+    query: Mapping[str, str],
+    *,
+    statuses: Mapping[int, str],
+    time_zone: str,
+    currency: str,
+) -> list[Event]:
+    """Turn one delivery's body into events (one per order, none for Not Completed orders)."""
+    hint = _hint(query)
+    orders = _orders(body)
+    events = []
+    for position, raw in enumerate(orders, start=1):
+        where = f"order {position} of {len(orders)}"
+        wire = _wire(raw, where)
+        if wire.OrderStatusID == NOT_COMPLETED:
+            continue
+        try:
+            order = order_from_wire(wire, statuses=statuses, time_zone=time_zone, currency=currency)
+        except ValueError as error:
+            raise WebhookRejected(400, f"{where} (OrderID {wire.OrderID}): {error}") from None
+        events.append(_event(order, hint or _infer(order)))
+    return events
+
+
+def _hint(query: Mapping[str, str]) -> str | None:
+    value = query.get("event")
+    if value is None:
+        return None
+    if value not in EVENT_HINTS:
+        raise WebhookRejected(400, f"query parameter event={value!r} is not one of {', '.join(EVENT_HINTS)}")
+    return EVENT_HINTS[value]
+
+
+def _orders(body: bytes) -> list[Any]:
+    try:
+        data = jsonwire.loads(body)
+    except ValueError as error:
+        raise WebhookRejected(400, f"body is not JSON ({error}); the 3dcart webhook must use Format JSON") from None
+    if isinstance(data, dict):  # tolerated: a single order where 3dcart sends an array
+        return [data]
+    if not isinstance(data, list):
+        raise WebhookRejected(400, f"body is a JSON {type(data).__name__}, expected an array of orders")
+    return data
+
+
+def _wire(raw: Any, where: str) -> WireOrder:
+    if not isinstance(raw, dict):
+        raise WebhookRejected(400, f"{where}: expected a JSON object, got {type(raw).__name__}")
+    try:
+        return WireOrder.model_validate(raw)
+    except ValidationError as error:
+        raise WebhookRejected(400, f"{where}: {describe(error)}") from None
+
+
+def describe(error: ValidationError) -> str:
+    """Pydantic's errors as `Field.Sub[0]: problem`, without echoing the input values."""
+    problems = []
+    for item in error.errors(include_input=False, include_url=False):
+        path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in item["loc"]).lstrip(".")
+        problems.append(f"{path} is missing" if item["type"] == "missing" else f"{path}: {item['msg']}")
+    return "; ".join(problems)
+
+
+def _infer(order: Order) -> str:
+    same_minute = order.created_at.replace(second=0, microsecond=0) == order.updated_at.replace(second=0, microsecond=0)
+    return CREATED if same_minute and order.status_id not in _TERMINAL else STATUS_CHANGED
+
+
+def _event(order: Order, event_type: str) -> Event:
+    return Event(
+        source=SOURCE,
+        type=event_type,
+        subject=order,
+        entity=f"3dcart:order:{order.id}",
+        dedupe_key=f"3dcart:order:{order.id}:{order.status_id}:{order.updated_at.isoformat()}",
+        occurred_at=order.updated_at,
+    )

@@ -1,0 +1,133 @@
+"""Pydantic models of 3dcart's JSON, field for field as on the wire.
+
+Field names keep 3dcart's spelling (`OrderStatusID`) so a validation error names the field as it
+appears in the payload. Only `OrderID` and `OrderStatusID` are required: older stores omit newer
+fields, and 3dcart writes `null` where a string or number is usually `""` or `0`. Dates stay
+strings here; reading them needs the store's time zone (see `dates.py`).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+
+def _or(empty: Any) -> BeforeValidator:
+    return BeforeValidator(lambda value: empty if value is None else value)
+
+
+Text = Annotated[str, _or("")]
+Number = Annotated[Decimal, _or(Decimal(0))]
+Int = Annotated[int, _or(0)]
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, coerce_numbers_to_str=True)
+
+
+class WireShipment(_Wire):
+    ShipmentID: Int = 0
+    ShipmentLastUpdate: Text = ""
+    ShipmentOrderStatus: Int = 0
+    ShipmentFirstName: Text = ""
+    ShipmentLastName: Text = ""
+    ShipmentCompany: Text = ""
+    ShipmentAddress: Text = ""
+    ShipmentAddress2: Text = ""
+    ShipmentCity: Text = ""
+    ShipmentState: Text = ""
+    ShipmentZipCode: Text = ""
+    ShipmentCountry: Text = ""
+    ShipmentPhone: Text = ""
+    ShipmentEmail: Text = ""
+    ShipmentCost: Number = Decimal(0)
+    ShipmentTax: Number = Decimal(0)
+    ShipmentMethodName: Text = ""
+    ShipmentShippedDate: Text = ""
+    ShipmentTrackingCode: Text = ""
+
+
+class WireItem(_Wire):
+    CatalogID: Int = 0
+    ItemIndexID: Int = 0
+    ItemID: Text = ""
+    ItemQuantity: Number = Decimal(0)
+    ItemDescription: Text = ""
+    ItemUnitPrice: Number = Decimal(0)
+    ItemUnitStock: Number = Decimal(0)
+    ItemDateAdded: Text = ""
+
+
+class WireTransaction(_Wire):
+    TransactionIndexID: Int = 0
+    OrderID: Int = 0
+    TransactionID: Text = ""
+    TransactionDateTime: Text = ""
+    TransactionType: Text = ""
+    TransactionMethod: Text = ""
+    TransactionAmount: Number = Decimal(0)
+    TransactionResponseText: Text = ""
+    TransactionCaptured: Int = 0
+
+
+class WireOrder(_Wire):
+    OrderID: int
+    OrderStatusID: int
+    InvoiceNumberPrefix: Text = ""
+    InvoiceNumber: Int = 0
+    CustomerID: Int = 0
+    OrderDate: Text = ""
+    LastUpdate: Text = ""
+    BillingFirstName: Text = ""
+    BillingLastName: Text = ""
+    BillingCompany: Text = ""
+    BillingAddress: Text = ""
+    BillingAddress2: Text = ""
+    BillingCity: Text = ""
+    BillingState: Text = ""
+    BillingZipCode: Text = ""
+    BillingCountry: Text = ""
+    BillingPhoneNumber: Text = ""
+    BillingEmail: Text = ""
+    BillingPaymentMethod: Text = ""
+    ShipmentList: list[WireShipment] = Field(default_factory=list)
+    OrderItemList: list[WireItem] = Field(default_factory=list)
+    TransactionList: list[WireTransaction] = Field(default_factory=list)
+    OrderDiscount: Number = Decimal(0)
+    SalesTax: Number = Decimal(0)
+    SalesTax2: Number = Decimal(0)
+    SalesTax3: Number = Decimal(0)
+    OrderAmount: Number = Decimal(0)
+    InternalComments: Text = ""
+
+    @property
+    def invoice(self) -> str:
+        """The invoice number as the store shows it: prefix + number (`AB-1001`)."""
+        return f"{self.InvoiceNumberPrefix}{self.InvoiceNumber}"
+
+
+class WireStatus(_Wire):
+    """One row of the store's status table (`GET /OrderStatus`)."""
+
+    OrderStatusID: int
+    StatusText: Text = ""
+    StatusDefinition: Text = ""
+
+    @property
+    def label(self) -> str:
+        return self.StatusText or self.StatusDefinition
+
+
+class WireResult(_Wire):
+    """One element of the array 3dcart answers writes with (`Status` is a string on the wire)."""
+
+    Key: Text = ""
+    Value: Text = ""
+    Status: Text = ""
+    Message: Text = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.Key != "Error" and self.Status.strip().isdigit() and 200 <= int(self.Status) < 300
