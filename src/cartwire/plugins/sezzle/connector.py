@@ -1,0 +1,154 @@
+"""The Sezzle connector: order events from webhooks, and capture / refund / release / get_order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, ClassVar, TypeVar
+
+import httpx
+
+from cartwire.core.events import Event, EventType
+from cartwire.core.money import Money
+from cartwire.core.timeutil import utcnow
+from cartwire.plugins.connector import (
+    ActionArguments,
+    ActionSpec,
+    Connector,
+    PermanentError,
+    WebhookRequest,
+)
+from cartwire.plugins.sezzle.api import SezzleApi
+from cartwire.plugins.sezzle.models import AmountArguments, OrderArguments, SezzleSettings
+from cartwire.plugins.sezzle.webhook import EVENT_TYPES, parse_delivery
+from cartwire.plugins.sezzle.wire import WireFormatError, find_money, price
+
+_ORDER = ("sezzle_order", "uuid")
+_AMOUNT = ("total", "amount")
+
+# action -> (path suffix, body builder); every one of them moves money.
+_MONEY_ACTIONS: dict[str, tuple[str, Callable[[Money], dict[str, Any]]]] = {
+    "capture": ("capture", lambda money: {"capture_amount": price(money)}),
+    "refund": ("refund", price),
+    "release": ("release", price),
+}
+_Args = TypeVar("_Args", bound=ActionArguments)
+_TOTALS = {"captured": "captures", "refunded": "refunds", "released": "releases"}
+
+
+class Sezzle(Connector):
+    """Sezzle (buy now, pay later), API v2."""
+
+    name: ClassVar[str] = "sezzle"
+    Settings: ClassVar[type[SezzleSettings]] = SezzleSettings
+    settings: SezzleSettings
+
+    def __init__(
+        self,
+        settings: SezzleSettings | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ):
+        super().__init__(settings or SezzleSettings(), transport=transport)
+        self._clock = clock
+        self._client: httpx.Client | None = None
+        self._api: SezzleApi | None = None
+
+    def event_types(self) -> list[EventType]:
+        return list(EVENT_TYPES)
+
+    def actions(self) -> list[ActionSpec]:
+        money = {"order": _ORDER, "amount": _AMOUNT}
+        return [
+            ActionSpec("capture", AmountArguments, "Capture part or all of the authorized amount.", True, money),
+            ActionSpec("refund", AmountArguments, "Refund part or all of the captured amount.", True, money),
+            ActionSpec("release", AmountArguments, "Release (void) part or all of the uncaptured amount.", True, money),
+            ActionSpec(
+                "get_order", OrderArguments, "Read the order with its running totals.", False, {"order": _ORDER}
+            ),
+        ]
+
+    def parse_webhook(self, request: WebhookRequest) -> list[Event]:
+        return parse_delivery(request, self.settings.private_key.get_secret_value())
+
+    def execute(self, action: str, arguments: ActionArguments, idempotency_key: str) -> dict[str, Any]:
+        if action == "get_order":
+            return self._get_order(_expect(arguments, OrderArguments, action))
+        if action not in _MONEY_ACTIONS:
+            raise PermanentError(
+                f"sezzle has no action {action!r} (it has {', '.join(s.name for s in self.actions())})"
+            )
+        if not idempotency_key:
+            raise PermanentError(f"sezzle.{action} needs an idempotency key for its Sezzle-Request-Id")
+        return self._move_money(action, _expect(arguments, AmountArguments, action), idempotency_key)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+            self._api = None
+
+    # --- actions -------------------------------------------------------------------------
+    def _move_money(self, action: str, args: AmountArguments, request_id: str) -> dict[str, Any]:
+        if args.amount.currency != self.settings.currency:
+            raise PermanentError(
+                f"sezzle.{action}: the amount is in {args.amount.currency} but the Sezzle account "
+                f"and its orders are in {self.settings.currency}"
+            )
+        suffix, body = _MONEY_ACTIONS[action]
+        answer = self._session().call(
+            "POST", f"/v2/order/{args.order}/{suffix}", action, json=body(args.amount), request_id=request_id
+        )
+        txn = answer.get("uuid") if isinstance(answer, Mapping) else None
+        if not isinstance(txn, str):
+            raise PermanentError(f"Sezzle accepted {action} of order {args.order} but sent no transaction uuid")
+        return {"uuid": txn, "order": args.order, **price(args.amount)}
+
+    def _get_order(self, args: OrderArguments) -> dict[str, Any]:
+        order = self._session().call("GET", f"/v2/order/{args.order}", "get_order")
+        if not isinstance(order, dict):
+            raise PermanentError(f"Sezzle sent order {args.order} as {type(order).__name__}, not an object")
+        try:
+            totals = order_totals(order)
+        except WireFormatError as error:
+            raise PermanentError(f"Sezzle sent order {args.order} in an unreadable shape: {error}") from None
+        return {**order, "totals": totals}
+
+    def _session(self) -> SezzleApi:
+        if self._api is None:
+            self._client = self.http_client(self.settings.base_url, timeout=self.settings.timeout)
+            self._api = SezzleApi(self.settings, self._client, self._clock)
+        return self._api
+
+
+def order_totals(order: Mapping[str, Any]) -> dict[str, Any]:
+    """Authorized, captured, refunded and released amounts in cents, summed from the order's arrays.
+
+    Sezzle has no running-total fields; an order without an authorization totals zero.
+    """
+    auth = order.get("authorization") or {}
+    if not isinstance(auth, Mapping):
+        raise WireFormatError("authorization must be an object")
+    authorized = find_money(auth, ("authorization_amount",), "authorization")
+    currency = authorized.currency if authorized else None
+    totals: dict[str, Any] = {"authorized": authorized.to_minor() if authorized else 0}
+    for total, key in _TOTALS.items():
+        cents = 0
+        for index, item in enumerate(auth.get(key) or []):
+            where = f"authorization.{key}[{index}]"
+            money = find_money(item, ("amount",), where) if isinstance(item, Mapping) else None
+            if money is None:
+                raise WireFormatError(f"{where} has no amount")
+            if currency is not None and money.currency != currency:
+                raise WireFormatError(f"{where} is in {money.currency}, the authorization in {currency}")
+            cents += money.to_minor()
+        totals[total] = cents
+    totals["currency"] = currency
+    return totals
+
+
+def _expect(arguments: ActionArguments, model: type[_Args], action: str) -> _Args:
+    if not isinstance(arguments, model):
+        raise PermanentError(f"sezzle.{action} takes {model.__name__}, got {type(arguments).__name__}")
+    return arguments

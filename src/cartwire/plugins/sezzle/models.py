@@ -1,0 +1,92 @@
+"""Pydantic models of the Sezzle connector: settings, the event subject and action arguments."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
+
+from cartwire.core.money import Money, check_currency
+from cartwire.plugins.connector import ActionArguments, ConnectorSettings
+
+# An order uuid goes into a URL path, so it may not carry '/', '?', '#' or '..'.
+_ORDER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
+
+
+class SezzleSettings(ConnectorSettings):
+    """Sezzle API keys and client behaviour; every field has a default so `SezzleSettings()` works."""
+
+    base_url: str = "https://gateway.sezzle.com"
+    public_key: str = ""
+    private_key: SecretStr = SecretStr("")
+    currency: str = "USD"  # the account's settlement currency; actions in another currency are refused
+    timeout: float = 10.0
+    token_margin_seconds: int = 60
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"base_url must start with http:// or https://, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        return check_currency(value)
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError(f"timeout must be positive, got {value}")
+        return value
+
+
+class SezzleOrder(BaseModel):
+    """The subject of `sezzle.order.*` events.
+
+    `amount` and `transaction_uuid` are this event's: the authorization for `authorized`, the
+    capture for `captured`, the refund for `refunded`.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    uuid: str
+    reference_id: str
+    source: str | None = None
+    amount: Money | None = None
+    transaction_uuid: str | None = None
+    approved: bool | None = None
+    authorization_expires_at: datetime | None = None
+
+
+def _order_id(value: str) -> str:
+    if not _ORDER_ID.match(value):
+        raise ValueError(f"not a Sezzle order uuid: {value!r}")
+    return value
+
+
+class OrderArguments(ActionArguments):
+    """Arguments of `get_order`."""
+
+    order: str
+
+    _check_order = field_validator("order")(_order_id)
+
+
+class AmountArguments(ActionArguments):
+    """Arguments of `capture`, `refund` and `release`: which order and how much."""
+
+    order: str
+    amount: Money
+
+    _check_order = field_validator("order")(_order_id)
+
+    @field_validator("amount")
+    @classmethod
+    def _positive(cls, value: Money) -> Money:
+        if value.to_minor() <= 0:
+            raise ValueError(f"amount must be at least one minor unit of {value.currency}, got {value}")
+        return value

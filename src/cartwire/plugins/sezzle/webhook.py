@@ -1,0 +1,130 @@
+"""Turns a Sezzle v2 webhook delivery into Cartwire events.
+
+The signature is checked on the raw body before anything is parsed. `order.authorized`,
+`order.captured` and `order.refunded` become events; every other event name Sezzle sends
+(`customer.tokenized`, `dispute.*`) is acknowledged with no events, because answering anything
+but 200 makes Sezzle retry for days and finally delete the whole subscription.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from cartwire.core.events import Event, EventType
+from cartwire.core.timeutil import parse_rfc3339
+from cartwire.plugins.connector import WebhookRejected, WebhookRequest
+from cartwire.plugins.sezzle.models import SezzleOrder
+from cartwire.plugins.sezzle.signing import HEADER, signature_matches
+from cartwire.plugins.sezzle.wire import WireFormatError, find_money
+
+SOURCE = "sezzle"
+
+# Sezzle event name -> (Cartwire event type, the transaction object in `data`, its amount field).
+_ORDER_EVENTS: dict[str, tuple[str, str, str]] = {
+    "order.authorized": ("sezzle.order.authorized", "authorization", "authorization_amount"),
+    "order.captured": ("sezzle.order.captured", "capture", "amount"),
+    "order.refunded": ("sezzle.order.refunded", "refund", "amount"),
+}
+
+EVENT_TYPES = [
+    EventType(
+        "sezzle.order.authorized", "order", SezzleOrder, "A shopper completed checkout; the amount is authorized."
+    ),
+    EventType("sezzle.order.captured", "order", SezzleOrder, "Money was captured, through the API or the dashboard."),
+    EventType("sezzle.order.refunded", "order", SezzleOrder, "Money was refunded, through the API or the dashboard."),
+]
+
+
+def parse_delivery(request: WebhookRequest, private_key: str) -> list[Event]:
+    """Verify and parse one delivery; raise `WebhookRejected` (401 or 400) when it cannot be accepted."""
+    if not private_key:
+        raise WebhookRejected(401, "Sezzle webhooks are refused: the setting 'private_key' is empty")
+    signature = request.header(HEADER)
+    if not signature or not signature.strip():
+        raise WebhookRejected(401, f"{HEADER} is missing")
+    if not signature_matches(request.body, private_key, signature):
+        raise WebhookRejected(401, f"{HEADER} does not match the body")
+    try:
+        return _events(_decode(request.body))
+    except WireFormatError as error:
+        raise WebhookRejected(400, f"Sezzle webhook: {error}") from None
+
+
+def _decode(body: bytes) -> Mapping[str, Any]:
+    try:
+        envelope = json.loads(body)
+    except UnicodeDecodeError:
+        raise WireFormatError("the body is not UTF-8 text") from None
+    except json.JSONDecodeError as error:
+        raise WireFormatError(f"the body is not JSON (line {error.lineno} column {error.colno}: {error.msg})") from None
+    if not isinstance(envelope, dict):
+        raise WireFormatError(f"the body must be a JSON object, got {type(envelope).__name__}")
+    return envelope
+
+
+def _events(envelope: Mapping[str, Any]) -> list[Event]:
+    name = _text(envelope, "event", "event")
+    known = _ORDER_EVENTS.get(name)
+    if known is None:
+        return []
+    event_type, txn_key, amount_key = known
+    event_id = _text(envelope, "uuid", "uuid")
+    created_at = _text(envelope, "created_at", "created_at")
+    try:
+        occurred_at = parse_rfc3339(created_at)
+    except ValueError:
+        raise WireFormatError(f"created_at is not an RFC 3339 timestamp: {created_at[:40]!r}") from None
+    data = envelope.get("data")
+    if not isinstance(data, dict):
+        raise WireFormatError("data must be an object" if "data" in envelope else "data is missing")
+    subject = _order(data, txn_key, amount_key)
+    return [
+        Event(
+            source=SOURCE,
+            type=event_type,
+            subject=subject,
+            entity=f"sezzle:order:{subject.uuid}",
+            dedupe_key=f"sezzle:event:{event_id}",
+            occurred_at=occurred_at,
+            id=event_id,
+        )
+    ]
+
+
+def _order(data: Mapping[str, Any], txn_key: str, amount_key: str) -> SezzleOrder:
+    txn = data.get(txn_key)
+    if txn is not None and not isinstance(txn, dict):
+        raise WireFormatError(f"data.{txn_key} must be an object")
+    txn = txn or {}
+    where = f"data.{txn_key}"
+    expiration = txn.get("expiration")
+    approved = txn.get("approved")
+    if approved is not None and not isinstance(approved, bool):
+        raise WireFormatError(f"{where}.approved must be true or false")
+    expires_at = None
+    if isinstance(expiration, str):
+        try:
+            expires_at = parse_rfc3339(expiration)
+        except ValueError:
+            raise WireFormatError(f"{where}.expiration is not an RFC 3339 timestamp: {expiration[:40]!r}") from None
+    source = data.get("source")
+    transaction_uuid = txn.get("uuid")
+    return SezzleOrder(
+        uuid=_text(data, "uuid", "data.uuid"),
+        # reference_id is optional on a Sezzle session; refusing it would make Sezzle retry for days.
+        reference_id=str(data.get("reference_id") or ""),
+        source=source if isinstance(source, str) else None,
+        amount=find_money(txn, (amount_key,), where),
+        transaction_uuid=transaction_uuid if isinstance(transaction_uuid, str) else None,
+        approved=approved,
+        authorization_expires_at=expires_at,
+    )
+
+
+def _text(obj: Mapping[str, Any], key: str, where: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str) or not value:
+        raise WireFormatError(f"{where} is missing" if value is None else f"{where} must be a non-empty string")
+    return value

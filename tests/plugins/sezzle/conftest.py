@@ -1,0 +1,71 @@
+"""Fixtures: an emulator served on loopback, and a connector pointed at it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from sezzle_support import PRIVATE_KEY, PUBLIC_KEY, TLS
+
+from cartwire.plugins.sezzle import Sezzle, SezzleSettings
+from cartwire.plugins.sezzle.emulator import SezzleEmulator
+from cartwire.testing.server import ServedApp, served
+
+
+@pytest.fixture
+def emulator(request: pytest.FixtureRequest) -> Iterator[SezzleEmulator]:
+    """A fresh emulator; parametrize it indirectly with a dict of constructor options."""
+    options = {"retry_delays": (0.01, 0.01), **getattr(request, "param", {})}
+    emu = SezzleEmulator(**options)
+    yield emu
+    emu.close()
+
+
+class _Plug:
+    """An ASGI app that forwards to whichever app a test plugged in, so one server serves all tests."""
+
+    app: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+
+@pytest.fixture(scope="session")
+def loopback() -> Iterator[tuple[_Plug, ServedApp]]:
+    plug = _Plug()
+    with served(plug) as running:
+        yield plug, running
+
+
+@pytest.fixture
+def server(emulator: SezzleEmulator, loopback: tuple[_Plug, ServedApp]) -> Iterator[ServedApp]:
+    """The emulator over real HTTP on 127.0.0.1."""
+    plug, running = loopback
+    plug.app = emulator.app
+    yield running
+    plug.app = None
+
+
+ConnectorFactory = Callable[..., Sezzle]
+
+
+@pytest.fixture
+def connect(server: ServedApp, emulator: SezzleEmulator) -> Iterator[ConnectorFactory]:
+    """`connect(currency="JPY", timeout=0.2)`: a Sezzle connector on the emulator, closed afterwards."""
+    made: list[Sezzle] = []
+
+    def make(*, clock: Callable | None = None, **overrides: object) -> Sezzle:
+        settings = {"base_url": server.base_url, "public_key": PUBLIC_KEY, "private_key": SecretStr(PRIVATE_KEY)}
+        transport = httpx.HTTPTransport(verify=TLS)
+        connector = Sezzle(
+            SezzleSettings(**{**settings, **overrides}), transport=transport, clock=clock or emulator.now
+        )
+        made.append(connector)
+        return connector
+
+    yield make
+    for connector in made:
+        connector.close()
