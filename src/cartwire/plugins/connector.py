@@ -83,6 +83,7 @@ class WebhookRequest:
     body: bytes
     headers: Mapping[str, str]
     path_secret: str | None = None
+    query: Mapping[str, str] = field(default_factory=dict)
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -116,6 +117,14 @@ class Connector:
     def parse_webhook(self, request: WebhookRequest) -> list[Event]:
         """Authenticate a delivery and turn it into events, or raise `WebhookRejected`."""
         raise WebhookRejected(404, f"{self.name} does not accept webhooks")
+
+    def parse_payload(self, body: bytes, query: Mapping[str, str] | None = None) -> list[Event]:
+        """Turn a delivery's body into events WITHOUT authenticating it.
+
+        For replaying recorded or sample deliveries; the intake always calls `parse_webhook`.
+        Raises `WebhookRejected(400, ...)` when the body is not this connector's.
+        """
+        raise WebhookRejected(400, f"{self.name} has no webhook payloads")
 
     def execute(self, action: str, arguments: ActionArguments, idempotency_key: str) -> dict[str, Any]:
         """Perform `action`; return a JSON-able result or raise an `ActionError`."""

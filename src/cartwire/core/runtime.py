@@ -1,0 +1,207 @@
+"""The runtime: accept deliveries into the store, evaluate stored events, execute planned actions.
+
+Evaluation and execution are separate steps joined by the store: a plan is written to the outbox
+in the same transaction that marks its event evaluated, and each action is executed from there,
+so a crash between the two never loses or repeats work that has been committed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from cartwire.core.catalog import Catalog
+from cartwire.core.engine import Engine, EvaluationError
+from cartwire.core.events import Event
+from cartwire.core.plan import Plan
+from cartwire.core.store import NewAction, NewEvent, Store, StoredAction, StoredEvent
+from cartwire.core.timeutil import utcnow
+from cartwire.plugins.connector import ActionError, WebhookRejected, WebhookRequest
+
+log = logging.getLogger("cartwire.runtime")
+
+# Only these request headers are kept with a rejected delivery: never signatures or credentials.
+KEPT_HEADERS = ("content-type", "content-length", "user-agent")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with jitter; `Retry-After` from the remote side wins when longer."""
+
+    initial: float = 1.0
+    multiplier: float = 2.0
+    maximum: float = 300.0
+    attempts: int = 8
+    jitter: float = 0.1
+
+    def delay(self, attempt: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based)."""
+        base = min(self.maximum, self.initial * self.multiplier ** (attempt - 1))
+        base *= 1 + (rng or random).uniform(-self.jitter, self.jitter)
+        return max(base, retry_after or 0.0)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The answer to a stored delivery."""
+
+    accepted: int
+    duplicates: int
+
+
+class Observer:
+    """Told about each step; the demo prints a timeline from it, `cartwire run` logs it."""
+
+    def delivery(self, source: str, events: list[Event], duplicates: int) -> None: ...
+
+    def rejected(self, source: str, status: int, reason: str) -> None: ...
+
+    def evaluated(self, event: Event, plan: Plan) -> None: ...
+
+    def event_failed(self, event: StoredEvent, error: str) -> None: ...
+
+    def action_finished(self, action: StoredAction, state: str, detail: Any) -> None: ...
+
+
+@dataclass
+class Runtime:
+    store: Store
+    catalog: Catalog
+    engine: Engine
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    observer: Observer = field(default_factory=Observer)
+    clock: Callable[[], datetime] = utcnow
+    max_body_bytes: int = 1_048_576
+
+    def __post_init__(self) -> None:
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- intake -----------------------------------------------------------------------------
+    def accept(self, connector_name: str, request: WebhookRequest) -> Accepted:
+        """Authenticate, parse and store one delivery; raise `WebhookRejected` after logging it."""
+        source = self.catalog.connector_name(connector_name) or connector_name
+        try:
+            if source not in self.catalog.connectors:
+                raise WebhookRejected(404, f"no connector named {connector_name!r} is configured")
+            if len(request.body) > self.max_body_bytes:
+                raise WebhookRejected(413, f"body of {len(request.body)} bytes exceeds the limit of {self.max_body_bytes}")
+            events = self.catalog.connectors[source].parse_webhook(request)
+        except WebhookRejected as rejection:
+            kept = {name: value for name, value in request.headers.items() if name in KEPT_HEADERS}
+            self.store.add_rejected(source, rejection.status, rejection.reason, kept, request.body[: self.max_body_bytes])
+            self.observer.rejected(source, rejection.status, rejection.reason)
+            raise
+        rows, duplicates = self.store.add_events([_new_event(event) for event in events], request.body)
+        self.observer.delivery(source, events, duplicates)
+        self._wake.set()
+        return Accepted(len(rows), duplicates)
+
+    # --- evaluation -------------------------------------------------------------------------
+    def evaluate_pending(self) -> int:
+        """Evaluate stored events in arrival order; return how many were handled."""
+        handled = 0
+        for stored in self.store.pending_events():
+            try:
+                event = self.load_event(stored)
+                plan = self.engine.evaluate(event)
+            except (EvaluationError, LookupError, ValueError) as error:
+                self.store.fail_event(stored.row, str(error))
+                self.observer.event_failed(stored, str(error))
+            else:
+                actions = [self._new_action(call, position) for position, call in enumerate(plan.calls)]
+                self.store.record_plan(stored.row, stored.entity, plan.fired, actions, due=self.clock())
+                self.observer.evaluated(event, plan)
+            handled += 1
+        return handled
+
+    def load_event(self, stored: StoredEvent) -> Event:
+        """Rebuild the typed event from its stored form."""
+        info = self.catalog.events.get(stored.type)
+        if info is None:
+            raise LookupError(f"event type {stored.type!r} is not offered by any loaded connector")
+        return Event(
+            source=stored.source, type=stored.type, subject=info.spec.model.model_validate_json(stored.subject),
+            entity=stored.entity, dedupe_key=stored.dedupe_key, occurred_at=stored.occurred_at, id=stored.event_id,
+        )
+
+    def _new_action(self, call: Any, position: int) -> NewAction:
+        arguments = self._action_spec(call.connector, call.action).arguments.model_validate(call.arguments)
+        return NewAction(position, call.rule, call.connector, call.action, arguments.model_dump(mode="json"), call.idempotency_key)
+
+    def _action_spec(self, connector: str, action: str) -> Any:
+        info = self.catalog.action(connector, action)
+        if info is None:
+            raise LookupError(f"no action {connector}.{action} is loaded")
+        return info.spec
+
+    # --- execution --------------------------------------------------------------------------
+    def execute_due(self) -> int:
+        """Run every action whose time has come; return how many were attempted."""
+        due = self.store.due_actions(self.clock())
+        for action in due:
+            self._execute(action)
+        return len(due)
+
+    def _execute(self, action: StoredAction) -> None:
+        connector = self.catalog.connectors[action.connector]
+        try:
+            arguments = self._action_spec(action.connector, action.action).arguments.model_validate(action.arguments)
+            result = connector.execute(action.action, arguments, action.idempotency_key)
+        except ActionError as error:
+            attempt = action.attempts + 1
+            if error.transient and attempt < self.retry.attempts:
+                wait = self.retry.delay(attempt, error.retry_after)
+                self.store.action_retry(action.row, str(error), self.clock() + timedelta(seconds=wait))
+                self.observer.action_finished(action, "retrying", f"{error} (retry in {wait:.1f}s)")
+            else:
+                self.store.action_failed(action.row, str(error))
+                self.observer.action_finished(action, "failed", str(error))
+            return
+        result = json.loads(json.dumps(result, default=str))
+        self.store.action_done(action.row, result)
+        self.observer.action_finished(action, "done", result)
+
+    # --- the loop ---------------------------------------------------------------------------
+    def run_once(self) -> bool:
+        """One pass of evaluation and execution; True if anything was done."""
+        return bool(self.evaluate_pending() + self.execute_due())
+
+    def start(self, idle_wait: float = 0.2) -> None:
+        """Run the worker loop in a background thread until `stop()`."""
+
+        def loop() -> None:
+            while not self._stop.is_set():
+                try:
+                    busy = self.run_once()
+                except Exception:  # noqa: BLE001 - the worker must survive and say why
+                    log.exception("worker pass failed; retrying")
+                    busy = False
+                if not busy:
+                    self._wake.wait(idle_wait)
+                    self._wake.clear()
+
+        self._stop.clear()
+        self._thread = threading.Thread(target=loop, name="cartwire-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+
+
+def _new_event(event: Event) -> NewEvent:
+    return NewEvent(
+        event_id=event.id or event.dedupe_key, source=event.source, type=event.type, entity=event.entity,
+        dedupe_key=event.dedupe_key, occurred_at=event.occurred_at, subject=event.subject.model_dump_json(),
+    )

@@ -1,0 +1,58 @@
+from pathlib import Path
+
+import pytest
+
+from cartwire.core.config import ConfigError, build_connectors, load_config
+from cartwire.plugins.manager import connector_registry
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "cartwire.toml"
+    path.write_text(text)
+    return path
+
+
+def test_paths_are_relative_to_the_file_and_secrets_come_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEZZLE_PRIVATE_KEY", "sz_secret")
+    config = load_config(write(tmp_path, """
+database = "data/cw.sqlite3"
+rules = ["rules", "more.rules"]
+[server]
+port = 9000
+[connectors.sezzle]
+public_key = "sz_pub"
+private_key = "${SEZZLE_PRIVATE_KEY}"
+"""))
+    assert config.database == tmp_path / "data/cw.sqlite3"
+    assert config.rules == [tmp_path / "rules", tmp_path / "more.rules"]
+    assert config.port == 9000
+    [sezzle] = build_connectors(connector_registry(), config.connectors)
+    assert sezzle.settings.private_key.get_secret_value() == "sz_secret"
+    assert "sz_secret" not in repr(sezzle.settings)
+
+
+def test_a_missing_environment_variable_is_named(tmp_path, monkeypatch):
+    monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
+    with pytest.raises(ConfigError, match=r"\[connectors.sezzle\] private_key: environment variable NOT_SET_ANYWHERE is not set"):
+        load_config(write(tmp_path, '[connectors.sezzle]\nprivate_key = "${NOT_SET_ANYWHERE}"\n'))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("databse = 'x'", "unknown key 'databse'"),
+        ("[connectors.sezzle]\npublik_key = 'x'", r"\[connectors.sezzle\]: publik_key: Extra inputs are not permitted"),
+        ("[connectors.erp]\nx = 1", r"\[connectors.erp\]: no connector named 'erp'"),
+        ("rules = [", "not valid TOML"),
+    ],
+)
+def test_mistakes_say_what_and_where(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        build_connectors(connector_registry(), load_config(write(tmp_path, text)).connectors)
+
+
+def test_a_secret_value_never_appears_in_a_validation_error(tmp_path):
+    config = load_config(write(tmp_path, '[connectors.sezzle]\nprivate_key = ["sz_secret_in_a_list"]\n'))
+    with pytest.raises(ConfigError) as error:
+        build_connectors(connector_registry(), config.connectors)
+    assert "sz_secret_in_a_list" not in str(error.value)
