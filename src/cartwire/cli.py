@@ -1,0 +1,166 @@
+"""The `cartwire` command line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import click
+
+from cartwire.core.catalog import Catalog
+from cartwire.core.config import Config, ConfigError, build_connectors, default_connectors, load_config
+from cartwire.plugins.connector import Connector, WebhookRejected
+from cartwire.plugins.manager import PluginError, connector_registry, make_plugin_manager
+
+CONFIG_HELP = "Configuration file (default: ./cartwire.toml when it exists)."
+
+
+def _config(path: Path | None) -> Config | None:
+    if path is None:
+        default = Path("cartwire.toml")
+        return load_config(default) if default.exists() else None
+    return load_config(path)
+
+
+def _connectors(config: Config | None) -> list[Connector]:
+    registry = connector_registry()
+    if config is None or not config.connectors:
+        return default_connectors(registry)
+    return build_connectors(registry, config.connectors)
+
+
+@click.group()
+@click.version_option(package_name="cartwire")
+def main() -> None:
+    """Cartwire keeps a store, its payment provider and its back office in step, driven by rules."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help=CONFIG_HELP)
+def check(paths: tuple[Path, ...], config_path: Path | None) -> None:
+    """Check rule files (or directories of *.rules) without running anything."""
+    from cartwire.rules.loader import check_paths
+
+    catalog = Catalog(_connectors(_config(config_path)))
+    diagnostics = check_paths(list(paths), catalog)
+    for diagnostic in diagnostics:
+        click.echo(diagnostic.render(), err=True)
+    errors = sum(1 for d in diagnostics if d.severity == "error")
+    if errors:
+        click.echo(f"{errors} error{'s' if errors != 1 else ''}", err=True)
+        sys.exit(1)
+    click.echo(f"ok: {len(paths)} path{'s' if len(paths) != 1 else ''} checked")
+
+
+@main.command()
+@click.option("--rules", "rules_dir", required=True, type=click.Path(exists=True, path_type=Path), help="Rule file or directory.")
+@click.argument("event_files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help=CONFIG_HELP)
+def replay(rules_dir: Path, event_files: tuple[Path, ...], config_path: Path | None) -> None:
+    """Dry run: show which rules fire for each recorded delivery and what they would do.
+
+    Each EVENT_FILE is the raw body of one webhook delivery (a 3dcart order array, a Sezzle event…).
+    Nothing is sent anywhere and signatures are not checked.
+    """
+    from cartwire.rules.loader import load_rules
+
+    catalog = Catalog(_connectors(_config(config_path)))
+    engine = load_rules([rules_dir], catalog)
+    failures = 0
+    for path in event_files:
+        click.echo(f"{path}:")
+        try:
+            events = _parse_recorded(catalog, path.read_bytes())
+        except WebhookRejected as rejection:
+            click.echo(f"  not a delivery any loaded connector understands: {rejection.reason}")
+            failures += 1
+            continue
+        for event in events:
+            plan = engine.evaluate(event)
+            click.echo(f"  event {event.type} ({event.entity})")
+            if not plan.fired:
+                click.echo("    no rule fired")
+            for rule in plan.fired:
+                click.echo(f"    rule {rule!r} fired")
+            for call in plan.calls:
+                arguments = ", ".join(f"{name}: {value}" for name, value in call.arguments.items())
+                click.echo(f"      {call.qualified_name}({arguments})  [key {call.idempotency_key}]")
+    if failures:
+        sys.exit(1)
+
+
+def _parse_recorded(catalog: Catalog, body: bytes) -> list:
+    """The events of the first connector that understands `body`."""
+    reasons = []
+    for name, connector in sorted(catalog.connectors.items()):
+        try:
+            return connector.parse_payload(body)
+        except WebhookRejected as rejection:
+            reasons.append(f"{name}: {rejection.reason}")
+    raise WebhookRejected(400, "; ".join(reasons))
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=Path("cartwire.toml"), show_default=True)
+def run(config_path: Path) -> None:
+    """Serve webhooks at /hooks/<connector>[/<secret>] and run the worker until interrupted."""
+    import uvicorn
+
+    from cartwire.core.intake import intake_app
+    from cartwire.core.runtime import Runtime
+    from cartwire.core.store import Store
+    from cartwire.rules.loader import load_rules
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = load_config(config_path)
+    connectors = build_connectors(connector_registry(), config.connectors)
+    catalog = Catalog(connectors)
+    engine = load_rules(config.rules, catalog)
+    store = Store(config.database)
+    runtime = Runtime(store, catalog, engine, retry=config.retry)
+    runtime.start()
+    try:
+        # The access log would print request paths, and 3dcart's path carries the webhook secret.
+        uvicorn.run(intake_app(runtime), host=config.host, port=config.port, access_log=False, log_level="info")
+    finally:
+        runtime.stop()
+        store.close()
+        for connector in connectors:
+            connector.close()
+
+
+@main.command()
+def demo() -> None:
+    """Play the sample story on local emulators and check the end state (exit 1 if wrong)."""
+    from cartwire.demo import run_demo
+
+    sys.exit(run_demo(click.echo))
+
+
+@main.command()
+def plugins() -> None:
+    """List the loaded plugins and the connectors they provide."""
+    pm = make_plugin_manager()
+    distributions = {id(plugin): dist.project_name for plugin, dist in pm.list_plugin_distinfo()}
+    for name, plugin in pm.list_name_plugin():
+        click.echo(f"{name}  ({distributions.get(id(plugin), 'cartwire, built in')})")
+    registry = connector_registry(pm)
+    for name, cls in sorted(registry.classes.items()):
+        aliases = f" (also {', '.join(cls.aliases)})" if cls.aliases else ""
+        click.echo(f"  connector {name}{aliases}: {cls.__module__}.{cls.__qualname__}")
+
+
+def run_main() -> None:
+    """Entry point that turns user errors into one clear line and exit status 2."""
+    try:
+        main(standalone_mode=True)
+    except (ConfigError, PluginError) as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run_main()
