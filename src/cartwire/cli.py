@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import sys
-from importlib import metadata
 from pathlib import Path
 
 import click
 
 from cartwire.core.catalog import Catalog
 from cartwire.core.config import Config, ConfigError, build_connectors, default_connectors, load_config
+from cartwire.core.engine import EvaluationError, RuleError
+from cartwire.grammar.diagnostics import render_all
+from cartwire.core.events import Event
 from cartwire.plugins.connector import Connector, WebhookRejected
 from cartwire.plugins.manager import PluginError, connector_registry, make_plugin_manager
 
@@ -79,8 +81,13 @@ def replay(rules_dir: Path, event_files: tuple[Path, ...], config_path: Path | N
             failures += 1
             continue
         for event in events:
-            plan = engine.evaluate(event)
             click.echo(f"  event {event.type} ({event.entity})")
+            try:
+                plan = engine.evaluate(event)
+            except EvaluationError as error:
+                click.echo(f"    error: {error}")
+                failures += 1
+                continue
             if not plan.fired:
                 click.echo("    no rule fired")
             for rule in plan.fired:
@@ -92,7 +99,7 @@ def replay(rules_dir: Path, event_files: tuple[Path, ...], config_path: Path | N
         sys.exit(1)
 
 
-def _parse_recorded(catalog: Catalog, body: bytes) -> list:
+def _parse_recorded(catalog: Catalog, body: bytes) -> list[Event]:
     """The events of the first connector that understands `body`."""
     reasons = []
     for name, connector in sorted(catalog.connectors.items()):
@@ -110,7 +117,7 @@ def run(config_path: Path) -> None:
     import uvicorn
 
     from cartwire.core.intake import intake_app
-    from cartwire.core.runtime import Runtime
+    from cartwire.core.runtime import LogObserver, Runtime
     from cartwire.core.store import Store
     from cartwire.rules.loader import load_rules
 
@@ -120,7 +127,7 @@ def run(config_path: Path) -> None:
     catalog = Catalog(connectors)
     engine = load_rules(config.rules, catalog)
     store = Store(config.database)
-    runtime = Runtime(store, catalog, engine, retry=config.retry)
+    runtime = Runtime(store, catalog, engine, retry=config.retry, observer=LogObserver())
     runtime.start()
     try:
         # The access log would print request paths, and 3dcart's path carries the webhook secret.
@@ -154,9 +161,12 @@ def plugins() -> None:
 
 
 def run_main() -> None:
-    """Entry point that turns user errors into one clear line and exit status 2."""
+    """Entry point that turns user errors into clear messages: rule errors exit 1, setup errors 2."""
     try:
         main(standalone_mode=True)
+    except RuleError as error:
+        click.echo(render_all(error.diagnostics), err=True)
+        sys.exit(1)
     except (ConfigError, PluginError) as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(2)

@@ -69,6 +69,22 @@ class Observer:
     def action_finished(self, action: StoredAction, state: str, detail: Any) -> None: ...
 
 
+class LogObserver(Observer):
+    """One log line per step, for `cartwire run`. Arguments are not logged: they may hold personal data."""
+
+    def evaluated(self, event: Event, plan: Plan) -> None:
+        fired = ", ".join(repr(rule) for rule in plan.fired) or "no rule"
+        log.info("evaluated %s (%s): %s fired, %d action(s) planned", event.type, event.entity, fired, len(plan.calls))
+
+    def event_failed(self, event: StoredEvent, error: str) -> None:
+        log.error("event %s (%s) failed and is kept for review: %s", event.type, event.entity, error)
+
+    def action_finished(self, action: StoredAction, state: str, detail: Any) -> None:
+        level = logging.INFO if state == "done" else logging.WARNING
+        text = "" if state == "done" else f": {detail}"
+        log.log(level, "%s.%s for %s (rule %r): %s%s", action.connector, action.action, action.entity, action.rule, state, text)
+
+
 @dataclass
 class Runtime:
     store: Store

@@ -20,7 +20,7 @@ from cartwire.plugins.connector import (
 )
 from cartwire.plugins.sezzle.api import SezzleApi
 from cartwire.plugins.sezzle.models import AmountArguments, OrderArguments, SezzleSettings
-from cartwire.plugins.sezzle.webhook import EVENT_TYPES, parse_delivery
+from cartwire.plugins.sezzle.webhook import EVENT_TYPES, parse_body, parse_delivery
 from cartwire.plugins.sezzle.wire import WireFormatError, find_money, price
 
 _ORDER = ("sezzle_order", "uuid")
@@ -71,6 +71,9 @@ class Sezzle(Connector):
 
     def parse_webhook(self, request: WebhookRequest) -> list[Event]:
         return parse_delivery(request, self.settings.private_key.get_secret_value())
+
+    def parse_payload(self, body: bytes, query: Mapping[str, str] | None = None) -> list[Event]:
+        return parse_body(body)
 
     def execute(self, action: str, arguments: ActionArguments, idempotency_key: str) -> dict[str, Any]:
         if action == "get_order":

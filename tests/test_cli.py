@@ -1,0 +1,148 @@
+"""The command line: check, replay, plugins, and `cartwire run` as a real process."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from cartwire.cli import main, run_main
+from cartwire.rules.loader import TEMPLATES_DIR
+
+DATA = Path(__file__).parent / "data"
+SEZZLE_KEY = "sz_test_private_key_do_not_use_in_production"
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_check_accepts_the_shipped_templates():
+    result = invoke("check", str(TEMPLATES_DIR))
+    assert result.exit_code == 0, result.output
+    assert "ok" in result.output
+
+
+def test_check_reports_every_file_with_position_caret_and_suggestion(tmp_path):
+    (tmp_path / "a.rules").write_text('rule "a"\n  on 3dcart.order.status_changed\n  when order.status = Shiped\n  then capture\nend\n')
+    (tmp_path / "b.rules").write_text('rule "b"\n  on 3dcart.order.status_changed\n  whenorder.status = Shipped\nend\n')
+    result = invoke("check", str(tmp_path))
+    assert result.exit_code == 1
+    assert f"{tmp_path / 'a.rules'}:3:23: error: `Shiped` is not a value of `order_status`" in result.output
+    assert "   |                       ^^^^^^\n   = did you mean `Shipped`?" in result.output
+    assert f"{tmp_path / 'b.rules'}:3:" in result.output
+    assert "2 errors" in result.output
+
+
+def test_replay_takes_the_sample_deliveries_unchanged():
+    samples = sorted(str(p) for p in (DATA / "3dcart").glob("*.json")) + sorted(str(p) for p in (DATA / "sezzle").glob("*.json"))
+    result = invoke("replay", "--rules", str(TEMPLATES_DIR), *samples)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "event 3dcart.order.created (3dcart:order:5001)\n    no rule fired" in out
+    assert "rule 'capture on shipment' fired\n      sezzle.capture(order: c3a1f7a2-5b8e-4e0f-9d6a-1e2b3c4d5e6f, amount: 108.91 USD)" in out
+    assert "rule 'release on cancel' fired\n      sezzle.release(order: 0b9e4d21-77aa-4c3e-8f10-aa55cc77ee99, amount: 108.91 USD)" in out
+    assert "3dcart.add_transaction(order: AB-1001, type: Refund, amount: 24.99 USD" in out
+
+
+def test_replay_says_which_files_no_connector_understands(tmp_path):
+    stranger = tmp_path / "ship-notify.json"
+    stranger.write_text('{"resource_url": "https://ssapi.example/shipments", "resource_type": "SHIP_NOTIFY"}')
+    result = invoke("replay", "--rules", str(TEMPLATES_DIR), str(stranger))
+    assert result.exit_code == 1
+    assert "not a delivery any loaded connector understands" in result.output
+    assert "sezzle: Sezzle webhook: event is missing" in result.output
+
+
+def test_replay_with_broken_rules_shows_the_diagnostics_and_exits_1(tmp_path, monkeypatch, capsys):
+    (tmp_path / "bad.rules").write_text('rule "a"\n  on 3dcart.order.status_changed\n  then sezzle.captur\nend\n')
+    monkeypatch.setattr(sys, "argv", ["cartwire", "replay", "--rules", str(tmp_path), str(DATA / "3dcart" / "order-new.json")])
+    with pytest.raises(SystemExit) as exit_:
+        run_main()
+    assert exit_.value.code == 1
+    assert "did you mean `sezzle.capture`?" in capsys.readouterr().err
+
+
+def test_plugins_lists_the_built_in_connectors():
+    result = invoke("plugins")
+    assert result.exit_code == 0
+    assert "connector 3dcart (also shift4shop)" in result.output and "connector sezzle" in result.output
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_run_serves_webhooks_stores_them_and_stops_on_sigterm(tmp_path):
+    secret = "a-long-random-webhook-secret-0123456789"
+    port, dead_port = free_port(), free_port()
+    (tmp_path / "cartwire.toml").write_text(f"""
+database = "cw.sqlite3"
+rules = ["{TEMPLATES_DIR}"]
+[server]
+port = {port}
+[retry]
+initial = 30
+[connectors.3dcart]
+webhook_secret = "${{TEST_3DCART_SECRET}}"
+[connectors.sezzle]
+base_url = "http://127.0.0.1:{dead_port}"
+public_key = "sz_pub"
+private_key = "{SEZZLE_KEY}"
+""")
+    env = os.environ | {"TEST_3DCART_SECRET": secret}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cartwire.cli", "run", "--config", str(tmp_path / "cartwire.toml")],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(f"{base}/healthz")
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and process.poll() is None, "cartwire run did not start"
+                time.sleep(0.1)
+        shipped = (DATA / "3dcart" / "order-status-shipped.json").read_bytes()
+        stored = httpx.post(f"{base}/hooks/3dcart/{secret}?event=status_changed", content=shipped)
+        again = httpx.post(f"{base}/hooks/3dcart/{secret}?event=status_changed", content=shipped)
+        refused = httpx.post(f"{base}/hooks/3dcart/wrong-secret", content=shipped)
+        body = (DATA / "sezzle" / "order-captured.json").read_bytes()
+        signature = hmac.new(SEZZLE_KEY.encode(), body, hashlib.sha256).hexdigest()
+        sezzle = httpx.post(f"{base}/hooks/sezzle", content=body, headers={"Sezzle-Signature": signature})
+        assert (stored.status_code, stored.json()) == (200, {"accepted": 1, "duplicates": 0})
+        assert again.json() == {"accepted": 0, "duplicates": 1}
+        assert refused.status_code == 401 and "error" in refused.json()
+        assert sezzle.json() == {"accepted": 1, "duplicates": 0}
+        deadline = time.monotonic() + 20
+        while True:  # the capture cannot reach Sezzle: it must be kept with its error, not dropped
+            with sqlite3.connect(tmp_path / "cw.sqlite3") as db:
+                rows = db.execute("SELECT connector, action, state, last_error FROM actions WHERE connector = 'sezzle'").fetchall()
+            if rows and rows[0][3]:
+                break
+            assert time.monotonic() < deadline, "the capture was never attempted"
+            time.sleep(0.1)
+        assert rows[0][:3] == ("sezzle", "capture", "pending")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    # uvicorn shuts down gracefully, then re-raises SIGTERM so the parent sees how the process ended.
+    assert process.returncode in (0, -signal.SIGTERM), output
+    assert "Application shutdown complete" in output
+    assert "sezzle.capture for 3dcart:order:5001 (rule 'capture on shipment'): retrying" in output
+    assert secret not in output and SEZZLE_KEY not in output
