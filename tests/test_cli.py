@@ -35,7 +35,9 @@ def test_check_accepts_the_shipped_templates():
 
 
 def test_check_reports_every_file_with_position_caret_and_suggestion(tmp_path):
-    (tmp_path / "a.rules").write_text('rule "a"\n  on 3dcart.order.status_changed\n  when order.status = Shiped\n  then capture\nend\n')
+    (tmp_path / "a.rules").write_text(
+        'rule "a"\n  on 3dcart.order.status_changed\n  when order.status = Shiped\n  then capture\nend\n'
+    )
     (tmp_path / "b.rules").write_text('rule "b"\n  on 3dcart.order.status_changed\n  whenorder.status = Shipped\nend\n')
     result = invoke("check", str(tmp_path))
     assert result.exit_code == 1
@@ -46,13 +48,21 @@ def test_check_reports_every_file_with_position_caret_and_suggestion(tmp_path):
 
 
 def test_replay_takes_the_sample_deliveries_unchanged():
-    samples = sorted(str(p) for p in (DATA / "3dcart").glob("*.json")) + sorted(str(p) for p in (DATA / "sezzle").glob("*.json"))
+    samples = sorted(str(p) for p in (DATA / "3dcart").glob("*.json")) + sorted(
+        str(p) for p in (DATA / "sezzle").glob("*.json")
+    )
     result = invoke("replay", "--rules", str(TEMPLATES_DIR), *samples)
     assert result.exit_code == 0, result.output
     out = result.output
     assert "event 3dcart.order.created (3dcart:order:5001)\n    no rule fired" in out
-    assert "rule 'capture on shipment' fired\n      sezzle.capture(order: c3a1f7a2-5b8e-4e0f-9d6a-1e2b3c4d5e6f, amount: 108.91 USD)" in out
-    assert "rule 'release on cancel' fired\n      sezzle.release(order: 0b9e4d21-77aa-4c3e-8f10-aa55cc77ee99, amount: 108.91 USD)" in out
+    assert (
+        "rule 'capture on shipment' fired\n      sezzle.capture(order: c3a1f7a2-5b8e-4e0f-9d6a-1e2b3c4d5e6f, amount: 108.91 USD)"
+        in out
+    )
+    assert (
+        "rule 'release on cancel' fired\n      sezzle.release(order: 0b9e4d21-77aa-4c3e-8f10-aa55cc77ee99, amount: 108.91 USD)"
+        in out
+    )
     assert "3dcart.add_transaction(order: AB-1001, type: Refund, amount: 24.99 USD" in out
 
 
@@ -67,7 +77,9 @@ def test_replay_says_which_files_no_connector_understands(tmp_path):
 
 def test_replay_with_broken_rules_shows_the_diagnostics_and_exits_1(tmp_path, monkeypatch, capsys):
     (tmp_path / "bad.rules").write_text('rule "a"\n  on 3dcart.order.status_changed\n  then sezzle.captur\nend\n')
-    monkeypatch.setattr(sys, "argv", ["cartwire", "replay", "--rules", str(tmp_path), str(DATA / "3dcart" / "order-new.json")])
+    monkeypatch.setattr(
+        sys, "argv", ["cartwire", "replay", "--rules", str(tmp_path), str(DATA / "3dcart" / "order-new.json")]
+    )
     with pytest.raises(SystemExit) as exit_:
         run_main()
     assert exit_.value.code == 1
@@ -77,7 +89,8 @@ def test_replay_with_broken_rules_shows_the_diagnostics_and_exits_1(tmp_path, mo
 def test_plugins_lists_the_built_in_connectors():
     result = invoke("plugins")
     assert result.exit_code == 0
-    assert "connector 3dcart (also shift4shop)" in result.output and "connector sezzle" in result.output
+    assert "connector 3dcart (also shift4shop)" in result.output
+    assert "connector sezzle" in result.output
 
 
 def free_port() -> int:
@@ -106,7 +119,11 @@ private_key = "{SEZZLE_KEY}"
     env = os.environ | {"TEST_3DCART_SECRET": secret}
     process = subprocess.Popen(
         [sys.executable, "-m", "cartwire.cli", "run", "--config", str(tmp_path / "cartwire.toml")],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         base = f"http://127.0.0.1:{port}"
@@ -116,7 +133,8 @@ private_key = "{SEZZLE_KEY}"
                 httpx.get(f"{base}/healthz")
                 break
             except httpx.TransportError:
-                assert time.monotonic() < deadline and process.poll() is None, "cartwire run did not start"
+                assert process.poll() is None, "cartwire run exited"
+                assert time.monotonic() < deadline, "cartwire run did not start"
                 time.sleep(0.1)
         shipped = (DATA / "3dcart" / "order-status-shipped.json").read_bytes()
         stored = httpx.post(f"{base}/hooks/3dcart/{secret}?event=status_changed", content=shipped)
@@ -127,12 +145,15 @@ private_key = "{SEZZLE_KEY}"
         sezzle = httpx.post(f"{base}/hooks/sezzle", content=body, headers={"Sezzle-Signature": signature})
         assert (stored.status_code, stored.json()) == (200, {"accepted": 1, "duplicates": 0})
         assert again.json() == {"accepted": 0, "duplicates": 1}
-        assert refused.status_code == 401 and "error" in refused.json()
+        assert refused.status_code == 401
+        assert "error" in refused.json()
         assert sezzle.json() == {"accepted": 1, "duplicates": 0}
         deadline = time.monotonic() + 20
         while True:  # the capture cannot reach Sezzle: it must be kept with its error, not dropped
             with sqlite3.connect(tmp_path / "cw.sqlite3") as db:
-                rows = db.execute("SELECT connector, action, state, last_error FROM actions WHERE connector = 'sezzle'").fetchall()
+                rows = db.execute(
+                    "SELECT connector, action, state, last_error FROM actions WHERE connector = 'sezzle'"
+                ).fetchall()
             if rows and rows[0][3]:
                 break
             assert time.monotonic() < deadline, "the capture was never attempted"
@@ -145,4 +166,5 @@ private_key = "{SEZZLE_KEY}"
     assert process.returncode in (0, -signal.SIGTERM), output
     assert "Application shutdown complete" in output
     assert "sezzle.capture for 3dcart:order:5001 (rule 'capture on shipment'): retrying" in output
-    assert secret not in output and SEZZLE_KEY not in output
+    assert secret not in output
+    assert SEZZLE_KEY not in output

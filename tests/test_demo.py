@@ -8,7 +8,15 @@ import hmac
 import httpx
 import pytest
 
-from cartwire.demo import FIRST_SEZZLE_ORDER, SECOND_SEZZLE_ORDER, SEZZLE_PRIVATE_KEY, check_end_state, demo_world, play_story, run_demo
+from cartwire.demo import (
+    FIRST_SEZZLE_ORDER,
+    SECOND_SEZZLE_ORDER,
+    SEZZLE_PRIVATE_KEY,
+    check_end_state,
+    demo_world,
+    play_story,
+    run_demo,
+)
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +27,11 @@ def world(tmp_path_factory):
 
 
 def money_moves(world):
-    return [(method, path) for method, path, _ in world.sezzle.requests if path.endswith(("/capture", "/refund", "/release"))]
+    return [
+        (method, path)
+        for method, path, _ in world.sezzle.requests
+        if path.endswith(("/capture", "/refund", "/release"))
+    ]
 
 
 def test_the_story_ends_in_the_expected_state(world):
@@ -29,13 +41,15 @@ def test_the_story_ends_in_the_expected_state(world):
     assert [r["amount"]["amount_in_cents"] for r in first["refunds"]] == [2499]
     assert [r["amount"]["amount_in_cents"] for r in world.sezzle.order(SECOND_SEZZLE_ORDER)["releases"]] == [10891]
     comments = world.store.order(5001)["InternalComments"]
-    assert "captured" in comments and "refunded" in comments
+    assert "captured" in comments
+    assert "refunded" in comments
 
 
 def test_every_money_call_carried_its_idempotency_key(world):
     keys = [key for method, path, key in world.sezzle.requests if path.endswith(("/capture", "/release"))]
     planned = {a.idempotency_key for a in world.runtime.store.actions() if a.connector == "sezzle"}
-    assert len(keys) == 2 and set(keys) == planned
+    assert len(keys) == 2
+    assert set(keys) == planned
 
 
 def test_delivering_every_webhook_again_changes_nothing(world):

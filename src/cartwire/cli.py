@@ -11,8 +11,8 @@ import click
 from cartwire.core.catalog import Catalog
 from cartwire.core.config import Config, ConfigError, build_connectors, default_connectors, load_config
 from cartwire.core.engine import EvaluationError, RuleError
-from cartwire.grammar.diagnostics import render_all
 from cartwire.core.events import Event
+from cartwire.grammar.diagnostics import render_all
 from cartwire.plugins.connector import Connector, WebhookRejected
 from cartwire.plugins.manager import PluginError, connector_registry, make_plugin_manager
 
@@ -58,7 +58,9 @@ def check(paths: tuple[Path, ...], config_path: Path | None) -> None:
 
 
 @main.command()
-@click.option("--rules", "rules_dir", required=True, type=click.Path(exists=True, path_type=Path), help="Rule file or directory.")
+@click.option(
+    "--rules", "rules_dir", required=True, type=click.Path(exists=True, path_type=Path), help="Rule file or directory."
+)
 @click.argument("event_files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help=CONFIG_HELP)
 def replay(rules_dir: Path, event_files: tuple[Path, ...], config_path: Path | None) -> None:
@@ -111,7 +113,9 @@ def _parse_recorded(catalog: Catalog, body: bytes) -> list[Event]:
 
 
 @main.command()
-@click.option("--config", "config_path", type=click.Path(path_type=Path), default=Path("cartwire.toml"), show_default=True)
+@click.option(
+    "--config", "config_path", type=click.Path(path_type=Path), default=Path("cartwire.toml"), show_default=True
+)
 def run(config_path: Path) -> None:
     """Serve webhooks at /hooks/<connector>[/<secret>] and run the worker until interrupted."""
     import uvicorn

@@ -111,8 +111,10 @@ def demo_world(directory: Path, observer: Observer | None = None) -> Iterator[De
     """Start the emulators, the intake and the worker; stop them all on exit."""
     with ExitStack() as stack:
         store_emulator = ThreeDCartEmulator(
-            secure_url="demo-store.3dcartstores.com", private_key="demo-app-private-key",
-            token="demo-store-token", time_zone="America/New_York",
+            secure_url="demo-store.3dcartstores.com",
+            private_key="demo-app-private-key",
+            token="demo-store-token",  # noqa: S106 - the local emulator's demo credentials
+            time_zone="America/New_York",
         )
         stack.callback(store_emulator.close)
         sezzle_emulator = SezzleEmulator(public_key="sz_pub_demo", private_key=SEZZLE_PRIVATE_KEY)
@@ -123,11 +125,18 @@ def demo_world(directory: Path, observer: Observer | None = None) -> Iterator[De
         webhook_secret = secrets.token_urlsafe(24)
         settings = {
             "3dcart": {
-                "base_url": store_server.base_url, "secure_url": "demo-store.3dcartstores.com",
-                "private_key": "demo-app-private-key", "token": "demo-store-token",
-                "webhook_secret": webhook_secret, "time_zone": "America/New_York",
+                "base_url": store_server.base_url,
+                "secure_url": "demo-store.3dcartstores.com",
+                "private_key": "demo-app-private-key",
+                "token": "demo-store-token",
+                "webhook_secret": webhook_secret,
+                "time_zone": "America/New_York",
             },
-            "sezzle": {"base_url": sezzle_server.base_url, "public_key": "sz_pub_demo", "private_key": SEZZLE_PRIVATE_KEY},
+            "sezzle": {
+                "base_url": sezzle_server.base_url,
+                "public_key": "sz_pub_demo",
+                "private_key": SEZZLE_PRIVATE_KEY,
+            },
         }
         connectors = build_connectors(connector_registry(), settings)
         for connector in connectors:
@@ -144,7 +153,9 @@ def demo_world(directory: Path, observer: Observer | None = None) -> Iterator[De
         hook = f"{intake.base_url}/hooks/3dcart/{webhook_secret}"
         store_emulator.subscribe("Order New", f"{hook}?event=created")
         store_emulator.subscribe("Order Status Change", f"{hook}?event=status_changed")
-        sezzle_emulator.subscribe(f"{intake.base_url}/hooks/sezzle", ["order.authorized", "order.captured", "order.refunded"])
+        sezzle_emulator.subscribe(
+            f"{intake.base_url}/hooks/sezzle", ["order.authorized", "order.captured", "order.refunded"]
+        )
         yield DemoWorld(store_emulator, sezzle_emulator, runtime, database, webhook_secret, intake.base_url)
 
 
@@ -165,7 +176,9 @@ def play_story(world: DemoWorld, say: Callable[[str], None]) -> None:
     say("5. A second order, AB-1002, is authorized, placed, then cancelled")
     world.sezzle.authorize_order("AB-1002", 10891, uuid=SECOND_SEZZLE_ORDER)
     world.settle()
-    world.store.place_order(sample_order("order-status-cancelled.json", OrderStatusID=1, LastUpdate="2026-11-27T10:32:13"))
+    world.store.place_order(
+        sample_order("order-status-cancelled.json", OrderStatusID=1, LastUpdate="2026-11-27T10:32:13")
+    )
     world.settle()
     world.store.set_status(5002, 5)
     world.settle()
@@ -186,9 +199,17 @@ def check_end_state(world: DemoWorld) -> list[str]:
     expect("captures of AB-1002", second["captures"], [])
     order = world.store.order(5001)
     recorded = sorted((t["TransactionType"], str(t["TransactionAmount"])) for t in order["TransactionList"])
-    expect("transactions on store order 5001", recorded, sorted([("Auth", "108.91"), ("Capture", "108.91"), ("Refund", "24.99")]))
+    expect(
+        "transactions on store order 5001",
+        recorded,
+        sorted([("Auth", "108.91"), ("Capture", "108.91"), ("Refund", "24.99")]),
+    )
     expect("status of store order 5002", world.store.order(5002)["OrderStatusID"], 5)
-    expect("failed actions", [f"{a.connector}.{a.action}: {a.last_error}" for a in world.runtime.store.actions("failed")], [])
+    expect(
+        "failed actions",
+        [f"{a.connector}.{a.action}: {a.last_error}" for a in world.runtime.store.actions("failed")],
+        [],
+    )
     return problems
 
 
@@ -196,15 +217,21 @@ def print_end_state(world: DemoWorld, say: Callable[[str], None]) -> None:
     say("End state")
     for uuid in (FIRST_SEZZLE_ORDER, SECOND_SEZZLE_ORDER):
         order = world.sezzle.order(uuid)
-        parts = {kind: sum(item["amount"]["amount_in_cents"] for item in order[kind]) for kind in ("captures", "refunds", "releases")}
+        parts = {
+            kind: sum(item["amount"]["amount_in_cents"] for item in order[kind])
+            for kind in ("captures", "refunds", "releases")
+        }
         authorized = order["authorization"]["authorization_amount"]["amount_in_cents"]
-        say(f"  Sezzle order {order['reference_id']}: authorized {authorized}, captured {parts['captures']},"
-            f" refunded {parts['refunds']}, released {parts['releases']} (cents)")
+        say(
+            f"  Sezzle order {order['reference_id']}: authorized {authorized}, captured {parts['captures']},"
+            f" refunded {parts['refunds']}, released {parts['releases']} (cents)"
+        )
     for order_id in (5001, 5002):
         order = world.store.order(order_id)
         say(f"  3dcart order {order_id}: status {order['OrderStatusID']}")
         for record in order["TransactionList"]:
-            say(f"    transaction {record['TransactionType']:<8} {record['TransactionAmount']:>8} {record['TransactionID']}")
+            kind, amount, reference = record["TransactionType"], record["TransactionAmount"], record["TransactionID"]
+            say(f"    transaction {kind:<8} {amount:>8} {reference}")
         for line in filter(None, str(order.get("InternalComments", "")).splitlines()):
             say(f"    comment     {line}")
     counts = world.runtime.store.counts()
@@ -214,7 +241,10 @@ def print_end_state(world: DemoWorld, say: Callable[[str], None]) -> None:
 def run_demo(say: Callable[[str], None] = print) -> int:
     """Play the story, print the timeline and the end state; return the exit status."""
     say("Cartwire demo: 3dcart and Sezzle emulators on loopback, rules from cartwire/rules/, a fresh SQLite store")
-    with tempfile.TemporaryDirectory(prefix="cartwire-demo-") as directory, demo_world(Path(directory), Timeline(say)) as world:
+    with (
+        tempfile.TemporaryDirectory(prefix="cartwire-demo-") as directory,
+        demo_world(Path(directory), Timeline(say)) as world,
+    ):
         play_story(world, say)
         print_end_state(world, say)
         problems = check_end_state(world)
@@ -223,5 +253,6 @@ def run_demo(say: Callable[[str], None] = print) -> int:
         for problem in problems:
             say(f"  - {problem}")
         return 1
-    say("The end state is the expected one: captured once (10891 cents), refund recorded, second authorization released.")
+    say("The end state is the expected one: captured once (10891 cents), refund recorded,")
+    say("second authorization released.")
     return 0

@@ -159,7 +159,9 @@ def store_order(**fields: Any) -> StoreOrder:
     return StoreOrder(**(defaults | fields))
 
 
-def order_event(subject: BaseModel | None = None, *, type: str = "3dcart.order.status_changed", key: str = "5001") -> Event:
+def order_event(
+    subject: BaseModel | None = None, *, type: str = "3dcart.order.status_changed", key: str = "5001"
+) -> Event:
     subject = subject if subject is not None else store_order()
     source = type.split(".")[0]
     return Event(

@@ -14,7 +14,10 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_paths_are_relative_to_the_file_and_secrets_come_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("SEZZLE_PRIVATE_KEY", "sz_secret")
-    config = load_config(write(tmp_path, """
+    config = load_config(
+        write(
+            tmp_path,
+            """
 database = "data/cw.sqlite3"
 rules = ["rules", "more.rules"]
 [server]
@@ -22,7 +25,9 @@ port = 9000
 [connectors.sezzle]
 public_key = "sz_pub"
 private_key = "${SEZZLE_PRIVATE_KEY}"
-"""))
+""",
+        )
+    )
     assert config.database == tmp_path / "data/cw.sqlite3"
     assert config.rules == [tmp_path / "rules", tmp_path / "more.rules"]
     assert config.port == 9000
@@ -33,7 +38,9 @@ private_key = "${SEZZLE_PRIVATE_KEY}"
 
 def test_a_missing_environment_variable_is_named(tmp_path, monkeypatch):
     monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
-    with pytest.raises(ConfigError, match=r"\[connectors.sezzle\] private_key: environment variable NOT_SET_ANYWHERE is not set"):
+    with pytest.raises(
+        ConfigError, match=r"\[connectors.sezzle\] private_key: environment variable NOT_SET_ANYWHERE is not set"
+    ):
         load_config(write(tmp_path, '[connectors.sezzle]\nprivate_key = "${NOT_SET_ANYWHERE}"\n'))
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from engine_fakes import ORDER_STATUSES, Channel, Customer, SezzleOrder, StoreOrder, order_event
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,8 +23,6 @@ from cartwire.core.types import BOOL, NUMBER
 from cartwire.grammar import parse_rules
 from cartwire.plugins.connector import Connector
 from cartwire.rules.loader import load_rules
-
-from engine_fakes import ORDER_STATUSES, Channel, Customer, SezzleOrder, StoreOrder, order_event
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "data" / "rules" / "good" / "templates.rules"
 USD = "USD"
@@ -61,16 +60,23 @@ def test_the_example_rules_capture_a_shipped_sezzle_order(catalog: Catalog, make
 
 def test_the_example_records_a_sezzle_capture_in_the_store(catalog: Catalog):
     engine = load_rules([TEMPLATES], catalog)
-    captured = SezzleOrder(uuid="sz-1234", reference_id="AB-5001", amount=Money.of("50.00", USD), transaction_uuid="tx-9")
+    captured = SezzleOrder(
+        uuid="sz-1234", reference_id="AB-5001", amount=Money.of("50.00", USD), transaction_uuid="tx-9"
+    )
     plan = engine.evaluate(order_event(captured, type="sezzle.order.captured"))
     assert [(c.qualified_name, c.arguments) for c in plan.calls] == [
-        ("3dcart.add_transaction", {"order": "AB-5001", "type": "Capture", "amount": Money.of("50.00", USD), "transaction_id": "tx-9"}),
+        (
+            "3dcart.add_transaction",
+            {"order": "AB-5001", "type": "Capture", "amount": Money.of("50.00", USD), "transaction_id": "tx-9"},
+        ),
         ("3dcart.add_comment", {"order": "AB-5001", "text": "Sezzle captured the payment"}),
     ]
     assert plan.fired == ("record a Sezzle capture in the store",)
 
 
-def test_other_events_and_statuses_fire_nothing(catalog: Catalog, make_event: Callable[..., Event], make_order: Callable[..., StoreOrder]):
+def test_other_events_and_statuses_fire_nothing(
+    catalog: Catalog, make_event: Callable[..., Event], make_order: Callable[..., StoreOrder]
+):
     engine = load_rules([TEMPLATES], catalog)
     assert engine.evaluate(make_event(type="3dcart.order.created")).calls == ()
     assert engine.evaluate(make_event(make_order(status="Processing"))).fired == ()
@@ -116,7 +122,9 @@ def test_idempotency_keys_are_deterministic_and_distinct(catalog: Catalog, make_
 
 
 def test_left_out_arguments_come_from_the_implicit_subject_fields(catalog: Catalog, make_event: Callable[..., Event]):
-    engine = compile_text(rule("true", then="sezzle.refund(reason: \"damaged\") 3dcart.set_status(status: Refunded)"), catalog)
+    engine = compile_text(
+        rule("true", then='sezzle.refund(reason: "damaged") 3dcart.set_status(status: Refunded)'), catalog
+    )
     calls = engine.evaluate(make_event()).calls
     assert [c.arguments for c in calls] == [
         {"order": "sz-1234", "amount": Money.of("108.91", USD), "reason": "damaged"},
@@ -155,7 +163,8 @@ def test_a_value_missing_at_run_time_is_an_evaluation_error_naming_rule_action_a
         "order",
         f"{TEMPLATES}:5:8",
     )
-    assert error.__cause__ is None and error.__suppress_context__
+    assert error.__cause__ is None
+    assert error.__suppress_context__
 
 
 def test_comparing_amounts_in_different_currencies_at_run_time_is_an_evaluation_error(
@@ -193,7 +202,7 @@ def test_evaluation_has_no_side_effects(
         ('event.source = "3dcart" and event.entity = "3dcart:order:5001"', True),
         ("order.previous_status = Processing", False),  # missing: comparisons are false...
         ("order.previous_status != Processing", True),  # ...except `!=`
-        ("order.customer.email = \"a@b.c\"", False),  # through a missing customer
+        ('order.customer.email = "a@b.c"', False),  # through a missing customer
         ('"VIP" in order.customer.groups', False),
         ("order.status in [Shipped, Partial]", True),
         ("not order.status in [New, Cancel]", True),
@@ -213,7 +222,9 @@ def test_condition_meaning(condition: str, expected: bool, catalog: Catalog, mak
     assert fires(condition, catalog, make_event()) is expected
 
 
-def test_list_fields_and_present_optionals(catalog: Catalog, make_event: Callable[..., Event], make_order: Callable[..., StoreOrder]):
+def test_list_fields_and_present_optionals(
+    catalog: Catalog, make_event: Callable[..., Event], make_order: Callable[..., StoreOrder]
+):
     order = make_order(customer=Customer(email="a@b.c", groups=["VIP"]), tags=["gift"], previous_status="Processing")
     event = make_event(order)
     assert fires('"VIP" in order.customer.groups and order.customer.email = "a@b.c"', catalog, event)
@@ -254,7 +265,10 @@ _ORDERED_OPS = ["=", "!=", "<", "<=", ">", ">="]
 
 def _comparison(values: list[str], ops: list[str], right: list[str] | None = None) -> st.SearchStrategy[str]:
     return st.builds(
-        lambda a, op, b: f"{a} {op} {b}", st.sampled_from(values), st.sampled_from(ops), st.sampled_from(right or values)
+        lambda a, op, b: f"{a} {op} {b}",
+        st.sampled_from(values),
+        st.sampled_from(ops),
+        st.sampled_from(right or values),
     )
 
 
@@ -296,15 +310,20 @@ ORDERS = st.builds(
     paid=st.booleans(),
     gift=st.none() | st.booleans(),
     channel=st.sampled_from(Channel),
-    customer=st.none() | st.builds(Customer, email=st.just("a@b.c"), groups=st.lists(st.sampled_from(["VIP", "new"]), max_size=2)),
+    customer=st.none()
+    | st.builds(Customer, email=st.just("a@b.c"), groups=st.lists(st.sampled_from(["VIP", "new"]), max_size=2)),
     tags=st.lists(st.sampled_from(["gift", "rush"]), max_size=2),
 )
 
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 @given(condition=CONDITIONS, orders=st.lists(ORDERS, min_size=1, max_size=3))
-def test_compiled_rules_agree_with_the_reference_interpreter(condition: str, orders: list[StoreOrder], catalog: Catalog):
-    text = rule(condition, then="sezzle.capture(order: order.invoice_number) 3dcart.add_comment(text: order.payment_method)")
+def test_compiled_rules_agree_with_the_reference_interpreter(
+    condition: str, orders: list[StoreOrder], catalog: Catalog
+):
+    text = rule(
+        condition, then="sezzle.capture(order: order.invoice_number) 3dcart.add_comment(text: order.payment_method)"
+    )
     compiled, reference = compile_text(text, catalog), compile_text(text, catalog, reference=True)
     for index, order in enumerate(orders):
         event = order_event(order, key=str(index))

@@ -26,7 +26,9 @@ def test_every_bad_rule_file_has_its_expected_rendering():
 
 
 @pytest.mark.parametrize("path", GOLDEN, ids=lambda p: p.stem)
-def test_bad_rule_file_renders_golden_diagnostics(path: Path, crowded_catalog: Catalog, monkeypatch: pytest.MonkeyPatch):
+def test_bad_rule_file_renders_golden_diagnostics(
+    path: Path, crowded_catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+):
     monkeypatch.chdir(BAD)
     diagnostics = check_paths([Path(path.name)], crowded_catalog)
     rendered = render_all(diagnostics) + "\n"
@@ -65,15 +67,21 @@ def test_every_problem_of_a_file_is_reported_not_just_the_first(catalog: Catalog
 @pytest.mark.parametrize(
     ("condition", "problem"),
     [
-        ('order.payment_method < "M"', "1:46 `<` needs numbers, money or times; `order.payment_method` is string | None"),
-        ("order.item_count in [1, \"2\"]", '1:70 a list cannot mix number and string (`"2"`) | None'),
+        (
+            'order.payment_method < "M"',
+            "1:46 `<` needs numbers, money or times; `order.payment_method` is string | None",
+        ),
+        ('order.item_count in [1, "2"]', '1:70 a list cannot mix number and string (`"2"`) | None'),
         ("event = 1", "1:46 `event` needs a field, such as `event.source` | None"),
         ("order.total.amount = 1", "1:58 `order.total` is money; it has no field `amount` | None"),
         ("custmer.email = 1", "1:46 unknown name `custmer` | did you mean `customer`?"),
         ("order.status = Shipped = true", None),
         ("Shipped = Cancel", "1:46 `order` has no field `Shipped` | None"),
-        ("order.status in order.payment_method", "1:62 `in` needs a list on its right; `order.payment_method` is string | None"),
-        ('1 in order.tags', "1:46 cannot look for number (`1`) in a list of string (`order.tags`) | None"),
+        (
+            "order.status in order.payment_method",
+            "1:62 `in` needs a list on its right; `order.payment_method` is string | None",
+        ),
+        ("1 in order.tags", "1:46 cannot look for number (`1`) in a list of string (`order.tags`) | None"),
         ("order.channel = Web", "1:62 `Web` is not a value of `Channel` | did you mean `web`?"),
     ],
 )
@@ -93,10 +101,14 @@ def test_an_unknown_bare_action_suggests_qualified_and_bare_names(catalog: Catal
 
 def test_duplicate_rule_names_across_files(catalog: Catalog, tmp_path: Path):
     for name in ("a", "b"):
-        (tmp_path / f"{name}.rules").write_text('rule "same" on 3dcart.order.created then 3dcart.add_comment(text: "x") end\n')
+        (tmp_path / f"{name}.rules").write_text(
+            'rule "same" on 3dcart.order.created then 3dcart.add_comment(text: "x") end\n'
+        )
     (tmp_path / "notes.txt").write_text("not a rule file")
     diagnostics = check_paths([tmp_path], catalog)
-    assert [d.message for d in diagnostics] == [f'duplicate rule name "same" (first defined at {tmp_path / "a.rules"}:1:1)']
+    assert [d.message for d in diagnostics] == [
+        f'duplicate rule name "same" (first defined at {tmp_path / "a.rules"}:1:1)'
+    ]
     assert diagnostics[0].filename == str(tmp_path / "b.rules")
 
 

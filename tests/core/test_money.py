@@ -7,7 +7,9 @@ from pydantic import BaseModel
 
 from cartwire.core.money import CurrencyMismatch, Money, exponent
 
-amounts = st.decimals(min_value=Decimal("-1e9"), max_value=Decimal("1e9"), allow_nan=False, allow_infinity=False, places=3)
+amounts = st.decimals(
+    min_value=Decimal("-1e9"), max_value=Decimal("1e9"), allow_nan=False, allow_infinity=False, places=3
+)
 currencies = st.sampled_from(["USD", "JPY", "KWD", "EUR", "CLF"])
 
 
@@ -18,14 +20,21 @@ def test_exponent_follows_iso_4217(currency, digits):
 
 @pytest.mark.parametrize(
     ("amount", "currency", "minor"),
-    [("108.91", "USD", 10891), ("108.905", "USD", 10891), ("108.904", "USD", 10890), ("-0.005", "USD", -1),
-     ("1000.5", "JPY", 1001), ("1.2345", "KWD", 1235), ("0", "USD", 0)],
+    [
+        ("108.91", "USD", 10891),
+        ("108.905", "USD", 10891),
+        ("108.904", "USD", 10890),
+        ("-0.005", "USD", -1),
+        ("1000.5", "JPY", 1001),
+        ("1.2345", "KWD", 1235),
+        ("0", "USD", 0),
+    ],
 )
 def test_to_minor_rounds_half_up_once(amount, currency, minor):
     assert Money.of(amount, currency).to_minor() == minor
 
 
-@given(st.integers(min_value=-10**12, max_value=10**12), currencies)
+@given(st.integers(min_value=-(10**12), max_value=10**12), currencies)
 def test_minor_units_round_trip(units, currency):
     assert Money.from_minor(units, currency).to_minor() == units
 

@@ -58,11 +58,21 @@ class Shop(Connector):
     def parse_payload(self, body, query=None):
         try:
             data = json.loads(body)
-            order = ShopOrder(id=data["id"], ref=data["ref"], status=data["status"], total=Money.of(data["total"], "USD"))
+            order = ShopOrder(
+                id=data["id"], ref=data["ref"], status=data["status"], total=Money.of(data["total"], "USD")
+            )
         except (ValueError, KeyError) as error:
             raise WebhookRejected(400, f"not a shop order: {error}") from None
-        return [Event("shop", "shop.order.updated", order, f"shop:order:{order.id}",
-                      f"shop:order:{order.id}:{data['version']}", datetime(2026, 11, 27, tzinfo=UTC))]
+        return [
+            Event(
+                "shop",
+                "shop.order.updated",
+                order,
+                f"shop:order:{order.id}",
+                f"shop:order:{order.id}:{data['version']}",
+                datetime(2026, 11, 27, tzinfo=UTC),
+            )
+        ]
 
 
 class ChargeArguments(ActionArguments):
@@ -122,7 +132,9 @@ def world(tmp_path):
 
 def delivery(version: int = 1, status: str = "Shipped", token: str = TOKEN) -> WebhookRequest:
     body = json.dumps({"id": 7, "ref": "AB-7", "status": status, "total": "108.91", "version": version}).encode()
-    return WebhookRequest(body=body, headers={"x-token": token, "content-type": "application/json", "user-agent": "shop"})
+    return WebhookRequest(
+        body=body, headers={"x-token": token, "content-type": "application/json", "user-agent": "shop"}
+    )
 
 
 def test_a_delivery_is_stored_evaluated_and_executed_once(world):
@@ -133,7 +145,8 @@ def test_a_delivery_is_stored_evaluated_and_executed_once(world):
         runtime.run_once()
     assert [(order, cents) for order, _, cents in pay.calls] == [("AB-7", 10891)]
     [action] = runtime.store.actions()
-    assert action.state == "done" and action.result == {"charged": 10891}
+    assert action.state == "done"
+    assert action.result == {"charged": 10891}
     assert runtime.store.events()[0].fired == ["charge shipped orders"]
 
 
@@ -141,7 +154,8 @@ def test_an_event_no_rule_wants_plans_nothing(world):
     runtime, pay, _ = world
     runtime.accept("shop", delivery(status="New"))
     runtime.run_once()
-    assert pay.calls == [] and runtime.store.events()[0].state == "evaluated"
+    assert pay.calls == []
+    assert runtime.store.events()[0].state == "evaluated"
 
 
 def test_an_unauthenticated_delivery_is_refused_and_kept_without_secrets(world):
@@ -173,7 +187,8 @@ def test_transient_failures_are_retried_with_the_same_idempotency_key(world):
     runtime.accept("shop", delivery())
     runtime.run_once()
     [action] = runtime.store.actions()
-    assert action.state == "pending" and action.last_error == "503 from pay"
+    assert action.state == "pending"
+    assert action.last_error == "503 from pay"
     runtime.run_once()  # not due yet: the policy waits 10 s
     assert len(pay.calls) == 1
     clock.now += timedelta(seconds=10)
@@ -182,7 +197,8 @@ def test_transient_failures_are_retried_with_the_same_idempotency_key(world):
     clock.now += timedelta(seconds=60)
     runtime.run_once()
     assert runtime.store.actions()[0].state == "done"
-    assert len({key for _, key, _ in pay.calls}) == 1 and len(pay.calls) == 3
+    assert len({key for _, key, _ in pay.calls}) == 1
+    assert len(pay.calls) == 3
 
 
 def test_permanent_failures_and_exhausted_retries_become_dead_letters(world):
@@ -220,9 +236,11 @@ def test_the_intake_answers_over_http_only_after_storing(world):
     with served(intake_app(runtime)) as server, httpx.Client(base_url=server.base_url) as client:
         good = delivery()
         answer = client.post("/hooks/shop", content=good.body, headers={"x-token": TOKEN})
-        assert answer.status_code == 200 and answer.json() == {"accepted": 1, "duplicates": 0}
+        assert answer.status_code == 200
+        assert answer.json() == {"accepted": 1, "duplicates": 0}
         assert len(runtime.store.events()) == 1
         refused = client.post("/hooks/shop", content=good.body, headers={"x-token": "nope"})
-        assert refused.status_code == 401 and refused.json() == {"error": "x-token is missing or wrong"}
+        assert refused.status_code == 401
+        assert refused.json() == {"error": "x-token is missing or wrong"}
         assert client.post("/hooks/nobody/secret", content=b"{}").status_code == 404
         assert client.get("/healthz").json() == {"status": "ok"}

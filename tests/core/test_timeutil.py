@@ -8,7 +8,9 @@ from cartwire.core.timeutil import local_to_utc, parse_rfc3339
 
 
 def test_store_local_time_becomes_utc_with_daylight_saving():
-    assert local_to_utc(datetime(2026, 11, 27, 10, 32, 13), "America/New_York") == datetime(2026, 11, 27, 15, 32, 13, tzinfo=UTC)
+    assert local_to_utc(datetime(2026, 11, 27, 10, 32, 13), "America/New_York") == datetime(
+        2026, 11, 27, 15, 32, 13, tzinfo=UTC
+    )
     assert local_to_utc(datetime(2026, 7, 1, 10, 0), "America/New_York") == datetime(2026, 7, 1, 14, 0, tzinfo=UTC)
 
 

@@ -5,7 +5,19 @@ from typing import Annotated
 from pydantic import BaseModel
 
 from cartwire.core.money import Money
-from cartwire.core.types import BOOL, DATETIME, MONEY, NUMBER, STRING, EnumRef, EnumType, ListType, Optional_, Record, type_of_model
+from cartwire.core.types import (
+    BOOL,
+    DATETIME,
+    MONEY,
+    NUMBER,
+    STRING,
+    EnumRef,
+    EnumType,
+    ListType,
+    Optional_,
+    Record,
+    type_of_model,
+)
 
 
 class Item(BaseModel):
@@ -32,5 +44,6 @@ def test_pydantic_models_become_rule_types():
     assert record.fields["status"] == EnumType("order_status", ("New", "Shipped"))
     assert record.fields["note"] == Optional_(STRING)
     items = record.fields["items"]
-    assert isinstance(items, ListType) and isinstance(items.item, Record)
+    assert isinstance(items, ListType)
+    assert isinstance(items.item, Record)
     assert items.item.fields == {"sku": STRING, "quantity": NUMBER}

@@ -8,7 +8,9 @@ from cartwire.grammar.diagnostics import Diagnostic, did_you_mean, render_all
 
 def test_render_quotes_the_line_and_underlines_the_span():
     file = RuleFile(filename="rules/a.rules", rules=(), source="rule\n  when order.totl > 1\n")
-    diagnostic = Diagnostic.at(file, Span(2, 14, 2, 18), "`order` has no field `totl`", suggestion="did you mean `total`?")
+    diagnostic = Diagnostic.at(
+        file, Span(2, 14, 2, 18), "`order` has no field `totl`", suggestion="did you mean `total`?"
+    )
     assert diagnostic.render() == (
         "rules/a.rules:2:14: error: `order` has no field `totl`\n"
         " 2 |   when order.totl > 1\n"
@@ -24,7 +26,7 @@ def test_tabs_stay_tabs_so_the_caret_lines_up():
 
 
 def test_a_span_over_several_lines_is_underlined_to_the_end_of_its_first_line():
-    file = RuleFile(filename="a.rules", rules=(), source="rule \"x\"\n  on a\nend\n")
+    file = RuleFile(filename="a.rules", rules=(), source='rule "x"\n  on a\nend\n')
     diagnostic = Diagnostic.at(file, Span(1, 1, 3, 4), "bad")
     assert diagnostic.width == len('rule "x"')
 

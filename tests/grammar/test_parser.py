@@ -50,7 +50,9 @@ def test_the_shipped_example_file_parses_into_four_rules():
     assert record.condition is None
     assert [a.target for a in record.actions] == ["3dcart.add_transaction", "3dcart.add_comment"]
     assert [arg.name for arg in record.actions[0].arguments] == ["order", "type", "amount", "transaction_id"]
-    assert short.actions == (ast.Action(connector=None, name="capture", arguments=(), span=Span(0, 0, 0, 0), target_span=Span(0, 0, 0, 0)),)
+    assert short.actions == (
+        ast.Action(connector=None, name="capture", arguments=(), span=Span(0, 0, 0, 0), target_span=Span(0, 0, 0, 0)),
+    )
     assert short.condition == ast.Compare(op="=", left=path("status"), right=path("Shipped"), span=Span(0, 0, 0, 0))
 
 
@@ -63,7 +65,8 @@ def test_spans_point_at_what_was_written():
     compare = rule.condition
     assert isinstance(compare, ast.Compare)
     assert compare.span == Span(3, 8, 3, 31)
-    assert isinstance(compare.left, ast.Path) and compare.left.name_spans == (Span(3, 8, 3, 13), Span(3, 14, 3, 19))
+    assert isinstance(compare.left, ast.Path)
+    assert compare.left.name_spans == (Span(3, 8, 3, 13), Span(3, 14, 3, 19))
     assert compare.right.span == Span(3, 23, 3, 31)
     action = rule.actions[0]
     assert action.span == Span(4, 8, 4, 43)
@@ -96,7 +99,8 @@ def test_equality_ignores_spans_so_layout_does_not_change_the_tree():
 )
 def test_operands(text: str, expected: ast.Expr):
     compare = condition(f"x = {text}")
-    assert isinstance(compare, ast.Compare) and compare.right == expected
+    assert isinstance(compare, ast.Compare)
+    assert compare.right == expected
 
 
 @pytest.mark.parametrize("op", ["=", "!=", "<", "<=", ">", ">="])
@@ -110,8 +114,12 @@ def test_precedence_not_binds_tighter_than_and_tighter_than_or():
     assert condition("a = 1 or b = 1 and not c = 1") == ast.Or(
         left=a, right=ast.And(left=b, right=ast.Not(operand=c, span=span), span=span), span=span
     )
-    assert condition("(a = 1 or b = 1) and c = 1") == ast.And(left=ast.Or(left=a, right=b, span=span), right=c, span=span)
-    assert condition("a = 1 and b = 1 and c = 1") == ast.And(left=ast.And(left=a, right=b, span=span), right=c, span=span)
+    assert condition("(a = 1 or b = 1) and c = 1") == ast.And(
+        left=ast.Or(left=a, right=b, span=span), right=c, span=span
+    )
+    assert condition("a = 1 and b = 1 and c = 1") == ast.And(
+        left=ast.And(left=a, right=b, span=span), right=c, span=span
+    )
 
 
 def test_in_with_list_literals():
@@ -124,7 +132,9 @@ def test_in_with_list_literals():
     assert condition('"VIP" in order.customer.groups') == ast.Membership(
         item=lit("VIP"), container=path("order", "customer", "groups"), span=span
     )
-    assert condition("x in []") == ast.Membership(item=path("x"), container=ast.ListLiteral(items=(), span=span), span=span)
+    assert condition("x in []") == ast.Membership(
+        item=path("x"), container=ast.ListLiteral(items=(), span=span), span=span
+    )
 
 
 def test_actions_follow_each_other_with_or_without_commas():

@@ -44,7 +44,7 @@ def test_third_party_connector_is_found_through_the_entry_point_group(tmp_path, 
     pm = make_plugin_manager()
     registry = connector_registry(pm)
     assert registry.get("acme-erp").__module__.startswith("acme_connector_")
-    assert ("acme-cartwire" in {dist.project_name for _, dist in pm.list_plugin_distinfo()})
+    assert "acme-cartwire" in {dist.project_name for _, dist in pm.list_plugin_distinfo()}
 
 
 def test_entry_points_can_be_turned_off(tmp_path, monkeypatch):

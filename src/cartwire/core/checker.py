@@ -94,10 +94,10 @@ def compatible(a: Type, b: Type) -> bool:
     a, b = unwrap(a), unwrap(b)
     if ANY in (a, b):
         return True
-    if isinstance(a, EnumType) or isinstance(b, EnumType):
-        other = b if isinstance(a, EnumType) else a
-        this = a if isinstance(a, EnumType) else b
-        return other == STRING or (isinstance(other, EnumType) and other.label == this.label)
+    if isinstance(a, EnumType):
+        return b == STRING or (isinstance(b, EnumType) and b.label == a.label)
+    if isinstance(b, EnumType):
+        return a == STRING
     if isinstance(a, ListType) and isinstance(b, ListType):
         return compatible(a.item, b.item)
     if isinstance(a, Record) and isinstance(b, Record):
@@ -155,7 +155,8 @@ class _Checker:
         if event is None:
             return None
         scope = _Scope(event.subject, event.subject_type)
-        condition = self.guard(lambda: self.condition(rule.condition, scope)) if rule.condition else None
+        written = rule.condition
+        condition = self.guard(lambda: self.condition(written, scope)) if written is not None else None
         actions = [self.guard(lambda a=a: self.action(a, scope)) for a in rule.actions]  # type: ignore[misc]
         if not self.clean_since(before):
             return None
@@ -207,7 +208,7 @@ class _Checker:
             case ast.BoolLiteral(value=value):
                 return ir.Const(value, BOOL)
             case ast.ListLiteral():
-                return self.list(expr, scope, expected)
+                return self.list_literal(expr, scope, expected)
             case ast.Compare():
                 return self.compare(expr, scope)
             case ast.Membership():
@@ -259,9 +260,7 @@ class _Checker:
                 nullable = True
                 continue
             if not isinstance(current, Record):
-                raise self.problem(
-                    path.name_spans[index], f"`{owner}` is {current.name}; it has no field `{name}`"
-                )
+                raise self.problem(path.name_spans[index], f"`{owner}` is {current.name}; it has no field `{name}`")
             if name not in current.fields:
                 raise self.problem(
                     path.name_spans[index], f"`{owner}` has no field `{name}`", did_you_mean(name, current.fields)
@@ -284,7 +283,7 @@ class _Checker:
             suggestion = f'to compare with the text, write "{name}"'
         raise self.problem(path.span, f"`{scope.subject}` has no field `{name}`", suggestion)
 
-    def list(self, node: ast.ListLiteral, scope: _Scope, expected: Type | None) -> ir.Node:
+    def list_literal(self, node: ast.ListLiteral, scope: _Scope, expected: Type | None) -> ir.Node:
         wanted = unwrap(expected) if expected is not None else None
         item_type = wanted.item if isinstance(wanted, ListType) else None
         items = tuple(self.expr(item, scope, item_type) for item in node.items)
@@ -447,4 +446,3 @@ def _fills(info: ActionInfo, name: str) -> str | None:
 def _needs_normalizing(type_: Type) -> bool:
     """Values of this type may hold Python enum members or lists, which `ir.normalize` evens out."""
     return isinstance(unwrap(type_), EnumType | ListType) or unwrap(type_) == ANY
-

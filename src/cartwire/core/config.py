@@ -87,7 +87,9 @@ def _resolve(value: Any, where: str) -> Any:
     return value
 
 
-def build_connectors(registry: ConnectorRegistry, settings: Mapping[str, Mapping[str, Any]], **kwargs: Any) -> list[Connector]:
+def build_connectors(
+    registry: ConnectorRegistry, settings: Mapping[str, Mapping[str, Any]], **kwargs: Any
+) -> list[Connector]:
     """Instantiate each configured connector with its validated settings."""
     connectors = []
     for name, values in settings.items():

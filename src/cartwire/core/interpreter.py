@@ -19,10 +19,10 @@ def evaluate(node: ir.Node, event: Event) -> Any:
         case ir.Const(value=value):
             return value
         case ir.Field(root=root, names=names):
-            value: Any = event.envelope() if root == "envelope" else event.subject
+            current: Any = event.envelope() if root == "envelope" else event.subject
             for name in names:
-                value = ir.step(value, name)
-            return ir.normalize(value)
+                current = ir.step(current, name)
+            return ir.normalize(current)
         case ir.ListOf(items=items):
             return tuple(evaluate(item, event) for item in items)
         case ir.Compare(op=op, left=left, right=right):

@@ -82,7 +82,16 @@ class LogObserver(Observer):
     def action_finished(self, action: StoredAction, state: str, detail: Any) -> None:
         level = logging.INFO if state == "done" else logging.WARNING
         text = "" if state == "done" else f": {detail}"
-        log.log(level, "%s.%s for %s (rule %r): %s%s", action.connector, action.action, action.entity, action.rule, state, text)
+        log.log(
+            level,
+            "%s.%s for %s (rule %r): %s%s",
+            action.connector,
+            action.action,
+            action.entity,
+            action.rule,
+            state,
+            text,
+        )
 
 
 @dataclass
@@ -108,11 +117,15 @@ class Runtime:
             if source not in self.catalog.connectors:
                 raise WebhookRejected(404, f"no connector named {connector_name!r} is configured")
             if len(request.body) > self.max_body_bytes:
-                raise WebhookRejected(413, f"body of {len(request.body)} bytes exceeds the limit of {self.max_body_bytes}")
+                raise WebhookRejected(
+                    413, f"body of {len(request.body)} bytes exceeds the limit of {self.max_body_bytes}"
+                )
             events = self.catalog.connectors[source].parse_webhook(request)
         except WebhookRejected as rejection:
             kept = {name: value for name, value in request.headers.items() if name in KEPT_HEADERS}
-            self.store.add_rejected(source, rejection.status, rejection.reason, kept, request.body[: self.max_body_bytes])
+            self.store.add_rejected(
+                source, rejection.status, rejection.reason, kept, request.body[: self.max_body_bytes]
+            )
             self.observer.rejected(source, rejection.status, rejection.reason)
             raise
         rows, duplicates = self.store.add_events([_new_event(event) for event in events], request.body)
@@ -144,13 +157,20 @@ class Runtime:
         if info is None:
             raise LookupError(f"event type {stored.type!r} is not offered by any loaded connector")
         return Event(
-            source=stored.source, type=stored.type, subject=info.spec.model.model_validate_json(stored.subject),
-            entity=stored.entity, dedupe_key=stored.dedupe_key, occurred_at=stored.occurred_at, id=stored.event_id,
+            source=stored.source,
+            type=stored.type,
+            subject=info.spec.model.model_validate_json(stored.subject),
+            entity=stored.entity,
+            dedupe_key=stored.dedupe_key,
+            occurred_at=stored.occurred_at,
+            id=stored.event_id,
         )
 
     def _new_action(self, call: Any, position: int) -> NewAction:
         arguments = self._action_spec(call.connector, call.action).arguments.model_validate(call.arguments)
-        return NewAction(position, call.rule, call.connector, call.action, arguments.model_dump(mode="json"), call.idempotency_key)
+        return NewAction(
+            position, call.rule, call.connector, call.action, arguments.model_dump(mode="json"), call.idempotency_key
+        )
 
     def _action_spec(self, connector: str, action: str) -> Any:
         info = self.catalog.action(connector, action)
@@ -197,7 +217,7 @@ class Runtime:
             while not self._stop.is_set():
                 try:
                     busy = self.run_once()
-                except Exception:  # noqa: BLE001 - the worker must survive and say why
+                except Exception:
                     log.exception("worker pass failed; retrying")
                     busy = False
                 if not busy:
@@ -218,6 +238,11 @@ class Runtime:
 
 def _new_event(event: Event) -> NewEvent:
     return NewEvent(
-        event_id=event.id or event.dedupe_key, source=event.source, type=event.type, entity=event.entity,
-        dedupe_key=event.dedupe_key, occurred_at=event.occurred_at, subject=event.subject.model_dump_json(),
+        event_id=event.id or event.dedupe_key,
+        source=event.source,
+        type=event.type,
+        entity=event.entity,
+        dedupe_key=event.dedupe_key,
+        occurred_at=event.occurred_at,
+        subject=event.subject.model_dump_json(),
     )

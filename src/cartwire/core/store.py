@@ -161,8 +161,17 @@ class Store:
                 cursor = db.execute(
                     "INSERT OR IGNORE INTO events (event_id, source, type, entity, dedupe_key, occurred_at,"
                     " received_at, subject, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (event.event_id, event.source, event.type, event.entity, event.dedupe_key,
-                     _ts(event.occurred_at), now, event.subject, body),
+                    (
+                        event.event_id,
+                        event.source,
+                        event.type,
+                        event.entity,
+                        event.dedupe_key,
+                        _ts(event.occurred_at),
+                        now,
+                        event.subject,
+                        body,
+                    ),
                 )
                 if cursor.rowcount:
                     rows.append(int(cursor.lastrowid or 0))
@@ -199,8 +208,18 @@ class Store:
                 db.execute(
                     "INSERT OR IGNORE INTO actions (event_row, entity, position, rule, connector, action, arguments,"
                     " idempotency_key, next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (event_row, entity, action.position, action.rule, action.connector, action.action,
-                     json.dumps(action.arguments, sort_keys=True), action.idempotency_key, now, now),
+                    (
+                        event_row,
+                        entity,
+                        action.position,
+                        action.rule,
+                        action.connector,
+                        action.action,
+                        json.dumps(action.arguments, sort_keys=True),
+                        action.idempotency_key,
+                        now,
+                        now,
+                    ),
                 )
             db.execute(
                 "UPDATE events SET state = 'evaluated', fired = ? WHERE id = ?", (json.dumps(list(fired)), event_row)
@@ -248,11 +267,14 @@ class Store:
     def deliveries(self) -> list[tuple[str, bytes]]:
         """The raw body of each stored delivery with its source, in arrival order (one per body)."""
         with self._lock:
-            rows = self._db.execute("SELECT source, body, min(id) FROM events GROUP BY source, body ORDER BY min(id)").fetchall()
+            rows = self._db.execute(
+                "SELECT source, body, min(id) FROM events GROUP BY source, body ORDER BY min(id)"
+            ).fetchall()
         return [(row[0], bytes(row[1])) for row in rows]
 
     def actions(self, state: str | None = None) -> list[StoredAction]:
-        query, params = "SELECT * FROM actions ORDER BY id", ()
+        query = "SELECT * FROM actions ORDER BY id"
+        params: tuple[str, ...] = ()
         if state is not None:
             query, params = "SELECT * FROM actions WHERE state = ? ORDER BY id", (state,)
         with self._lock:
@@ -280,19 +302,36 @@ class Store:
 
 def _event(row: sqlite3.Row) -> StoredEvent:
     return StoredEvent(
-        row=row["id"], event_id=row["event_id"], source=row["source"], type=row["type"], entity=row["entity"],
-        dedupe_key=row["dedupe_key"], occurred_at=datetime.fromisoformat(row["occurred_at"]),
-        subject=row["subject"], state=row["state"], fired=json.loads(row["fired"]), error=row["error"],
+        row=row["id"],
+        event_id=row["event_id"],
+        source=row["source"],
+        type=row["type"],
+        entity=row["entity"],
+        dedupe_key=row["dedupe_key"],
+        occurred_at=datetime.fromisoformat(row["occurred_at"]),
+        subject=row["subject"],
+        state=row["state"],
+        fired=json.loads(row["fired"]),
+        error=row["error"],
     )
 
 
 def _action(row: sqlite3.Row) -> StoredAction:
     return StoredAction(
-        row=row["id"], event_row=row["event_row"], entity=row["entity"], position=row["position"],
-        rule=row["rule"], connector=row["connector"], action=row["action"],
-        arguments=json.loads(row["arguments"]), idempotency_key=row["idempotency_key"], state=row["state"],
-        attempts=row["attempts"], next_attempt_at=datetime.fromisoformat(row["next_attempt_at"]),
-        last_error=row["last_error"], result=json.loads(row["result"]) if row["result"] else None,
+        row=row["id"],
+        event_row=row["event_row"],
+        entity=row["entity"],
+        position=row["position"],
+        rule=row["rule"],
+        connector=row["connector"],
+        action=row["action"],
+        arguments=json.loads(row["arguments"]),
+        idempotency_key=row["idempotency_key"],
+        state=row["state"],
+        attempts=row["attempts"],
+        next_attempt_at=datetime.fromisoformat(row["next_attempt_at"]),
+        last_error=row["last_error"],
+        result=json.loads(row["result"]) if row["result"] else None,
     )
 
 

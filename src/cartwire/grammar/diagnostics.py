@@ -43,9 +43,7 @@ class Diagnostic:
         lines = source.splitlines()
         text = lines[span.line - 1] if 0 < span.line <= len(lines) else ""
         end = span.end_column if span.end_line == span.line else len(text) + 1
-        return cls(
-            "error", message, filename, span.line, span.column, max(1, end - span.column), text, suggestion
-        )
+        return cls("error", message, filename, span.line, span.column, max(1, end - span.column), text, suggestion)
 
     @property
     def location(self) -> str:

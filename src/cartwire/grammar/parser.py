@@ -29,9 +29,7 @@ class RuleSyntaxError(Exception):
 def rule_parser() -> Lark:
     """The parser, built once: the grammar analysis is the expensive part."""
     grammar = files("cartwire.grammar").joinpath("rules.lark").read_text(encoding="utf-8")
-    return Lark(
-        grammar, parser="lalr", lexer="contextual", propagate_positions=True, maybe_placeholders=True
-    )
+    return Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True, maybe_placeholders=True)
 
 
 def parse_rules(text: str, filename: str) -> ast.RuleFile:
@@ -53,9 +51,7 @@ def parse_rules(text: str, filename: str) -> ast.RuleFile:
 
 
 def _span(meta: Meta | Token) -> ast.Span:
-    return ast.Span(
-        cast(int, meta.line), cast(int, meta.column), cast(int, meta.end_line), cast(int, meta.end_column)
-    )
+    return ast.Span(cast(int, meta.line), cast(int, meta.column), cast(int, meta.end_line), cast(int, meta.end_column))
 
 
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
@@ -137,11 +133,9 @@ class _ToAst(Transformer[Token, tuple[ast.Rule, ...]]):
         return ast.Membership(item=children[0], container=children[1], span=_span(meta))
 
     def path(self, meta: Meta, names: list[Token]) -> ast.Path:
-        return ast.Path(
-            names=tuple(str(n) for n in names), name_spans=tuple(_span(n) for n in names), span=_span(meta)
-        )
+        return ast.Path(names=tuple(str(n) for n in names), name_spans=tuple(_span(n) for n in names), span=_span(meta))
 
-    def list(self, meta: Meta, items: list[ast.Expr | None]) -> ast.ListLiteral:
+    def list_literal(self, meta: Meta, items: list[ast.Expr | None]) -> ast.ListLiteral:
         return ast.ListLiteral(items=tuple(i for i in items if i is not None), span=_span(meta))
 
     def string(self, meta: Meta, children: list[Token]) -> ast.StringLiteral:
@@ -171,7 +165,7 @@ class _ToAst(Transformer[Token, tuple[ast.Rule, ...]]):
     def _string(self, token: Token) -> str:
         def unescape(match: re.Match[str]) -> str:
             if match.group(1) not in _ESCAPES:
-                raise self._error(token, f"unknown escape `\\{match.group(1)}` in a string (use \\\" \\\\ \\n or \\t)")
+                raise self._error(token, f'unknown escape `\\{match.group(1)}` in a string (use \\" \\\\ \\n or \\t)')
             return _ESCAPES[match.group(1)]
 
         return _ESCAPE.sub(unescape, str(token)[1:-1])
@@ -208,7 +202,7 @@ def _expected_words(expected: set[str], previous: Token | None) -> list[str]:
     if {"NAME", "NUMBER", "STRING"} <= rest:
         words.append("a condition" if "_NOT" in rest else "a value")
         rest -= _VALUE_STARTS | {"_NOT"}
-    if _COMPARISONS <= rest:
+    if rest >= _COMPARISONS:
         words.append("a comparison such as `=`")
         rest -= _COMPARISONS
     if words and "_DOT" in rest:  # a path could go on, but that is rarely what went wrong
@@ -241,8 +235,8 @@ def _diagnose(error: UnexpectedInput, text: str, filename: str) -> Diagnostic:
         span = ast.Span(error.line, error.column, error.line, error.column + 1)
         if error.char == '"':
             return at(span, 'unclosed string: a string must end with `"` on the same line')
-        expected = _expected_words(_accepted(error), None)
-        return at(span, f"unexpected character `{error.char}`" + (f": expected {_join(expected)}" if expected else ""))
+        words = _expected_words(_accepted(error), None)
+        return at(span, f"unexpected character `{error.char}`" + (f": expected {_join(words)}" if words else ""))
     assert isinstance(error, UnexpectedToken)
     token = error.token
     previous = error.token_history[-1] if error.token_history else None

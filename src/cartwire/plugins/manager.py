@@ -36,8 +36,10 @@ def make_plugin_manager(*, entry_points: bool | None = None, extra: Iterable[obj
     if entry_points:
         try:
             pm.load_setuptools_entrypoints(hookspecs.PROJECT)
-        except Exception as error:  # noqa: BLE001 - re-raised with the plugin named
-            raise PluginError(f"a plugin in the {hookspecs.PROJECT!r} entry-point group failed to load: {error!r}") from error
+        except Exception as error:
+            raise PluginError(
+                f"a plugin in the {hookspecs.PROJECT!r} entry-point group failed to load: {error!r}"
+            ) from error
     return pm
 
 

@@ -74,7 +74,8 @@ def test_get_order_adds_running_totals(emulator, connect) -> None:
     call(sezzle, "refund", order, "5.00", "k3")
     call(sezzle, "release", order, "10.00", "k4")
     result = sezzle.execute("get_order", OrderArguments(order=order), "")
-    assert result["uuid"] == order and result["reference_id"] == "AB-4"
+    assert result["uuid"] == order
+    assert result["reference_id"] == "AB-4"
     assert result["totals"] == {
         "authorized": 10000,
         "captured": 5000,
@@ -103,8 +104,10 @@ def test_over_capture_is_a_permanent_error_with_sezzles_message(emulator, connec
         "Sezzle refused capture: invalid at capture_amount.amount_in_cents: "
         "capture amount 10892 exceeds the uncaptured authorization of 10891"
     )
-    assert error.status == 422 and not error.transient
-    assert error.errors[0].code == "invalid" and error.errors[0].debug_uuid
+    assert error.status == 422
+    assert not error.transient
+    assert error.errors[0].code == "invalid"
+    assert error.errors[0].debug_uuid
     assert emulator.order(order)["authorization"]["captures"] == []
 
 

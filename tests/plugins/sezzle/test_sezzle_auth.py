@@ -90,7 +90,8 @@ def test_missing_credentials_name_the_setting_and_send_nothing(emulator, connect
 def test_settings_have_defaults_and_hide_the_private_key() -> None:
     settings = SezzleSettings(private_key=SecretStr(PRIVATE_KEY))
     assert SezzleSettings().base_url == "https://gateway.sezzle.com"
-    assert PRIVATE_KEY not in repr(settings) and PRIVATE_KEY not in str(settings.model_dump())
+    assert PRIVATE_KEY not in repr(settings)
+    assert PRIVATE_KEY not in str(settings.model_dump())
 
 
 @pytest.mark.parametrize(

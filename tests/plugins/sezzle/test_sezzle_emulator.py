@@ -108,7 +108,8 @@ def test_wrong_keys_get_401_and_an_error_array_without_the_key(http) -> None:
     answer = http.post("/v2/authentication", json={"public_key": PUBLIC_KEY, "private_key": "guess"})
     assert answer.status_code == 401
     [error] = answer.json()
-    assert list(error) == ERROR_KEYS and "guess" not in answer.text
+    assert list(error) == ERROR_KEYS
+    assert "guess" not in answer.text
 
 
 @pytest.mark.parametrize("header", [None, "Bearer nope", "Basic abc"])
@@ -165,14 +166,16 @@ def test_session_opens_an_order_that_checkout_authorizes(emulator, authed) -> No
     answer = authed.post("/v2/session", json=session_body())
     assert answer.status_code == 201
     order = answer.json()["order"]
-    assert order["intent"] == "AUTH" and {link["rel"] for link in order["links"]} == {
+    assert order["intent"] == "AUTH"
+    assert {link["rel"] for link in order["links"]} == {
         "self",
         "release",
         "capture",
         "refund",
     }
     before = authed.get(f"/v2/order/{order['uuid']}").json()
-    assert before["checkout_status"] == "active" and "authorization" not in before
+    assert before["checkout_status"] == "active"
+    assert "authorization" not in before
     assert emulator.authorize_order("AB-1001", 10891, uuid=order["uuid"]) == order["uuid"]
     after = authed.get(f"/v2/order/{order['uuid']}").json()
     assert after["checkout_status"] == "complete"
@@ -220,7 +223,9 @@ def test_reauthorize_only_after_expiry_makes_a_new_order(emulator, authed) -> No
     assert answer.status_code == 200
     new = answer.json()
     assert set(new) == {"uuid", "links", "intent", "reference_id", "order_amount", "authorization"}
-    assert new["uuid"] != order and new["reference_id"] == "R1" and new["intent"] == "AUTH"
+    assert new["uuid"] != order
+    assert new["reference_id"] == "R1"
+    assert new["intent"] == "AUTH"
     assert new["authorization"]["authorization_amount"]["amount_in_cents"] == 4000
     assert emulator.order(order)["checkout_status"] == "deleted"
 
@@ -249,7 +254,8 @@ def test_authorization_can_be_backdated_to_expire_already(emulator, authed) -> N
     answer = authed.post(
         f"/v2/order/{order}/capture", json={"capture_amount": {"amount_in_cents": 100, "currency": "USD"}}
     )
-    assert answer.status_code == 422 and answer.json()[0]["location"] == "authorization.expiration"
+    assert answer.status_code == 422
+    assert answer.json()[0]["location"] == "authorization.expiration"
 
 
 @pytest.mark.parametrize("emulator", [{"honour_request_id": False}], indirect=True)
@@ -280,7 +286,8 @@ def test_request_id_is_scoped_to_the_path(emulator, authed) -> None:
 # --- webhooks ----------------------------------------------------------------------------------
 def test_webhook_subscriptions_crud(authed) -> None:
     created = authed.post("/v2/webhooks", json={"url": "https://shop.example/hook", "events": ["order.captured"]})
-    assert created.status_code == 200 and created.json()["links"] == []
+    assert created.status_code == 200
+    assert created.json()["links"] == []
     uuid = created.json()["uuid"]
     assert authed.get("/v2/webhooks").json() == [
         {"uuid": uuid, "links": [], "url": "https://shop.example/hook", "events": ["order.captured"]}
@@ -312,14 +319,17 @@ def test_signed_webhooks_reach_the_merchant_and_parse(emulator, connect, receive
     capture = sezzle.execute("capture", AmountArguments(order=order, amount=Money.of("108.91", "USD")), "k1")
     refund = emulator.dashboard_refund(order, 2499)
     emulator.drain()
-    assert hook.rejected == [] and emulator.failed_deliveries == []
+    assert hook.rejected == []
+    assert emulator.failed_deliveries == []
     assert [event.type for event in hook.events] == [
         "sezzle.order.authorized",
         "sezzle.order.captured",
         "sezzle.order.refunded",
     ]
     authorized, captured, refunded = (event.subject for event in hook.events)
-    assert authorized.uuid == order and authorized.approved is True and authorized.amount == Money.of("108.91", "USD")
+    assert authorized.uuid == order
+    assert authorized.approved is True
+    assert authorized.amount == Money.of("108.91", "USD")
     assert authorized.authorization_expires_at is not None
     assert (captured.source, captured.transaction_uuid, captured.amount) == (
         "gateway",
@@ -369,7 +379,8 @@ def test_only_http_200_counts_and_failures_are_recorded_after_retries(emulator, 
     emulator.drain()
     [failed] = emulator.failed_deliveries
     assert (failed.status, failed.attempts, failed.event) == (204, 3, "order.authorized")
-    assert len(hook.bodies) == 3 and emulator.delivered == []
+    assert len(hook.bodies) == 3
+    assert emulator.delivered == []
 
 
 def test_unreachable_subscriber_is_recorded_as_failed(emulator) -> None:
@@ -377,7 +388,8 @@ def test_unreachable_subscriber_is_recorded_as_failed(emulator) -> None:
     emulator.authorize_order("R1", 1000)
     emulator.drain()
     [failed] = emulator.failed_deliveries
-    assert failed.status is None and failed.error == "ConnectError"
+    assert failed.status is None
+    assert failed.error == "ConnectError"
 
 
 def test_only_subscribed_events_are_sent(emulator, receiver) -> None:

@@ -133,7 +133,8 @@ def test_bad_json_with_a_valid_signature_is_400(sezzle: Sezzle) -> None:
     body = b'{"uuid": "x",'
     error = rejection(sezzle, delivery(body, sign(body, PRIVATE_KEY)))
     assert error.status == 400
-    assert "not JSON" in error.reason and "line 1" in error.reason
+    assert "not JSON" in error.reason
+    assert "line 1" in error.reason
 
 
 def test_bad_json_with_a_bad_signature_is_401_not_400(sezzle: Sezzle) -> None:
@@ -202,7 +203,8 @@ def test_amount_shapes_sezzle_documents_inconsistently(sezzle: Sezzle, capture: 
 
 def test_event_without_its_transaction_object_has_no_amount(sezzle: Sezzle) -> None:
     [event] = sezzle.parse_webhook(signed(envelope()))
-    assert event.subject.amount is None and event.subject.transaction_uuid is None
+    assert event.subject.amount is None
+    assert event.subject.transaction_uuid is None
 
 
 @pytest.mark.parametrize("name", ["customer.tokenized", "dispute.closed.merchant_win", "order.something_new"])
@@ -222,5 +224,6 @@ def test_rejections_never_echo_the_signature_or_key(sezzle: Sezzle) -> None:
     bad = "ab" * 32
     for request in (delivery(body, bad), signed({"event": "order.captured"})):
         reason = rejection(sezzle, request).reason
-        assert bad not in reason and PRIVATE_KEY not in reason
+        assert bad not in reason
+        assert PRIVATE_KEY not in reason
         assert sign(body, PRIVATE_KEY) not in reason

@@ -34,8 +34,10 @@ def test_price_rounds_half_up_once_to_the_currency_exponent(amount: Decimal, cur
 @given(body=st.binary(min_size=1, max_size=300), key=st.text(min_size=1, max_size=40), index=st.data())
 def test_any_changed_byte_breaks_the_signature(body: bytes, key: str, index: st.DataObject) -> None:
     signature = sign(body, key)
-    assert signature == signature.lower() and len(signature) == 64
-    assert signature_matches(body, key, signature) and signature_matches(body, key, signature.upper())
+    assert signature == signature.lower()
+    assert len(signature) == 64
+    assert signature_matches(body, key, signature)
+    assert signature_matches(body, key, signature.upper())
     position = index.draw(st.integers(0, len(body) - 1))
     changed = bytearray(body)
     changed[position] ^= 0x01

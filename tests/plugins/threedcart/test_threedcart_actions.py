@@ -95,19 +95,28 @@ def test_status_labels_can_be_refreshed_from_the_store(connector: ThreeDCart, em
 # --- add_comment -------------------------------------------------------------------------------
 
 
-def test_add_comment_appends_lines_tagged_with_the_key_once(connector: ThreeDCart, emulator: ThreeDCartEmulator) -> None:
+def test_add_comment_appends_lines_tagged_with_the_key_once(
+    connector: ThreeDCart, emulator: ThreeDCartEmulator
+) -> None:
     first = connector.execute("add_comment", AddCommentArguments(order="AB-1001", text="Sezzle captured 108.91"), "k1")
     second = connector.execute("add_comment", AddCommentArguments(order="AB-1001", text="Refund of 24.99"), "k2")
     repeat = connector.execute("add_comment", AddCommentArguments(order="AB-1001", text="Sezzle captured 108.91"), "k1")
     assert (first["already_present"], second["already_present"], repeat["already_present"]) == (False, False, True)
-    assert emulator.order(5001)["InternalComments"] == "Sezzle captured 108.91 [cartwire k1]\nRefund of 24.99 [cartwire k2]"
+    assert (
+        emulator.order(5001)["InternalComments"]
+        == "Sezzle captured 108.91 [cartwire k1]\nRefund of 24.99 [cartwire k2]"
+    )
     assert emulator.requests.count(("PUT", f"{API}/Orders/5001")) == 2
 
 
 def test_the_same_words_from_two_actions_are_two_comments(connector: ThreeDCart, emulator: ThreeDCartEmulator) -> None:
     """Two partial refunds commented alike must both be written: the key, not the text, tells a repeat."""
-    connector.execute("add_comment", AddCommentArguments(order="5002", text="Sezzle refunded"), "0f3a9c11d2e4b5a6c7d8e9f00112233")
-    result = connector.execute("add_comment", AddCommentArguments(order="5002", text="Sezzle refunded"), "7be2d4406a1c3e5f7a9b0c1d2e3f405")
+    connector.execute(
+        "add_comment", AddCommentArguments(order="5002", text="Sezzle refunded"), "0f3a9c11d2e4b5a6c7d8e9f00112233"
+    )
+    result = connector.execute(
+        "add_comment", AddCommentArguments(order="5002", text="Sezzle refunded"), "7be2d4406a1c3e5f7a9b0c1d2e3f405"
+    )
     assert result["already_present"] is False
     assert emulator.order(5002)["InternalComments"] == (
         "Sezzle refunded [cartwire 0f3a9c11d2e4]\nSezzle refunded [cartwire 7be2d4406a1c]"

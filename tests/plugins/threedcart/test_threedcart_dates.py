@@ -99,7 +99,8 @@ def test_format_then_parse_gives_the_same_instant(local: datetime, zone_name: st
     assume(_exists_once(expected_local, zone_name))
     text = format_store_date(local, style, zone_name)
     parsed = parse_store_date(text, zone_name)
-    assert parsed is not None and parsed.tzinfo is not None
+    assert parsed is not None
+    assert parsed.tzinfo is not None
     assert parsed == expected_local.replace(tzinfo=zone(zone_name)).astimezone(UTC)
     assert parsed.astimezone(zone(zone_name)).replace(tzinfo=None) == expected_local
 

@@ -123,7 +123,8 @@ def test_limit_above_300_is_clamped_or_rejected(emulator: ThreeDCartEmulator, ap
     assert len(body(api.get("/Orders", params={"limit": 500}))) == 300
     emulator.over_limit = "reject"
     response = api.get("/Orders", params={"limit": 500})
-    assert response.status_code == 400 and "limit must not exceed 300" in body(response)[0]["Message"]
+    assert response.status_code == 400
+    assert "limit must not exceed 300" in body(response)[0]["Message"]
 
 
 def test_countonly(api: httpx.Client) -> None:
@@ -289,7 +290,8 @@ def test_webhooks_are_managed_through_the_api(emulator: ThreeDCartEmulator, api:
         True,
     )
     bad = api.post("/Webhooks", json={"Name": "x", "Url": "http://h/", "EventType": 99, "Enabled": True})
-    assert bad.status_code == 400 and "EventType 99" in body(bad)[0]["Message"]
+    assert bad.status_code == 400
+    assert "EventType 99" in body(bad)[0]["Message"]
 
 
 def test_orders_and_status_changes_reach_the_engine(

@@ -32,7 +32,9 @@ def test_settings_work_offline_with_defaults() -> None:
         "America/New_York",
         "USD",
     )
-    assert settings.statuses[4] == "Shipped" and settings.statuses[11] == "Unpaid" and len(settings.statuses) == 11
+    assert settings.statuses[4] == "Shipped"
+    assert settings.statuses[11] == "Unpaid"
+    assert len(settings.statuses) == 11
     assert settings.private_key.get_secret_value() == settings.token.get_secret_value() == ""
 
 
@@ -72,7 +74,8 @@ def test_catalog_sees_typed_events_and_actions() -> None:
         assert action.spec.implicit == {"order": ("invoice_number", "reference_id")}
         assert action.spec.moves_money is False
     add_transaction = catalog.action("3dcart", "add_transaction")
-    assert add_transaction is not None and add_transaction.argument_types.fields["amount"] == MONEY
+    assert add_transaction is not None
+    assert add_transaction.argument_types.fields["amount"] == MONEY
 
 
 def test_unknown_enum_is_a_lookup_error() -> None:

@@ -75,7 +75,7 @@ class ThreeDCartEmulator:
         self,
         secure_url: str = "store.example.test",
         private_key: str = "emulator-private-key",
-        token: str = "emulator-token",
+        token: str = "emulator-token",  # noqa: S107 - a local emulator's made-up credentials
         *,
         time_zone: str = "America/New_York",
         date_format: str = "iso",
