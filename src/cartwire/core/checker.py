@@ -61,7 +61,9 @@ class CheckedRule:
 
 
 class _Problem(Exception):
-    def __init__(self, diagnostic: Diagnostic):
+    """A check failed; `diagnostic` is None when the failure was already reported (by an operand)."""
+
+    def __init__(self, diagnostic: Diagnostic | None):
         self.diagnostic = diagnostic
 
 
@@ -137,7 +139,8 @@ class _Checker:
         try:
             return step()
         except _Problem as problem:
-            self.diagnostics.append(problem.diagnostic)
+            if problem.diagnostic is not None:
+                self.diagnostics.append(problem.diagnostic)
             return None
 
     # --- rules -----------------------------------------------------------------------------
@@ -214,12 +217,20 @@ class _Checker:
             case ast.Membership():
                 return self.membership(expr, scope)
             case ast.And(left=left, right=right):
-                return ir.And(self.condition(left, scope), self.condition(right, scope))
+                return ir.And(*self.operands(scope, left, right))
             case ast.Or(left=left, right=right):
-                return ir.Or(self.condition(left, scope), self.condition(right, scope))
+                return ir.Or(*self.operands(scope, left, right))
             case ast.Not(operand=operand):
                 return ir.Not(self.condition(operand, scope))
         raise AssertionError(f"unexpected syntax node {expr!r}")
+
+    def operands(self, scope: _Scope, left: ast.Expr, right: ast.Expr) -> tuple[ir.Node, ir.Node]:
+        """Check both operands of `and` / `or`, so that a mistake on each side is reported."""
+        checked_left = self.guard(lambda: self.condition(left, scope))
+        checked_right = self.guard(lambda: self.condition(right, scope))
+        if checked_left is None or checked_right is None:
+            raise _Problem(None)
+        return checked_left, checked_right
 
     def is_label(self, expr: ast.Expr, scope: _Scope) -> bool:
         """A bare name that is not a field: an enum label, resolved by what it is compared with."""
