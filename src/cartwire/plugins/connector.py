@@ -8,8 +8,10 @@ delivery into events, and how it performs an action over HTTP.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, ClassVar
 
 import httpx
@@ -136,6 +138,7 @@ class Connector:
     # --- helpers for subclasses -----------------------------------------------------------
     def http_client(self, base_url: str, **kwargs: Any) -> httpx.Client:
         """An httpx client for `base_url`; tests inject a transport through the constructor."""
+        kwargs.setdefault("verify", shared_ssl_context())
         return httpx.Client(base_url=base_url, transport=self._transport, **kwargs)
 
     def action(self, name: str) -> ActionSpec:
@@ -146,3 +149,9 @@ class Connector:
 
 
 RegisterConnector = Callable[[type[Connector]], None]
+
+
+@cache
+def shared_ssl_context() -> ssl.SSLContext:
+    """httpx's default TLS context, built once: building it costs tens of milliseconds per client."""
+    return httpx.create_ssl_context()

@@ -13,6 +13,22 @@ from typing import Any
 import uvicorn
 
 
+class AppSwitch:
+    """An ASGI app that forwards to whichever app is plugged into `app` right now.
+
+    Tests keep one loopback server for the whole session and plug in each test's emulator:
+    starting and stopping uvicorn per test would cost more than the tests themselves.
+    """
+
+    def __init__(self) -> None:
+        self.app: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self.app is None:
+            raise RuntimeError("no app is plugged into the switch")
+        await self.app(scope, receive, send)
+
+
 @dataclass
 class ServedApp:
     """A running server; `base_url` is `http://127.0.0.1:<port>`."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import httpx
 import pytest
@@ -12,7 +11,7 @@ from sezzle_support import PRIVATE_KEY, PUBLIC_KEY, TLS
 
 from cartwire.plugins.sezzle import Sezzle, SezzleSettings
 from cartwire.plugins.sezzle.emulator import SezzleEmulator
-from cartwire.testing.server import ServedApp, served
+from cartwire.testing.server import AppSwitch, ServedApp
 
 
 @pytest.fixture
@@ -24,29 +23,13 @@ def emulator(request: pytest.FixtureRequest) -> Iterator[SezzleEmulator]:
     emu.close()
 
 
-class _Plug:
-    """An ASGI app that forwards to whichever app a test plugged in, so one server serves all tests."""
-
-    app: Any = None
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self.app(scope, receive, send)
-
-
-@pytest.fixture(scope="session")
-def loopback() -> Iterator[tuple[_Plug, ServedApp]]:
-    plug = _Plug()
-    with served(plug) as running:
-        yield plug, running
-
-
 @pytest.fixture
-def server(emulator: SezzleEmulator, loopback: tuple[_Plug, ServedApp]) -> Iterator[ServedApp]:
+def server(emulator: SezzleEmulator, loopback: tuple[AppSwitch, ServedApp]) -> Iterator[ServedApp]:
     """The emulator over real HTTP on 127.0.0.1."""
-    plug, running = loopback
-    plug.app = emulator.app
+    switch, running = loopback
+    switch.app = emulator.app
     yield running
-    plug.app = None
+    switch.app = None
 
 
 ConnectorFactory = Callable[..., Sezzle]

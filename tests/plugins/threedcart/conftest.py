@@ -11,7 +11,7 @@ from threedcart_helpers import PRIVATE_KEY, SECURE_URL, TOKEN, WEBHOOK_SECRET, s
 
 from cartwire.plugins.threedcart import ThreeDCart, ThreeDCartSettings
 from cartwire.plugins.threedcart.emulator import ThreeDCartEmulator
-from cartwire.testing.server import ServedApp, served
+from cartwire.testing.server import AppSwitch, ServedApp
 
 
 @pytest.fixture
@@ -22,33 +22,13 @@ def emulator() -> Iterator[ThreeDCartEmulator]:
         yield store
 
 
-class _CurrentApp:
-    """An ASGI app that forwards to whichever emulator the running test made.
-
-    One loopback server for the whole session: starting and stopping uvicorn per test would
-    cost more than all the tests themselves.
-    """
-
-    target: Any = None
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self.target(scope, receive, send)
-
-
-@pytest.fixture(scope="session")
-def _session_server() -> Iterator[tuple[_CurrentApp, ServedApp]]:
-    current = _CurrentApp()
-    with served(current) as server:
-        yield current, server
-
-
 @pytest.fixture
-def store_server(emulator: ThreeDCartEmulator, _session_server: tuple[_CurrentApp, ServedApp]) -> Iterator[ServedApp]:
+def store_server(emulator: ThreeDCartEmulator, loopback: tuple[AppSwitch, ServedApp]) -> Iterator[ServedApp]:
     """The emulator of this test, served on loopback."""
-    current, server = _session_server
-    current.target = emulator.app
+    switch, server = loopback
+    switch.app = emulator.app
     yield server
-    current.target = None
+    switch.app = None
 
 
 @pytest.fixture

@@ -16,9 +16,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 from threedcart_helpers import PRIVATE_KEY, SECURE_URL, TOKEN, WEBHOOK_SECRET, sample_order
 
-from cartwire.plugins.connector import WebhookRequest
+from cartwire.plugins.connector import WebhookRequest, shared_ssl_context
 from cartwire.plugins.threedcart import ThreeDCart, ThreeDCartSettings, jsonwire
-from cartwire.plugins.threedcart.client import shared_ssl_context
 from cartwire.plugins.threedcart.emulator import ThreeDCartEmulator
 from cartwire.testing.server import ServedApp, served
 

@@ -37,9 +37,10 @@ from starlette.routing import Route
 from cartwire.core.money import check_currency
 from cartwire.core.timeutil import utcnow
 from cartwire.plugins.sezzle.api import REQUEST_ID_HEADER
-from cartwire.plugins.sezzle.delivery import Delivery, WebhookSender
 from cartwire.plugins.sezzle.ledger import Ledger, Order, RefusalError, Txn
+from cartwire.plugins.sezzle.signing import HEADER, sign
 from cartwire.plugins.sezzle.wire import error_array
+from cartwire.testing.webhooks import Delivery, WebhookSender
 
 WEBHOOK_EVENTS = frozenset(
     {
@@ -108,7 +109,12 @@ class SezzleEmulator:
         self._replies: dict[tuple[str, str], _Answer] = {}
         self._requests: list[tuple[str, str, str | None]] = []
         self._faults: list[_Fault] = []
-        self._sender = WebhookSender(self._private_key.get_secret_value, retry_delays)
+        self._sender = WebhookSender(
+            retry_delays=retry_delays,
+            accepted=lambda status: status == 200,
+            headers=self._signature,
+            thread_name="sezzle-emulator-webhooks",
+        )
         self.app = Starlette(routes=self._routes())
 
     # --- control API -----------------------------------------------------------------------
@@ -379,6 +385,10 @@ class SezzleEmulator:
         return 204, None
 
     # --- helpers ----------------------------------------------------------------------------
+    def _signature(self, body: bytes) -> dict[str, str]:
+        """Sign each attempt with the private key current at send time, as Sezzle does."""
+        return {HEADER: sign(body, self._private_key.get_secret_value())}
+
     def _subscribe(self, body: Any) -> str:
         url = _field(body, "url", str)
         if not url.startswith(("http://", "https://")):
@@ -422,7 +432,7 @@ class SezzleEmulator:
         body = json.dumps(envelope, separators=(",", ":")).encode()
         for sub in self._subscriptions.values():
             if event in sub["events"]:
-                self._sender.send(sub["url"], event, body)
+                self._sender.send(sub["url"], body, event=event)
 
     def _order_json(self, order: Order, base: str) -> dict[str, Any]:
         now = self.now()

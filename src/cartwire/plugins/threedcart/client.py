@@ -8,10 +8,8 @@ appear in an error message.
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Callable, Iterator
 from email.utils import parsedate_to_datetime
-from functools import cache
 from typing import Any
 
 import httpx
@@ -24,12 +22,6 @@ from cartwire.plugins.threedcart.wire import WireResult
 
 OFFSET_PAST_END = "Offset amount exceeds the total number of records"
 BAD_CREDENTIALS = "3dcart rejected the credentials (check secure_url, private_key, token)"
-
-
-@cache
-def shared_ssl_context() -> ssl.SSLContext:
-    """httpx's default TLS context, built once: building it costs tens of milliseconds per client."""
-    return httpx.create_ssl_context()
 
 
 class ThreeDCartClient:

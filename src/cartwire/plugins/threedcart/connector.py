@@ -19,10 +19,11 @@ from cartwire.plugins.connector import (
     ConnectorSettings,
     PermanentError,
     WebhookRequest,
+    shared_ssl_context,
 )
 from cartwire.plugins.threedcart import webhook
 from cartwire.plugins.threedcart.actions import SPECS, Actions
-from cartwire.plugins.threedcart.client import ThreeDCartClient, shared_ssl_context
+from cartwire.plugins.threedcart.client import ThreeDCartClient
 from cartwire.plugins.threedcart.models import STANDARD_STATUSES, Order
 
 _ARGUMENTS = {spec.name: spec.arguments for spec in SPECS}

@@ -30,12 +30,13 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from cartwire.core.timeutil import utcnow, zone
+from cartwire.plugins.connector import shared_ssl_context
 from cartwire.plugins.threedcart import jsonwire
 from cartwire.plugins.threedcart.client import OFFSET_PAST_END
 from cartwire.plugins.threedcart.dates import FORMATTERS, format_store_date, parse_local
-from cartwire.plugins.threedcart.delivery import Deliverer, Delivery
 from cartwire.plugins.threedcart.models import STANDARD_STATUSES
 from cartwire.plugins.threedcart.wire import WireOrder
+from cartwire.testing.webhooks import Delivery, WebhookSender
 
 ORDER_NEW = "Order New"
 ORDER_STATUS_CHANGE = "Order Status Change"
@@ -107,7 +108,13 @@ class ThreeDCartEmulator:
         self._webhooks: dict[int, dict[str, Any]] = {}
         self._next_transaction = 1
         self._failures: list[tuple[int, float | None]] = []
-        self._deliverer = Deliverer(attempts=delivery_attempts)
+        if delivery_attempts < 1:
+            raise ValueError(f"delivery_attempts must be at least 1, not {delivery_attempts}")
+        self._deliverer = WebhookSender(
+            retry_delays=[0.05 * attempt for attempt in range(1, delivery_attempts)],
+            verify=shared_ssl_context(),
+            thread_name="3dcart-emulator-webhooks",
+        )
         self.app = Starlette(
             routes=[Mount(f"/3dCartWebAPI/{version}", routes=self._routes()) for version in ("v1", "v2")]
         )
