@@ -34,6 +34,12 @@ def test_check_accepts_the_shipped_templates():
     assert "ok" in result.output
 
 
+def test_check_refuses_a_directory_without_rule_files(tmp_path):
+    result = invoke("check", str(tmp_path))
+    assert result.exit_code == 1
+    assert "no *.rules files in" in result.output
+
+
 def test_check_reports_every_file_with_position_caret_and_suggestion(tmp_path):
     (tmp_path / "a.rules").write_text(
         'rule "a"\n  on 3dcart.order.status_changed\n  when order.status = Shiped\n  then capture\nend\n'
@@ -166,5 +172,6 @@ private_key = "{SEZZLE_KEY}"
     assert process.returncode in (0, -signal.SIGTERM), output
     assert "Application shutdown complete" in output
     assert "sezzle.capture for 3dcart:order:5001 (rule 'capture on shipment'): retrying" in output
+    assert "3dcart: using the configured settings:" in output  # no credentials: the status table stays default
     assert secret not in output
     assert SEZZLE_KEY not in output

@@ -13,7 +13,7 @@ from cartwire.core.config import Config, ConfigError, build_connectors, default_
 from cartwire.core.engine import EvaluationError, RuleError
 from cartwire.core.events import Event
 from cartwire.grammar.diagnostics import render_all
-from cartwire.plugins.connector import Connector, WebhookRejected
+from cartwire.plugins.connector import ActionError, Connector, WebhookRejected
 from cartwire.plugins.manager import PluginError, connector_registry, make_plugin_manager
 
 CONFIG_HELP = "Configuration file (default: ./cartwire.toml when it exists)."
@@ -44,8 +44,11 @@ def main() -> None:
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help=CONFIG_HELP)
 def check(paths: tuple[Path, ...], config_path: Path | None) -> None:
     """Check rule files (or directories of *.rules) without running anything."""
-    from cartwire.rules.loader import check_paths
+    from cartwire.rules.loader import check_paths, rule_files
 
+    if not rule_files(paths):
+        click.echo(f"error: no *.rules files in {', '.join(map(str, paths))}", err=True)
+        sys.exit(1)
     catalog = Catalog(_connectors(_config(config_path)))
     diagnostics = check_paths(list(paths), catalog)
     for diagnostic in diagnostics:
@@ -54,7 +57,8 @@ def check(paths: tuple[Path, ...], config_path: Path | None) -> None:
     if errors:
         click.echo(f"{errors} error{'s' if errors != 1 else ''}", err=True)
         sys.exit(1)
-    click.echo(f"ok: {len(paths)} path{'s' if len(paths) != 1 else ''} checked")
+    count = len(rule_files(paths))
+    click.echo(f"ok: {count} rule file{'s' if count != 1 else ''} checked")
 
 
 @main.command()
@@ -128,6 +132,11 @@ def run(config_path: Path) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = load_config(config_path)
     connectors = build_connectors(connector_registry(), config.connectors)
+    for connector in connectors:
+        try:
+            connector.prepare()
+        except ActionError as error:
+            logging.getLogger("cartwire").warning("%s: using the configured settings: %s", connector.name, error)
     catalog = Catalog(connectors)
     engine = load_rules(config.rules, catalog)
     store = Store(config.database)

@@ -132,6 +132,11 @@ class Connector:
         """Perform `action`; return a JSON-able result or raise an `ActionError`."""
         raise PermanentError(f"{self.name} has no action {action!r}")
 
+    def prepare(self) -> None:
+        """Called once by `cartwire run` before rules are compiled: read what the rules are checked
+        against from the live service (3dcart: the store's status table). Raise `ActionError` when the
+        service cannot be reached; `run` then keeps the configured values and says so."""
+
     def close(self) -> None:
         """Release network resources."""
 

@@ -92,6 +92,14 @@ def test_status_labels_can_be_refreshed_from_the_store(connector: ThreeDCart, em
         connector.execute("set_status", SetStatusArguments(order="5001", status="Shipped"), "k2")
 
 
+def test_prepare_loads_the_store_labels_that_rules_are_checked_against(
+    connector: ThreeDCart, emulator: ThreeDCartEmulator
+) -> None:
+    emulator.statuses = {1: "New", 4: "Dispatched", 5: "Cancelled"}
+    connector.prepare()
+    assert connector.enum_values("order_status") == ("New", "Dispatched", "Cancelled")
+
+
 # --- add_comment -------------------------------------------------------------------------------
 
 

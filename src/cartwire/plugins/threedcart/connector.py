@@ -125,6 +125,10 @@ class ThreeDCart(Connector):
         """Replace the status table with the store's own (`GET /OrderStatus`) and return it."""
         return self._remote().refresh_statuses()
 
+    def prepare(self) -> None:
+        """Rules are checked against the store's own status labels, not the configured defaults."""
+        self.refresh_statuses()
+
     def close(self) -> None:
         with self._lock:
             if self._actions is not None:
