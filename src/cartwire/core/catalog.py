@@ -67,6 +67,10 @@ class Catalog:
         for alias in (name, *connector.aliases):
             self.aliases[alias] = name
         for spec in connector.event_types():
+            if spec.name in self.events:
+                raise ValueError(
+                    f"event type {spec.name!r} is declared by both {self.events[spec.name].connector} and {name}"
+                )
             record = type_of_model(spec.model, connector.enum_values)
             self.events[spec.name] = EventInfo(name, spec, record)
         for action in connector.actions():

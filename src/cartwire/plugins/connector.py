@@ -97,7 +97,6 @@ class Connector:
     name: ClassVar[str]
     aliases: ClassVar[tuple[str, ...]] = ()
     Settings: ClassVar[type[ConnectorSettings]] = ConnectorSettings
-    # Which header (or none) carries the idempotency key on money-moving calls, for docs and tests.
     secret_path: ClassVar[bool] = False  # webhooks arrive at /hooks/<name>/<secret>
 
     def __init__(self, settings: ConnectorSettings, *, transport: httpx.BaseTransport | None = None):

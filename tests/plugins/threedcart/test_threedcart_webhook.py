@@ -201,7 +201,7 @@ def test_no_configured_secret_refuses_every_delivery() -> None:
     for presented in (None, "", WEBHOOK_SECRET):
         with pytest.raises(WebhookRejected) as rejected:
             deliver(connector, sample_bytes("order-new.json"), secret=presented)
-        assert rejected.value.status == 404
+        assert rejected.value.status == 403
         assert "webhook_secret" in rejected.value.reason
 
 

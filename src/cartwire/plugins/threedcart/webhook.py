@@ -33,7 +33,7 @@ def check_secret(configured: SecretStr, given: str | None) -> None:
     """Accept only the configured secret; with none configured, accept nothing."""
     expected = configured.get_secret_value().encode()
     if not expected:
-        raise WebhookRejected(404, "3dcart webhooks are disabled: the webhook_secret setting is empty")
+        raise WebhookRejected(403, "3dcart webhooks are disabled: the webhook_secret setting is empty")
     if given is None or not hmac.compare_digest(expected, given.encode()):
         raise WebhookRejected(401, "the secret in the 3dcart webhook URL is missing or wrong")
 
