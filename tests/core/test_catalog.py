@@ -20,5 +20,5 @@ def test_two_connectors_declaring_one_event_type_are_an_error():
 
         return Declares(Declares.Settings())
 
-    with pytest.raises(ValueError, match="'shop.order.created' is declared by both one and two"):
+    with pytest.raises(ValueError, match=r"'shop\.order\.created' is declared by both one and two"):
         Catalog([connector("one"), connector("two")])
