@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from cartwire.core.admin import audit, failed, status
 from cartwire.core.catalog import Catalog
 from cartwire.core.config import Config, ConfigError, build_connectors, default_connectors, load_config
 from cartwire.core.engine import EvaluationError, RuleError
@@ -59,6 +60,33 @@ def check(paths: tuple[Path, ...], config_path: Path | None) -> None:
         sys.exit(1)
     count = len(rule_files(paths))
     click.echo(f"ok: {count} rule file{'s' if count != 1 else ''} checked")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--check", "check_only", is_flag=True, help="Write nothing; exit 1 if a file would change (for CI).")
+@click.option("--diff", "show_diff", is_flag=True, help="Write nothing; print the changes as a unified diff.")
+def fmt(paths: tuple[Path, ...], check_only: bool, show_diff: bool) -> None:
+    """Rewrite rule files (or directories of *.rules) in the canonical layout (docs/formatting.md)."""
+    from cartwire.rules.reformat import reformat_paths, summary
+
+    outcomes = reformat_paths(paths)
+    if not outcomes:
+        click.echo(f"error: no *.rules files in {', '.join(map(str, paths))}", err=True)
+        sys.exit(1)
+    write = not (check_only or show_diff)
+    for outcome in outcomes:
+        if outcome.problem is not None:
+            click.echo(outcome.problem.render(), err=True)
+        elif outcome.changed:
+            if show_diff:
+                click.echo(outcome.diff(), nl=False)
+            if write:
+                outcome.write()
+            click.echo(f"{'reformatted' if write else 'would reformat'} {outcome.path}", err=True)
+    click.echo(summary(outcomes, written=write), err=True)
+    if any(o.problem is not None for o in outcomes) or (check_only and any(o.changed for o in outcomes)):
+        sys.exit(1)
 
 
 @main.command()
@@ -122,10 +150,8 @@ def _parse_recorded(catalog: Catalog, body: bytes) -> list[Event]:
 )
 def run(config_path: Path) -> None:
     """Serve webhooks at /hooks/<connector>[/<secret>] and run the worker until interrupted."""
-    import uvicorn
-
-    from cartwire.core.intake import intake_app
     from cartwire.core.runtime import LogObserver, Runtime
+    from cartwire.core.serve import serve
     from cartwire.core.store import Store
     from cartwire.rules.loader import load_rules
 
@@ -141,15 +167,7 @@ def run(config_path: Path) -> None:
     engine = load_rules(config.rules, catalog)
     store = Store(config.database)
     runtime = Runtime(store, catalog, engine, retry=config.retry, observer=LogObserver())
-    runtime.start()
-    try:
-        # The access log would print request paths, and 3dcart's path carries the webhook secret.
-        uvicorn.run(intake_app(runtime), host=config.host, port=config.port, access_log=False, log_level="info")
-    finally:
-        runtime.stop()
-        store.close()
-        for connector in connectors:
-            connector.close()
+    serve(runtime, config.host, config.port, closing=[store, *connectors])
 
 
 @main.command()
@@ -171,6 +189,11 @@ def plugins() -> None:
     for name, cls in sorted(registry.classes.items()):
         aliases = f" (also {', '.join(cls.aliases)})" if cls.aliases else ""
         click.echo(f"  connector {name}{aliases}: {cls.__module__}.{cls.__qualname__}")
+
+
+main.add_command(failed)
+main.add_command(audit)
+main.add_command(status)
 
 
 def run_main() -> None:

@@ -1,140 +1,25 @@
 """The runtime on its own, with two small fake connectors: store before answering, dedupe,
-dead letters, retries with the same idempotency key, restarts that neither lose nor repeat work."""
+dead letters, retries with the same idempotency key, in-flight marking, crashes and stops."""
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime, timedelta
-from typing import Annotated
+import threading
+from datetime import timedelta
 
 import httpx
 import pytest
-from pydantic import BaseModel
+from runtime_fakes import TOKEN, build_world, delivery
 
-from cartwire.core.catalog import Catalog
-from cartwire.core.engine import compile_rules
-from cartwire.core.events import Event, EventType
 from cartwire.core.intake import intake_app
-from cartwire.core.money import Money
-from cartwire.core.runtime import RetryPolicy, Runtime
-from cartwire.core.store import Store
-from cartwire.core.types import EnumRef
-from cartwire.grammar import parse_rules
-from cartwire.plugins.connector import (
-    ActionArguments,
-    ActionSpec,
-    Connector,
-    PermanentError,
-    TransientError,
-    WebhookRejected,
-    WebhookRequest,
-)
+from cartwire.plugins.connector import PermanentError, TransientError, WebhookRejected
 from cartwire.testing.server import served
-
-TOKEN = "shop-webhook-token-do-not-log"
-
-
-class ShopOrder(BaseModel):
-    id: int
-    ref: str
-    status: Annotated[str, EnumRef("status")]
-    total: Money
-
-
-class Shop(Connector):
-    name = "shop"
-
-    def event_types(self):
-        return [EventType("shop.order.updated", "order", ShopOrder)]
-
-    def enum_values(self, name):
-        return ("New", "Shipped")
-
-    def parse_webhook(self, request: WebhookRequest):
-        if request.header("x-token") != TOKEN:
-            raise WebhookRejected(401, "x-token is missing or wrong")
-        return self.parse_payload(request.body)
-
-    def parse_payload(self, body, query=None):
-        try:
-            data = json.loads(body)
-            order = ShopOrder(
-                id=data["id"], ref=data["ref"], status=data["status"], total=Money.of(data["total"], "USD")
-            )
-        except (ValueError, KeyError) as error:
-            raise WebhookRejected(400, f"not a shop order: {error}") from None
-        return [
-            Event(
-                "shop",
-                "shop.order.updated",
-                order,
-                f"shop:order:{order.id}",
-                f"shop:order:{order.id}:{data['version']}",
-                datetime(2026, 11, 27, tzinfo=UTC),
-            )
-        ]
-
-
-class ChargeArguments(ActionArguments):
-    order: str
-    amount: Money
-
-
-class Pay(Connector):
-    """Executes `charge` by playing a script of outcomes; records every call's idempotency key."""
-
-    name = "pay"
-
-    def __init__(self, settings, **kwargs):
-        super().__init__(settings, **kwargs)
-        self.script: list[Exception | None] = []
-        self.calls: list[tuple[str, str, int]] = []
-
-    def actions(self):
-        return [ActionSpec("charge", ChargeArguments, "charge an order", moves_money=True)]
-
-    def execute(self, action, arguments, idempotency_key):
-        self.calls.append((arguments.order, idempotency_key, arguments.amount.to_minor()))
-        outcome = self.script.pop(0) if self.script else None
-        if outcome is not None:
-            raise outcome
-        return {"charged": arguments.amount.to_minor()}
-
-
-RULES = """
-rule "charge shipped orders"
-  on shop.order.updated
-  when order.status = Shipped
-  then pay.charge(order: order.ref, amount: order.total)
-end
-"""
-
-
-class Clock:
-    def __init__(self):
-        self.now = datetime(2026, 12, 1, tzinfo=UTC)
-
-    def __call__(self):
-        return self.now
 
 
 @pytest.fixture
 def world(tmp_path):
-    shop, pay = Shop(Shop.Settings()), Pay(Pay.Settings())
-    catalog = Catalog([shop, pay])
-    engine = compile_rules([parse_rules(RULES, "test.rules")], catalog)
-    clock = Clock()
-    store = Store(tmp_path / "cartwire.sqlite3")
-    runtime = Runtime(store, catalog, engine, retry=RetryPolicy(initial=10, jitter=0, attempts=3), clock=clock)
-    yield runtime, pay, clock
-    store.close()
-
-
-def delivery(version: int = 1, status: str = "Shipped", token: str = TOKEN) -> WebhookRequest:
-    body = json.dumps({"id": 7, "ref": "AB-7", "status": status, "total": "108.91", "version": version}).encode()
-    return WebhookRequest(
-        body=body, headers={"x-token": token, "content-type": "application/json", "user-agent": "shop"}
-    )
+    world = build_world(tmp_path)
+    yield world.runtime, world.pay, world.clock
+    world.runtime.store.close()
 
 
 def test_a_delivery_is_stored_evaluated_and_executed_once(world):
@@ -216,19 +101,18 @@ def test_permanent_failures_and_exhausted_retries_become_dead_letters(world):
     assert len(pay.calls) == 1 + 3
 
 
-def test_a_restart_neither_loses_nor_repeats_work(world, tmp_path):
-    runtime, pay, clock = world
-    runtime.accept("shop", delivery(version=1))
-    runtime.run_once()
-    runtime.accept("shop", delivery(version=2))  # stored, not yet evaluated, when the process "dies"
-    runtime.store.close()
-    store = Store(tmp_path / "cartwire.sqlite3")
-    restarted = Runtime(store, runtime.catalog, runtime.engine, clock=clock)
-    restarted.run_once()
-    restarted.run_once()
-    assert len(pay.calls) == 2
-    assert [a.state for a in store.actions()] == ["done", "done"]
-    store.close()
+def test_a_restart_neither_loses_nor_repeats_work(tmp_path):
+    first = build_world(tmp_path)
+    first.runtime.accept("shop", delivery(version=1))
+    first.runtime.run_once()
+    first.runtime.accept("shop", delivery(version=2))  # stored, not yet evaluated, when the process "dies"
+    second = first.restart()
+    second.runtime.recover()
+    second.runtime.run_once()
+    second.runtime.run_once()
+    assert len(first.pay.calls) == 2
+    assert [a.state for a in second.store.actions()] == ["done", "done"]
+    second.store.close()
 
 
 def test_the_intake_answers_over_http_only_after_storing(world):
@@ -244,3 +128,100 @@ def test_the_intake_answers_over_http_only_after_storing(world):
         assert refused.json() == {"error": "x-token is missing or wrong"}
         assert client.post("/hooks/nobody/secret", content=b"{}").status_code == 404
         assert client.get("/healthz").json() == {"status": "ok"}
+
+
+class Died(BaseException):
+    """The process ends inside the remote call: nothing after it runs (what `kill -9` does)."""
+
+
+def test_an_action_is_in_flight_with_its_attempt_counted_before_the_remote_call(world):
+    runtime, pay, _ = world
+    seen = []
+    pay.during = lambda: seen.extend((a.state, a.attempts) for a in runtime.store.actions())
+    runtime.accept("shop", delivery())
+    runtime.run_once()
+    assert seen == [("in_flight", 1)]
+    assert [(a.state, a.attempts) for a in runtime.store.actions()] == [("done", 1)]
+
+
+def test_a_crash_during_the_remote_call_is_retried_after_restart_with_the_same_key(tmp_path):
+    first = build_world(tmp_path)
+    first.runtime.accept("shop", delivery())
+
+    def die():
+        raise Died
+
+    first.pay.during = die
+    with pytest.raises(Died):
+        first.runtime.run_once()
+    assert [a.state for a in first.store.actions()] == ["in_flight"]
+
+    first.pay.during = lambda: None
+    second = first.restart()
+    [recovered] = second.runtime.recover()
+    [action] = second.store.actions()
+    assert (action.state, action.attempts) == ("pending", 1)
+    assert action.last_error == "outcome unknown: the process stopped during attempt 1"
+    second.runtime.run_once()
+    [action] = second.store.actions()
+    assert (action.state, action.attempts) == ("done", 2)
+    assert [key for _, key, _ in first.pay.calls] == [recovered.idempotency_key] * 2
+    second.store.close()
+
+
+def test_an_action_in_flight_with_no_attempts_left_is_a_dead_letter_after_restart(tmp_path):
+    first = build_world(tmp_path)  # three attempts in all
+    first.pay.script = [TransientError("503"), TransientError("503")]
+    first.runtime.accept("shop", delivery())
+    for _ in range(2):
+        first.runtime.run_once()
+        first.clock.advance(3600)
+
+    def die():
+        raise Died
+
+    first.pay.during = die
+    with pytest.raises(Died):
+        first.runtime.run_once()
+    second = first.restart()
+    second.runtime.recover()
+    [action] = second.store.actions()
+    assert (action.state, action.attempts) == ("failed", 3)
+    assert "outcome unknown" in action.last_error
+    second.store.close()
+
+
+def test_stop_lets_the_action_in_flight_finish_and_starts_no_other(world):
+    runtime, pay, _ = world
+    entered, release = threading.Event(), threading.Event()
+
+    def block():
+        entered.set()
+        assert release.wait(10), "the test never released the call"
+
+    pay.during = block
+    runtime.accept("shop", delivery(order=1))
+    runtime.accept("shop", delivery(order=2))
+    runtime.start(idle_wait=0.01)
+    assert entered.wait(10), "the worker never called the connector"
+    assert runtime.stop(timeout=0) is False  # asked to stop while the call is in flight
+    release.set()
+    assert runtime.stop(timeout=10) is True
+    assert [(a.entity, a.state, a.attempts) for a in runtime.store.actions()] == [
+        ("shop:order:1", "done", 1),
+        ("shop:order:2", "pending", 0),
+    ]
+    assert len(pay.calls) == 1
+
+
+def test_an_unexpected_connector_error_is_retried_not_left_in_flight(world, caplog):
+    runtime, pay, clock = world
+    pay.script = [RuntimeError("a bug in the connector")]
+    runtime.accept("shop", delivery())
+    runtime.run_once()
+    [action] = runtime.store.actions()
+    assert (action.state, action.last_error) == ("pending", "unexpected RuntimeError: a bug in the connector")
+    assert "pay.charge raised unexpectedly" in caplog.text
+    clock.advance(10)
+    runtime.run_once()
+    assert runtime.store.actions()[0].state == "done"

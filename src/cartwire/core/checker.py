@@ -8,15 +8,24 @@ that the interpreter and the compiler evaluate without looking anything up again
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
+
+from pydantic import BaseModel
 
 from cartwire.core import ir
 from cartwire.core.catalog import ENVELOPE_FIELDS, ActionInfo, Catalog, EventInfo
+from cartwire.core.functions import Library, default_library
+from cartwire.core.mapping import CheckedMapping, FieldTree, build, missing_fields
 from cartwire.core.money import Money
+from cartwire.core.satisfiable import never_true
+from cartwire.core.schedules import Schedule, Tick, parse_schedule
+from cartwire.core.templates import compile_template, is_template
 from cartwire.core.types import (
     ANY,
     BOOL,
+    DATE,
+    DATETIME,
     MONEY,
     NUMBER,
     STRING,
@@ -26,6 +35,7 @@ from cartwire.core.types import (
     Record,
     Scalar,
     Type,
+    type_of_model,
 )
 from cartwire.grammar import ast
 from cartwire.grammar.diagnostics import Diagnostic, did_you_mean
@@ -58,6 +68,9 @@ class CheckedRule:
     condition_location: str
     actions: tuple[CheckedAction, ...]
     location: str
+    stop: bool = False
+    hold: ir.Node | None = None  # the reason, when the rule holds the event for a person
+    schedule: Schedule | None = None
 
 
 class _Problem(Exception):
@@ -69,15 +82,36 @@ class _Problem(Exception):
 
 @dataclass(frozen=True)
 class _Scope:
-    """What the names in one rule can refer to."""
+    """What the names in one rule can refer to: the subject, and the variables of the
+    quantifiers around the expression being checked (innermost last).
+    """
 
     subject: str
     record: Record
+    model: type[BaseModel] | None = None
+    locals: tuple[tuple[str, Type], ...] = ()
+
+    def local(self, name: str) -> int | None:
+        for index in range(len(self.locals) - 1, -1, -1):
+            if self.locals[index][0] == name:
+                return index
+        return None
+
+    def names(self) -> list[str]:
+        return [self.subject, "event", *self.record.fields, *(n for n, _ in self.locals)]
 
 
-def check(files: Iterable[ast.RuleFile], catalog: Catalog) -> tuple[list[CheckedRule], list[Diagnostic]]:
-    """Check every rule of `files`; return the checked rules and every problem found."""
-    checker = _Checker(catalog)
+def check(
+    files: Iterable[ast.RuleFile], catalog: Catalog, library: Library | None = None
+) -> tuple[list[CheckedRule], list[Diagnostic]]:
+    """Check every mapping and rule of `files`; return the checked rules and every problem
+    found (errors and warnings: only errors stop the rules from being compiled).
+    """
+    files = list(files)
+    checker = _Checker(catalog, library or default_library())
+    for file in files:
+        for mapping in file.mappings:
+            checker.mapping(file, mapping)
     rules = [
         rule
         for file_index, file in enumerate(files)
@@ -108,10 +142,12 @@ def compatible(a: Type, b: Type) -> bool:
 
 
 class _Checker:
-    def __init__(self, catalog: Catalog):
+    def __init__(self, catalog: Catalog, library: Library):
         self.catalog = catalog
+        self.library = library
         self.diagnostics: list[Diagnostic] = []
         self.seen: dict[str, str] = {}  # rule name -> where it was first defined
+        self.mappings: dict[str, CheckedMapping | None] = {}  # None: defined, but with errors
         self.file = ast.RuleFile(filename="", rules=())
 
     # --- helpers ---------------------------------------------------------------------------
@@ -154,25 +190,55 @@ class _Checker:
             self.diagnostics.append(Diagnostic.at(file, rule.name_span, message))
         else:
             self.seen[rule.name] = location
-        event = self.guard(lambda: self.event(rule))
-        if event is None:
+        trigger = self.guard(lambda: self.trigger(rule))
+        if trigger is None:
             return None
-        scope = _Scope(event.subject, event.subject_type)
+        event_type, scope, schedule = trigger
         written = rule.condition
         condition = self.guard(lambda: self.condition(written, scope)) if written is not None else None
         actions = [self.guard(lambda a=a: self.action(a, scope)) for a in rule.actions]  # type: ignore[misc]
+        hold = rule.hold
+        reason = self.guard(lambda: self.text_value(hold, scope)) if hold is not None else None
         if not self.clean_since(before):
             return None
+        if written is not None and condition is not None:
+            self.warn_never_true(written, condition)
         return CheckedRule(
             name=rule.name,
-            event_type=event.name,
+            event_type=event_type,
             priority=rule.priority,
             order=order,
             condition=condition,
-            condition_location=self.location(rule.condition.span) if rule.condition else location,
+            condition_location=self.location(written.span) if written else location,
             actions=tuple(a for a in actions if a is not None),
             location=location,
+            stop=rule.stop,
+            hold=reason,
+            schedule=schedule,
         )
+
+    def trigger(self, rule: ast.Rule) -> tuple[str, _Scope, Schedule | None]:
+        """The event type the rule is indexed under, its scope, and its schedule if it has one."""
+        if rule.schedule is None:
+            event = self.event(rule)
+            return event.name, _Scope(event.subject, event.subject_type, event.spec.model), None
+        try:
+            schedule = parse_schedule(rule.schedule, self.library.time_zone)
+        except ValueError as error:
+            raise self.problem(
+                rule.event_span, f"{error}", 'for example `on schedule "daily 06:00 America/Chicago"`'
+            ) from None
+        return schedule.event_type, _Scope("schedule", type_of_model(Tick), Tick), schedule
+
+    def warn_never_true(self, written: ast.Expr, condition: ir.Node) -> None:
+        found = never_true(written, condition, self.text)
+        if found is not None:
+            span, message = found
+            self.diagnostics.append(
+                Diagnostic.at(
+                    self.file, span, message, suggestion="did you mean `or`, or `in [...]`?", severity="warning"
+                )
+            )
 
     def event(self, rule: ast.Rule) -> EventInfo:
         info = self.catalog.events.get(rule.event_type)
@@ -222,6 +288,22 @@ class _Checker:
                 return ir.Or(*self.operands(scope, left, right))
             case ast.Not(operand=operand):
                 return ir.Not(self.condition(operand, scope))
+            case ast.Arithmetic():
+                return self.arithmetic(expr, scope)
+            case ast.Negate(operand=operand):
+                inner = self.expr(operand, scope)
+                if unwrap(inner.type) not in (NUMBER, MONEY, ANY):
+                    raise self.problem(
+                        expr.span,
+                        f"only numbers and money have a minus sign; `{self.text(operand)}` is {inner.type.name}",
+                    )
+                return ir.Negate(inner, inner.type)
+            case ast.Default():
+                return self.default(expr, scope, expected)
+            case ast.Call():
+                return self.call(expr, scope)
+            case ast.Quantifier():
+                return self.quantifier(expr, scope)
         raise AssertionError(f"unexpected syntax node {expr!r}")
 
     def operands(self, scope: _Scope, left: ast.Expr, right: ast.Expr) -> tuple[ir.Node, ir.Node]:
@@ -239,10 +321,14 @@ class _Checker:
             and len(expr.names) == 1
             and expr.names[0] not in (scope.subject, "event")
             and expr.names[0] not in scope.record.fields
+            and scope.local(expr.names[0]) is None
         )
 
     def path(self, path: ast.Path, scope: _Scope, expected: Type | None) -> ir.Node:
         first = path.names[0]
+        local = scope.local(first)
+        if local is not None:
+            return self.walk("local", scope.locals[local][1], path, 1, first, local)
         if first == scope.subject:
             return self.walk("subject", scope.record, path, 1, scope.subject)
         if first == "event":
@@ -255,11 +341,10 @@ class _Checker:
         if first in scope.record.fields:
             return self.walk("subject", scope.record, path, 0, scope.subject)
         if len(path.names) > 1:
-            candidates = [scope.subject, "event", *scope.record.fields]
-            raise self.problem(path.name_spans[0], f"unknown name `{first}`", did_you_mean(first, candidates))
+            raise self.problem(path.name_spans[0], f"unknown name `{first}`", did_you_mean(first, scope.names()))
         return self.label(path, scope, expected)
 
-    def walk(self, root: str, record: Record, path: ast.Path, start: int, root_name: str) -> ir.Field:
+    def walk(self, root: str, record: Type, path: ast.Path, start: int, root_name: str, index: int = 0) -> ir.Field:
         """Follow `path.names[start:]` through `record`'s fields."""
         current: Type = record
         nullable = False
@@ -278,7 +363,7 @@ class _Checker:
                 )
             current = current.fields[name]
         names = path.names[start:]
-        return ir.Field(root, names, current, nullable, _needs_normalizing(current))  # type: ignore[arg-type]
+        return ir.Field(root, names, current, nullable, _needs_normalizing(current), index)  # type: ignore[arg-type]
 
     def label(self, path: ast.Path, scope: _Scope, expected: Type | None) -> ir.Const:
         name = path.names[0]
@@ -289,7 +374,7 @@ class _Checker:
             raise self.problem(
                 path.span, f"`{name}` is not a value of `{target.label}`", did_you_mean(name, target.values)
             )
-        suggestion = did_you_mean(name, [scope.subject, "event", *scope.record.fields])
+        suggestion = did_you_mean(name, scope.names())
         if suggestion is None and target == STRING:
             suggestion = f'to compare with the text, write "{name}"'
         raise self.problem(path.span, f"`{scope.subject}` has no field `{name}`", suggestion)
@@ -308,16 +393,23 @@ class _Checker:
         self.same_currency(node, list(zip(node.items, items, strict=True)))
         return ir.ListOf(items, ListType(item_type))
 
-    def same_currency(self, where: ast.Node, pairs: list[tuple[ast.Expr, ir.Node]]) -> None:
-        """Money literals of different currencies never meet: a rule cannot compare USD with EUR."""
-        amounts = [(s, n.value) for s, n in pairs if isinstance(n, ir.Const) and isinstance(n.value, Money)]
-        for syntax, amount in amounts[1:]:
-            if amount.currency != amounts[0][1].currency:
+    def same_currency(
+        self, where: ast.Node, pairs: list[tuple[ast.Expr, ir.Node]], verb: str = "compare"
+    ) -> str | None:
+        """Amounts whose currency is known when rules are checked (literals, and what is computed
+        from them) never meet another currency: a rule cannot compare or add USD and EUR.
+        Returns the common currency, if known.
+        """
+        known = [(s, c) for s, n in pairs if (c := currency_of(n)) is not None]
+        for syntax, currency in known[1:]:
+            if currency != known[0][1]:
                 raise self.problem(
                     where.span,
-                    f"cannot compare {amounts[0][1].currency} with {amount.currency} "
-                    f"(`{self.text(amounts[0][0])}` and `{self.text(syntax)}`)",
+                    f"cannot {verb} {known[0][1]} with {currency} "
+                    f"(`{self.text(known[0][0])}` and `{self.text(syntax)}`)",
+                    f'convert one side first, such as `convert({self.text(syntax)}, "{known[0][1]}")`',
                 )
+        return known[0][1] if known else None
 
     def compare(self, node: ast.Compare, scope: _Scope) -> ir.Node:
         if self.is_label(node.left, scope) and not self.is_label(node.right, scope):
@@ -364,6 +456,150 @@ class _Checker:
             self.same_currency(node, [(node.item, item), *listed_items])
         return ir.Contains(item, container)
 
+    def arithmetic(self, node: ast.Arithmetic, scope: _Scope) -> ir.Node:
+        left = self.expr(node.left, scope)
+        right = self.expr(node.right, scope)
+        result = _arithmetic_type(node.op, unwrap(left.type), unwrap(right.type))
+        if result is None:
+            verb = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide"}[node.op]
+            raise self.problem(
+                node.span,
+                f"cannot {verb} {left.type.name} (`{self.text(node.left)}`)"
+                f" and {right.type.name} (`{self.text(node.right)}`)",
+                _arithmetic_fix(node.op, unwrap(left.type), unwrap(right.type)),
+            )
+        if result == MONEY or (node.op == "/" and unwrap(left.type) == MONEY):
+            verb = "combine" if node.op in "+-" else "divide"
+            self.same_currency(node, [(node.left, left), (node.right, right)], verb)
+        if isinstance(left.type, Optional_) or isinstance(right.type, Optional_):
+            result = Optional_(result)
+        return ir.Arithmetic(node.op, left, right, result)
+
+    def default(self, node: ast.Default, scope: _Scope, expected: Type | None) -> ir.Node:
+        value = self.expr(node.value, scope, expected)
+        fallback = self.expr(node.fallback, scope, unwrap(value.type) if expected is None else expected)
+        if not compatible(value.type, fallback.type):
+            raise self.problem(
+                node.span,
+                f"`??` needs a fallback of the same type: `{self.text(node.value)}` is {value.type.name}, "
+                f"`{self.text(node.fallback)}` is {fallback.type.name}",
+                f"give a fallback of type {unwrap(value.type).name}",
+            )
+        self.same_currency(node, [(node.value, value), (node.fallback, fallback)], "combine")
+        result = fallback.type if isinstance(fallback.type, Optional_) else unwrap(value.type)
+        return ir.Default(value, fallback, result)
+
+    def call(self, node: ast.Call, scope: _Scope) -> ir.Node:
+        function = self.library.get(node.name)
+        if function is None:
+            raise self.problem(
+                node.name_span, f"unknown function `{node.name}`", did_you_mean(node.name, self.library.functions)
+            )
+        most, least = len(function.parameters), len(function.parameters) - function.optional
+        if not least <= len(node.arguments) <= most:
+            count = str(most) if least == most else f"{least} to {most}"
+            raise self.problem(
+                node.span,
+                f"`{node.name}` takes {count} argument{'s' if most != 1 else ''}, not {len(node.arguments)}",
+                f"write {function.signature}",
+            )
+        arguments: list[ir.Node] = []
+        for position, (syntax, accepts) in enumerate(zip(node.arguments, function.parameters, strict=False)):
+            options = accepts if isinstance(accepts, tuple) else (accepts,)
+            value = self.expr(syntax, scope, options[0])
+            if not any(compatible(value.type, option) for option in options):
+                wanted = " or ".join(o.name for o in options)
+                raise self.problem(
+                    syntax.span,
+                    f"argument {position + 1} of `{node.name}` takes {wanted}, not {value.type.name} "
+                    f"(`{self.text(syntax)}`)",
+                    f"write {function.signature}",
+                )
+            if position in function.literal:
+                self.literal_argument(function.name, position, syntax, value, function.validate)
+            arguments.append(value)
+        result = function.result_type([a.type for a in arguments])
+        if any(isinstance(a.type, Optional_) for a in arguments) and not isinstance(result, Optional_):
+            result = Optional_(result)
+        return ir.Call(function, tuple(arguments), result)
+
+    def literal_argument(
+        self, name: str, position: int, syntax: ast.Expr, value: ir.Node, validate: Callable[[int, object], None] | None
+    ) -> None:
+        """Patterns, zones and currency codes are written as literals and checked now."""
+        if not isinstance(value, ir.Const):
+            raise self.problem(
+                syntax.span,
+                f"argument {position + 1} of `{name}` must be written as a literal, not computed",
+                'write it in double quotes, such as `"USD"`',
+            )
+        if validate is not None:
+            try:
+                validate(position, value.value)
+            except ValueError as error:
+                raise self.problem(syntax.span, f"argument {position + 1} of `{name}`: {error}") from None
+
+    def quantifier(self, node: ast.Quantifier, scope: _Scope) -> ir.Node:
+        collection = self.expr(node.collection, scope)
+        listed = unwrap(collection.type)
+        if not isinstance(listed, ListType) and listed != ANY:
+            raise self.problem(
+                node.collection.span,
+                f"`{node.kind}` needs a list; `{self.text(node.collection)}` is {collection.type.name}",
+                f"for example `{node.kind}(item in order.items: …)`",
+            )
+        item = listed.item if isinstance(listed, ListType) else ANY
+        body: ir.Node | None = None
+        value_type = item
+        if node.body is not None and node.variable is not None:
+            if node.variable in (scope.subject, "event"):
+                raise self.problem(
+                    node.variable_span or node.span, f"`{node.variable}` is taken; name the item something else"
+                )
+            inner = replace(scope, locals=(*scope.locals, (node.variable, item)))
+            body = self.expr(node.body, inner)
+            value_type = body.type
+        return ir.Quantify(node.kind, collection, body, self.quantified_type(node, item, value_type))
+
+    def quantified_type(self, node: ast.Quantifier, item: Type, value: Type) -> Type:
+        where = node.body if node.body is not None else node.collection
+        if node.kind == "sum":
+            if unwrap(value) in (NUMBER, ANY):
+                return NUMBER
+            if unwrap(value) == MONEY:
+                return Optional_(MONEY)  # the sum of no amounts has no currency
+            raise self.problem(where.span, f"`sum` adds numbers or money; `{self.text(where)}` is {value.name}")
+        if node.kind in ("count", "first") and node.body is None:
+            return NUMBER if node.kind == "count" else Optional_(unwrap(item))
+        if not compatible(value, BOOL):
+            raise self.problem(
+                where.span,
+                f"`{node.kind}` needs a condition; `{self.text(where)}` is {value.name}",
+                f"write a test after the colon, such as `{node.kind}(item in order.items: item.quantity > 1)`",
+            )
+        if node.kind == "first":
+            return Optional_(unwrap(item))
+        return NUMBER if node.kind == "count" else BOOL
+
+    def text_value(self, literal: ast.StringLiteral, scope: _Scope) -> ir.Node:
+        """A string that is a message template is checked and rendered; any other is constant."""
+        if not is_template(literal.value):
+            return ir.Const(literal.value, STRING)
+        try:
+            template, paths = compile_template(literal.value)
+        except ValueError as error:
+            raise self.problem(literal.span, str(error), "templates write values as `{{ order.total }}`") from None
+        for names in paths:
+            if names[0] == "event" and (len(names) < 2 or names[1] not in ENVELOPE_FIELDS):
+                raise self.problem(
+                    literal.span,
+                    f"in a template, `event` has only {', '.join(ENVELOPE_FIELDS)}",
+                    f"write `{scope.subject}.{'.'.join(names[1:]) or 'total'}`",
+                )
+            spans = (literal.span,) * len(names)
+            self.path(ast.Path(names=names, name_spans=spans, span=literal.span), scope, None)
+        return ir.Render(template, scope.subject)
+
     # --- actions ---------------------------------------------------------------------------
 
     def action(self, action: ast.Action, scope: _Scope) -> CheckedAction | None:
@@ -377,6 +613,9 @@ class _Checker:
                 given[argument.name] = checked
         if not self.clean_since(before):  # a misspelt argument would also show up as a missing one
             return None
+        if action.mapping is not None:
+            for name, mapped in self.use_mapping(action, info, scope).items():
+                given.setdefault(name, mapped)  # an argument written in the rule wins over the mapping
         for name, field in info.spec.arguments.model_fields.items():
             if name in given:
                 continue
@@ -406,14 +645,136 @@ class _Checker:
                 did_you_mean(argument.name, types),
             )
         wanted = types[argument.name]
-        value = self.expr(argument.value, scope, wanted)
-        if not compatible(value.type, wanted):
-            raise self.problem(
-                argument.value.span,
-                f"the argument `{argument.name}` of `{info.qualified_name}` takes {wanted.name}, "
-                f"not {value.type.name} (`{self.text(argument.value)}`)",
-            )
+        value = self.typed_value(
+            argument.value, scope, wanted, f"the argument `{argument.name}` of `{info.qualified_name}`"
+        )
         return CheckedArgument(argument.name, value, self.text(argument.value))
+
+    def typed_value(self, syntax: ast.Expr, scope: _Scope, wanted: Type, what: str) -> ir.Node:
+        """A value for an action argument or a mapping field: templates allowed, type checked."""
+        if isinstance(syntax, ast.StringLiteral):
+            value = self.text_value(syntax, scope)
+        else:
+            value = self.expr(syntax, scope, wanted)
+        if not compatible(value.type, wanted):
+            fix = None
+            if unwrap(wanted) == NUMBER and unwrap(value.type) == MONEY:
+                fix = f"for minor units (cents), write `cents({self.text(syntax)})`"
+            elif unwrap(wanted) == MONEY and unwrap(value.type) == NUMBER:
+                fix = "write an amount with its currency, such as `50 USD`"
+            elif unwrap(wanted) == STRING:
+                fix = "write text in double quotes"
+            raise self.problem(
+                syntax.span, f"{what} takes {wanted.name}, not {value.type.name} (`{self.text(syntax)}`)", fix
+            )
+        return value
+
+    # --- mappings --------------------------------------------------------------------------
+
+    def mapping(self, file: ast.RuleFile, mapping: ast.Mapping) -> None:
+        self.file = file
+        before = len(self.diagnostics)
+        if mapping.name in self.mappings:
+            first = self.mappings[mapping.name]
+            where = f" (first defined at {first.location})" if first is not None else ""
+            self.diagnostics.append(
+                Diagnostic.at(file, mapping.name_span, f"duplicate mapping name `{mapping.name}`{where}")
+            )
+            return
+        self.mappings[mapping.name] = None
+        scope = self.guard(lambda: self.mapping_source(mapping))
+        target = ast.Action(
+            connector=None, name=mapping.target, arguments=(), span=mapping.target_span, target_span=mapping.target_span
+        )
+        head, _, tail = mapping.target.rpartition(".")
+        info = self.guard(lambda: self.resolve_action(replace(target, connector=head or None, name=tail)))
+        if scope is None or info is None:
+            return
+        tree: FieldTree = {}
+        for field in mapping.fields:
+            self.guard(lambda f=field: self.mapping_field(f, info, scope, tree))  # type: ignore[misc]
+        if not self.clean_since(before):
+            return
+        for missing in missing_fields(info.spec.arguments, tree):
+            self.diagnostics.append(
+                Diagnostic.at(
+                    file,
+                    mapping.name_span,
+                    f"the mapping `{mapping.name}` fills `{missing.rpartition('.')[0]}` but not its field `{missing}`",
+                    suggestion=f"add a line `{missing} = …`",
+                )
+            )
+        if self.clean_since(before):
+            self.mappings[mapping.name] = CheckedMapping(
+                mapping.name,
+                info.qualified_name,
+                mapping.source,
+                scope.model or BaseModel,
+                build(tree, info.argument_types),
+                self.location(mapping.span),
+            )
+
+    def mapping_source(self, mapping: ast.Mapping) -> _Scope:
+        """`3dcart.order`: the subject `order` of the connector `3dcart`'s events."""
+        head, _, tail = mapping.source.partition(".")
+        connector = self.catalog.connector_name(head)
+        found = [e for e in self.catalog.events.values() if e.connector == connector and e.subject == tail]
+        if not found:
+            known = sorted({f"{e.connector}.{e.subject}" for e in self.catalog.events.values()})
+            raise self.problem(
+                mapping.source_span,
+                f"unknown mapping source `{mapping.source}`: write a connector and its events' subject",
+                did_you_mean(mapping.source, known) or f"for example `{known[0]}`" if known else None,
+            )
+        return _Scope(tail, found[0].subject_type, found[0].spec.model)
+
+    def mapping_field(self, field: ast.MappingField, info: ActionInfo, scope: _Scope, tree: FieldTree) -> None:
+        current: Type = info.argument_types
+        branch = tree
+        for index, name in enumerate(field.target):
+            owner = ".".join(field.target[:index])
+            record = unwrap(current)
+            if not isinstance(record, Record):
+                raise self.problem(field.target_spans[index], f"`{owner}` is {current.name}; it has no field `{name}`")
+            if name not in record.fields:
+                message = (
+                    f"`{info.qualified_name}` has no argument `{name}`"
+                    if index == 0
+                    else f"`{owner}` has no field `{name}`"
+                )
+                raise self.problem(field.target_spans[index], message, did_you_mean(name, record.fields))
+            current = record.fields[name]
+            existing = branch.get(name)
+            last = index == len(field.target) - 1
+            if existing is not None and (last or not isinstance(existing, dict)):
+                raise self.problem(field.span, f"`{'.'.join(field.target[: index + 1])}` is set twice in this mapping")
+            if not last:
+                branch = branch.setdefault(name, {})  # type: ignore[assignment]
+        target = ".".join(field.target)
+        value = self.typed_value(field.value, scope, current, f"the field `{target}` of `{info.qualified_name}`")
+        branch[field.target[-1]] = value
+
+    def use_mapping(self, action: ast.Action, info: ActionInfo, scope: _Scope) -> dict[str, CheckedArgument]:
+        name = action.mapping or ""
+        span = action.mapping_span or action.span
+        if name not in self.mappings:
+            raise self.problem(span, f"unknown mapping `{name}`", did_you_mean(name, self.mappings))
+        mapping = self.mappings[name]
+        if mapping is None:
+            raise _Problem(None)  # its own errors are already reported
+        if mapping.target != info.qualified_name:
+            raise self.problem(
+                span,
+                f"the mapping `{name}` fills `{mapping.target}`, not `{info.qualified_name}`",
+                f"write `{mapping.target}(from {name})`",
+            )
+        if mapping.model is not scope.model:
+            raise self.problem(
+                span,
+                f"the mapping `{name}` reads a `{mapping.source}`, which this rule's event does not have",
+                "use it in rules on that connector's events",
+            )
+        return {key: CheckedArgument(key, value, f"{name}.{key}") for key, value in mapping.arguments.items()}
 
     def resolve_action(self, action: ast.Action) -> ActionInfo:
         if action.connector is None:
@@ -445,6 +806,53 @@ class _Checker:
                 did_you_mean(action.name, offered, prefix=f"{action.connector}."),
             )
         return info
+
+
+def currency_of(node: ir.Node) -> str | None:
+    """The currency of a money value when it is known before any event: literals, and what is
+    computed from them (`50 USD * 2`, `convert(x, "EUR")`).
+    """
+    match node:
+        case ir.Const(value=Money() as money):
+            return money.currency
+        case ir.Arithmetic(left=left, right=right, type=type_) if unwrap(type_) == MONEY:
+            return currency_of(left) or currency_of(right)
+        case ir.Negate(operand=operand):
+            return currency_of(operand)
+        case ir.Default(value=value, fallback=fallback):
+            return currency_of(value) or currency_of(fallback)
+        case ir.Call(function=function, arguments=arguments) if unwrap(function.result_type([])) == MONEY:
+            if function.name in ("convert", "money") and isinstance(arguments[1], ir.Const):
+                return str(arguments[1].value)
+            return currency_of(arguments[0]) if arguments else None
+    return None
+
+
+_ARITHMETIC_TYPES: dict[tuple[str, Type, Type], Type] = {
+    **{(op, NUMBER, NUMBER): NUMBER for op in "+-*/"},
+    ("+", MONEY, MONEY): MONEY,
+    ("-", MONEY, MONEY): MONEY,
+    ("*", MONEY, NUMBER): MONEY,
+    ("*", NUMBER, MONEY): MONEY,
+    ("/", MONEY, NUMBER): MONEY,
+    ("/", MONEY, MONEY): NUMBER,
+}
+
+
+def _arithmetic_type(op: str, left: Type, right: Type) -> Type | None:
+    if ANY in (left, right):
+        return ANY
+    return _ARITHMETIC_TYPES.get((op, left, right))
+
+
+def _arithmetic_fix(op: str, left: Type, right: Type) -> str | None:
+    if MONEY in (left, right) and NUMBER in (left, right) and op in "+-":
+        return "write the number as money, such as `5 USD`"
+    if left in (DATE, DATETIME):
+        return "use `add_days(date, n)` or `days_between(a, b)`"
+    if left == MONEY and right == MONEY and op == "*":
+        return "multiply money by a number"
+    return None
 
 
 def _fills(info: ActionInfo, name: str) -> str | None:

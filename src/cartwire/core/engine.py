@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -16,10 +17,14 @@ from pydantic import ValidationError
 from cartwire.core import compiler, interpreter
 from cartwire.core.catalog import Catalog
 from cartwire.core.checker import CheckedAction, CheckedRule, check
+from cartwire.core.conflicts import resolve
 from cartwire.core.events import Event
-from cartwire.core.ir import truth
+from cartwire.core.functions import Library
+from cartwire.core.index import Guard, RuleIndex, guard_of
+from cartwire.core.ir import EvalFailure, truth
 from cartwire.core.money import CurrencyMismatch
-from cartwire.core.plan import ActionCall, Plan, idempotency_key
+from cartwire.core.plan import ActionCall, Hold, Plan, idempotency_key
+from cartwire.core.schedules import Schedule
 from cartwire.grammar.ast import RuleFile
 from cartwire.grammar.diagnostics import Diagnostic, render_all
 from cartwire.plugins.connector import ActionSpec
@@ -84,7 +89,7 @@ class CompiledAction:
     def _value(self, argument: CompiledArgument, event: Event, rule: str) -> Any:
         try:
             return argument.evaluate(event)
-        except (CurrencyMismatch, TypeError) as error:
+        except (CurrencyMismatch, TypeError, EvalFailure) as error:
             raise EvaluationError(
                 f'rule "{rule}": {self.qualified_name} argument `{argument.name}`: {error}',
                 rule=rule, location=self.location, action=self.qualified_name, argument=argument.name,
@@ -115,31 +120,49 @@ class CompiledRule:
     condition_location: str
     actions: tuple[CompiledAction, ...]
     location: str
+    guard: Guard | None = None  # the equality test the condition starts with, for the index
+    stop: bool = False  # no rule after this one runs for the event
+    hold: Evaluate | None = None  # the reason of `hold "…"`; a hold also stops
+    schedule: Schedule | None = None
+
+    def held(self, event: Event) -> Hold:
+        assert self.hold is not None
+        try:
+            return Hold(self.name, str(self.hold(event)))
+        except EvalFailure as error:
+            raise EvaluationError(f'rule "{self.name}": {error}', rule=self.name, location=self.location) from None
 
     def matches(self, event: Event) -> bool:
         if self.condition is None:
             return True
         try:
             return truth(self.condition(event))
-        except (CurrencyMismatch, TypeError) as error:
+        except (CurrencyMismatch, TypeError, EvalFailure) as error:
             message = f'rule "{self.name}": {error}'
             raise EvaluationError(message, rule=self.name, location=self.condition_location) from None
 
 
 class Engine:
-    """Compiled rules, indexed by event type in evaluation order."""
+    """Compiled rules, indexed by event type in evaluation order, then by the equality test each
+    rule starts with (`cartwire.core.index`), so an event is tested only against rules that can match it.
+    """
 
     def __init__(self, rules: Iterable[CompiledRule]):
+        rules = list(rules)
+        self._conflict_keys = {
+            (a.connector, a.name): a.spec.conflict_key for r in rules for a in r.actions if a.spec.conflict_key
+        }
+        self._schedules = {r.schedule.event_type: r.schedule for r in rules if r.schedule is not None}
         index: dict[str, list[CompiledRule]] = {}
         for rule in rules:
             index.setdefault(rule.event_type, []).append(rule)
         self._index = {
-            event_type: tuple(sorted(group, key=lambda r: (-r.priority, r.order)))
+            event_type: RuleIndex(sorted(group, key=lambda r: (-r.priority, r.order)), _guard)
             for event_type, group in index.items()
         }
 
     def rules_for(self, event_type: str) -> list[CompiledRule]:
-        return list(self._index.get(event_type, ()))
+        return list(self._index.get(event_type, _NO_RULES).rules)
 
     def event_types(self) -> set[str]:
         return set(self._index)
@@ -149,22 +172,41 @@ class Engine:
         file and position. Raises `EvaluationError` if a firing rule's action cannot be built.
         """
         calls: list[ActionCall] = []
-        fired: list[str] = []
-        for rule in self._index.get(event.type, ()):
+        fired: dict[str, int] = {}  # rule name -> priority
+        holds: list[Hold] = []
+        stopped_by = None
+        for rule in self._index.get(event.type, _NO_RULES).candidates(event):
             if rule.matches(event):
-                fired.append(rule.name)
+                fired[rule.name] = rule.priority
                 calls.extend(action.call(event, rule.name, i) for i, action in enumerate(rule.actions))
-        return Plan(event=event, calls=tuple(calls), fired=tuple(fired))
+                if rule.hold is not None:
+                    holds.append(rule.held(event))
+                if rule.stop or rule.hold is not None:
+                    stopped_by = rule.name
+                    break
+        kept, overridden, conflicts = resolve(calls, fired, self._conflict_keys)
+        return Plan(event, kept, tuple(fired), tuple(holds), overridden, conflicts, stopped_by)
+
+    def due_schedules(self, after: datetime, until: datetime) -> list[Event]:
+        """The synthetic events of every schedule due in `(after, until]`, oldest first; evaluate
+        each to run the rules `on schedule` it belongs to. The same instant gives the same event
+        (and idempotency keys), so asking twice about a window does not do the work twice.
+        """
+        due = [(t, s) for s in self._schedules.values() for t in s.occurrences(after, until)]
+        return [schedule.event(at) for at, schedule in sorted(due, key=lambda d: (d[0], d[1].text))]
 
 
-def compile_rules(files: list[RuleFile], catalog: Catalog, *, reference: bool = False) -> Engine:
-    """Check and compile `files` against `catalog`; raise `RuleError` listing every problem.
+def compile_rules(
+    files: list[RuleFile], catalog: Catalog, *, reference: bool = False, library: Library | None = None
+) -> Engine:
+    """Check and compile `files` against `catalog`; raise `RuleError` listing every problem
+    (warnings alone do not stop compilation). `library` is the functions rules may call.
 
     `reference=True` evaluates with the tree-walking interpreter instead of closures: the
     same results, slower; tests use it to check the compiler.
     """
-    checked, diagnostics = check(files, catalog)
-    if diagnostics:
+    checked, diagnostics = check(files, catalog, library)
+    if any(d.severity == "error" for d in diagnostics):
         raise RuleError(diagnostics)
     build = interpreter.evaluator if reference else compiler.compile_node
     return Engine(_compile_rule(rule, build) for rule in checked)
@@ -180,7 +222,18 @@ def _compile_rule(rule: CheckedRule, build: Callable[[Any], Evaluate]) -> Compil
         condition_location=rule.condition_location,
         actions=tuple(_compile_action(action, build) for action in rule.actions),
         location=rule.location,
+        guard=guard_of(rule.condition, build),
+        stop=rule.stop,
+        hold=None if rule.hold is None else build(rule.hold),
+        schedule=rule.schedule,
     )
+
+
+def _guard(rule: CompiledRule) -> Guard | None:
+    return rule.guard
+
+
+_NO_RULES: RuleIndex[CompiledRule] = RuleIndex((), _guard)
 
 
 def _compile_action(action: CheckedAction, build: Callable[[Any], Evaluate]) -> CompiledAction:

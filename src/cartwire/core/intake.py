@@ -7,6 +7,8 @@ nothing, is protected by the secret in its URL). The path secret is never logged
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -20,7 +22,12 @@ from cartwire.plugins.connector import WebhookRejected, WebhookRequest
 log = logging.getLogger("cartwire.intake")
 
 
-def intake_app(runtime: Runtime) -> Starlette:
+Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
+
+
+def intake_app(runtime: Runtime, lifespan: Lifespan | None = None) -> Starlette:
+    """The webhook app; `lifespan` runs around serving (`cartwire run` starts and stops the worker in it)."""
+
     async def hook(request: Request) -> JSONResponse:
         connector = request.path_params["connector"]
         body = await _read_limited(request, runtime.max_body_bytes)
@@ -46,7 +53,8 @@ def intake_app(runtime: Runtime) -> Starlette:
             Route("/hooks/{connector}", hook, methods=["POST"]),
             Route("/hooks/{connector}/{secret}", hook, methods=["POST"]),
             Route("/healthz", health, methods=["GET"]),
-        ]
+        ],
+        lifespan=lifespan,
     )
 
 

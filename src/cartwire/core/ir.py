@@ -14,7 +14,16 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Literal
 
-from cartwire.core.types import BOOL, ListType, Type
+from cartwire.core.events import Event
+from cartwire.core.functions import Function
+from cartwire.core.templates import Template
+from cartwire.core.types import BOOL, STRING, ListType, Type
+
+
+class EvalFailure(Exception):
+    """A value could not be computed on this event (a function refused its input, a division by
+    zero); the engine reports it as an `EvaluationError` naming the rule.
+    """
 
 
 @dataclass(frozen=True)
@@ -32,11 +41,12 @@ class Field:
     members or a list, which `normalize` turns into labels and tuples.
     """
 
-    root: Literal["subject", "envelope"]
+    root: Literal["subject", "envelope", "local"]
     names: tuple[str, ...]
     type: Type
     nullable: bool = False
     normalize: bool = False
+    index: int = 0  # which local variable, for root "local"
 
 
 @dataclass(frozen=True)
@@ -80,7 +90,84 @@ class Not:
     type: Type = BOOL
 
 
-Node = Const | Field | ListOf | Compare | Contains | And | Or | Not
+@dataclass(frozen=True)
+class Arithmetic:
+    op: Literal["+", "-", "*", "/"]
+    left: Node
+    right: Node
+    type: Type
+
+
+@dataclass(frozen=True)
+class Negate:
+    operand: Node
+    type: Type
+
+
+@dataclass(frozen=True)
+class Default:
+    """`value ?? fallback`."""
+
+    value: Node
+    fallback: Node
+    type: Type
+
+
+@dataclass(frozen=True)
+class Call:
+    function: Function
+    arguments: tuple[Node, ...]
+    type: Type
+
+
+@dataclass(frozen=True)
+class Quantify:
+    """`any/all/count/sum/first(x in collection: body)`. Without a body the items themselves are
+    used; with one, the item is the local variable `index` while the body is evaluated.
+    """
+
+    kind: Literal["any", "all", "count", "sum", "first"]
+    collection: Node
+    body: Node | None
+    type: Type
+
+
+@dataclass(frozen=True)
+class Render:
+    """A message template, rendered with the event's names (see `template_names`)."""
+
+    template: Template
+    subject: str
+    type: Type = STRING
+
+
+@dataclass(frozen=True)
+class Build:
+    """A nested record built by a mapping (`customer.email = …`): a dict for the action's model."""
+
+    fields: tuple[tuple[str, Node], ...]
+    type: Type
+
+
+Node = (
+    Const | Field | ListOf | Compare | Contains | And | Or | Not | Arithmetic | Negate | Default | Call | Quantify
+    | Render | Build
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Frame(Event):
+    """An event seen from inside a quantifier: the event plus the values of its local variables."""
+
+    locals: tuple[Any, ...] = ()
+
+    @classmethod
+    def enter(cls, event: Event, value: Any) -> Frame:
+        outer = event.locals if isinstance(event, Frame) else ()
+        return cls(
+            event.source, event.type, event.subject, event.entity, event.dedupe_key, event.occurred_at, event.id,
+            (*outer, value),
+        )  # fmt: skip
 
 
 # --- the operators' meaning -----------------------------------------------------------------
@@ -119,6 +206,86 @@ def step(value: Any, name: str) -> Any:
     if value is None:
         return None
     return value.get(name) if isinstance(value, dict) else getattr(value, name, None)
+
+
+def arithmetic(op: str, left: Any, right: Any) -> Any:
+    """`+ - * /` on numbers and money; missing when either side is."""
+    if left is None or right is None:
+        return None
+    if op == "/" and right == 0:
+        raise EvalFailure("division by zero")
+    return ARITHMETIC[op](left, right)
+
+
+ARITHMETIC: dict[str, Callable[[Any, Any], Any]] = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": operator.truediv,
+}
+
+
+def negate(value: Any) -> Any:
+    return None if value is None else -value
+
+
+def call(function: Function, event: Event, arguments: list[Any]) -> Any:
+    """Apply `function`; a missing argument makes the result missing, a refusal an `EvalFailure`."""
+    if any(a is None for a in arguments):
+        return None
+    try:
+        if function.needs_event:
+            return function.implementation(event, *arguments)
+        return function.implementation(*arguments)
+    except Exception as error:  # noqa: BLE001 - a plugin's function may raise anything; say which
+        raise EvalFailure(f"{function.name}(): {error}") from None
+
+
+def quantify(kind: str, items: Any, body: Callable[[Any], Any] | None, zero: Any) -> Any:
+    """The meaning of each quantifier. `body` gives the value for one item (None: the item
+    itself, or "counts" for `count` and `first`); it is applied lazily, so `any`, `all` and
+    `first` stop early. A missing list counts as empty; `zero` is what `sum` of nothing is.
+    """
+    if body is None:
+        body = _counts if kind in ("count", "first") else _itself
+    items = () if items is None else items
+    results = (body(item) for item in items)
+    if kind == "any":
+        return any(truth(r) for r in results)
+    if kind == "all":
+        return all(truth(r) for r in results)
+    if kind == "count":
+        return sum(1 for r in results if truth(r))
+    if kind == "first":
+        return next((item for item in items if truth(body(item))), None)
+    total: Any = None
+    for value in results:
+        if value is not None:
+            total = value if total is None else total + value
+    return zero if total is None else total
+
+
+def _counts(item: Any) -> bool:
+    return True
+
+
+def _itself(item: Any) -> Any:
+    return item
+
+
+def render(template: Template, event: Event, subject: str) -> str:
+    try:
+        return template.render(template_names(event, subject))
+    except ValueError as error:
+        raise EvalFailure(str(error)) from None
+
+
+def template_names(event: Event, subject: str) -> dict[str, Any]:
+    """What a template can read: the subject by its name and bare, and `event`'s envelope."""
+    names: dict[str, Any] = dict(event.subject)
+    names[subject] = event.subject
+    names["event"] = event.envelope()
+    return names
 
 
 def normalize(value: Any) -> Any:

@@ -7,8 +7,9 @@ half-up once, at the edge of the system.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import GetCoreSchemaHandler
@@ -59,6 +60,13 @@ def check_currency(currency: str) -> str:
     if not isinstance(currency, str) or not _CODE.match(currency):
         raise ValueError(f"not an ISO 4217 currency code: {currency!r}")
     return currency
+
+
+def _factor(value: Decimal | int) -> Decimal:
+    """A multiplier or divisor of money: an exact number, never a float or another amount."""
+    if isinstance(value, bool) or not isinstance(value, Decimal | int):
+        raise TypeError(f"money can only be multiplied or divided by a number, not {type(value).__name__}")
+    return Decimal(value)
 
 
 def _decimal(value: Decimal | int | str) -> Decimal:
@@ -116,6 +124,18 @@ class Money:
     def __neg__(self) -> Money:
         return Money(-self.amount, self.currency)
 
+    def __mul__(self, factor: Decimal | int) -> Money:
+        """Exact: `33.335 USD * 3` stays 100.005 USD until `to_minor` rounds it once."""
+        return Money(self.amount * _factor(factor), self.currency)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, divisor: Decimal | int) -> Money:
+        divisor = _factor(divisor)
+        if divisor == 0:
+            raise ZeroDivisionError(f"cannot divide {self} by zero")
+        return Money(self.amount / divisor, self.currency)
+
     def __lt__(self, other: Money) -> bool:
         return self.amount < self._same(other).amount
 
@@ -130,6 +150,31 @@ class Money:
 
     def __str__(self) -> str:
         return f"{self.amount} {self.currency}"
+
+    def round(self) -> Money:
+        """This amount rounded half-up to whole minor units (1.005 USD -> 1.01 USD)."""
+        return Money.from_minor(self.to_minor(), self.currency)
+
+    def allocate(self, weights: Sequence[Decimal | int]) -> list[Money]:
+        """Split this amount (rounded to minor units) in proportion to `weights`, in whole minor
+        units that add up to exactly the rounded total: the largest-remainder method.
+
+        `Money.of("100", "USD").allocate([1, 1, 1])` is 33.34, 33.33 and 33.33 USD. Ties in the
+        remainders go to the earlier part, so the result is deterministic.
+        """
+        parts = [_factor(w) for w in weights]
+        if not parts:
+            raise ValueError("allocate needs at least one weight")
+        if any(w < 0 for w in parts) or sum(parts) == 0:
+            raise ValueError("allocate needs weights that are not negative and not all zero")
+        total, whole = self.to_minor(), sum(parts)
+        exact = [Decimal(total) * w / whole for w in parts]
+        shares = [int(e.to_integral_value(rounding=ROUND_FLOOR)) for e in exact]
+        left = total - sum(shares)
+        by_remainder = sorted(range(len(parts)), key=lambda i: (-(exact[i] - shares[i]), i))
+        for index in by_remainder[:left]:
+            shares[index] += 1
+        return [Money.from_minor(share, self.currency) for share in shares]
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> Any:

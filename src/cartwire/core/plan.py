@@ -25,12 +25,50 @@ class ActionCall:
 
 
 @dataclass(frozen=True)
+class Hold:
+    """A rule's `hold "reason"`: this event needs a person before anything else happens to it."""
+
+    rule: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Overridden:
+    """A call left out because a rule of higher priority wants another value for the same target."""
+
+    call: ActionCall
+    by: str  # the winning rule
+    reason: str
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """Rules of the same priority want different values for one target: none of their calls is
+    planned, and the runtime can hold the event for review.
+    """
+
+    calls: tuple[ActionCall, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
 class Plan:
-    """Ordered action calls for one event, and which rules fired."""
+    """Ordered action calls for one event, and which rules fired. `stopped_by` names the rule
+    whose `stop` or `hold` ended the evaluation early.
+    """
 
     event: Event
     calls: tuple[ActionCall, ...] = ()
     fired: tuple[str, ...] = ()
+    holds: tuple[Hold, ...] = ()
+    overridden: tuple[Overridden, ...] = ()
+    conflicts: tuple[Conflict, ...] = ()
+    stopped_by: str | None = None
+
+    @property
+    def needs_review(self) -> bool:
+        """True when a rule held the event or rules disagree: a person should look at it."""
+        return bool(self.holds or self.conflicts)
 
 
 def idempotency_key(event: Event, rule: str, position: int, qualified_action: str) -> str:

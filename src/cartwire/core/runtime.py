@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from cartwire.core.backend import RuntimeStore
 from cartwire.core.catalog import Catalog
 from cartwire.core.engine import Engine, EvaluationError
 from cartwire.core.events import Event
 from cartwire.core.plan import Plan
-from cartwire.core.store import NewAction, NewEvent, Store, StoredAction, StoredEvent
+from cartwire.core.records import NewAction, NewEvent, StoredAction, StoredEvent
 from cartwire.core.timeutil import utcnow
 from cartwire.plugins.connector import ActionError, WebhookRejected, WebhookRequest
 
@@ -96,7 +97,7 @@ class LogObserver(Observer):
 
 @dataclass
 class Runtime:
-    store: Store
+    store: RuntimeStore
     catalog: Catalog
     engine: Engine
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -138,6 +139,8 @@ class Runtime:
         """Evaluate stored events in arrival order; return how many were handled."""
         handled = 0
         for stored in self.store.pending_events():
+            if self._stop.is_set():
+                break
             try:
                 event = self.load_event(stored)
                 plan = self.engine.evaluate(event)
@@ -180,30 +183,58 @@ class Runtime:
 
     # --- execution --------------------------------------------------------------------------
     def execute_due(self) -> int:
-        """Run every action whose time has come; return how many were attempted."""
-        due = self.store.due_actions(self.clock())
-        for action in due:
+        """Run every action whose time has come (until asked to stop); return how many were attempted."""
+        attempted = 0
+        for action in self.store.due_actions(self.clock()):
+            if self._stop.is_set():
+                break
             self._execute(action)
-        return len(due)
+            attempted += 1
+        return attempted
 
     def _execute(self, action: StoredAction) -> None:
+        """One attempt. `in_flight` is committed before the call, so a crash during it is known at restart."""
         connector = self.catalog.connectors[action.connector]
+        self.store.start_action(action.row)
+        attempt = action.attempts + 1
         try:
             arguments = self._action_spec(action.connector, action.action).arguments.model_validate(action.arguments)
             result = connector.execute(action.action, arguments, action.idempotency_key)
         except ActionError as error:
-            attempt = action.attempts + 1
-            if error.transient and attempt < self.retry.attempts:
-                wait = self.retry.delay(attempt, error.retry_after)
-                self.store.action_retry(action.row, str(error), self.clock() + timedelta(seconds=wait))
-                self.observer.action_finished(action, "retrying", f"{error} (retry in {wait:.1f}s)")
-            else:
-                self.store.action_failed(action.row, str(error))
-                self.observer.action_finished(action, "failed", str(error))
+            self._attempt_failed(action, attempt, str(error), transient=error.transient, retry_after=error.retry_after)
+            return
+        except Exception as error:  # a connector bug must not leave the action in flight until a restart
+            log.exception("%s.%s raised unexpectedly", action.connector, action.action)
+            self._attempt_failed(action, attempt, f"unexpected {type(error).__name__}: {error}", transient=True)
             return
         result = json.loads(json.dumps(result, default=str))
         self.store.action_done(action.row, result)
         self.observer.action_finished(action, "done", result)
+
+    def _attempt_failed(
+        self, action: StoredAction, attempt: int, error: str, *, transient: bool, retry_after: float | None = None
+    ) -> None:
+        if transient and attempt < self.retry.attempts:
+            wait = self.retry.delay(attempt, retry_after)
+            self.store.action_retry(action.row, error, self.clock() + timedelta(seconds=wait))
+            self.observer.action_finished(action, "retrying", f"{error} (retry in {wait:.1f}s)")
+        else:
+            self.store.action_failed(action.row, error)
+            self.observer.action_finished(action, "failed", error)
+
+    def recover(self) -> list[StoredAction]:
+        """Call once at startup, before the worker runs: actions left in flight by a crash or kill
+        have an unknown outcome, so they are retried with their original idempotency key."""
+        recovered = self.store.recover_in_flight(self.retry.attempts)
+        for action in recovered:
+            log.warning(
+                "%s.%s for %s was in flight when the last process stopped: %s with the same idempotency key",
+                action.connector,
+                action.action,
+                action.entity,
+                "retrying" if action.attempts < self.retry.attempts else "no attempts left, kept as a dead letter",
+            )
+        return recovered
 
     # --- the loop ---------------------------------------------------------------------------
     def run_once(self) -> bool:
@@ -211,7 +242,9 @@ class Runtime:
         return bool(self.evaluate_pending() + self.execute_due())
 
     def start(self, idle_wait: float = 0.2) -> None:
-        """Run the worker loop in a background thread until `stop()`."""
+        """Recover what a previous process left in flight, then run the worker loop in a background
+        thread until `stop()`."""
+        self.recover()
 
         def loop() -> None:
             while not self._stop.is_set():
@@ -228,12 +261,19 @@ class Runtime:
         self._thread = threading.Thread(target=loop, name="cartwire-worker", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Let the action in flight finish, start nothing new; True if the worker ended within `timeout`.
+
+        If it did not (a remote call hangs), the action stays `in_flight` and the next start retries it.
+        """
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
-            self._thread.join(timeout=30)
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                return False
             self._thread = None
+        return True
 
 
 def _new_event(event: Event) -> NewEvent:

@@ -1,8 +1,9 @@
-"""The embedded SQLite store: inbox of events, outbox of actions, and the rejected-delivery log.
+"""The embedded SQLite store: inbox of events, outbox of actions, rejected log and audit chain.
 
 Everything that crosses a process boundary is written here before it is acknowledged. One
 connection is shared behind a lock; SQLite in WAL mode with `synchronous=FULL` makes a commit
-durable before the webhook is answered.
+durable before the webhook is answered. Every change is written together with its audit entry,
+in the same transaction. The schema is in `cartwire.core.schema`; the contract in `backend`.
 """
 
 from __future__ import annotations
@@ -10,131 +11,57 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cartwire.core.audit import GENESIS, new_entry
+from cartwire.core.records import (
+    AuditEntry,
+    DeadLetterError,
+    DeadLetterKind,
+    Decision,
+    NewAction,
+    NewEvent,
+    PendingItem,
+    StoredAction,
+    StoredEvent,
+)
+from cartwire.core.schema import migrate
 from cartwire.core.timeutil import utcnow
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    id           INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id     TEXT NOT NULL,
-    source       TEXT NOT NULL,
-    type         TEXT NOT NULL,
-    entity       TEXT NOT NULL,
-    dedupe_key   TEXT NOT NULL UNIQUE,
-    occurred_at  TEXT NOT NULL,
-    received_at  TEXT NOT NULL,
-    subject      TEXT NOT NULL,          -- the typed payload as JSON, re-validated by the event type's model
-    body         BLOB NOT NULL,          -- the raw delivery, for review and recording
-    state        TEXT NOT NULL DEFAULT 'pending',   -- pending | evaluated | failed
-    fired        TEXT NOT NULL DEFAULT '[]',
-    error        TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS events_state ON events (state, id);
+__all__ = ["NewAction", "NewEvent", "Store", "StoredAction", "StoredEvent"]
 
-CREATE TABLE IF NOT EXISTS actions (
-    id               INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_row        INTEGER NOT NULL REFERENCES events (id),
-    entity           TEXT NOT NULL,
-    position         INTEGER NOT NULL,
-    rule             TEXT NOT NULL,
-    connector        TEXT NOT NULL,
-    action           TEXT NOT NULL,
-    arguments        TEXT NOT NULL,
-    idempotency_key  TEXT NOT NULL UNIQUE,
-    state            TEXT NOT NULL DEFAULT 'pending',   -- pending | done | failed
-    attempts         INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at  TEXT NOT NULL,
-    last_error       TEXT NOT NULL DEFAULT '',
-    result           TEXT NOT NULL DEFAULT '',
-    updated_at       TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS actions_due ON actions (state, next_attempt_at);
-
-CREATE TABLE IF NOT EXISTS rejected (
-    id           INTEGER PRIMARY KEY AUTOINCREMENT,
-    source       TEXT NOT NULL,
-    received_at  TEXT NOT NULL,
-    status       INTEGER NOT NULL,
-    reason       TEXT NOT NULL,
-    headers      TEXT NOT NULL,
-    body         BLOB NOT NULL
-);
+_TABLES: dict[DeadLetterKind, str] = {"action": "actions", "event": "events"}
+# Where each event's handling stands, its actions included (see `status` for the definitions).
+_OUTCOMES = """
+SELECT CASE
+    WHEN e.state = 'pending' OR EXISTS (SELECT 1 FROM actions a WHERE a.event_row = e.id
+                                        AND a.state IN ('pending', 'in_flight')) THEN 'pending'
+    WHEN e.state = 'failed' OR EXISTS (SELECT 1 FROM actions a WHERE a.event_row = e.id
+                                       AND a.state = 'failed') THEN 'failed'
+    WHEN e.state = 'discarded' OR EXISTS (SELECT 1 FROM actions a WHERE a.event_row = e.id
+                                          AND a.state = 'discarded') THEN 'discarded'
+    ELSE 'processed' END AS outcome, count(*)
+FROM events e GROUP BY outcome
 """
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    row: int
-    event_id: str
-    source: str
-    type: str
-    entity: str
-    dedupe_key: str
-    occurred_at: datetime
-    subject: str
-    state: str
-    fired: list[str]
-    error: str
-
-
-@dataclass(frozen=True)
-class StoredAction:
-    row: int
-    event_row: int
-    entity: str
-    position: int
-    rule: str
-    connector: str
-    action: str
-    arguments: dict[str, Any]
-    idempotency_key: str
-    state: str
-    attempts: int
-    next_attempt_at: datetime
-    last_error: str
-    result: dict[str, Any] | None
-
-
-@dataclass(frozen=True)
-class NewEvent:
-    """What the intake stores for one parsed event."""
-
-    event_id: str
-    source: str
-    type: str
-    entity: str
-    dedupe_key: str
-    occurred_at: datetime
-    subject: str
-
-
-@dataclass(frozen=True)
-class NewAction:
-    position: int
-    rule: str
-    connector: str
-    action: str
-    arguments: dict[str, Any]
-    idempotency_key: str
+_AUDIT_PAGE = 1000
 
 
 class Store:
-    """SQLite-backed inbox, outbox and rejected log."""
+    """SQLite-backed inbox, outbox, rejected log and audit chain (see `backend.AdminStore`)."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, clock: Callable[[], datetime] = utcnow):
         self.path = str(path)
+        self.clock = clock
         self._lock = threading.RLock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
+        migrate(self._db)
 
     def close(self) -> None:
         with self._lock:
@@ -151,11 +78,24 @@ class Store:
                 raise
             self._db.execute("COMMIT")
 
+    def _now(self) -> str:
+        return _ts(self.clock())
+
+    def _audit(self, db: sqlite3.Connection, kind: str, entity: str, detail: Mapping[str, Any]) -> None:
+        """Append one entry to the chain; call inside the transaction that makes the change."""
+        head = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
+        entry = new_entry(seq, self._now(), kind, entity, detail, prev)
+        db.execute(
+            "INSERT INTO audit (seq, at, kind, entity, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (entry.seq, entry.at, entry.kind, entry.entity, entry.detail, entry.prev_hash, entry.hash),
+        )
+
     # --- intake ---------------------------------------------------------------------------
     def add_events(self, events: Sequence[NewEvent], body: bytes) -> tuple[list[int], int]:
         """Store new events in one transaction; return their rows and how many were duplicates."""
         rows: list[int] = []
-        now = _ts(utcnow())
+        now = self._now()
         with self._transaction() as db:
             for event in events:
                 cursor = db.execute(
@@ -174,16 +114,28 @@ class Store:
                     ),
                 )
                 if cursor.rowcount:
-                    rows.append(int(cursor.lastrowid or 0))
+                    row = int(cursor.lastrowid or 0)
+                    rows.append(row)
+                    self._audit(
+                        db,
+                        "event.stored",
+                        event.entity,
+                        {"event": row, "id": event.event_id, "type": event.type, "dedupe_key": event.dedupe_key},
+                    )
         return rows, len(events) - len(rows)
 
     def add_rejected(self, source: str, status: int, reason: str, headers: dict[str, str], body: bytes) -> int:
         with self._transaction() as db:
             cursor = db.execute(
                 "INSERT INTO rejected (source, received_at, status, reason, headers, body) VALUES (?, ?, ?, ?, ?, ?)",
-                (source, _ts(utcnow()), status, reason, json.dumps(headers, sort_keys=True), body),
+                (source, self._now(), status, reason, json.dumps(headers, sort_keys=True), body),
             )
-            return int(cursor.lastrowid or 0)
+            row = int(cursor.lastrowid or 0)
+            # Neither headers nor body: the reason says what was wrong, the rejected table keeps the rest.
+            self._audit(
+                db, "delivery.rejected", "", {"rejected": row, "source": source, "status": status, "reason": reason}
+            )
+            return row
 
     def rejected(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -202,12 +154,15 @@ class Store:
         self, event_row: int, entity: str, fired: Sequence[str], actions: Sequence[NewAction], due: datetime
     ) -> None:
         """Write the plan's actions (first due at `due`) and mark the event evaluated, atomically."""
-        now = _ts(due)
+        now = self._now()
+        planned: list[dict[str, Any]] = []
         with self._transaction() as db:
             for action in actions:
-                db.execute(
+                arguments = json.dumps(action.arguments, sort_keys=True)
+                cursor = db.execute(
                     "INSERT OR IGNORE INTO actions (event_row, entity, position, rule, connector, action, arguments,"
-                    " idempotency_key, next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " idempotency_key, next_attempt_at, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         event_row,
                         entity,
@@ -215,19 +170,36 @@ class Store:
                         action.rule,
                         action.connector,
                         action.action,
-                        json.dumps(action.arguments, sort_keys=True),
+                        arguments,
                         action.idempotency_key,
+                        _ts(due),
                         now,
                         now,
                     ),
                 )
+                if cursor.rowcount:
+                    planned.append(
+                        {
+                            "action": int(cursor.lastrowid or 0),
+                            "rule": action.rule,
+                            "call": f"{action.connector}.{action.action}",
+                            "arguments": action.arguments,
+                            "idempotency_key": action.idempotency_key,
+                        }
+                    )
             db.execute(
-                "UPDATE events SET state = 'evaluated', fired = ? WHERE id = ?", (json.dumps(list(fired)), event_row)
+                "UPDATE events SET state = 'evaluated', fired = ?, evaluated_at = ? WHERE id = ?",
+                (json.dumps(list(fired)), now, event_row),
             )
+            self._audit(db, "event.planned", entity, {"event": event_row, "fired": list(fired), "actions": planned})
 
     def fail_event(self, event_row: int, error: str) -> None:
         with self._transaction() as db:
-            db.execute("UPDATE events SET state = 'failed', error = ? WHERE id = ?", (error, event_row))
+            db.execute(
+                "UPDATE events SET state = 'failed', error = ?, evaluated_at = ? WHERE id = ?",
+                (error, self._now(), event_row),
+            )
+            self._audit(db, "event.failed", _entity_of(db, "events", event_row), {"event": event_row, "error": error})
 
     # --- execution ------------------------------------------------------------------------
     def due_actions(self, now: datetime, limit: int = 100) -> list[StoredAction]:
@@ -236,33 +208,187 @@ class Store:
             rows = self._db.execute(
                 "SELECT a.* FROM actions a WHERE a.state = 'pending' AND a.next_attempt_at <= ?"
                 " AND NOT EXISTS (SELECT 1 FROM actions b WHERE b.entity = a.entity AND b.id < a.id"
-                " AND b.state = 'pending') ORDER BY a.id LIMIT ?",
+                " AND b.state IN ('pending', 'in_flight')) ORDER BY a.id LIMIT ?",
                 (_ts(now), limit),
             ).fetchall()
         return [_action(row) for row in rows]
 
-    def action_done(self, row: int, result: dict[str, Any]) -> None:
-        self._update_action(row, state="done", result=json.dumps(result, sort_keys=True), last_error="")
-
-    def action_retry(self, row: int, error: str, next_attempt_at: datetime) -> None:
-        self._update_action(row, state="pending", last_error=error, next_attempt_at=_ts(next_attempt_at))
-
-    def action_failed(self, row: int, error: str) -> None:
-        self._update_action(row, state="failed", last_error=error)
-
-    def _update_action(self, row: int, **values: Any) -> None:
-        values["updated_at"] = _ts(utcnow())
-        assignments = ", ".join(f"{name} = ?" for name in values)
+    def start_action(self, row: int) -> None:
+        """Mark the action in flight and count the attempt, committed BEFORE the remote call is made."""
         with self._transaction() as db:
-            db.execute(
-                f"UPDATE actions SET {assignments}, attempts = attempts + 1 WHERE id = ?",  # noqa: S608 - names are ours
-                (*values.values(), row),
+            found = db.execute(
+                "UPDATE actions SET state = 'in_flight', attempts = attempts + 1, updated_at = ?"
+                " WHERE id = ? AND state = 'pending' RETURNING entity, attempts, idempotency_key",
+                (self._now(), row),
+            ).fetchall()
+            if not found:
+                raise RuntimeError(f"action {row} is not pending: it cannot be started")
+            [started] = found
+            self._audit(
+                db,
+                "action.started",
+                started["entity"],
+                {"action": row, "attempt": started["attempts"], "idempotency_key": started["idempotency_key"]},
             )
 
-    # --- reading --------------------------------------------------------------------------
-    def events(self) -> list[StoredEvent]:
+    def action_done(self, row: int, result: dict[str, Any]) -> None:
+        self._finish(row, "action.done", {"result": result}, state="done", result=json.dumps(result, sort_keys=True))
+
+    def action_retry(self, row: int, error: str, next_attempt_at: datetime) -> None:
+        when = _ts(next_attempt_at)
+        self._finish(
+            row, "action.retry", {"error": error, "next_attempt_at": when}, state="pending", next_attempt_at=when
+        )
+
+    def action_failed(self, row: int, error: str) -> None:
+        self._finish(row, "action.failed", {"error": error}, state="failed")
+
+    def _finish(self, row: int, kind: str, detail: dict[str, Any], **values: Any) -> None:
+        """Leave `in_flight` with the outcome of the attempt."""
+        now = self._now()
+        values |= {"updated_at": now, "last_error": detail.get("error", "")}
+        if values["state"] != "pending":
+            values["finished_at"] = now
+        assignments = ", ".join(f"{name} = ?" for name in values)
+        with self._transaction() as db:
+            found = db.execute(
+                f"UPDATE actions SET {assignments} WHERE id = ? AND state = 'in_flight' RETURNING entity",  # noqa: S608 - names are ours
+                (*values.values(), row),
+            ).fetchall()
+            if not found:
+                raise RuntimeError(f"action {row} is not in flight: its outcome cannot be recorded")
+            self._audit(db, kind, found[0]["entity"], {"action": row, **detail})
+
+    def recover_in_flight(self, max_attempts: int) -> list[StoredAction]:
+        """After a crash: in-flight actions have an unknown outcome; back to pending (same key) or, when out of
+        attempts, failed."""
+        now = self._now()
+        with self._transaction() as db:
+            rows = db.execute("SELECT * FROM actions WHERE state = 'in_flight' ORDER BY id").fetchall()
+            for row in rows:
+                error = f"outcome unknown: the process stopped during attempt {row['attempts']}"
+                state = "pending" if row["attempts"] < max_attempts else "failed"
+                db.execute(
+                    "UPDATE actions SET state = ?, last_error = ?, next_attempt_at = ?, updated_at = ?,"
+                    " finished_at = CASE WHEN ? = 'failed' THEN ? END WHERE id = ?",
+                    (state, error, now, now, state, now, row["id"]),
+                )
+                self._audit(
+                    db, "action.recovered", row["entity"], {"action": row["id"], "error": error, "state": state}
+                )
+        return [_action(row) for row in rows]
+
+    # --- dead letters ---------------------------------------------------------------------
+    def event(self, row: int) -> StoredEvent | None:
         with self._lock:
-            return [_event(row) for row in self._db.execute("SELECT * FROM events ORDER BY id").fetchall()]
+            found = self._db.execute("SELECT * FROM events WHERE id = ?", (row,)).fetchone()
+        return _event(found) if found else None
+
+    def action(self, row: int) -> StoredAction | None:
+        with self._lock:
+            found = self._db.execute("SELECT * FROM actions WHERE id = ?", (row,)).fetchone()
+        return _action(found) if found else None
+
+    def resolve_dead_letter(self, kind: DeadLetterKind, row: int, decision: Decision, by: str) -> None:
+        """Retry (back to pending, a fresh set of attempts) or discard (kept, marked) one dead letter."""
+        table, now = _TABLES[kind], self._now()
+        with self._transaction() as db:
+            found = db.execute(f"SELECT * FROM {table} WHERE id = ?", (row,)).fetchone()  # noqa: S608 - names are ours
+            if found is None:
+                raise DeadLetterError(f"there is no {kind} {row}")
+            if found["state"] != "failed":
+                raise DeadLetterError(f"{kind} {row} is {found['state']}, not a dead letter")
+            if decision == "discard":
+                db.execute(
+                    f"UPDATE {table} SET state = 'discarded', discarded_by = ?, discarded_at = ? WHERE id = ?",  # noqa: S608
+                    (by, now, row),
+                )
+            elif kind == "action":
+                db.execute(
+                    "UPDATE actions SET state = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ?,"
+                    " finished_at = NULL WHERE id = ?",
+                    (now, now, row),
+                )
+            else:
+                db.execute("UPDATE events SET state = 'pending', error = '', evaluated_at = NULL WHERE id = ?", (row,))
+            error = found["last_error"] if kind == "action" else found["error"]
+            self._audit(db, f"deadletter.{decision}", found["entity"], {kind: row, "by": by, "error": error})
+
+    # --- audit ----------------------------------------------------------------------------
+    def audit_entries(self, entity: str | None = None, limit: int | None = None) -> list[AuditEntry]:
+        """The latest `limit` entries (all when None), of one entity if given, oldest first."""
+        where, params = ("WHERE entity = ?", [entity]) if entity is not None else ("", [])
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT * FROM audit {where} ORDER BY seq DESC LIMIT ?",  # noqa: S608 - the clause is ours
+                (*params, -1 if limit is None else limit),
+            ).fetchall()
+        return [_entry(row) for row in reversed(rows)]
+
+    def audit_chain(self) -> Iterator[AuditEntry]:
+        """Every entry in order, a page at a time so the lock is never held for the whole walk."""
+        after = 0
+        while True:
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?", (after, _AUDIT_PAGE)
+                ).fetchall()
+            yield from (_entry(row) for row in rows)
+            if len(rows) < _AUDIT_PAGE:
+                return
+            after = rows[-1]["seq"]
+
+    # --- status ---------------------------------------------------------------------------
+    def event_outcomes(self) -> dict[str, int]:
+        """Events by where their handling stands, counting their actions: pending, failed, discarded, processed."""
+
+        with self._lock:
+            rows = self._db.execute(_OUTCOMES).fetchall()
+        return {row[0]: row[1] for row in rows}
+
+    def processing_times(self) -> list[float]:
+        """Seconds from receipt to the last action finished, for each event whose actions are all done."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT e.received_at, coalesce((SELECT max(a.finished_at) FROM actions a WHERE a.event_row = e.id),"
+                " e.evaluated_at) FROM events e WHERE e.state = 'evaluated'"
+                " AND NOT EXISTS (SELECT 1 FROM actions a WHERE a.event_row = e.id AND a.state != 'done')"
+            ).fetchall()
+        return [
+            (datetime.fromisoformat(finished) - datetime.fromisoformat(received)).total_seconds()
+            for received, finished in rows
+            if finished is not None
+        ]
+
+    def oldest_pending(self) -> PendingItem | None:
+        """The unfinished event or action that has waited longest."""
+        with self._lock:
+            event = self._db.execute(
+                "SELECT id, entity, state, received_at FROM events WHERE state = 'pending' ORDER BY id LIMIT 1"
+            ).fetchone()
+            action = self._db.execute(
+                "SELECT id, entity, state, created_at FROM actions"
+                " WHERE state IN ('pending', 'in_flight') ORDER BY created_at, id LIMIT 1"
+            ).fetchone()
+        kinds: tuple[tuple[DeadLetterKind, sqlite3.Row | None], ...] = (("event", event), ("action", action))
+        items = [
+            PendingItem(kind, row[0], row[1], row[2], datetime.fromisoformat(row[3]))
+            for kind, row in kinds
+            if row is not None
+        ]
+        return min(items, key=lambda item: item.since, default=None)
+
+    # --- reading --------------------------------------------------------------------------
+    def events(self, state: str | None = None) -> list[StoredEvent]:
+        return [_event(row) for row in self._select("events", state)]
+
+    def actions(self, state: str | None = None) -> list[StoredAction]:
+        return [_action(row) for row in self._select("actions", state)]
+
+    def _select(self, table: str, state: str | None) -> list[sqlite3.Row]:
+        where, params = ("WHERE state = ?", (state,)) if state is not None else ("", ())
+        with self._lock:
+            return self._db.execute(f"SELECT * FROM {table} {where} ORDER BY id", params).fetchall()  # noqa: S608
 
     def deliveries(self) -> list[tuple[str, bytes]]:
         """The raw body of each stored delivery with its source, in arrival order (one per body)."""
@@ -272,16 +398,8 @@ class Store:
             ).fetchall()
         return [(row[0], bytes(row[1])) for row in rows]
 
-    def actions(self, state: str | None = None) -> list[StoredAction]:
-        query = "SELECT * FROM actions ORDER BY id"
-        params: tuple[str, ...] = ()
-        if state is not None:
-            query, params = "SELECT * FROM actions WHERE state = ? ORDER BY id", (state,)
-        with self._lock:
-            return [_action(row) for row in self._db.execute(query, params).fetchall()]
-
     def counts(self) -> dict[str, int]:
-        """Events and actions by state, and rejected deliveries: what `status` shows."""
+        """Events and actions by state, and rejected deliveries."""
         with self._lock:
             result = {
                 f"events_{row[0]}": row[1]
@@ -295,9 +413,14 @@ class Store:
         return result
 
     def is_idle(self) -> bool:
-        """No event waits for evaluation and no action waits to run (retries included)."""
+        """No event waits for evaluation and no action waits to run or is running (retries included)."""
         counts = self.counts()
-        return not counts.get("events_pending") and not counts.get("actions_pending")
+        return not any(counts.get(name) for name in ("events_pending", "actions_pending", "actions_in_flight"))
+
+
+def _entity_of(db: sqlite3.Connection, table: str, row: int) -> str:
+    found = db.execute(f"SELECT entity FROM {table} WHERE id = ?", (row,)).fetchone()  # noqa: S608 - names are ours
+    return str(found[0]) if found else ""
 
 
 def _event(row: sqlite3.Row) -> StoredEvent:
@@ -313,6 +436,10 @@ def _event(row: sqlite3.Row) -> StoredEvent:
         state=row["state"],
         fired=json.loads(row["fired"]),
         error=row["error"],
+        received_at=datetime.fromisoformat(row["received_at"]),
+        evaluated_at=_maybe_time(row["evaluated_at"]),
+        discarded_by=row["discarded_by"],
+        discarded_at=_maybe_time(row["discarded_at"]),
     )
 
 
@@ -332,9 +459,24 @@ def _action(row: sqlite3.Row) -> StoredAction:
         next_attempt_at=datetime.fromisoformat(row["next_attempt_at"]),
         last_error=row["last_error"],
         result=json.loads(row["result"]) if row["result"] else None,
+        created_at=_maybe_time(row["created_at"]),
+        updated_at=_maybe_time(row["updated_at"]),
+        finished_at=_maybe_time(row["finished_at"]),
+        discarded_by=row["discarded_by"],
+        discarded_at=_maybe_time(row["discarded_at"]),
     )
 
 
+def _entry(row: sqlite3.Row) -> AuditEntry:
+    return AuditEntry(row["seq"], row["at"], row["kind"], row["entity"], row["detail"], row["prev_hash"], row["hash"])
+
+
+def _maybe_time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
 def _ts(moment: datetime) -> str:
-    """One fixed text form, so that timestamps compare correctly as strings in SQL."""
-    return moment.isoformat(timespec="microseconds")
+    """One fixed text form in UTC, so that timestamps compare correctly as strings in SQL."""
+    if moment.tzinfo is None:
+        raise ValueError(f"the store keeps aware datetimes only, got the naive {moment!r}")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")

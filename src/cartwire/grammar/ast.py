@@ -104,6 +104,61 @@ class Not(Node):
     operand: Expr
 
 
+ArithmeticOp = Literal["+", "-", "*", "/"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Arithmetic(Node):
+    """`a + b`, `a - b`, `a * b`, `a / b`."""
+
+    op: ArithmeticOp
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True, kw_only=True)
+class Negate(Node):
+    """`-a`."""
+
+    operand: Expr
+
+
+@dataclass(frozen=True, kw_only=True)
+class Default(Node):
+    """`value ?? fallback`: the fallback when the value is missing."""
+
+    value: Expr
+    fallback: Expr
+
+
+@dataclass(frozen=True, kw_only=True)
+class Call(Node):
+    """`lower(order.email)`. The text tests can also be written between their operands
+    (`email ends_with "@example.com"`); `infix` remembers which, for the formatter only.
+    """
+
+    name: str
+    arguments: tuple[Expr, ...]
+    name_span: Span = field(compare=False, repr=False)
+    infix: bool = field(default=False, compare=False)
+
+
+QuantifierKind = Literal["any", "all", "count", "sum", "first"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Quantifier(Node):
+    """`any(item in order.items: item.stock < 5)`; without `: body` (`count(order.items)`) it
+    works on the list's items as they are, and `variable` is None.
+    """
+
+    kind: QuantifierKind
+    variable: str | None
+    collection: Expr
+    body: Expr | None
+    variable_span: Span | None = field(default=None, compare=False, repr=False)
+
+
 Expr = (
     Path
     | StringLiteral
@@ -116,6 +171,11 @@ Expr = (
     | And
     | Or
     | Not
+    | Arithmetic
+    | Negate
+    | Default
+    | Call
+    | Quantifier
 )
 
 
@@ -133,12 +193,18 @@ class Argument(Node):
 
 @dataclass(frozen=True, kw_only=True)
 class Action(Node):
-    """`connector.action(arg: value, …)`, or a bare `action` whose connector the compiler finds."""
+    """`connector.action(arg: value, …)`, or a bare `action` whose connector the compiler finds.
+
+    `mapping` is the name after `from` (`sezzle.capture(from checkout)`): a mapping block that
+    supplies the arguments not written here.
+    """
 
     connector: str | None
     name: str
     arguments: tuple[Argument, ...]
     target_span: Span = field(compare=False, repr=False)
+    mapping: str | None = None
+    mapping_span: Span | None = field(default=None, compare=False, repr=False)
 
     @property
     def target(self) -> str:
@@ -147,6 +213,11 @@ class Action(Node):
 
 @dataclass(frozen=True, kw_only=True)
 class Rule(Node):
+    """One rule. `on schedule "daily 06:00"` gives `event_type` "schedule" and the text in
+    `schedule`. `stop` and `hold` (the reason) may be written among the actions; where they are
+    written does not matter, so they are kept apart from `actions`.
+    """
+
     name: str
     event_type: str
     condition: Expr | None
@@ -154,6 +225,42 @@ class Rule(Node):
     actions: tuple[Action, ...]
     name_span: Span = field(compare=False, repr=False)
     event_span: Span = field(compare=False, repr=False)
+    schedule: str | None = None
+    stop: bool = False
+    hold: StringLiteral | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class MappingField(Node):
+    """`customer.email = lower(billing.email)`: a target path and the value put there."""
+
+    target: tuple[str, ...]
+    value: Expr
+    target_spans: tuple[Span, ...] = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Mapping(Node):
+    """`mapping checkout: 3dcart.order -> sezzle.capture … end`: how to fill an action's
+    arguments from a connector's subject, reusable by name (`sezzle.capture(from checkout)`).
+    """
+
+    name: str
+    source: str
+    target: str
+    fields: tuple[MappingField, ...]
+    name_span: Span = field(compare=False, repr=False)
+    source_span: Span = field(compare=False, repr=False)
+    target_span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Comment:
+    """A `# …` comment as written (without trailing blanks), and where its `#` is."""
+
+    text: str
+    line: int
+    column: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -163,3 +270,6 @@ class RuleFile:
     filename: str
     rules: tuple[Rule, ...]
     source: str = field(default="", compare=False, repr=False)
+    # Filled by `parse_rules_with_comments` only: what the formatter needs and nothing else does.
+    comments: tuple[Comment, ...] = field(default=(), compare=False, repr=False)
+    mappings: tuple[Mapping, ...] = ()

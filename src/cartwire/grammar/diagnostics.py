@@ -32,18 +32,45 @@ class Diagnostic:
     suggestion: str | None = None
 
     @classmethod
-    def at(cls, file: RuleFile, span: Span, message: str, *, suggestion: str | None = None) -> Diagnostic:
-        """An error at `span` of `file`, quoting its first line."""
-        return cls.at_source(file.filename, file.source, span, message, suggestion=suggestion)
+    def at(
+        cls,
+        file: RuleFile,
+        span: Span,
+        message: str,
+        *,
+        suggestion: str | None = None,
+        severity: Literal["error", "warning"] = "error",
+    ) -> Diagnostic:
+        """A problem at `span` of `file`, quoting its first line."""
+        return cls.at_source(file.filename, file.source, span, message, suggestion=suggestion, severity=severity)
 
     @classmethod
     def at_source(
-        cls, filename: str, source: str, span: Span, message: str, *, suggestion: str | None = None
+        cls,
+        filename: str,
+        source: str,
+        span: Span,
+        message: str,
+        *,
+        suggestion: str | None = None,
+        severity: Literal["error", "warning"] = "error",
     ) -> Diagnostic:
         lines = source.splitlines()
         text = lines[span.line - 1] if 0 < span.line <= len(lines) else ""
         end = span.end_column if span.end_line == span.line else len(text) + 1
-        return cls("error", message, filename, span.line, span.column, max(1, end - span.column), text, suggestion)
+        return cls(severity, message, filename, span.line, span.column, max(1, end - span.column), text, suggestion)
+
+    def to_json(self) -> dict[str, object]:
+        """The shape `cartwire check --format json` prints, for editors and CI."""
+        return {
+            "severity": self.severity,
+            "message": self.message,
+            "file": self.filename,
+            "line": self.line,
+            "column": self.column,
+            "end_column": self.column + self.width if self.line else 0,
+            "fix": self.suggestion,
+        }
 
     @property
     def location(self) -> str:

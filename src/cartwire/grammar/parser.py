@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from contextvars import ContextVar
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from importlib.resources import files
@@ -25,11 +28,29 @@ class RuleSyntaxError(Exception):
         self.diagnostic = diagnostic
 
 
+# The comments of the file being parsed by `parse_rules_with_comments`; None for a plain parse.
+_comments: ContextVar[list[ast.Comment] | None] = ContextVar("_comments", default=None)
+
+
+def _keep_comment(token: Token) -> Token:
+    collected = _comments.get()
+    if collected is not None:
+        collected.append(ast.Comment(str(token).rstrip(), cast(int, token.line), cast(int, token.column)))
+    return token
+
+
 @cache
 def rule_parser() -> Lark:
     """The parser, built once: the grammar analysis is the expensive part."""
     grammar = files("cartwire.grammar").joinpath("rules.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True, maybe_placeholders=True)
+    return Lark(
+        grammar,
+        parser="lalr",
+        lexer="contextual",
+        propagate_positions=True,
+        maybe_placeholders=True,
+        lexer_callbacks={"COMMENT": _keep_comment},
+    )
 
 
 def parse_rules(text: str, filename: str) -> ast.RuleFile:
@@ -39,15 +60,38 @@ def parse_rules(text: str, filename: str) -> ast.RuleFile:
     except UnexpectedInput as error:
         raise RuleSyntaxError(_diagnose(error, text, filename)) from None
     try:
-        rules = _ToAst(filename, text).transform(tree)
+        items = _ToAst(filename, text).transform(tree)
     except VisitError as error:
         if isinstance(error.orig_exc, RuleSyntaxError):
             raise error.orig_exc from None
         raise
-    return ast.RuleFile(filename=filename, rules=rules, source=text)
+    return ast.RuleFile(
+        filename=filename,
+        rules=tuple(i for i in items if isinstance(i, ast.Rule)),
+        mappings=tuple(i for i in items if isinstance(i, ast.Mapping)),
+        source=text,
+    )
+
+
+def parse_rules_with_comments(text: str, filename: str) -> ast.RuleFile:
+    """`parse_rules`, also keeping the file's comments (for the formatter)."""
+    collected: list[ast.Comment] = []
+    reset = _comments.set(collected)
+    try:
+        file = parse_rules(text, filename)
+    finally:
+        _comments.reset(reset)
+    return dataclasses.replace(file, comments=tuple(collected))
 
 
 # --- tree to AST ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Stop:
+    """`stop` among a rule's actions, until the rule node collects it."""
+
+    meta: Meta
 
 
 def _span(meta: Meta | Token) -> ast.Span:
@@ -59,7 +103,7 @@ _ESCAPE = re.compile(r"\\(.)")
 
 
 @v_args(meta=True)
-class _ToAst(Transformer[Token, tuple[ast.Rule, ...]]):
+class _ToAst(Transformer[Token, tuple[ast.Rule | ast.Mapping, ...]]):
     """Each method turns one grammar rule (or alias) into one typed node."""
 
     def __init__(self, filename: str, source: str):
@@ -67,26 +111,42 @@ class _ToAst(Transformer[Token, tuple[ast.Rule, ...]]):
         self.filename = filename
         self.source = source
 
-    def _error(self, where: Meta | Token, message: str, suggestion: str | None = None) -> RuleSyntaxError:
-        diagnostic = Diagnostic.at_source(self.filename, self.source, _span(where), message, suggestion=suggestion)
+    def _error(self, where: Meta | Token | ast.Span, message: str, suggestion: str | None = None) -> RuleSyntaxError:
+        span = where if isinstance(where, ast.Span) else _span(where)
+        diagnostic = Diagnostic.at_source(self.filename, self.source, span, message, suggestion=suggestion)
         return RuleSyntaxError(diagnostic)
 
     # rules
-    def start(self, meta: Meta, rules: list[ast.Rule]) -> tuple[ast.Rule, ...]:
-        return tuple(rules)
+    def start(self, meta: Meta, items: list[ast.Rule | ast.Mapping]) -> tuple[ast.Rule | ast.Mapping, ...]:
+        return tuple(items)
 
     def rule(self, meta: Meta, children: list[Any]) -> ast.Rule:
-        name, event_type, condition, priority, actions = children
+        name, (event_type, schedule, event_span), condition, priority, steps = children
+        actions = [s for s in steps if isinstance(s, ast.Action)]
+        stops = [s for s in steps if isinstance(s, _Stop)]
+        holds = [s for s in steps if isinstance(s, ast.StringLiteral)]
+        for extra in (stops[1:] + holds[1:])[:1]:
+            word = "stop" if isinstance(extra, _Stop) else "hold"
+            raise self._error(extra.meta if isinstance(extra, _Stop) else extra.span, f"`{word}` is written twice")
         return ast.Rule(
             name=self._string(name),
-            event_type=str(event_type),
+            event_type=event_type,
             condition=condition,
             priority=0 if priority is None else priority,
-            actions=actions,
+            actions=tuple(actions),
             span=_span(meta),
             name_span=_span(name),
-            event_span=_span(event_type),
+            event_span=event_span,
+            schedule=schedule,
+            stop=bool(stops),
+            hold=holds[0] if holds else None,
         )
+
+    def event_trigger(self, meta: Meta, children: list[Token]) -> tuple[str, None, ast.Span]:
+        return str(children[0]), None, _span(children[0])
+
+    def schedule_trigger(self, meta: Meta, children: list[Token]) -> tuple[str, str, ast.Span]:
+        return "schedule", self._string(children[0]), _span(children[0])
 
     def when(self, meta: Meta, children: list[ast.Expr]) -> ast.Expr:
         return children[0]
@@ -94,26 +154,64 @@ class _ToAst(Transformer[Token, tuple[ast.Rule, ...]]):
     def priority(self, meta: Meta, children: list[Token]) -> int:
         return int(children[0])
 
-    def actions(self, meta: Meta, children: list[ast.Action]) -> tuple[ast.Action, ...]:
-        return tuple(children)
+    def steps(self, meta: Meta, children: list[Any]) -> list[Any]:
+        return children
+
+    def stop(self, meta: Meta, children: list[Token]) -> _Stop:
+        return _Stop(meta)
+
+    def hold(self, meta: Meta, children: list[Token]) -> ast.StringLiteral:
+        return self.string(meta, children)
 
     def action(self, meta: Meta, children: list[Any]) -> ast.Action:
-        target, arguments = children
+        target, entries = children
         connector, _, name = str(target).rpartition(".")
+        entries = entries or []
+        usings = [e for e in entries if isinstance(e, Token)]
+        if len(usings) > 1:
+            raise self._error(usings[1], "an action can take its arguments `from` one mapping only")
         return ast.Action(
             connector=connector or None,
             name=name,
-            arguments=arguments or (),
+            arguments=tuple(e for e in entries if isinstance(e, ast.Argument)),
             span=_span(meta),
             target_span=_span(target),
+            mapping=str(usings[0]) if usings else None,
+            mapping_span=_span(usings[0]) if usings else None,
         )
 
-    def arguments(self, meta: Meta, children: list[ast.Argument | None]) -> tuple[ast.Argument, ...]:
-        return tuple(c for c in children if c is not None)
+    def arguments(self, meta: Meta, children: list[ast.Argument | Token | None]) -> list[ast.Argument | Token]:
+        return [c for c in children if c is not None]
+
+    def using(self, meta: Meta, children: list[Token]) -> Token:
+        return children[0]
 
     def argument(self, meta: Meta, children: list[Any]) -> ast.Argument:
         name, value = children
         return ast.Argument(name=str(name), value=value, span=_span(meta), name_span=_span(name))
+
+    # mappings
+    def mapping(self, meta: Meta, children: list[Any]) -> ast.Mapping:
+        name, source, target, *fields = children
+        return ast.Mapping(
+            name=str(name),
+            source=str(source),
+            target=str(target),
+            fields=tuple(fields),
+            span=_span(meta),
+            name_span=_span(name),
+            source_span=_span(source),
+            target_span=_span(target),
+        )
+
+    def mapping_field(self, meta: Meta, children: list[Any]) -> ast.MappingField:
+        *names, _, value = children
+        return ast.MappingField(
+            target=tuple(str(n) for n in names),
+            value=value,
+            span=_span(meta),
+            target_spans=tuple(_span(n) for n in names),
+        )
 
     # expressions
     def or_op(self, meta: Meta, children: list[ast.Expr]) -> ast.Or:
@@ -132,6 +230,48 @@ class _ToAst(Transformer[Token, tuple[ast.Rule, ...]]):
     def membership(self, meta: Meta, children: list[ast.Expr]) -> ast.Membership:
         return ast.Membership(item=children[0], container=children[1], span=_span(meta))
 
+    def arithmetic(self, meta: Meta, children: list[Any]) -> ast.Arithmetic:
+        left, op, right = children
+        return ast.Arithmetic(op=str(op), left=left, right=right, span=_span(meta))  # type: ignore[arg-type]
+
+    def negate(self, meta: Meta, children: list[Any]) -> ast.Negate:
+        return ast.Negate(operand=children[1], span=_span(meta))
+
+    def default(self, meta: Meta, children: list[ast.Expr]) -> ast.Default:
+        return ast.Default(value=children[0], fallback=children[1], span=_span(meta))
+
+    def text_test(self, meta: Meta, children: list[Any]) -> ast.Call:
+        left, op, right = children
+        return ast.Call(name=str(op), arguments=(left, right), span=_span(meta), name_span=_span(op), infix=True)
+
+    def call(self, meta: Meta, children: list[Any]) -> ast.Call:
+        name, *arguments = children
+        return ast.Call(
+            name=str(name),
+            arguments=tuple(a for a in arguments if a is not None),
+            span=_span(meta),
+            name_span=_span(name),
+        )
+
+    def quantifier(self, meta: Meta, children: list[Any]) -> ast.Quantifier:
+        kind, head, body = children
+        if body is None:
+            return ast.Quantifier(kind=str(kind), variable=None, collection=head, body=None, span=_span(meta))  # type: ignore[arg-type]
+        if not (isinstance(head, ast.Membership) and isinstance(head.item, ast.Path) and len(head.item.names) == 1):
+            raise self._error(
+                head.span if isinstance(head, ast.Node) else meta,
+                f"expected `name in list` before `:` in `{kind}(…)`",
+                f"for example `{kind}(item in order.items: …)`",
+            )
+        return ast.Quantifier(
+            kind=str(kind),  # type: ignore[arg-type]
+            variable=head.item.names[0],
+            collection=head.container,
+            body=body,
+            span=_span(meta),
+            variable_span=head.item.span,
+        )
+
     def path(self, meta: Meta, names: list[Token]) -> ast.Path:
         return ast.Path(names=tuple(str(n) for n in names), name_spans=tuple(_span(n) for n in names), span=_span(meta))
 
@@ -145,16 +285,19 @@ class _ToAst(Transformer[Token, tuple[ast.Rule, ...]]):
         return ast.NumberLiteral(value=Decimal(str(children[0])), span=_span(meta))
 
     def money(self, meta: Meta, children: list[Token]) -> ast.MoneyLiteral:
-        amount, currency = children
+        token = children[0]
+        amount, currency = str(token).split()
         try:
-            check_currency(str(currency))
+            check_currency(currency)
         except ValueError:
-            upper = str(currency).upper()
+            upper = currency.upper()
             hint = f"did you mean `{upper}`?" if len(upper) == 3 and upper.isalpha() else None
-            raise self._error(
-                currency, f"`{currency}` is not a currency code: write three capital letters such as `USD`", hint
-            ) from None
-        return ast.MoneyLiteral(value=Money.of(str(amount), str(currency)), span=_span(meta))
+            end = cast(int, token.end_column)
+            where = ast.Span(cast(int, token.line), end - len(currency), cast(int, token.end_line), end)
+            message = f"`{currency}` is not a currency code: write three capital letters such as `USD`"
+            diagnostic = Diagnostic.at_source(self.filename, self.source, where, message, suggestion=hint)
+            raise RuleSyntaxError(diagnostic) from None
+        return ast.MoneyLiteral(value=Money.of(amount, currency), span=_span(meta))
 
     def true(self, meta: Meta, children: list[Token]) -> ast.BoolLiteral:
         return ast.BoolLiteral(value=True, span=_span(meta))
@@ -181,9 +324,17 @@ _WORDS = {
     "STRING": "a string in double quotes", "NUMBER": "a number", "INTEGER": "a whole number",
     "NAME": "a name", "EVENT_TYPE": "an event type such as `3dcart.order.created`",
     "ACTION_TARGET": "an action such as `sezzle.capture`", "$END": "the end of the file",
+    "_STOP": "`stop`", "_HOLD": "`hold`", "_FROM": "`from`", "_MAPPING": "`mapping`",
+    "_SCHEDULE": "`schedule`", "QUANTIFIER": "`any`, `all`, `count`, `sum` or `first`",
+    "TEXT_TEST": "a text test such as `contains`", "PLUS": "`+`", "MINUS": "`-`", "STAR": "`*`",
+    "SLASH": "`/`", "_DEFAULT": "`??`", "_ARROW": "`->`", "MONEY": "an amount such as `50 USD`",
 }  # fmt: skip
 _COMPARISONS = frozenset({"EQ", "NE", "LT", "LE", "GT", "GE"})
-_VALUE_STARTS = frozenset({"NAME", "NUMBER", "STRING", "_TRUE", "_FALSE", "_LSQB", "_LPAR"})
+_VALUE_STARTS = frozenset(
+    {"NAME", "NUMBER", "STRING", "_TRUE", "_FALSE", "_LSQB", "_LPAR", "MONEY", "MINUS", "QUANTIFIER", "TEXT_TEST"}
+)
+# Operators that could continue a value: rarely what went wrong, so named only when nothing else fits.
+_CONTINUATIONS = frozenset({"_DOT", "PLUS", "MINUS", "STAR", "SLASH", "_DEFAULT"})
 _KEYWORDS = {name: word.strip("`") for name, word in _WORDS.items() if word.strip("`").isalpha()}
 _IGNORED = frozenset({"WHITESPACE", "COMMENT"})
 
@@ -192,7 +343,7 @@ def _expected_words(expected: set[str], previous: Token | None) -> list[str]:
     """Turn lark's set of terminal names into phrases, the rule's next keyword first."""
     words: list[str] = []
     rest = set(expected) - _IGNORED
-    for keyword in ("_RULE", "_ON", "_WHEN", "_PRIORITY", "_THEN", "_END"):
+    for keyword in ("_RULE", "_MAPPING", "_ON", "_WHEN", "_PRIORITY", "_THEN", "_END"):
         if keyword in rest:
             words.append(_WORDS[keyword])
             rest.discard(keyword)
@@ -204,11 +355,24 @@ def _expected_words(expected: set[str], previous: Token | None) -> list[str]:
         rest -= _VALUE_STARTS | {"_NOT"}
     if rest >= _COMPARISONS:
         words.append("a comparison such as `=`")
-        rest -= _COMPARISONS
-    if words and "_DOT" in rest:  # a path could go on, but that is rarely what went wrong
-        rest.discard("_DOT")
+        rest -= _COMPARISONS | {"TEXT_TEST"}
+    if words or rest - _CONTINUATIONS:
+        rest -= _CONTINUATIONS
     words.extend(sorted(_WORDS.get(name, f"`{name}`") for name in rest))
     return words
+
+
+_LAST_WORD = re.compile(r'("(?:[^"\\\n]|\\.)*"|[^\s()\[\],:]+)\s*$')
+
+
+def _token_before(text: str, token: Token) -> Token | None:
+    """The word before `token`, when the parser reduced past it before failing (lark then keeps
+    no history). Only its text and whether it is a string matter to `_context`."""
+    match = _LAST_WORD.search(text, 0, token.start_pos or 0)
+    if match is None:
+        return None
+    word = match.group(1)
+    return Token("STRING" if word.startswith('"') else "NAME", word)
 
 
 def _context(previous: Token | None) -> str:
@@ -239,7 +403,7 @@ def _diagnose(error: UnexpectedInput, text: str, filename: str) -> Diagnostic:
         return at(span, f"unexpected character `{error.char}`" + (f": expected {_join(words)}" if words else ""))
     assert isinstance(error, UnexpectedToken)
     token = error.token
-    previous = error.token_history[-1] if error.token_history else None
+    previous = error.token_history[-1] if error.token_history else _token_before(text, token)
     expected = _accepted(error)
     if token.type == "$END":
         span = ast.Span(token.end_line or 1, token.end_column or 1, token.end_line or 1, (token.end_column or 1) + 1)

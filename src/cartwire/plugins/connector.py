@@ -39,6 +39,9 @@ class ActionSpec:
     `implicit` maps an argument name to the subject fields it is taken from when a rule leaves it
     out, tried in order: `{"order": ("sezzle_order",), "amount": ("total",)}` makes the bare
     `then capture` of an order event mean "capture this order's Sezzle payment for its total".
+    `conflict_key` names the arguments that identify what the action changes (`("order",)` for a
+    status change): two rules planning it for the same target with different values conflict,
+    and the higher priority wins (see `cartwire.core.conflicts`).
     """
 
     name: str
@@ -46,6 +49,7 @@ class ActionSpec:
     description: str
     moves_money: bool = False
     implicit: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    conflict_key: tuple[str, ...] = ()
 
 
 class ActionError(Exception):

@@ -56,6 +56,7 @@ SPECS = (
         SetStatusArguments,
         "Move the order to a status of the store's status table.",
         implicit=_ORDER_FROM_SUBJECT,
+        conflict_key=("order",),
     ),
     ActionSpec(
         "add_comment",

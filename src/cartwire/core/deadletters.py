@@ -1,0 +1,125 @@
+"""Dead letters: actions that failed for good and events whose evaluation failed, for a person to decide.
+
+They are named `a<row>` (an action) and `e<row>` (an event) so the two can never be confused. A
+retried action goes back to pending with its ORIGINAL idempotency key and a fresh set of attempts;
+a retried event is evaluated again (its actions get the same keys as before). A discarded one is
+kept, marked with who discarded it and when.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from cartwire.core.backend import AdminStore
+from cartwire.core.records import DeadLetterError, DeadLetterKind, Decision, StoredAction, StoredEvent
+
+_ID = re.compile(r"^([ae])(\d+)$", re.I)
+_KINDS: dict[str, DeadLetterKind] = {"a": "action", "e": "event"}
+
+
+@dataclass(frozen=True)
+class DeadLetterId:
+    kind: DeadLetterKind
+    row: int
+
+    def __str__(self) -> str:
+        return f"{self.kind[0]}{self.row}"
+
+
+def parse_id(text: str) -> DeadLetterId:
+    """`a12` is action 12, `e7` is event 7; anything else is an error saying so."""
+    match = _ID.match(text.strip())
+    if match is None:
+        raise DeadLetterError(
+            f"{text!r} is not a dead-letter id: write a<number> for an action or e<number> for an event"
+            " (as `cartwire failed list` shows them)"
+        )
+    return DeadLetterId(_KINDS[match.group(1).lower()], int(match.group(2)))
+
+
+def list_lines(store: AdminStore) -> list[str]:
+    """One line per dead letter, oldest first: id, when, rule, connector.action, entity, attempts, error."""
+    lines = [
+        _line(f"a{a.row}", a.finished_at or a.updated_at, a.rule, a.qualified_name, a.entity, a.attempts, a.last_error)
+        for a in store.actions("failed")
+    ]
+    lines += [
+        _line(f"e{e.row}", e.evaluated_at or e.received_at, "-", e.type, e.entity, 1, e.error)
+        for e in store.events("failed")
+    ]
+    return lines
+
+
+def _line(ident: str, when: datetime | None, rule: str, what: str, entity: str, attempts: int, error: str) -> str:
+    stamp = when.strftime("%Y-%m-%d %H:%M:%SZ") if when else "-"
+    first_line = error.splitlines()[0] if error else ""
+    return f"{ident:<7} {stamp}  {rule!r:<30} {what:<24} {entity:<24} {attempts:>2}x  {first_line}"
+
+
+def show_lines(store: AdminStore, ident: DeadLetterId) -> list[str]:
+    """Everything about one action or event (an action with the event it came from)."""
+    if ident.kind == "action":
+        action = store.action(ident.row)
+        if action is None:
+            raise DeadLetterError(f"there is no action {ident.row}")
+        event = store.event(action.event_row)
+        return _action_lines(action) + (["", *_event_lines(event)] if event else [])
+    found = store.event(ident.row)
+    if found is None:
+        raise DeadLetterError(f"there is no event {ident.row}")
+    return _event_lines(found)
+
+
+def _action_lines(action: StoredAction) -> list[str]:
+    lines = [
+        f"action a{action.row}: {action.qualified_name} for {action.entity}",
+        f"  state            {action.state}",
+        f"  rule             {action.rule!r} (action {action.position + 1} of the rule)",
+        f"  idempotency key  {action.idempotency_key}",
+        f"  attempts         {action.attempts}",
+        f"  planned at       {_when(action.created_at)}",
+        f"  last change      {_when(action.updated_at)}",
+        f"  last error       {action.last_error or '-'}",
+        f"  arguments        {json.dumps(action.arguments, sort_keys=True)}",
+    ]
+    if action.result is not None:
+        lines.append(f"  result           {json.dumps(action.result, sort_keys=True)}")
+    return lines + _discarded(action.discarded_by, action.discarded_at)
+
+
+def _event_lines(event: StoredEvent) -> list[str]:
+    lines = [
+        f"event e{event.row}: {event.type} for {event.entity}",
+        f"  state            {event.state}",
+        f"  id               {event.event_id} (dedupe key {event.dedupe_key})",
+        f"  occurred at      {_when(event.occurred_at)}",
+        f"  received at      {_when(event.received_at)}",
+        f"  rules fired      {', '.join(repr(rule) for rule in event.fired) or '-'}",
+        f"  error            {event.error or '-'}",
+        f"  subject          {event.subject}",
+    ]
+    return lines + _discarded(event.discarded_by, event.discarded_at)
+
+
+def _discarded(by: str, at: datetime | None) -> list[str]:
+    return [f"  discarded        by {by or 'unknown'} at {_when(at)}"] if at else []
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.isoformat() if moment else "-"
+
+
+def decide(store: AdminStore, idents: list[DeadLetterId], decision: Decision, by: str) -> tuple[list[str], list[str]]:
+    """Retry or discard each dead letter; return what was done and, separately, what could not be."""
+    done, refused = [], []
+    for ident in idents:
+        try:
+            store.resolve_dead_letter(ident.kind, ident.row, decision, by)
+        except DeadLetterError as error:
+            refused.append(str(error))
+        else:
+            done.append(f"{ident}: {'back to pending' if decision == 'retry' else 'discarded'}")
+    return done, refused

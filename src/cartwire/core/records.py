@@ -1,0 +1,116 @@
+"""What the store holds, as plain values: events, actions, audit entries, and what is written.
+
+Every store backend (SQLite today) reads and writes these, so the runtime and the admin commands
+never see a database row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+DeadLetterKind = Literal["action", "event"]
+Decision = Literal["retry", "discard"]
+
+# Action states: pending -> in_flight -> done | pending (retry) | failed; failed -> pending | discarded.
+# Event states: pending -> evaluated | failed; failed -> pending | discarded.
+ACTION_STATES = ("pending", "in_flight", "done", "failed", "discarded")
+EVENT_STATES = ("pending", "evaluated", "failed", "discarded")
+
+
+class DeadLetterError(LookupError):
+    """A dead-letter decision names something that does not exist or is not a dead letter."""
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    row: int
+    event_id: str
+    source: str
+    type: str
+    entity: str
+    dedupe_key: str
+    occurred_at: datetime
+    subject: str
+    state: str
+    fired: list[str]
+    error: str
+    received_at: datetime
+    evaluated_at: datetime | None = None
+    discarded_by: str = ""
+    discarded_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class StoredAction:
+    row: int
+    event_row: int
+    entity: str
+    position: int
+    rule: str
+    connector: str
+    action: str
+    arguments: dict[str, Any]
+    idempotency_key: str
+    state: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str
+    result: dict[str, Any] | None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    finished_at: datetime | None = None
+    discarded_by: str = ""
+    discarded_at: datetime | None = None
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.connector}.{self.action}"
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """What the intake stores for one parsed event."""
+
+    event_id: str
+    source: str
+    type: str
+    entity: str
+    dedupe_key: str
+    occurred_at: datetime
+    subject: str
+
+
+@dataclass(frozen=True)
+class NewAction:
+    position: int
+    rule: str
+    connector: str
+    action: str
+    arguments: dict[str, Any]
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One link of the audit chain; `detail` is the canonical JSON text that was hashed."""
+
+    seq: int
+    at: str
+    kind: str
+    entity: str
+    detail: str
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True)
+class PendingItem:
+    """The oldest unfinished piece of work, for `cartwire status`."""
+
+    kind: DeadLetterKind
+    row: int
+    entity: str
+    state: str
+    since: datetime

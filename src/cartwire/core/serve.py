@@ -1,0 +1,53 @@
+"""`cartwire run`'s server: the intake over uvicorn, with the worker living inside the app's lifespan.
+
+uvicorn handles SIGTERM and SIGINT itself: it stops accepting, lets requests in progress finish
+(each is stored before it is answered), runs the lifespan's shutdown and then re-raises the signal,
+so nothing after `uvicorn.run` would ever run. The worker is therefore stopped in the shutdown: it
+finishes the action in flight, starts no other, and the store and connectors are closed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Protocol
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+
+from cartwire.core.intake import intake_app
+from cartwire.core.runtime import Runtime
+
+log = logging.getLogger("cartwire.serve")
+
+# How long a stop waits for the action in flight. Longer than one connector call's timeout (10 s by
+# default); an action still running after it stays `in_flight` and is retried by the next start.
+STOP_TIMEOUT = 30.0
+
+
+class Closable(Protocol):
+    def close(self) -> None: ...
+
+
+def serve(runtime: Runtime, host: str, port: int, *, closing: Sequence[Closable] = ()) -> None:
+    """Serve webhooks and run the worker until SIGTERM or SIGINT; close `closing` on the way out."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        runtime.start()
+        try:
+            yield
+        finally:
+            log.info("stopping the worker: finishing the action in flight, if any")
+            if not await run_in_threadpool(runtime.stop, STOP_TIMEOUT):
+                log.warning(
+                    "the action in flight did not finish within %.0f s; the next start retries it", STOP_TIMEOUT
+                )
+            for item in closing:
+                item.close()
+            log.info("worker stopped")
+
+    # The access log would print request paths, and 3dcart's path carries the webhook secret.
+    uvicorn.run(intake_app(runtime, lifespan), host=host, port=port, access_log=False, log_level="info", lifespan="on")

@@ -1,0 +1,214 @@
+"""Hypothesis strategies for the formatter's properties: syntax trees the parser can produce, and
+the same trees written untidily (any spacing, optional commas, needless parentheses, comments
+between any two tokens).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from hypothesis import strategies as st
+
+from cartwire.core.money import Money
+from cartwire.grammar import ast
+
+SPAN = ast.Span(0, 0, 0, 0)
+
+# Every reserved word of the language, including ones planned for it, so generated names stay names.
+KEYWORDS = frozenset(
+    [
+        "rule",
+        "on",
+        "when",
+        "priority",
+        "then",
+        "end",
+        "and",
+        "or",
+        "not",
+        "in",
+        "true",
+        "false",
+        "stop",
+        "hold",
+        "from",
+        "mapping",
+        "schedule",
+        "any",
+        "all",
+        "count",
+        "sum",
+        "first",
+        "contains",
+        "starts_with",
+        "ends_with",
+        "matches",
+    ]
+)
+
+_FIRST = "abcxyzABCXYZ_"
+_REST = _FIRST + "0123456789"
+
+
+def _word(first: str, rest: str, size: int) -> st.SearchStrategy[str]:
+    word = st.builds(str.__add__, st.sampled_from(first), st.text(rest, max_size=size))
+    return word.filter(lambda w: w not in KEYWORDS)
+
+
+names = _word(_FIRST, _REST, 5)
+connectors = _word("0123456789abcxyz_", "abcxyz0123456789_", 5)
+event_types = st.builds(
+    lambda first, rest: ".".join([first, *rest]), connectors, st.lists(_word(_REST, _REST, 4), max_size=2)
+)
+text = st.text(st.characters(exclude_categories=["Cs"]), max_size=8)
+decimals = st.builds(
+    lambda whole, fraction: Decimal(f"{whole}{fraction}"),
+    st.integers(0, 99999),
+    st.sampled_from(["", ".0", ".5", ".50", ".125"]),
+)
+
+paths = st.builds(
+    ast.Path, names=st.lists(names, min_size=1, max_size=3).map(tuple), name_spans=st.just(()), span=st.just(SPAN)
+)
+leaves = st.one_of(
+    paths,
+    st.builds(ast.StringLiteral, value=text, span=st.just(SPAN)),
+    st.builds(ast.NumberLiteral, value=decimals, span=st.just(SPAN)),
+    st.builds(
+        ast.MoneyLiteral,
+        value=st.builds(Money.of, decimals, st.sampled_from(["USD", "EUR", "JPY", "KWD"])),
+        span=st.just(SPAN),
+    ),
+    st.builds(ast.BoolLiteral, value=st.booleans(), span=st.just(SPAN)),
+)
+
+
+def _compound(children: st.SearchStrategy[ast.Expr]) -> st.SearchStrategy[ast.Expr]:
+    return st.one_of(
+        st.builds(ast.Or, left=children, right=children, span=st.just(SPAN)),
+        st.builds(ast.And, left=children, right=children, span=st.just(SPAN)),
+        st.builds(ast.Not, operand=children, span=st.just(SPAN)),
+        st.builds(
+            ast.Compare,
+            op=st.sampled_from(["=", "!=", "<", "<=", ">", ">="]),
+            left=children,
+            right=children,
+            span=st.just(SPAN),
+        ),
+        st.builds(ast.Membership, item=children, container=children, span=st.just(SPAN)),
+        st.builds(ast.ListLiteral, items=st.lists(children, max_size=3).map(tuple), span=st.just(SPAN)),
+    )
+
+
+expressions: st.SearchStrategy[ast.Expr] = st.recursive(leaves, _compound, max_leaves=6)
+
+arguments = st.builds(ast.Argument, name=names, value=leaves | expressions, span=st.just(SPAN), name_span=st.just(SPAN))
+actions = st.builds(
+    ast.Action,
+    connector=st.none() | connectors,
+    name=names,
+    arguments=st.lists(arguments, max_size=3).map(tuple),
+    span=st.just(SPAN),
+    target_span=st.just(SPAN),
+)
+rules = st.builds(
+    ast.Rule,
+    name=text,
+    event_type=event_types,
+    condition=st.none() | expressions,
+    priority=st.integers(-50, 50) | st.just(0),
+    actions=st.lists(actions, min_size=1, max_size=2).map(tuple),
+    span=st.just(SPAN),
+    name_span=st.just(SPAN),
+    event_span=st.just(SPAN),
+)
+rule_files = st.builds(ast.RuleFile, filename=st.just("generated.rules"), rules=st.lists(rules, max_size=3).map(tuple))
+
+
+# --- the same trees, written untidily -----------------------------------------------------------
+
+_PUNCTUATION = frozenset("()[],:")
+
+
+def _string(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'  # a tab stays a raw tab: the language accepts both spellings
+
+
+def _tokens(node: ast.Expr, wrap: list[bool]) -> list[str]:
+    """Tokens of `node`, every compound part in parentheses and some atoms too (`wrap` says which)."""
+
+    def part(child: ast.Expr) -> list[str]:
+        inner = _tokens(child, wrap)
+        atom = isinstance(child, ast.Path | ast.StringLiteral | ast.NumberLiteral | ast.MoneyLiteral | ast.BoolLiteral)
+        return inner if atom and not (wrap and wrap.pop()) else ["(", *inner, ")"]
+
+    match node:
+        case ast.Or() | ast.And():
+            return [*part(node.left), "or" if isinstance(node, ast.Or) else "and", *part(node.right)]
+        case ast.Not():
+            return ["not", *part(node.operand)]
+        case ast.Compare():
+            return [*part(node.left), node.op, *part(node.right)]
+        case ast.Membership():
+            return [*part(node.item), "in", *part(node.container)]
+        case ast.ListLiteral():
+            items = [token for item in node.items for token in [*_tokens(item, wrap), ","]]
+            return ["[", *(items if wrap and wrap.pop() else items[:-1]), "]"]
+        case ast.Path():
+            return [node.text]
+        case ast.StringLiteral():
+            return [_string(node.value)]
+        case ast.NumberLiteral():
+            return [("0" if wrap and wrap.pop() else "") + format(node.value, "f")]
+        case ast.MoneyLiteral():
+            return [f"{format(node.value.amount, 'f')} {node.value.currency}"]
+        case ast.BoolLiteral():
+            return ["true" if node.value else "false"]
+    raise AssertionError(node)
+
+
+def _rule_tokens(rule: ast.Rule, wrap: list[bool]) -> list[str]:
+    tokens = ["rule", _string(rule.name), "on", rule.event_type]
+    if rule.condition is not None:
+        tokens += ["when", *_tokens(rule.condition, wrap)]
+    if rule.priority or (wrap and wrap.pop()):
+        tokens += ["priority", f"+{rule.priority}" if rule.priority > 0 and wrap and wrap.pop() else str(rule.priority)]
+    tokens.append("then")
+    for index, action in enumerate(rule.actions):
+        if index and wrap and wrap.pop():
+            tokens.append(",")
+        tokens.append(action.target)
+        if action.arguments or (wrap and wrap.pop()):
+            tokens.append("(")
+            for argument in action.arguments:
+                tokens += [argument.name, ":", *_tokens(argument.value, wrap), ","]
+            if action.arguments and not (wrap and wrap.pop()):
+                tokens.pop()
+            tokens.append(")")
+    return [*tokens, "end"]
+
+
+comments = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\n\r"), max_size=10).map(
+    lambda body: "#" + body
+)
+
+
+@st.composite
+def untidy_files(draw: st.DrawFn) -> tuple[ast.RuleFile, str]:
+    """A generated file, and text that says the same with arbitrary layout and comments."""
+    file = draw(rule_files)
+    notes = draw(st.lists(comments, max_size=4))
+    chance = draw(st.randoms(use_true_random=False))  # one draw for all the layout choices: fast
+    wrap = [chance.random() < 0.3 for _ in range(40)]
+    tokens = [token for rule in file.rules for token in _rule_tokens(rule, wrap)]
+    out = [chance.choice(["", "\n", "  "])]
+    for index, token in enumerate(tokens):
+        glued = token in _PUNCTUATION or (index + 1 < len(tokens) and tokens[index + 1] in _PUNCTUATION)
+        layouts = [" ", "\n", "\n\n   ", "\t"] + ([""] if glued else [])
+        if notes and chance.random() < 0.3:
+            separator = chance.choice([" ", "\n  "]) + chance.choice(notes) + "\n"
+        else:
+            separator = chance.choice(layouts)
+        out += [token, separator]
+    return file, "".join(out)
