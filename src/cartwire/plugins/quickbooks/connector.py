@@ -7,6 +7,7 @@ entity the action may create), so a retry never books twice.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
@@ -52,6 +53,7 @@ class QuickBooks(Connector):
         self._client: httpx.Client | None = None
         self._api: QuickBooksApi | None = None
         self._payment_method_id: str | None = None
+        self._payment_method_lock = threading.Lock()  # two creates of one name would be refused (6240)
 
     def actions(self) -> list[ActionSpec]:
         sale = {
@@ -157,16 +159,20 @@ class QuickBooks(Connector):
         return api.create("Customer", body, f"{key}-customer-2"), True
 
     def _payment_method(self, key: str) -> str:
-        if self._payment_method_id is None:
-            api, name = self._session(), self.settings.payment_method
-            statement = f"SELECT * FROM PaymentMethod WHERE Name = {_literal(name)}"  # noqa: S608 - escaped
-            found = api.query(statement, "PaymentMethod")
-            if found:
-                self._payment_method_id = str(min(found, key=lambda row: _id_order(row.get("Id")))["Id"])
-            else:
-                body = {"Name": name, "Type": "NON_CREDIT_CARD"}
-                self._payment_method_id = api.create("PaymentMethod", body, f"{key}-paymentmethod")["Id"]
-        return self._payment_method_id
+        with self._payment_method_lock:
+            return self._payment_method_id or self._find_or_create_payment_method(key)
+
+    def _find_or_create_payment_method(self, key: str) -> str:
+        api, name = self._session(), self.settings.payment_method
+        statement = f"SELECT * FROM PaymentMethod WHERE Name = {_literal(name)}"  # noqa: S608 - escaped
+        found = api.query(statement, "PaymentMethod")
+        if found:
+            method_id = str(min(found, key=lambda row: _id_order(row.get("Id")))["Id"])
+        else:
+            body = {"Name": name, "Type": "NON_CREDIT_CARD"}
+            method_id = api.create("PaymentMethod", body, f"{key}-paymentmethod")["Id"]
+        self._payment_method_id = method_id
+        return method_id
 
     def _session(self) -> QuickBooksApi:
         if self._api is None:
