@@ -402,7 +402,7 @@ class _Checker:
         if item_type is None:
             item_type = items[0].type if items else ANY
         for syntax, item in zip(node.items, items, strict=True):
-            if not compatible(item.type, item_type):
+            if not assignable(item.type, item_type):
                 raise self.problem(
                     syntax.span, f"a list cannot mix {item_type.name} and {item.type.name} (`{self.text(syntax)}`)"
                 )

@@ -120,7 +120,7 @@ def test_the_payment_method_is_looked_up_once_and_reused(connect, emulator):
     connector.execute("create_sales_receipt", shipped_order(), KEY)
     connector.execute("create_sales_receipt", shipped_order(reference="AB-1002"), "f" * 32)
     assert len(emulator.entities("PaymentMethod")) == 1
-    assert len(creates(emulator, "paymentmethod")) == 1
+    assert [q["requestid"] for q in creates(emulator, "paymentmethod")] == [f"{KEY}-paymentmethod"]
     queries = [q["query"] for _, p, q in emulator.requests if p.endswith("/query") and "PaymentMethod" in q["query"]]
     assert queries == ["SELECT * FROM PaymentMethod WHERE Name = 'Sezzle'"]
 

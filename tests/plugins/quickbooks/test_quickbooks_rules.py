@@ -6,6 +6,8 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from cartwire.core.catalog import Catalog
 from cartwire.core.config import default_connectors
 from cartwire.core.engine import compile_rules
@@ -55,21 +57,18 @@ def test_a_bare_action_on_a_store_order_takes_every_part_of_the_order():
     ]  # fmt: skip
 
 
-def test_a_list_of_another_shape_is_a_check_time_error(tmp_path):
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        ("order.tracking_codes", "takes list of SalesLine, not list of string"),
+        ("[order.billing]", "a list cannot mix SalesLine and Address"),  # a record without the fields
+    ],
+)
+def test_lines_of_another_shape_are_a_check_time_error(tmp_path, lines, message):
     path = tmp_path / "bad.rules"
     path.write_text(
         'rule "bad"\n  on 3dcart.order.status_changed\n'
-        "  then quickbooks.create_sales_receipt(reference: order.invoice_number, lines: order.tracking_codes)\nend\n"
+        f"  then quickbooks.create_sales_receipt(reference: order.invoice_number, lines: {lines})\nend\n"
     )
     [diagnostic] = check_paths([path], catalog())
-    assert "takes list of SalesLine, not list of string" in diagnostic.message
-
-
-def test_addresses_do_not_fit_where_sales_lines_are_wanted(tmp_path):
-    path = tmp_path / "bad.rules"
-    path.write_text(
-        'rule "bad"\n  on 3dcart.order.status_changed\n'
-        "  then quickbooks.create_sales_receipt(reference: order.invoice_number, lines: [order.billing])\nend\n"
-    )
-    [diagnostic] = check_paths([path], catalog())
-    assert "SalesLine" in diagnostic.message
+    assert message in diagnostic.message
