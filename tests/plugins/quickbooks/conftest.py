@@ -7,10 +7,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
-from qbo_support import TOKEN_KEY, save_tokens
+from qbo_support import save_tokens, settings_for
 
-from cartwire.plugins.quickbooks import QuickBooks, QuickBooksSettings
+from cartwire.plugins.quickbooks import QuickBooks
 from cartwire.plugins.quickbooks.emulator import QuickBooksEmulator
 from cartwire.testing.server import AppSwitch, ServedApp
 
@@ -37,19 +36,6 @@ def token_path(tmp_path: Path, emulator: QuickBooksEmulator) -> Path:
     path = tmp_path / "quickbooks-tokens.json"
     save_tokens(path, emulator.issue_tokens(), emulator.realm_id, emulator.now())
     return path
-
-
-def settings_for(
-    emulator: QuickBooksEmulator, server: ServedApp, token_path: Path, **overrides: object
-) -> QuickBooksSettings:
-    values: dict[str, object] = {
-        **emulator.settings_for(server.base_url),
-        "token_store": str(token_path),
-        "token_key": SecretStr(TOKEN_KEY),
-        "deposit_account": "90",
-        **overrides,
-    }
-    return QuickBooksSettings.model_validate(values)
 
 
 ConnectorFactory = Callable[..., QuickBooks]

@@ -12,13 +12,12 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from pydantic import SecretStr
-from qbo_support import KEY, TOKEN_KEY, stored
+from qbo_support import KEY, TOKEN_KEY, settings_for, stored
 
 from cartwire.cli import main
 from cartwire.plugins.quickbooks import QuickBooks
 from cartwire.plugins.quickbooks.authorize import ConnectError, RedirectListener, connect_company
 from cartwire.plugins.quickbooks.models import CustomerArguments
-from conftest import settings_for
 
 CALLBACK = "http://127.0.0.1:0/quickbooks/callback"  # port 0: the listener takes a free port
 
