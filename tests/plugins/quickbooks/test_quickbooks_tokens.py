@@ -133,3 +133,18 @@ def test_a_refresh_answer_keeping_the_refresh_token_is_fine(connect, emulator, t
     emulator.advance(timedelta(hours=1))
     connect().execute("find_or_create_customer", FIND, KEY)
     assert stored(token_path).refresh_token == before
+
+
+def test_a_token_file_that_cannot_be_written_is_logged_and_the_new_tokens_kept(connect, emulator, monkeypatch, caplog):
+    def full_disk(self, tokens):
+        raise OSError(28, "No space left on device")
+
+    connector = connect()
+    emulator.advance(timedelta(hours=1))
+    monkeypatch.setattr(TokenFile, "save", full_disk)
+    connector.execute("find_or_create_customer", FIND, KEY)
+    connector.execute("find_or_create_customer", FIND, KEY)  # the rotated tokens live on in memory
+    assert grants(emulator) == ["refresh_token"]
+    [record] = [r for r in caplog.records if r.name == "cartwire.quickbooks"]
+    assert "No space left on device" in record.getMessage()
+    assert "cartwire connect quickbooks" in record.getMessage()

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
 from cartwire.plugins.connector import PermanentError, TransientError
 from cartwire.plugins.quickbooks.faults import AUTHENTICATION_FAILED, THROTTLED, Fault, read_fault
@@ -69,7 +70,7 @@ class QuickBooksApi:
         return _answer(response, what, self._settings.throttle_wait_seconds)
 
     def _send(
-        self, method: str, path: str, what: str, params: dict[str, str], body: Any, realm: str, token: Any
+        self, method: str, path: str, what: str, params: dict[str, str], body: Any, realm: str, token: SecretStr
     ) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token.get_secret_value()}", "Accept": "application/json"}
         content = None

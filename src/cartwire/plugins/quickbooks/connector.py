@@ -15,6 +15,7 @@ from typing import Any, ClassVar, TypeVar
 
 import httpx
 
+from cartwire.core.money import Money
 from cartwire.core.timeutil import utcnow
 from cartwire.plugins.connector import ActionArguments, ActionSpec, Connector, PermanentError
 from cartwire.plugins.quickbooks.api import QuickBooksApi, QuickBooksRefused
@@ -121,7 +122,7 @@ class QuickBooks(Connector):
         return self._result("refund_receipt_id", receipt, args.reference, customer["Id"], args.amount)
 
     def _result(
-        self, id_name: str, receipt: dict[str, Any], reference: str, customer: str, amount: Any
+        self, id_name: str, receipt: dict[str, Any], reference: str, customer: str, amount: Money | None
     ) -> dict[str, Any]:
         total = receipt.get("TotalAmt")
         return {

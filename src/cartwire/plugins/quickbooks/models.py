@@ -23,6 +23,18 @@ def _url(value: str) -> str:
     return value.rstrip("/")
 
 
+def _optional_email(value: str) -> str:
+    """An empty email means "the default customer"."""
+    return _check_email(value) if value.strip() else ""
+
+
+def _check_email(value: str) -> str:
+    text = value.strip()
+    if "@" not in text or "." not in text.rpartition("@")[2] or len(text) > 100:
+        raise ValueError(f"not an email address QuickBooks accepts: {value!r}")
+    return text
+
+
 class QuickBooksSettings(ConnectorSettings):
     """One QuickBooks Online company, reached through one Intuit app.
 
@@ -87,10 +99,7 @@ class CustomerArguments(ActionArguments):
     email: str = Field(min_length=3, max_length=100)
     name: str = ""
 
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str) -> str:
-        return _check_email(value)
+    _check_email = field_validator("email")(_check_email)
 
 
 class SalesReceiptArguments(ActionArguments):
@@ -112,7 +121,7 @@ class SalesReceiptArguments(ActionArguments):
     txn_date: date | None = None
     note: str = Field(default="", max_length=4000)
 
-    _check_email = field_validator("customer_email")(lambda value: _check_email(value) if value else value)
+    _check_email = field_validator("customer_email")(_optional_email)
 
 
 class RefundReceiptArguments(ActionArguments):
@@ -125,7 +134,7 @@ class RefundReceiptArguments(ActionArguments):
     txn_date: date | None = None
     note: str = Field(default="", max_length=4000)
 
-    _check_email = field_validator("customer_email")(lambda value: _check_email(value) if value else value)
+    _check_email = field_validator("customer_email")(_optional_email)
 
     @field_validator("amount")
     @classmethod
@@ -133,10 +142,3 @@ class RefundReceiptArguments(ActionArguments):
         if value.to_minor() <= 0:
             raise ValueError(f"amount must be positive, got {value}")
         return value
-
-
-def _check_email(value: str) -> str:
-    text = value.strip()
-    if "@" not in text or "." not in text.rpartition("@")[2] or len(text) > 100:
-        raise ValueError(f"not an email address QuickBooks accepts: {value!r}")
-    return text

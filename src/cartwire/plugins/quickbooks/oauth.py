@@ -9,6 +9,7 @@ out a new refresh token on any refresh and the old one then stops working.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -24,6 +25,7 @@ from cartwire.plugins.quickbooks.tokens import TokenFile, TokenSet, TokenStoreEr
 from cartwire.plugins.sezzle.api import retry_after_seconds
 
 RECONNECT = "reconnect the company with `cartwire connect quickbooks`"
+log = logging.getLogger("cartwire.quickbooks")
 
 
 class OAuthClient:
@@ -97,9 +99,10 @@ class OAuthClient:
         if not isinstance(access, str) or not access or not isinstance(refresh, str) or not refresh:
             raise TransientError("Intuit's token answer has no access_token or refresh_token")
         now = self._clock()
+        refresh_lifetime = _seconds(body.get("x_refresh_token_expires_in"))
         refresh_expiry = previous.refresh_expires_at if previous else None
-        if _seconds(body.get("x_refresh_token_expires_in")) is not None:
-            refresh_expiry = now + timedelta(seconds=_seconds(body["x_refresh_token_expires_in"]) or 0)
+        if refresh_lifetime is not None:
+            refresh_expiry = now + timedelta(seconds=refresh_lifetime)
         return TokenSet(
             realm_id=realm_id,
             access_token=SecretStr(access),
@@ -157,7 +160,17 @@ class TokenKeeper:
             if on_disk.refresh_token == tokens.refresh_token:
                 raise
             fresh = self._oauth.refresh(on_disk)
-        self._store().save(fresh)
+        try:
+            self._store().save(fresh)
+        except OSError as error:
+            # Intuit may already have retired the old refresh token: keep working with the new one
+            # and say loudly that a restart will need `cartwire connect quickbooks`.
+            log.error(
+                "could not write the QuickBooks token file %s (%s); %s after a restart",
+                self._settings.token_store,
+                error,
+                RECONNECT,
+            )
         return fresh
 
     def _load(self) -> TokenSet:
