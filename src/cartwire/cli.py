@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from cartwire.cli_connect import connect
 from cartwire.core.admin import audit, failed, status
 from cartwire.core.catalog import Catalog
 from cartwire.core.config import Config, ConfigError, build_connectors, default_connectors, load_config
@@ -194,6 +195,7 @@ def plugins() -> None:
 main.add_command(failed)
 main.add_command(audit)
 main.add_command(status)
+main.add_command(connect)
 
 
 def run_main() -> None:

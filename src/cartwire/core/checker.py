@@ -141,6 +141,22 @@ def compatible(a: Type, b: Type) -> bool:
     return isinstance(a, Scalar) and a == b
 
 
+def assignable(value: Type, wanted: Type) -> bool:
+    """Can a value of type `value` be passed where `wanted` is expected?
+
+    As `compatible`, and a record fits a wanted record that it has every field of (structurally):
+    a store order's `items` can fill an accounting action's `lines`.
+    """
+    value, wanted = unwrap(value), unwrap(wanted)
+    if isinstance(value, ListType) and isinstance(wanted, ListType):
+        return assignable(value.item, wanted.item)
+    if isinstance(value, Record) and isinstance(wanted, Record) and value.label != wanted.label:
+        return all(
+            name in value.fields and assignable(value.fields[name], kind) for name, kind in wanted.fields.items()
+        )
+    return compatible(value, wanted)
+
+
 class _Checker:
     def __init__(self, catalog: Catalog, library: Library):
         self.catalog = catalog
@@ -386,7 +402,7 @@ class _Checker:
         if item_type is None:
             item_type = items[0].type if items else ANY
         for syntax, item in zip(node.items, items, strict=True):
-            if not compatible(item.type, item_type):
+            if not assignable(item.type, item_type):
                 raise self.problem(
                     syntax.span, f"a list cannot mix {item_type.name} and {item.type.name} (`{self.text(syntax)}`)"
                 )
@@ -621,7 +637,7 @@ class _Checker:
                 continue
             source = next((s for s in info.spec.implicit.get(name, ()) if s in scope.record.fields), None)
             source_type = scope.record.fields[source] if source is not None else ANY
-            if source is not None and compatible(source_type, types[name]):
+            if source is not None and assignable(source_type, types[name]):
                 value = ir.Field("subject", (source,), source_type, False, _needs_normalizing(source_type))
                 given[name] = CheckedArgument(name, value, f"{scope.subject}.{source}")
             elif field.is_required():
@@ -656,7 +672,7 @@ class _Checker:
             value = self.text_value(syntax, scope)
         else:
             value = self.expr(syntax, scope, wanted)
-        if not compatible(value.type, wanted):
+        if not assignable(value.type, wanted):
             fix = None
             if unwrap(wanted) == NUMBER and unwrap(value.type) == MONEY:
                 fix = f"for minor units (cents), write `cents({self.text(syntax)})`"
