@@ -16,6 +16,7 @@ from cartwire.core.events import Event
 from cartwire.grammar.diagnostics import render_all
 from cartwire.plugins.connector import ActionError, Connector, WebhookRejected
 from cartwire.plugins.manager import PluginError, connector_registry, make_plugin_manager
+from cartwire.replay.commands import record
 
 CONFIG_HELP = "Configuration file (default: ./cartwire.toml when it exists)."
 
@@ -148,11 +149,22 @@ def _parse_recorded(catalog: Catalog, body: bytes) -> list[Event]:
 @click.option(
     "--config", "config_path", type=click.Path(path_type=Path), default=Path("cartwire.toml"), show_default=True
 )
-def run(config_path: Path) -> None:
+@click.option(
+    "--record",
+    "record_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Append each stored delivery to this recording (docs/recording.md).",
+)
+@click.option(
+    "--keep-personal-data", is_flag=True, help="With --record: keep personal data (secrets are removed all the same)."
+)
+def run(config_path: Path, record_path: Path | None, keep_personal_data: bool) -> None:
     """Serve webhooks at /hooks/<connector>[/<secret>] and run the worker until interrupted."""
     from cartwire.core.runtime import LogObserver, Runtime
-    from cartwire.core.serve import serve
+    from cartwire.core.serve import Closable, serve
     from cartwire.core.store import Store
+    from cartwire.replay.record import live_recorder, redactor_from_environment
+    from cartwire.replay.recording import RecordingWriter
     from cartwire.rules.loader import load_rules
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -167,7 +179,12 @@ def run(config_path: Path) -> None:
     engine = load_rules(config.rules, catalog)
     store = Store(config.database)
     runtime = Runtime(store, catalog, engine, retry=config.retry, observer=LogObserver())
-    serve(runtime, config.host, config.port, closing=[store, *connectors])
+    closing: list[Closable] = [store, *connectors]
+    if record_path is not None:
+        writer = RecordingWriter(record_path)
+        runtime.recorder = live_recorder(writer, redactor_from_environment(keep_personal_data=keep_personal_data))
+        closing.append(writer)
+    serve(runtime, config.host, config.port, closing=closing)
 
 
 @main.command()
@@ -191,6 +208,7 @@ def plugins() -> None:
         click.echo(f"  connector {name}{aliases}: {cls.__module__}.{cls.__qualname__}")
 
 
+main.add_command(record)
 main.add_command(failed)
 main.add_command(audit)
 main.add_command(status)
