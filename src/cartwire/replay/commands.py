@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
 from cartwire.core.config import load_config
 from cartwire.core.store import Store
+from cartwire.replay.coverage import Coverage, render_table
+from cartwire.replay.inputs import read_inputs
 from cartwire.replay.record import redactor_from_environment, stored_records, write_records
+from cartwire.replay.report import Replayed, diff, outcome_json, render_text
+from cartwire.replay.trace import TracedRules
 
+CONFIG_HELP = "Configuration file (default: ./cartwire.toml when it exists)."
 KEEP_PERSONAL_HELP = "Keep names, emails, phones, addresses and IPs (secrets are removed all the same)."
 
 
@@ -51,3 +58,62 @@ def record(config_path: Path, since: str | None, until: str | None, output: Path
     finally:
         store.close()
     click.echo(f"recorded {count} event{'s' if count != 1 else ''} to {output}")
+
+
+@click.command()
+@click.option(
+    "--rules", "rules_dir", required=True, type=click.Path(exists=True, path_type=Path), help="Rule file or directory."
+)
+@click.argument("event_files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help=CONFIG_HELP)
+@click.option(
+    "--diff",
+    "other_rules",
+    type=click.Path(exists=True, path_type=Path),
+    help="Another rule set: show only the events whose plans would change.",
+)
+@click.option("--format", "output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--coverage", is_flag=True, help="Also report rules never fired and conditions never true/false.")
+def replay(
+    rules_dir: Path,
+    event_files: tuple[Path, ...],
+    config_path: Path | None,
+    other_rules: Path | None,
+    output: str,
+    coverage: bool,
+) -> None:
+    """Dry run: what the rules make of recorded events, and why.
+
+    Each EVENT_FILE is a recording (docs/recording.md) or the raw body of one webhook delivery
+    (a 3dcart order array, a Sezzle event). Each event is evaluated at its own time; nothing is
+    sent anywhere and signatures are not checked. Exit 1 when an event cannot be read or evaluated.
+    """
+    from cartwire.cli import catalog_for
+
+    catalog = catalog_for(config_path)
+    rules = TracedRules([rules_dir], catalog)
+    inputs = list(read_inputs(catalog, event_files))
+    replayed = list(rules.replay(inputs))
+    lines, failures = render_text(replayed)
+    document: dict[str, Any] = {"events": [outcome_json(item, outcome) for item, outcome in replayed]}
+    if other_rules is not None:
+        lines, document["changes"], _ = diff(replayed, list(TracedRules([other_rules], catalog).replay(inputs)))
+        document.pop("events")
+    if coverage:
+        report = _coverage(rules, replayed)
+        lines += ["", *render_table(report)]
+        document["coverage"] = report
+    if output == "json":
+        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+    else:
+        click.echo("\n".join(lines))
+    if failures:
+        sys.exit(1)
+
+
+def _coverage(rules: TracedRules, replayed: list[Replayed]) -> dict[str, Any]:
+    counted = Coverage(rules)
+    for _, outcome in replayed:
+        if outcome is not None and not outcome.duplicate:
+            counted.add(outcome)
+    return counted.report()

@@ -56,7 +56,8 @@ def input_of(catalog: Catalog, record: RecordedEvent) -> Input:
 
 def event_of(catalog: Catalog, record: RecordedEvent) -> Event:
     """The event `record` was recorded from: its body parsed again by its connector, with the
-    recorded type and time (the type a webhook URL's hint gave, the time rules see as `now()`).
+    recorded type (live, a webhook URL's hint may have given it), time (what rules see as `now()`)
+    and dedupe key (what idempotency keys derive from), so the plan is the one made live.
     """
     connector = catalog.connectors.get(record.source)
     if connector is None:
@@ -67,7 +68,13 @@ def event_of(catalog: Catalog, record: RecordedEvent) -> Event:
     match = next((e for e in parsed if e.entity == record.entity), None)
     if match is None:
         raise LookupError(f"the body has no event about {record.entity}")
-    return dataclasses.replace(match, type=record.type, occurred_at=record.time)
+    return dataclasses.replace(
+        match,
+        type=record.type,
+        occurred_at=record.time,
+        dedupe_key=record.dedupe_key or match.dedupe_key,
+        id=record.id or match.id,
+    )
 
 
 def parse_body(catalog: Catalog, body: bytes) -> list[Event]:

@@ -37,6 +37,8 @@ def live_recorder(writer: RecordingWriter, redactor: Redactor) -> Callable[[Webh
                 entity=event.entity,
                 time=event.occurred_at,
                 body=request.body,
+                dedupe_key=event.dedupe_key,
+                id=event.id,
                 headers=request.headers,
                 query=request.query,
             )
@@ -58,6 +60,8 @@ def stored_records(
             entity=stored.entity,
             time=stored.occurred_at,
             body=body,
+            dedupe_key=stored.dedupe_key,
+            id=stored.event_id,
             received_at=stored.received_at,
         )
 

@@ -37,6 +37,8 @@ class RecordedEvent:
     entity: str
     time: datetime  # when it happened: rules see this as now()
     body: bytes
+    dedupe_key: str = ""  # as the connector made it live: idempotency keys derive from it
+    id: str = ""
     received_at: datetime | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     query: Mapping[str, str] = field(default_factory=dict)
@@ -51,6 +53,8 @@ class RecordedEvent:
             "type": self.type,
             "entity": self.entity,
             "time": _ts(self.time),
+            "dedupe_key": self.dedupe_key,
+            "id": self.id,
             "received_at": None if self.received_at is None else _ts(self.received_at),
             "headers": dict(self.headers),
             "query": dict(self.query),
@@ -68,6 +72,8 @@ def record_of(
     entity: str,
     time: datetime,
     body: bytes,
+    dedupe_key: str = "",
+    id: str = "",
     headers: Mapping[str, str] | None = None,
     query: Mapping[str, str] | None = None,
     received_at: datetime | None = None,
@@ -79,6 +85,8 @@ def record_of(
         entity=entity,
         time=time,
         body=redactor.body(body),
+        dedupe_key=dedupe_key,
+        id=id,
         received_at=received_at,
         headers=redactor.headers(headers or {}),
         query=redactor.query(query or {}),
@@ -146,6 +154,8 @@ def parse_line(text: str, where: str) -> RecordedEvent:
             entity=_text(line, "entity"),
             time=parse_rfc3339(_text(line, "time")),
             body=_text(line, "body").encode(),
+            dedupe_key=str(line.get("dedupe_key") or ""),
+            id=str(line.get("id") or ""),
             received_at=parse_rfc3339(line["received_at"]) if line.get("received_at") else None,
             headers=dict(line.get("headers") or {}),
             query=dict(line.get("query") or {}),
