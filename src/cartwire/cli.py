@@ -15,7 +15,7 @@ from cartwire.core.engine import RuleError
 from cartwire.grammar.diagnostics import render_all
 from cartwire.plugins.connector import ActionError, Connector
 from cartwire.plugins.manager import PluginError, connector_registry, make_plugin_manager
-from cartwire.replay.commands import record, replay
+from cartwire.replay.commands import record, replay, test_command
 
 CONFIG_HELP = "Configuration file (default: ./cartwire.toml when it exists)."
 
@@ -159,6 +159,7 @@ def plugins() -> None:
 
 main.add_command(record)
 main.add_command(replay)
+main.add_command(test_command)
 main.add_command(failed)
 main.add_command(audit)
 main.add_command(status)

@@ -16,6 +16,7 @@ from cartwire.replay.coverage import Coverage, render_table
 from cartwire.replay.inputs import read_inputs
 from cartwire.replay.record import redactor_from_environment, stored_records, write_records
 from cartwire.replay.report import Replayed, diff, outcome_json, render_text
+from cartwire.replay.ruletest import SUFFIX, Result, RuleTest, RuleTestError, Runner, load, test_files
 from cartwire.replay.trace import TracedRules
 
 CONFIG_HELP = "Configuration file (default: ./cartwire.toml when it exists)."
@@ -117,3 +118,62 @@ def _coverage(rules: TracedRules, replayed: list[Replayed]) -> dict[str, Any]:
         if outcome is not None and not outcome.duplicate:
             counted.add(outcome)
     return counted.report()
+
+
+@click.command("test")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help=CONFIG_HELP)
+@click.option("--coverage", is_flag=True, help="Also report rules never fired and conditions never true/false.")
+@click.option("--format", "output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def test_command(paths: tuple[Path, ...], config_path: Path | None, coverage: bool, output: str) -> None:
+    """Run the rule tests (*.ruletest.toml) in PATHS (default: the current directory); exit 1 on any failure."""
+    from cartwire.cli import catalog_for
+
+    files = test_files(paths or (Path(),))
+    if not files:
+        click.echo(f"error: no *{SUFFIX} files in {', '.join(map(str, paths or (Path(),)))}", err=True)
+        sys.exit(1)
+    runner = Runner(catalog_for(config_path))
+    results: list[Result] = []
+    lines: list[str] = []
+    for path in files:
+        try:
+            tests = load(path)
+        except RuleTestError as error:
+            lines.append(f"ERROR {error}")
+            results.append(Result(RuleTest(path, "(file)", (), (), None, None), (str(error),)))
+            continue
+        for test in tests:
+            result = runner.run(test)
+            results.append(result)
+            lines.append(f"{'PASS' if result.passed else 'FAIL'} {test.where}")
+            lines += [f"    {problem}" for problem in result.problems]
+    failed = sum(1 for r in results if not r.passed)
+    lines.append(f"{len(results)} test{'s' if len(results) != 1 else ''}, {failed} failed")
+    document: dict[str, Any] = {
+        "tests": [{"file": str(r.test.file), "test": r.test.name, "passed": r.passed, "problems": list(r.problems)}
+                  for r in results],
+    }  # fmt: skip
+    if coverage:
+        report = _test_coverage(runner, results)
+        lines += ["", *render_table(report)]
+        document["coverage"] = report
+    click.echo(json.dumps(document, indent=2, ensure_ascii=False) if output == "json" else "\n".join(lines))
+    if failed:
+        sys.exit(1)
+
+
+def _test_coverage(runner: Runner, results: list[Result]) -> dict[str, Any]:
+    """One coverage per rule set, merged: the events of every test, by the rule set it used."""
+    counted = {paths: Coverage(rules) for paths, rules in runner.rule_sets.items()}
+    for result in results:
+        coverage = counted.get(result.test.rules)
+        if coverage is not None:
+            for outcome in result.outcomes:
+                if not outcome.duplicate:
+                    coverage.add(outcome)
+    reports = [c.report() for c in counted.values()]
+    return {
+        "events": sum(r["events"] for r in reports),
+        "files": {path: data for r in reports for path, data in r["files"].items()},
+    }

@@ -79,11 +79,12 @@ def _never(rules: list[dict[str, Any]], side: str) -> list[dict[str, str]]:
 def render_table(report: dict[str, Any]) -> list[str]:
     """The report as text: a summary line per file, then what was never exercised."""
     lines = [f"coverage over {report['events']} event{'s' if report['events'] != 1 else ''}:"]
-    lines.append(f"  {'rule file':<40} {'rules fired':>12} {'branches':>12}")
+    width = max([len("rule file"), *map(len, report["files"])])
+    lines.append(f"  {'rule file':<{width}}  {'rules fired':>11}  {'true/false seen':>15}")
     for path, data in report["files"].items():
         rules = f"{data['rules_fired']}/{data['rules_total']}"
         branches = f"{data['branch_outcomes_seen']}/{data['branch_outcomes_total']}"
-        lines.append(f"  {path:<40} {rules:>12} {branches:>12}")
+        lines.append(f"  {path:<{width}}  {rules:>11}  {branches:>15}")
     for path, data in report["files"].items():
         gaps = [f"    never fired: rule {name!r}" for name in data["never_fired"]]
         gaps += [f"    never true:  rule {b['rule']!r}: {b['condition']}" for b in data["never_true"]]

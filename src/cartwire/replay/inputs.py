@@ -7,7 +7,7 @@ matches its signature, and replay parses every body with the connector's `parse_
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,12 +77,12 @@ def event_of(catalog: Catalog, record: RecordedEvent) -> Event:
     )
 
 
-def parse_body(catalog: Catalog, body: bytes) -> list[Event]:
+def parse_body(catalog: Catalog, body: bytes, query: Mapping[str, str] | None = None) -> list[Event]:
     """The events of the first connector that understands `body`."""
     reasons = []
     for name, connector in sorted(catalog.connectors.items()):
         try:
-            return connector.parse_payload(body)
+            return connector.parse_payload(body, query)
         except WebhookRejected as rejection:
             reasons.append(f"{name}: {rejection.reason}")
     raise WebhookRejected(400, "; ".join(reasons))

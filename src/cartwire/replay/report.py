@@ -37,12 +37,13 @@ def plain(value: Any) -> Any:
 
 def call_text(call: ActionCall, names: Iterable[str] | None = None) -> str:
     """`sezzle.capture(order: …, amount: 108.91 USD)`, with only `names` when given."""
-    shown = call.arguments if names is None else {n: call.arguments.get(n) for n in names}
-    arguments = ", ".join(f"{name}: {_shown(value)}" for name, value in shown.items())
+    picked = call.arguments if names is None else {n: call.arguments.get(n) for n in names}
+    arguments = ", ".join(f"{name}: {shown(value)}" for name, value in picked.items())
     return f"{call.qualified_name}({arguments})"
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
+    """A value as replay prints it (and as rule tests write expected arguments)."""
     value = plain(value)
     return "none" if value is None else str(value)
 

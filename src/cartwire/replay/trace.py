@@ -98,18 +98,22 @@ class TracedRules:
         return [prepared.branches[key] for key in prepared.order]
 
     def replay(self, inputs: Iterable[Input]) -> Iterator[tuple[Input, Outcome | None]]:
-        """Each input with what the rules made of it, in order; a repeat of an earlier event (the
-        same dedupe key) is marked `duplicate` and not evaluated, as the runtime ignores it.
-        """
+        """Each input with what the rules made of it, in order (None: it could not be read)."""
         seen: set[str] = set()
         for item in inputs:
-            if item.event is None:
-                yield item, None
-            elif item.event.dedupe_key in seen:
-                yield item, Outcome(item.event, None, duplicate=True)
-            else:
-                seen.add(item.event.dedupe_key)
-                yield item, self.outcome(item.event)
+            yield item, None if item.event is None else self._once(item.event, seen)
+
+    def replay_events(self, events: Iterable[Event]) -> list[Outcome]:
+        seen: set[str] = set()
+        return [self._once(event, seen) for event in events]
+
+    def _once(self, event: Event, seen: set[str]) -> Outcome:
+        """A repeat of an earlier event (the same dedupe key) is marked `duplicate` and not
+        evaluated, as the runtime ignores it."""
+        if event.dedupe_key in seen:
+            return Outcome(event, None, duplicate=True)
+        seen.add(event.dedupe_key)
+        return self.outcome(event)
 
     def outcome(self, event: Event) -> Outcome:
         try:
