@@ -12,11 +12,12 @@ import click
 
 from cartwire.core.config import load_config
 from cartwire.core.store import Store
+from cartwire.replay import RULE_TEST_SUFFIX
 from cartwire.replay.coverage import Coverage, render_table
 from cartwire.replay.inputs import read_inputs
 from cartwire.replay.record import redactor_from_environment, stored_records, write_records
 from cartwire.replay.report import Replayed, diff, outcome_json, render_text
-from cartwire.replay.ruletest import SUFFIX, Result, RuleTest, RuleTestError, Runner, load, test_files
+from cartwire.replay.ruletest import Result, RuleTest, RuleTestError, Runner, load, test_files
 from cartwire.replay.trace import TracedRules
 
 CONFIG_HELP = "Configuration file (default: ./cartwire.toml when it exists)."
@@ -131,7 +132,7 @@ def test_command(paths: tuple[Path, ...], config_path: Path | None, coverage: bo
 
     files = test_files(paths or (Path(),))
     if not files:
-        click.echo(f"error: no *{SUFFIX} files in {', '.join(map(str, paths or (Path(),)))}", err=True)
+        click.echo(f"error: no *{RULE_TEST_SUFFIX} files in {', '.join(map(str, paths or (Path(),)))}", err=True)
         sys.exit(1)
     runner = Runner(catalog_for(config_path))
     results: list[Result] = []

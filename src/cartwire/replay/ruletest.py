@@ -11,7 +11,7 @@ import dataclasses
 import difflib
 import os
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -23,13 +23,11 @@ from cartwire.core.plan import ActionCall
 from cartwire.core.timeutil import parse_rfc3339
 from cartwire.plugins.connector import WebhookRejected
 from cartwire.plugins.threedcart import jsonwire
-from cartwire.replay import recording
+from cartwire.replay import RULE_TEST_SUFFIX, recording
 from cartwire.replay.inputs import event_of, parse_body
 from cartwire.replay.recording import RecordingError
 from cartwire.replay.report import call_text, shown
 from cartwire.replay.trace import Outcome, TracedRules
-
-SUFFIX = ".ruletest.toml"
 
 
 class RuleTestError(ValueError):
@@ -75,7 +73,7 @@ def test_files(paths: Iterable[Path]) -> list[Path]:
     """`paths` with each directory replaced by the rule test files under it, sorted."""
     found: list[Path] = []
     for path in paths:
-        found.extend(sorted(path.rglob(f"*{SUFFIX}")) if path.is_dir() else [path])
+        found.extend(sorted(path.rglob(f"*{RULE_TEST_SUFFIX}")) if path.is_dir() else [path])
     return found
 
 
@@ -154,7 +152,7 @@ class Runner:
         errors = [f"error: {o.error}" for o in outcomes if o.error]
         if errors:
             return Result(test, tuple(errors), outcomes)
-        return Result(test, tuple(_compare(test, outcomes)), outcomes)
+        return Result(test, tuple(compare(outcomes, test.calls, test.hold)), outcomes)
 
     def _events(self, test: RuleTest, spec: Mapping[str, Any]) -> list[Event]:
         base = test.file.parent
@@ -219,20 +217,24 @@ def _assign(target: Any, steps: list[str], value: Any, path: str) -> None:
         target[last] = value
 
 
-def _compare(test: RuleTest, outcomes: tuple[Outcome, ...]) -> list[str]:
-    calls = [c for o in outcomes if o.plan is not None for c in o.plan.calls]
-    holds = [h.reason for o in outcomes if o.plan is not None for h in o.plan.holds]
+def compare(outcomes: Iterable[Outcome], calls: Sequence[ExpectedCall] | None, hold: str | None = None) -> list[str]:
+    """What differs between the plans of `outcomes` and the expected `calls` (None: not checked)
+    and `hold` reason: a unified diff and a sentence; empty when they agree.
+    """
+    plans = [o.plan for o in outcomes if o.plan is not None]
+    planned_calls = [c for plan in plans for c in plan.calls]
+    holds = [h.reason for plan in plans for h in plan.holds]
     problems: list[str] = []
-    if test.calls is not None:
-        expected = [c.text() for c in test.calls]
-        planned = [_planned(call, test.calls[i] if i < len(test.calls) else None) for i, call in enumerate(calls)]
+    if calls is not None:
+        expected = [c.text() for c in calls]
+        planned = [_planned(call, calls[i] if i < len(calls) else None) for i, call in enumerate(planned_calls)]
         if expected != planned:
             problems += difflib.unified_diff(
                 expected or ["(no action)"], planned or ["(no action)"], "expected", "planned", lineterm="", n=99
             )
-    if test.hold is not None and test.hold not in holds:
+    if hold is not None and hold not in holds:
         found = "; ".join(repr(h) for h in holds) or "no hold"
-        problems.append(f"expected a hold with the reason {test.hold!r}, planned: {found}")
+        problems.append(f"expected a hold with the reason {hold!r}, planned: {found}")
     return problems
 
 
