@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cartwire.replay import recording
 from cartwire.replay.inputs import read_inputs
@@ -137,3 +139,26 @@ def test_record_writes_the_stored_events_of_a_period(tmp_path):
     ]
     result = CliRunner().invoke(main, [*args[:-2], "--since", "2999-01-01"])
     assert result.output == f"recorded 0 events to {out}\n"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    email=st.emails(),
+    name=st.text(alphabet="GHIJKLMNOPQRSTUVWXYZ", min_size=4, max_size=12),
+    salt=st.binary(min_size=1, max_size=32),
+)
+def test_personal_values_never_survive_and_equal_values_map_to_equal_placeholders(email, name, salt):
+    order = {
+        "BillingEmail": email,
+        "BillingFirstName": name,
+        "ShipmentList": [{"ShipmentEmail": email.upper(), "ShipmentFirstName": name}],
+        "OrderAmount": 12.5,
+    }
+    redacted = Redactor(salt).body(json.dumps([order]).encode())
+    assert email.lower() not in redacted.decode().lower()
+    assert name not in redacted.decode()
+    [out] = json.loads(redacted)
+    assert out["BillingEmail"] == out["ShipmentList"][0]["ShipmentEmail"]
+    assert out["BillingFirstName"] == out["ShipmentList"][0]["ShipmentFirstName"]
+    assert out["OrderAmount"] == 12.5
+    assert Redactor(salt).body(json.dumps([order]).encode()) == redacted
