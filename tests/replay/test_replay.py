@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import httpx
 import pytest
@@ -150,3 +151,28 @@ def test_a_bad_line_is_reported_with_its_place_and_exit_1(tmp_path):
     assert result.exit_code == 1
     assert f"  {path}:1: no connector 'nowhere' is loaded" not in result.output
     assert "x.y (e): no connector 'nowhere' is loaded" in result.output
+
+
+def test_conditions_inside_quantifiers_and_not_are_explained(tmp_path):
+    rules = tmp_path / "mugs"
+    rules.mkdir()
+    (rules / "mugs.rules").write_text(
+        'rule "mugs"\n  on 3dcart.order.status_changed\n'
+        '  when all(line in order.items: line.quantity >= 1 and line.sku != "X") and not (order.total < 10 USD)\n'
+        '  then 3dcart.add_comment(order: order.invoice_number, text: "mugs")\nend\n'
+    )
+    shipped = Path(__file__).parents[1] / "data" / "3dcart" / "order-status-shipped.json"
+    result = replay("--rules", str(rules), "--format", "json", "--coverage", str(shipped))
+    document = json.loads(result.output)
+    [rule] = document["events"][0]["rules"]
+    assert [(c["condition"], c["value"]) for c in rule["conditions"]] == [
+        ('all(item in order.items: item.quantity >= 1 and item.sku != "X") and not (order.total < 10 USD)', True),
+        ('all(item in order.items: item.quantity >= 1 and item.sku != "X")', True),
+        ('item.quantity >= 1 and item.sku != "X"', True),
+        ("item.quantity >= 1", True),
+        ('item.sku != "X"', True),
+        ("not (order.total < 10 USD)", True),
+        ("order.total < 10 USD", False),
+    ]
+    [mugs] = document["coverage"]["files"].values()
+    assert (mugs["branch_outcomes_seen"], mugs["branch_outcomes_total"]) == (7, 14)

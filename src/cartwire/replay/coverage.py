@@ -32,10 +32,8 @@ class Coverage:
                 self.fired[trace.rule] = self.fired.get(trace.rule, 0) + 1
             for decided in trace.conditions:
                 counts = self.branches.setdefault(decided.branch, _Counts())
-                if decided.value is True:
-                    counts.true += 1
-                elif decided.value is False:
-                    counts.false += 1
+                counts.true += True in decided.values
+                counts.false += False in decided.values
 
     def report(self) -> dict[str, Any]:
         """Per rule file: rules and branches, what was never reached, and the percentages."""

@@ -43,7 +43,8 @@ def describe(node: ir.Node, subject: str, depth: int = 0) -> str:
         case ir.Or(left=left, right=right):
             return f"{text(left)} or {text(right)}"
         case ir.Not(operand=operand):
-            return f"not {grouped(operand)}"
+            simple = isinstance(operand, ir.Field | ir.Call | ir.Quantify | ir.Const)
+            return f"not {text(operand)}" if simple else f"not ({text(operand)})"
         case ir.Negate(operand=operand):
             return f"-{grouped(operand)}"
         case ir.Default(value=value, fallback=fallback):

@@ -37,11 +37,17 @@ class Branch:
 
 @dataclass(frozen=True)
 class Decided:
-    """A condition's truth on one event (`value` None: not reached, short-circuiting skipped it)."""
+    """The truths a condition took on one event: none when short-circuiting skipped it, both
+    when it sits in a quantifier and was true for one item and false for another."""
 
     branch: Branch
-    value: bool | None
+    values: frozenset[bool]
     leaf: bool  # not itself made of `and`/`or`/`not`
+
+    @property
+    def value(self) -> bool | None:
+        """True if it was ever true, False if only false, None if not reached."""
+        return (True in self.values) if self.values else None
 
 
 @dataclass(frozen=True)
@@ -126,14 +132,15 @@ class TracedRules:
         traces = []
         for compiled in self.engine.rules_for(event.type):
             prepared = self.rules[compiled.name]
-            seen: dict[int, bool] = {}
+            seen: dict[int, set[bool]] = {}
             if prepared.checked.condition is not None:
                 # The engine's own error, if any, is what replay reports; the parts before it still count.
                 with suppress(CurrencyMismatch, TypeError, ir.EvalFailure):
                     interpreter.evaluate(prepared.checked.condition, event, _observer(seen))
             fired = plan is not None and compiled.name in plan.fired
             conditions = tuple(
-                Decided(prepared.branches[key], seen.get(key), key in prepared.leaves) for key in prepared.order
+                Decided(prepared.branches[key], frozenset(seen.get(key, ())), key in prepared.leaves)
+                for key in prepared.order
             )
             traces.append(RuleTrace(compiled.name, prepared.checked.condition_location, fired, conditions))
             if plan is not None and plan.stopped_by == compiled.name:
@@ -141,12 +148,11 @@ class TracedRules:
         return tuple(traces)
 
 
-def _observer(seen: dict[int, bool]) -> interpreter.Observe:
-    """Keeps each condition's truth; a condition met several times (inside `any`) counts as true
-    when it was true for any item."""
+def _observer(seen: dict[int, set[bool]]) -> interpreter.Observe:
+    """Keeps the truths each condition took (several, inside a quantifier)."""
 
     def observe(node: ir.Node, value: bool) -> None:
-        seen[id(node)] = seen.get(id(node), False) or value
+        seen.setdefault(id(node), set()).add(value)
 
     return observe
 
