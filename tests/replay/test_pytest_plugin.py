@@ -28,12 +28,14 @@ def test_rule_test_files_are_collected_and_a_failure_shows_the_diff(pytester):
         '[[test]]\nname = "capture too little"\nevents = [{ file = "../3dcart/order-status-shipped.json" }]\n'
         'expect = [{ call = "sezzle.capture", arguments = { amount = "1.00 USD" } }]\n'
     )
-    result = pytester.runpytest("-v", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=4, failed=1)
+    (rules / "broken.ruletest.toml").write_text('[[test]]\nname = "no expectation"\nevents = [{ body = "[]" }]\n')
+    result = pytester.runpytest("-v", "-p", "no:cacheprovider", "--continue-on-collection-errors")
+    result.assert_outcomes(passed=4, failed=1, errors=1)
     result.stdout.fnmatch_lines(
         [
             "*shop.ruletest.toml::a shipped Sezzle order is captured for its total PASSED*",
             "*wrong.ruletest.toml::capture too little FAILED*",
+            "*broken.ruletest.toml: test 'no expectation': say what is expected*",
             "*-sezzle.capture(amount: 1.00 USD)",
             "*+sezzle.capture(amount: 108.91 USD)",
         ]

@@ -29,6 +29,7 @@ def test_the_story_recorded_live_replays_into_the_same_plans(tmp_path):
 def test_no_secret_or_personal_value_survives(tmp_path):
     path = tmp_path / "story.jsonl"
     record_story(tmp_path, path)
+    assert path.stat().st_mode & 0o777 == 0o600  # readable by its owner only
     text = path.read_text()
     for value in SECRETS + PERSONAL:
         assert value not in text, value

@@ -67,9 +67,13 @@ def stored_records(
 
 
 def write_records(path: Path, records: Iterator[RecordedEvent]) -> int:
+    """Write a new recording at `path` (replacing one that is there); return how many events."""
+    writer = RecordingWriter(path, append=False)
     count = 0
-    with path.open("w", encoding="utf-8") as file:
+    try:
         for record in records:
-            file.write(record.to_line() + "\n")
+            writer.write([record])
             count += 1
+    finally:
+        writer.close()
     return count

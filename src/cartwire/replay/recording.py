@@ -8,6 +8,7 @@ step per version, before anything else looks at it.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -97,8 +98,8 @@ def record_of(
 class RecordingWriter:
     """Appends records to a file, one line each, flushed at once (`cartwire run --record`)."""
 
-    def __init__(self, path: Path):
-        self._file: IO[str] = path.open("a", encoding="utf-8")
+    def __init__(self, path: Path, *, append: bool = True):
+        self._file: IO[str] = private_file(path, append=append)
         self._lock = threading.Lock()
 
     def write(self, records: Iterable[RecordedEvent]) -> None:
@@ -110,6 +111,12 @@ class RecordingWriter:
     def close(self) -> None:
         with self._lock:
             self._file.close()
+
+
+def private_file(path: Path, *, append: bool) -> IO[str]:
+    """A recording opened for writing, readable by its owner only (it may hold personal data)."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+    return os.fdopen(os.open(path, flags, 0o600), "a" if append else "w", encoding="utf-8")
 
 
 def is_recording(data: bytes) -> bool:

@@ -50,6 +50,7 @@ _PERSONAL_KEYS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("address", ("address", "address2", "street", "street2")),
     ("postal", ("zipcode", "zip", "postalcode")),
     ("city", ("city",)),
+    ("birth", ("dob", "dateofbirth", "birthdate", "birthday")),
 )
 # Short names that would match too much as suffixes (`relationship`, `methodname`).
 _EXACT_KEYS = {"ip": "ip", "name": "name"}

@@ -112,9 +112,13 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 class RuleTestFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
-        from cartwire.replay.ruletest import load
+        from cartwire.replay.ruletest import RuleTestError, load
 
-        for test in load(self.path):
+        try:
+            tests = load(self.path)
+        except RuleTestError as error:
+            raise self.CollectError(str(error)) from None
+        for test in tests:
             yield RuleTestItem.from_parent(self, name=test.name, test=test)
 
 
