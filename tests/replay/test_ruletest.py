@@ -153,3 +153,20 @@ def test_replay_coverage_counts_the_replayed_events(tmp_path):
     assert "coverage over 1 event:" in result.output
     assert f"  {TESTED / 'shop.rules'}  {'1/4':>11}  {'8/18':>15}" in result.output
     assert "    never fired: rule 'release on cancel'\n    never fired: rule 'note refunds'\n" in result.output
+
+
+def test_an_inline_body_as_a_toml_table(tmp_path):
+    path = rule_set(
+        tmp_path,
+        """
+[[test]]
+name = "a refund made in Sezzle's dashboard is noted on the store order"
+expect = [{ call = "3dcart.add_comment", arguments = { order = "AB-1001", text = "refunded" } }]
+
+[[test.events]]
+source = "sezzle"
+body = { uuid = "e-1", created_at = "2026-12-01T09:00:41Z", event = "order.refunded", data = { uuid = "sz-1", reference_id = "AB-1001", refund = { amount = { amount_in_cents = 2499, currency = "USD" } } } }
+""",
+    )
+    result = cartwire_test(str(path))
+    assert result.exit_code == 0, result.output

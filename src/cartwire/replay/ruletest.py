@@ -167,7 +167,7 @@ class Runner:
                 _with(event_of(self.catalog, dataclasses.replace(r, body=_set(r.body, spec.get("set")))), spec)
                 for r in records
             ]
-        body = (base / str(spec["file"])).read_bytes() if "file" in spec else str(spec["body"]).encode()
+        body = (base / str(spec["file"])).read_bytes() if "file" in spec else _inline(spec["body"])
         body = _set(body, spec.get("set"))
         query = {str(k): str(v) for k, v in spec.get("query", {}).items()}
         if "source" in spec:
@@ -178,6 +178,11 @@ class Runner:
         else:
             events = parse_body(self.catalog, body, query)
         return [_with(event, spec) for event in events]
+
+
+def _inline(body: Any) -> bytes:
+    """An inline body: the text as it is, or a TOML table or array written as JSON."""
+    return body.encode() if isinstance(body, str) else jsonwire.dumps(body)
 
 
 def _with(event: Event, spec: Mapping[str, Any]) -> Event:
