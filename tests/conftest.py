@@ -15,3 +15,6 @@ def loopback() -> Iterator[tuple[AppSwitch, ServedApp]]:
     switch = AppSwitch()
     with served(switch) as running:
         yield switch, running
+
+
+pytest_plugins = ["pytester"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import signal
 import socket
@@ -124,7 +125,16 @@ private_key = "{SEZZLE_KEY}"
 """)
     env = os.environ | {"TEST_3DCART_SECRET": secret}
     process = subprocess.Popen(
-        [sys.executable, "-m", "cartwire.cli", "run", "--config", str(tmp_path / "cartwire.toml")],
+        [
+            sys.executable,
+            "-m",
+            "cartwire.cli",
+            "run",
+            "--config",
+            str(tmp_path / "cartwire.toml"),
+            "--record",
+            "traffic.jsonl",
+        ],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -175,3 +185,11 @@ private_key = "{SEZZLE_KEY}"
     assert "3dcart: using the configured settings:" in output  # no credentials: the status table stays default
     assert secret not in output
     assert SEZZLE_KEY not in output
+    # --record: one line per stored event (the duplicate and the refused delivery are not), redacted.
+    recorded = (tmp_path / "traffic.jsonl").read_text()
+    assert [json.loads(line)["type"] for line in recorded.splitlines()] == [
+        "3dcart.order.status_changed",
+        "sezzle.order.captured",
+    ]
+    for value in (secret, signature, "Ada", "Ada.Example@example.com"):
+        assert value not in recorded

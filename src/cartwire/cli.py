@@ -12,11 +12,11 @@ from cartwire.cli_connect import connect
 from cartwire.core.admin import audit, failed, status
 from cartwire.core.catalog import Catalog
 from cartwire.core.config import Config, ConfigError, build_connectors, default_connectors, load_config
-from cartwire.core.engine import EvaluationError, RuleError
-from cartwire.core.events import Event
+from cartwire.core.engine import RuleError
 from cartwire.grammar.diagnostics import render_all
-from cartwire.plugins.connector import ActionError, Connector, WebhookRejected
+from cartwire.plugins.connector import ActionError, Connector
 from cartwire.plugins.manager import PluginError, connector_registry, make_plugin_manager
+from cartwire.replay.commands import record, replay, test_command
 
 CONFIG_HELP = "Configuration file (default: ./cartwire.toml when it exists)."
 
@@ -90,70 +90,31 @@ def fmt(paths: tuple[Path, ...], check_only: bool, show_diff: bool) -> None:
         sys.exit(1)
 
 
-@main.command()
-@click.option(
-    "--rules", "rules_dir", required=True, type=click.Path(exists=True, path_type=Path), help="Rule file or directory."
-)
-@click.argument("event_files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--config", "config_path", type=click.Path(path_type=Path), help=CONFIG_HELP)
-def replay(rules_dir: Path, event_files: tuple[Path, ...], config_path: Path | None) -> None:
-    """Dry run: show which rules fire for each recorded delivery and what they would do.
-
-    Each EVENT_FILE is the raw body of one webhook delivery (a 3dcart order array, a Sezzle event…).
-    Nothing is sent anywhere and signatures are not checked.
-    """
-    from cartwire.rules.loader import load_rules
-
-    catalog = Catalog(_connectors(_config(config_path)))
-    engine = load_rules([rules_dir], catalog)
-    failures = 0
-    for path in event_files:
-        click.echo(f"{path}:")
-        try:
-            events = _parse_recorded(catalog, path.read_bytes())
-        except WebhookRejected as rejection:
-            click.echo(f"  not a delivery any loaded connector understands: {rejection.reason}")
-            failures += 1
-            continue
-        for event in events:
-            click.echo(f"  event {event.type} ({event.entity})")
-            try:
-                plan = engine.evaluate(event)
-            except EvaluationError as error:
-                click.echo(f"    error: {error}")
-                failures += 1
-                continue
-            if not plan.fired:
-                click.echo("    no rule fired")
-            for rule in plan.fired:
-                click.echo(f"    rule {rule!r} fired")
-            for call in plan.calls:
-                arguments = ", ".join(f"{name}: {value}" for name, value in call.arguments.items())
-                click.echo(f"      {call.qualified_name}({arguments})  [key {call.idempotency_key}]")
-    if failures:
-        sys.exit(1)
-
-
-def _parse_recorded(catalog: Catalog, body: bytes) -> list[Event]:
-    """The events of the first connector that understands `body`."""
-    reasons = []
-    for name, connector in sorted(catalog.connectors.items()):
-        try:
-            return connector.parse_payload(body)
-        except WebhookRejected as rejection:
-            reasons.append(f"{name}: {rejection.reason}")
-    raise WebhookRejected(400, "; ".join(reasons))
+def catalog_for(config_path: Path | None) -> Catalog:
+    """The connectors of the configuration (or every registered one with default settings)."""
+    return Catalog(_connectors(_config(config_path)))
 
 
 @main.command()
 @click.option(
     "--config", "config_path", type=click.Path(path_type=Path), default=Path("cartwire.toml"), show_default=True
 )
-def run(config_path: Path) -> None:
+@click.option(
+    "--record",
+    "record_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Append each stored delivery to this recording (docs/recording.md).",
+)
+@click.option(
+    "--keep-personal-data", is_flag=True, help="With --record: keep personal data (secrets are removed all the same)."
+)
+def run(config_path: Path, record_path: Path | None, keep_personal_data: bool) -> None:
     """Serve webhooks at /hooks/<connector>[/<secret>] and run the worker until interrupted."""
     from cartwire.core.runtime import LogObserver, Runtime
-    from cartwire.core.serve import serve
+    from cartwire.core.serve import Closable, serve
     from cartwire.core.store import Store
+    from cartwire.replay.record import live_recorder, redactor_from_environment
+    from cartwire.replay.recording import RecordingWriter
     from cartwire.rules.loader import load_rules
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -168,7 +129,12 @@ def run(config_path: Path) -> None:
     engine = load_rules(config.rules, catalog)
     store = Store(config.database)
     runtime = Runtime(store, catalog, engine, retry=config.retry, observer=LogObserver())
-    serve(runtime, config.host, config.port, closing=[store, *connectors])
+    closing: list[Closable] = [store, *connectors]
+    if record_path is not None:
+        writer = RecordingWriter(record_path)
+        runtime.recorder = live_recorder(writer, redactor_from_environment(keep_personal_data=keep_personal_data))
+        closing.append(writer)
+    serve(runtime, config.host, config.port, closing=closing)
 
 
 @main.command()
@@ -192,6 +158,9 @@ def plugins() -> None:
         click.echo(f"  connector {name}{aliases}: {cls.__module__}.{cls.__qualname__}")
 
 
+main.add_command(record)
+main.add_command(replay)
+main.add_command(test_command)
 main.add_command(failed)
 main.add_command(audit)
 main.add_command(status)

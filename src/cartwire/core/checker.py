@@ -364,18 +364,18 @@ class _Checker:
         """Follow `path.names[start:]` through `record`'s fields."""
         current: Type = record
         nullable = False
-        for index in range(start, len(path.names)):
-            name, owner = path.names[index], ".".join(path.names[:index]) or root_name
+        for step in range(start, len(path.names)):  # not `index`: that is the local variable's slot
+            name, owner = path.names[step], ".".join(path.names[:step]) or root_name
             if isinstance(current, Optional_):
                 current, nullable = current.inner, True
             if current == ANY:
                 nullable = True
                 continue
             if not isinstance(current, Record):
-                raise self.problem(path.name_spans[index], f"`{owner}` is {current.name}; it has no field `{name}`")
+                raise self.problem(path.name_spans[step], f"`{owner}` is {current.name}; it has no field `{name}`")
             if name not in current.fields:
                 raise self.problem(
-                    path.name_spans[index], f"`{owner}` has no field `{name}`", did_you_mean(name, current.fields)
+                    path.name_spans[step], f"`{owner}` has no field `{name}`", did_you_mean(name, current.fields)
                 )
             current = current.fields[name]
         names = path.names[start:]

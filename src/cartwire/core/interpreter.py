@@ -2,6 +2,11 @@
 
 It exists to be obviously right. The compiler must agree with it (tests/core check this with
 hypothesis); when they disagree, this one is the specification.
+
+It can also report what it decided: given `observe`, every condition it evaluates (each `and`/`or`
+operand, each comparison, `not`, quantifier and boolean field or function) is reported with its
+truth, in evaluation order, and a part that short-circuiting skips is not reported. Replay uses
+this to explain a plan and coverage to find branches that were never true or never false.
 """
 
 from __future__ import annotations
@@ -12,10 +17,26 @@ from typing import Any
 
 from cartwire.core import ir
 from cartwire.core.events import Event
-from cartwire.core.types import NUMBER
+from cartwire.core.types import BOOL, NUMBER, Optional_
+
+# Told each condition's truth as it is evaluated.
+Observe = Callable[[ir.Node, bool], None]
 
 
-def evaluate(node: ir.Node, event: Event) -> Any:
+def evaluate(node: ir.Node, event: Event, observe: Observe | None = None) -> Any:
+    value = _evaluate(node, event, observe)
+    if observe is not None and is_condition(node):
+        observe(node, ir.truth(value))
+    return value
+
+
+def is_condition(node: ir.Node) -> bool:
+    """A boolean part of an expression that is not a constant: a branch for coverage."""
+    type_ = node.type.inner if isinstance(node.type, Optional_) else node.type
+    return type_ == BOOL and not isinstance(node, ir.Const)
+
+
+def _evaluate(node: ir.Node, event: Event, observe: Observe | None) -> Any:
     match node:
         case ir.Const(value=value):
             return value
@@ -25,34 +46,34 @@ def evaluate(node: ir.Node, event: Event) -> Any:
                 current = ir.step(current, name)
             return ir.normalize(current)
         case ir.ListOf(items=items):
-            return tuple(evaluate(item, event) for item in items)
+            return tuple(evaluate(item, event, observe) for item in items)
         case ir.Compare(op=op, left=left, right=right):
-            return ir.compare(op, evaluate(left, event), evaluate(right, event))
+            return ir.compare(op, evaluate(left, event, observe), evaluate(right, event, observe))
         case ir.Contains(item=item, container=container):
-            return ir.contains(evaluate(item, event), evaluate(container, event))
+            return ir.contains(evaluate(item, event, observe), evaluate(container, event, observe))
         case ir.And(left=left, right=right):
-            return ir.truth(evaluate(left, event)) and ir.truth(evaluate(right, event))
+            return ir.truth(evaluate(left, event, observe)) and ir.truth(evaluate(right, event, observe))
         case ir.Or(left=left, right=right):
-            return ir.truth(evaluate(left, event)) or ir.truth(evaluate(right, event))
+            return ir.truth(evaluate(left, event, observe)) or ir.truth(evaluate(right, event, observe))
         case ir.Not(operand=operand):
-            return not ir.truth(evaluate(operand, event))
+            return not ir.truth(evaluate(operand, event, observe))
         case ir.Arithmetic(op=op, left=left, right=right):
-            return ir.arithmetic(op, evaluate(left, event), evaluate(right, event))
+            return ir.arithmetic(op, evaluate(left, event, observe), evaluate(right, event, observe))
         case ir.Negate(operand=operand):
-            return ir.negate(evaluate(operand, event))
+            return ir.negate(evaluate(operand, event, observe))
         case ir.Default(value=value, fallback=fallback):
-            found = evaluate(value, event)
-            return evaluate(fallback, event) if found is None else found
+            found = evaluate(value, event, observe)
+            return evaluate(fallback, event, observe) if found is None else found
         case ir.Call(function=function, arguments=arguments):
-            return ir.call(function, event, [evaluate(a, event) for a in arguments])
+            return ir.call(function, event, [evaluate(a, event, observe) for a in arguments])
         case ir.Quantify(kind=kind, collection=collection, body=body, type=type_):
-            items = evaluate(collection, event)
-            each = None if body is None else (lambda item: evaluate(body, ir.Frame.enter(event, item)))
+            items = evaluate(collection, event, observe)
+            each = None if body is None else (lambda item: evaluate(body, ir.Frame.enter(event, item), observe))
             return ir.quantify(kind, items, each, 0 if type_ == NUMBER else None)
         case ir.Render(template=template, subject=subject):
             return ir.render(template, event, subject)
         case ir.Build(fields=fields):
-            return {name: evaluate(value, event) for name, value in fields}
+            return {name: evaluate(value, event, observe) for name, value in fields}
     raise AssertionError(f"unexpected node {node!r}")
 
 
@@ -66,4 +87,4 @@ def _root(root: str, index: int, event: Event) -> Any:
 
 def evaluator(node: ir.Node) -> Callable[[Event], Any]:
     """The same shape as `compiler.compile_node`, so the engine can use either."""
-    return partial(evaluate, node)
+    return partial(evaluate, node, observe=None)

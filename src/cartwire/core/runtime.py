@@ -104,6 +104,8 @@ class Runtime:
     observer: Observer = field(default_factory=Observer)
     clock: Callable[[], datetime] = utcnow
     max_body_bytes: int = 1_048_576
+    # Told about each delivery that stored new events (`cartwire run --record`).
+    recorder: Callable[[WebhookRequest, list[Event]], None] | None = None
 
     def __post_init__(self) -> None:
         self._wake = threading.Event()
@@ -131,6 +133,8 @@ class Runtime:
             raise
         rows, duplicates = self.store.add_events([_new_event(event) for event in events], request.body)
         self.observer.delivery(source, events, duplicates)
+        if rows and self.recorder is not None:
+            self.recorder(request, events)
         self._wake.set()
         return Accepted(len(rows), duplicates)
 

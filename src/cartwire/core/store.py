@@ -398,6 +398,20 @@ class Store:
             ).fetchall()
         return [(row[0], bytes(row[1])) for row in rows]
 
+    def received_between(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> list[tuple[StoredEvent, bytes]]:
+        """Events received in `[since, until)`, each with the raw body of its delivery, in arrival order."""
+        where, params = [], []
+        for clause, moment in (("received_at >= ?", since), ("received_at < ?", until)):
+            if moment is not None:
+                where.append(clause)
+                params.append(_ts(moment))
+        condition = f"WHERE {' AND '.join(where)}" if where else ""
+        with self._lock:
+            rows = self._db.execute(f"SELECT * FROM events {condition} ORDER BY id", params).fetchall()  # noqa: S608
+        return [(_event(row), bytes(row["body"])) for row in rows]
+
     def counts(self) -> dict[str, int]:
         """Events and actions by state, and rejected deliveries."""
         with self._lock:

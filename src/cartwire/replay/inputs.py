@@ -1,0 +1,88 @@
+"""What replay reads: recordings, or raw delivery bodies (the sample files), turned into events.
+
+Nothing is authenticated: a recording's bodies are redacted, so a signed Sezzle body no longer
+matches its signature, and replay parses every body with the connector's `parse_payload`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from cartwire.core.catalog import Catalog
+from cartwire.core.events import Event
+from cartwire.plugins.connector import WebhookRejected
+from cartwire.replay import recording
+from cartwire.replay.recording import RecordedEvent, RecordingError
+
+
+@dataclass(frozen=True)
+class Input:
+    """One event to replay, or the reason a delivery could not be read (`event` is None)."""
+
+    where: str
+    event: Event | None = None
+    problem: str = ""
+
+
+def read_inputs(catalog: Catalog, paths: Iterable[Path]) -> Iterator[Input]:
+    """The events of each file in order: every line of a recording, every event of a raw body."""
+    for path in paths:
+        data = path.read_bytes()
+        if recording.is_recording(data):
+            try:
+                for record in recording.read(path):
+                    yield input_of(catalog, record)
+            except RecordingError as error:
+                yield Input(str(path), problem=str(error))
+            continue
+        try:
+            events = parse_body(catalog, data)
+        except WebhookRejected as rejection:
+            yield Input(str(path), problem=f"not a delivery any loaded connector understands: {rejection.reason}")
+            continue
+        yield from (Input(str(path), event) for event in events)
+
+
+def input_of(catalog: Catalog, record: RecordedEvent) -> Input:
+    try:
+        return Input(record.where, event_of(catalog, record))
+    except (LookupError, WebhookRejected) as error:
+        reason = error.reason if isinstance(error, WebhookRejected) else str(error)
+        return Input(record.where, problem=f"{record.type} ({record.entity}): {reason}")
+
+
+def event_of(catalog: Catalog, record: RecordedEvent) -> Event:
+    """The event `record` was recorded from: its body parsed again by its connector, with the
+    recorded type (live, a webhook URL's hint may have given it), time (what rules see as `now()`)
+    and dedupe key (what idempotency keys derive from), so the plan is the one made live.
+    """
+    connector = catalog.connectors.get(record.source)
+    if connector is None:
+        raise LookupError(f"no connector {record.source!r} is loaded")
+    if record.type not in catalog.events:
+        raise LookupError(f"event type {record.type!r} is not offered by any loaded connector")
+    parsed = connector.parse_payload(record.body, record.query)
+    match = next((e for e in parsed if e.entity == record.entity), None)
+    if match is None:
+        raise LookupError(f"the body has no event about {record.entity}")
+    return dataclasses.replace(
+        match,
+        type=record.type,
+        occurred_at=record.time,
+        dedupe_key=record.dedupe_key or match.dedupe_key,
+        id=record.id or match.id,
+    )
+
+
+def parse_body(catalog: Catalog, body: bytes, query: Mapping[str, str] | None = None) -> list[Event]:
+    """The events of the first connector that understands `body`."""
+    reasons = []
+    for name, connector in sorted(catalog.connectors.items()):
+        try:
+            return connector.parse_payload(body, query)
+        except WebhookRejected as rejection:
+            reasons.append(f"{name}: {rejection.reason}")
+    raise WebhookRejected(400, "; ".join(reasons))

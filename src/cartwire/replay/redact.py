@@ -1,0 +1,145 @@
+"""Make a delivery safe to keep in a recording: secrets removed, personal data replaced.
+
+The body is walked as JSON and each string is judged by its key. Secrets (card data, tokens,
+passwords, signatures, the query of a URL) become `[removed]`. Personal data (names, emails,
+phones, street addresses, postal codes, cities, IP addresses) becomes a placeholder derived from
+an HMAC of the value under a salt: the same value always gives the same placeholder within one
+salt, so joins between events still work (an email in a 3dcart order and in a later refund match),
+while the value cannot be read back without the salt, which is never written to the recording.
+Emails and IP addresses are also replaced wherever they appear inside other text (a comment).
+Numbers, booleans and empty strings are left as they are: amounts and ids are what rules need.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from cartwire.plugins.threedcart import jsonwire
+
+REMOVED = "[removed]"
+# Only these headers are recorded; signatures, credentials and cookies never are.
+KEPT_HEADERS = frozenset({"content-type", "user-agent"})
+
+_SECRET_KEYS = ("token", "secret", "password", "signature", "apikey", "privatekey", "card", "cvv")
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_IPV4 = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
+
+
+def _kind_of_key(key: str) -> str | None:
+    """What a value under `key` is: "secret", a kind of personal data, or None (keep it)."""
+    name = re.sub(r"[^a-z0-9]", "", key.lower())
+    if any(part in name for part in _SECRET_KEYS):
+        return "secret"
+    for kind, parts in _PERSONAL_KEYS:
+        if any(name.endswith(part) for part in parts):
+            return kind
+    return _EXACT_KEYS.get(name)
+
+
+_PERSONAL_KEYS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("email", ("email",)),
+    ("phone", ("phone", "phonenumber")),
+    ("ip", ("ipaddress",)),
+    ("name", ("firstname", "lastname", "fullname", "customername", "company")),
+    ("address", ("address", "address2", "street", "street2")),
+    ("postal", ("zipcode", "zip", "postalcode")),
+    ("city", ("city",)),
+    ("birth", ("dob", "dateofbirth", "birthdate", "birthday")),
+)
+# Short names that would match too much as suffixes (`relationship`, `methodname`).
+_EXACT_KEYS = {"ip": "ip", "name": "name"}
+
+
+class Redactor:
+    """Replaces the secrets and personal data of JSON bodies, headers and queries (see the module)."""
+
+    def __init__(self, salt: bytes, *, keep_personal_data: bool = False):
+        self._salt = salt
+        self.keep_personal_data = keep_personal_data
+
+    def placeholder(self, kind: str, value: str) -> str:
+        """The stand-in for `value`: equal values (emails in any letter case) give equal stand-ins."""
+        normal = value.strip().lower() if kind == "email" else value.strip()
+        digest = hmac.new(self._salt, f"{kind}\x1f{normal}".encode(), hashlib.sha256).hexdigest()[:10]
+        if kind == "email":
+            return f"person-{digest}@example.invalid"
+        if kind == "ip":
+            return f"2001:db8::{digest[:4]}:{digest[4:8]}"
+        return f"{kind}-{digest}"
+
+    def body(self, body: bytes) -> bytes:
+        """The body with secrets and personal data replaced; a body that is not JSON is dropped
+        whole (nothing in it can be judged), which replay reports as a body no connector understands.
+        """
+        try:
+            data = jsonwire.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return b""
+        return jsonwire.dumps(self._value(data, None))
+
+    def headers(self, headers: Mapping[str, str]) -> dict[str, str]:
+        return {name.lower(): value for name, value in headers.items() if name.lower() in KEPT_HEADERS}
+
+    def query(self, query: Mapping[str, str]) -> dict[str, str]:
+        """The query without anything that may be a credential (`?key=`, `?sig=`, `?token=`)."""
+        return {
+            name: value
+            for name, value in query.items()
+            if _kind_of_key(name) is None and not any(part in name.lower() for part in ("key", "sig", "auth"))
+        }
+
+    def _value(self, value: Any, key: str | None) -> Any:
+        if isinstance(value, dict):
+            return {k: self._value(v, k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._value(item, key) for item in value]
+        if not isinstance(value, str) or not value:
+            return value
+        kind = None if key is None else _kind_of_key(key)
+        if kind == "secret":
+            return REMOVED
+        if kind is not None:
+            return value if self.keep_personal_data else self.placeholder(kind, value)
+        return self._text(value)
+
+    def _text(self, text: str) -> str:
+        """Free text: URL queries removed; emails and IP addresses inside it replaced."""
+        text = _strip_url_query(text)
+        if self.keep_personal_data:
+            return text
+        text = _EMAIL.sub(self._sub("email"), text)
+        return _IPV4.sub(self._sub("ip", valid=_is_ip), text)
+
+    def _sub(self, kind: str, valid: Callable[[str], bool] = lambda _: True) -> Callable[[re.Match[str]], str]:
+        def replace(match: re.Match[str]) -> str:
+            found = match.group(0)
+            return self.placeholder(kind, found) if valid(found) else found
+
+        return replace
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _strip_url_query(text: str) -> str:
+    """`https://shop/continue.asp?orderkey=Q1W2` -> `https://shop/continue.asp?[removed]`: a URL's
+    query often carries a token that grants access to the order.
+    """
+    if not text.startswith(("http://", "https://")):
+        return text
+    parts = urlsplit(text)
+    if not parts.query and not parts.username and not parts.password:
+        return text
+    host = parts.hostname or ""
+    return urlunsplit((parts.scheme, host, parts.path, REMOVED if parts.query else "", ""))

@@ -1,0 +1,250 @@
+"""Rule tests: `*.ruletest.toml` files next to rule files (docs/testing-rules.md).
+
+Each `[[test]]` gives events (a raw body file, a recording or an inline body, optionally with wire
+fields overridden) and says what the plan must be: these calls with these arguments, no call at
+all, or a hold with this reason. `run` evaluates them with the rule set and tells what differs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from cartwire.core.catalog import Catalog
+from cartwire.core.events import Event
+from cartwire.core.plan import ActionCall
+from cartwire.core.timeutil import parse_rfc3339
+from cartwire.plugins.connector import WebhookRejected
+from cartwire.plugins.threedcart import jsonwire
+from cartwire.replay import RULE_TEST_SUFFIX, recording
+from cartwire.replay.inputs import event_of, parse_body
+from cartwire.replay.recording import RecordingError
+from cartwire.replay.report import call_text, shown
+from cartwire.replay.trace import Outcome, TracedRules
+
+
+class RuleTestError(ValueError):
+    """A rule test file is wrong; the message names the file and the test."""
+
+
+@dataclass(frozen=True)
+class ExpectedCall:
+    call: str
+    arguments: Mapping[str, Any] = field(default_factory=dict)
+
+    def text(self) -> str:
+        arguments = ", ".join(f"{name}: {shown(value)}" for name, value in self.arguments.items())
+        return f"{self.call}({arguments})"
+
+
+@dataclass(frozen=True)
+class RuleTest:
+    file: Path
+    name: str
+    rules: tuple[Path, ...]
+    events: tuple[Mapping[str, Any], ...]
+    calls: tuple[ExpectedCall, ...] | None  # None: calls are not checked
+    hold: str | None
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}: {self.name}"
+
+
+@dataclass(frozen=True)
+class Result:
+    test: RuleTest
+    problems: tuple[str, ...] = ()  # the diff or the error; empty when the test passed
+    outcomes: tuple[Outcome, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+
+def test_files(paths: Iterable[Path]) -> list[Path]:
+    """`paths` with each directory replaced by the rule test files under it, sorted."""
+    found: list[Path] = []
+    for path in paths:
+        found.extend(sorted(path.rglob(f"*{RULE_TEST_SUFFIX}")) if path.is_dir() else [path])
+    return found
+
+
+def load(path: Path) -> list[RuleTest]:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise RuleTestError(f"{path}: cannot be read: {error}") from None
+    _known(raw, {"rules", "test"}, str(path))
+    rules = _paths(path.parent, raw.get("rules", "."), str(path))
+    tests = raw.get("test")
+    if not isinstance(tests, list) or not tests:
+        raise RuleTestError(f"{path}: no [[test]] tables")
+    return [_test(path, rules, index, entry) for index, entry in enumerate(tests, start=1)]
+
+
+def _test(path: Path, rules: tuple[Path, ...], index: int, entry: Any) -> RuleTest:
+    if not isinstance(entry, dict):
+        raise RuleTestError(f"{path}: test {index} must be a table")
+    name = str(entry.get("name") or f"test {index}")
+    where = f"{path}: test {name!r}"
+    _known(entry, {"name", "rules", "events", "expect", "hold"}, where)
+    events = entry.get("events")
+    if not isinstance(events, list) or not events or not all(isinstance(e, dict) for e in events):
+        raise RuleTestError(f"{where}: `events` must be a list of tables, each with a file, a recording or a body")
+    for event in events:
+        _known(event, {"file", "recording", "line", "body", "source", "type", "query", "time", "set"}, where)
+        if sum(key in event for key in ("file", "recording", "body")) != 1:
+            raise RuleTestError(f"{where}: each event needs exactly one of `file`, `recording` or `body`")
+    if "expect" not in entry and "hold" not in entry:
+        raise RuleTestError(f"{where}: say what is expected: `expect = [...]` (empty for no action) or `hold`")
+    calls = None
+    if "expect" in entry:
+        expect = entry["expect"]
+        if not isinstance(expect, list) or not all(isinstance(c, dict) and "call" in c for c in expect):
+            raise RuleTestError(f'{where}: `expect` must be a list of {{ call = "…", arguments = {{…}} }}')
+        calls = tuple(ExpectedCall(str(c["call"]), dict(c.get("arguments", {}))) for c in expect)
+    own_rules = _paths(path.parent, entry["rules"], where) if "rules" in entry else rules
+    hold = entry.get("hold")
+    return RuleTest(path, name, own_rules, tuple(events), calls, None if hold is None else str(hold))
+
+
+def _known(table: Mapping[str, Any], keys: set[str], where: str) -> None:
+    unknown = sorted(set(table) - keys)
+    if unknown:
+        raise RuleTestError(f"{where}: unknown key {unknown[0]!r} (expected one of {', '.join(sorted(keys))})")
+
+
+def _paths(base: Path, value: Any, where: str) -> tuple[Path, ...]:
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise RuleTestError(f"{where}: `rules` must be a path or a list of paths")
+    return tuple(Path(os.path.normpath(base / v)) for v in values)
+
+
+class Runner:
+    """Runs rule tests, compiling each rule set once."""
+
+    def __init__(self, catalog: Catalog):
+        self.catalog = catalog
+        self.rule_sets: dict[tuple[Path, ...], TracedRules] = {}
+
+    def rules(self, paths: tuple[Path, ...]) -> TracedRules:
+        if paths not in self.rule_sets:
+            self.rule_sets[paths] = TracedRules(paths, self.catalog)
+        return self.rule_sets[paths]
+
+    def run(self, test: RuleTest) -> Result:
+        try:
+            events = [e for spec in test.events for e in self._events(test, spec)]
+        except (RuleTestError, RecordingError, WebhookRejected, LookupError, OSError, ValueError) as error:
+            reason = error.reason if isinstance(error, WebhookRejected) else str(error)
+            return Result(test, (f"error: {reason}",))
+        rules = self.rules(test.rules)
+        outcomes = tuple(rules.replay_events(events))
+        errors = [f"error: {o.error}" for o in outcomes if o.error]
+        if errors:
+            return Result(test, tuple(errors), outcomes)
+        return Result(test, tuple(compare(outcomes, test.calls, test.hold)), outcomes)
+
+    def _events(self, test: RuleTest, spec: Mapping[str, Any]) -> list[Event]:
+        base = test.file.parent
+        if "recording" in spec:
+            records = list(recording.read(base / str(spec["recording"])))
+            if "line" in spec:
+                line = int(spec["line"])
+                if not 1 <= line <= len(records):
+                    raise RuleTestError(f"{spec['recording']} has no line {line}")
+                records = [records[line - 1]]
+            return [
+                _with(event_of(self.catalog, dataclasses.replace(r, body=_set(r.body, spec.get("set")))), spec)
+                for r in records
+            ]
+        body = (base / str(spec["file"])).read_bytes() if "file" in spec else _inline(spec["body"])
+        body = _set(body, spec.get("set"))
+        query = {str(k): str(v) for k, v in spec.get("query", {}).items()}
+        if "source" in spec:
+            connector = self.catalog.connectors.get(str(spec["source"]))
+            if connector is None:
+                raise LookupError(f"no connector {spec['source']!r} is loaded")
+            events = connector.parse_payload(body, query)
+        else:
+            events = parse_body(self.catalog, body, query)
+        return [_with(event, spec) for event in events]
+
+
+def _inline(body: Any) -> bytes:
+    """An inline body: the text as it is, or a TOML table or array written as JSON."""
+    return body.encode() if isinstance(body, str) else jsonwire.dumps(body)
+
+
+def _with(event: Event, spec: Mapping[str, Any]) -> Event:
+    """The event with the type or time the test gives."""
+    changes: dict[str, Any] = {}
+    if "type" in spec:
+        changes["type"] = str(spec["type"])
+    if "time" in spec:
+        changes["occurred_at"] = parse_rfc3339(str(spec["time"]))
+    return dataclasses.replace(event, **changes) if changes else event
+
+
+def _set(body: bytes, changes: Mapping[str, Any] | None) -> bytes:
+    """The body with each `dotted.path = value` of `changes` written into its JSON; a path whose
+    first step is a name, on a body that is a list (3dcart's array of orders), applies to every item.
+    """
+    if not changes:
+        return body
+    data = jsonwire.loads(body)
+    for path, value in changes.items():
+        steps = path.split(".")
+        targets = data if isinstance(data, list) and not steps[0].isdigit() else [data]
+        for target in targets:
+            _assign(target, steps, value, path)
+    return jsonwire.dumps(data)
+
+
+def _assign(target: Any, steps: list[str], value: Any, path: str) -> None:
+    for step in steps[:-1]:
+        target = target[int(step)] if isinstance(target, list) else target.get(step)
+        if not isinstance(target, dict | list):
+            raise RuleTestError(f"set {path!r}: the body has no object at {step!r}")
+    last = steps[-1]
+    if isinstance(target, list):
+        target[int(last)] = value
+    else:
+        target[last] = value
+
+
+def compare(outcomes: Iterable[Outcome], calls: Sequence[ExpectedCall] | None, hold: str | None = None) -> list[str]:
+    """What differs between the plans of `outcomes` and the expected `calls` (None: not checked)
+    and `hold` reason: a unified diff and a sentence; empty when they agree.
+    """
+    plans = [o.plan for o in outcomes if o.plan is not None]
+    planned_calls = [c for plan in plans for c in plan.calls]
+    holds = [h.reason for plan in plans for h in plan.holds]
+    problems: list[str] = []
+    if calls is not None:
+        expected = [c.text() for c in calls]
+        planned = [_planned(call, calls[i] if i < len(calls) else None) for i, call in enumerate(planned_calls)]
+        if expected != planned:
+            problems += difflib.unified_diff(
+                expected or ["(no action)"], planned or ["(no action)"], "expected", "planned", lineterm="", n=99
+            )
+    if hold is not None and hold not in holds:
+        found = "; ".join(repr(h) for h in holds) or "no hold"
+        problems.append(f"expected a hold with the reason {hold!r}, planned: {found}")
+    return problems
+
+
+def _planned(call: ActionCall, expected: ExpectedCall | None) -> str:
+    """The planned call with the arguments the expectation names (all of them for another call)."""
+    if expected is not None and expected.call == call.qualified_name:
+        return call_text(call, expected.arguments)
+    return call_text(call)

@@ -1,0 +1,154 @@
+"""Cartwire as a pytest plugin (entry point `pytest11`, name `cartwire`): rule tests inside a
+project's own test suite.
+
+- Every `*.ruletest.toml` under the collected paths becomes test items, one per `[[test]]`,
+  reported with the same diff as `cartwire test`.
+- Fixtures: `cartwire_catalog` (every registered connector with default settings; override it in
+  a conftest for other settings) and `cartwire_rules`, which loads a rule set into a `RuleSet`
+  that evaluates events from bodies, files or recordings and asserts on the plans.
+
+Disable it with `-p no:cartwire`. Cartwire itself is imported only when a fixture or a rule test
+file needs it, so enabling the plugin costs nothing elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from cartwire.replay import RULE_TEST_SUFFIX
+
+if TYPE_CHECKING:
+    from cartwire.core.catalog import Catalog
+    from cartwire.core.events import Event
+    from cartwire.replay.ruletest import RuleTest, Runner
+    from cartwire.replay.trace import Outcome
+
+_RUNNER = pytest.StashKey["Runner"]()
+
+
+class RuleSet:
+    """A rule set under test: feed it events, get `Outcome`s (plan, reasons), assert on them."""
+
+    def __init__(self, paths: Sequence[Path], catalog: Catalog):
+        from cartwire.replay.trace import TracedRules
+
+        self.catalog = catalog
+        self.rules = TracedRules(paths, catalog)
+
+    def events(self, source: bytes | str | Path | Any, *, query: Mapping[str, str] | None = None) -> list[Event]:
+        """The events of a raw body (bytes, or a JSON-able value), a body file or a recording."""
+        from cartwire.replay.inputs import parse_body, read_inputs
+
+        if isinstance(source, Path):
+            inputs = list(read_inputs(self.catalog, [source]))
+            problems = [i.problem for i in inputs if i.event is None]
+            if problems:
+                raise ValueError("; ".join(problems))
+            return [i.event for i in inputs if i.event is not None]
+        body = source if isinstance(source, bytes) else json.dumps(source).encode()
+        return parse_body(self.catalog, body, query)
+
+    def feed(self, *sources: bytes | str | Path | Any, query: Mapping[str, str] | None = None) -> list[Outcome]:
+        """Evaluate the events of each source in order, as replay does (repeats ignored)."""
+        return self.rules.replay_events(e for source in sources for e in self.events(source, query=query))
+
+    def assert_plans(
+        self,
+        outcomes: Sequence[Outcome],
+        calls: Sequence[tuple[str, Mapping[str, Any]] | str] | None = None,
+        *,
+        hold: str | None = None,
+    ) -> None:
+        """Fail with expected-versus-planned unless the outcomes plan exactly these calls (each
+        `"connector.action"` or `("connector.action", {argument: value})`, only the arguments
+        given being compared; `[]` for no action) and, when given, hold with `hold` as reason.
+        """
+        from cartwire.replay.ruletest import ExpectedCall, compare
+
+        errors = [o.error for o in outcomes if o.error]
+        assert not errors, "\n".join(errors)
+        expected = None
+        if calls is not None:
+            expected = [ExpectedCall(c) if isinstance(c, str) else ExpectedCall(c[0], dict(c[1])) for c in calls]
+        problems = compare(outcomes, expected, hold)
+        assert not problems, "\n".join(problems)
+
+
+def default_catalog() -> Catalog:
+    """Every registered connector, with default settings."""
+    from cartwire.core.catalog import Catalog
+    from cartwire.core.config import default_connectors
+    from cartwire.plugins.manager import connector_registry
+
+    return Catalog(default_connectors(connector_registry()))
+
+
+@pytest.fixture
+def cartwire_catalog() -> Catalog:
+    """The connectors rules are checked against: every registered one, with default settings."""
+    return default_catalog()
+
+
+@pytest.fixture
+def cartwire_rules(cartwire_catalog: Catalog) -> Callable[..., RuleSet]:
+    """`cartwire_rules("rules/")` -> a `RuleSet` of those rule files or directories."""
+
+    def load(*paths: str | Path) -> RuleSet:
+        return RuleSet([Path(p) for p in paths], cartwire_catalog)
+
+    return load
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.name.endswith(RULE_TEST_SUFFIX):
+        return RuleTestFile.from_parent(parent, path=file_path)
+    return None
+
+
+class RuleTestFile(pytest.File):
+    def collect(self) -> Iterator[pytest.Item]:
+        from cartwire.replay.ruletest import RuleTestError, load
+
+        try:
+            tests = load(self.path)
+        except RuleTestError as error:
+            raise self.CollectError(str(error)) from None
+        for test in tests:
+            yield RuleTestItem.from_parent(self, name=test.name, test=test)
+
+
+class RuleTestFailure(Exception):
+    """A rule test's plan is not the expected one; the message is the diff."""
+
+
+class RuleTestItem(pytest.Item):
+    def __init__(self, *, test: RuleTest, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.test = test
+
+    def runtest(self) -> None:
+        result = _runner(self.config).run(self.test)
+        if not result.passed:
+            raise RuleTestFailure("\n".join(result.problems))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, RuleTestFailure):
+            return f"{self.test.where}\n{excinfo.value}"
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"rule test: {self.name}"
+
+
+def _runner(config: pytest.Config) -> Runner:
+    """One runner per session, so each rule set is compiled once."""
+    if _RUNNER not in config.stash:
+        from cartwire.replay.ruletest import Runner
+
+        config.stash[_RUNNER] = Runner(default_catalog())
+    return config.stash[_RUNNER]

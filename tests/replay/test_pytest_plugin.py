@@ -1,0 +1,74 @@
+"""The pytest plugin, from a throwaway project: fixtures and collected rule test files."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+DATA = Path(__file__).parent.parent / "data"
+TESTED = DATA / "rules" / "tested"
+
+
+def project(pytester) -> Path:
+    """A project with shop.rules, its rule tests, and the sample bodies they read."""
+    rules = pytester.path / "rules"
+    rules.mkdir()
+    shutil.copy(TESTED / "shop.rules", rules)
+    shutil.copytree(DATA / "3dcart", pytester.path / "3dcart")
+    (rules / "shop.ruletest.toml").write_text(
+        (TESTED / "shop.ruletest.toml").read_text().replace("../../3dcart/", "../3dcart/")
+    )
+    pytester.makeini("[pytest]\nfilterwarnings = error\n")
+    return rules
+
+
+def test_rule_test_files_are_collected_and_a_failure_shows_the_diff(pytester):
+    rules = project(pytester)
+    (rules / "wrong.ruletest.toml").write_text(
+        '[[test]]\nname = "capture too little"\nevents = [{ file = "../3dcart/order-status-shipped.json" }]\n'
+        'expect = [{ call = "sezzle.capture", arguments = { amount = "1.00 USD" } }]\n'
+    )
+    (rules / "broken.ruletest.toml").write_text('[[test]]\nname = "no expectation"\nevents = [{ body = "[]" }]\n')
+    result = pytester.runpytest("-v", "-p", "no:cacheprovider", "--continue-on-collection-errors")
+    result.assert_outcomes(passed=4, failed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*shop.ruletest.toml::a shipped Sezzle order is captured for its total PASSED*",
+            "*wrong.ruletest.toml::capture too little FAILED*",
+            "*broken.ruletest.toml: test 'no expectation': say what is expected*",
+            "*-sezzle.capture(amount: 1.00 USD)",
+            "*+sezzle.capture(amount: 108.91 USD)",
+        ]
+    )
+
+
+def test_the_fixtures_load_rules_feed_events_and_assert_on_plans(pytester):
+    project(pytester)
+    shipped = DATA / "3dcart" / "order-status-shipped.json"
+    pytester.makepyfile(f"""
+        import json
+        from pathlib import Path
+
+        import pytest
+
+        SHIPPED = Path({str(shipped)!r})
+
+        def test_capture(cartwire_rules):
+            rules = cartwire_rules("rules")
+            outcomes = rules.feed(SHIPPED)
+            rules.assert_plans(outcomes, [("sezzle.capture", {{"amount": "108.91 USD"}})])
+            assert outcomes[0].rules[1].fired
+
+        def test_inline_event_with_a_field_changed(cartwire_rules):
+            rules = cartwire_rules("rules")
+            [order] = json.loads(SHIPPED.read_text())
+            order["OrderAmount"] = 900
+            rules.assert_plans(rules.feed([order]), [], hold="big order: check it by hand")
+
+        def test_a_wrong_expectation_fails_with_the_diff(cartwire_rules):
+            rules = cartwire_rules("rules")
+            with pytest.raises(AssertionError, match="expected a hold"):
+                rules.assert_plans(rules.feed(SHIPPED), hold="nope")
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider", "-k", "test_capture or inline or wrong")
+    result.assert_outcomes(passed=3)

@@ -1,0 +1,165 @@
+"""Recording: the sample story recorded live, redacted, and replayed into the same plans."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cartwire.replay import recording
+from cartwire.replay.inputs import read_inputs
+from cartwire.replay.recording import RecordingError
+from cartwire.replay.redact import Redactor
+
+from .story import PERSONAL, SECRETS, catalog, record_story, summary
+
+
+def test_the_story_recorded_live_replays_into_the_same_plans(tmp_path):
+    path = tmp_path / "story.jsonl"
+    engine, live = record_story(tmp_path, path)
+    inputs = list(read_inputs(catalog(), [path]))
+    assert [i.problem for i in inputs] == [""] * 6
+    replayed = [engine.evaluate(i.event) for i in inputs if i.event is not None]
+    assert [summary(p) for p in replayed] == [summary(p) for p in live]
+    assert sum(len(p.calls) for p in live) == 6  # capture, release, 2 + 2 bookkeeping calls
+
+
+def test_no_secret_or_personal_value_survives(tmp_path):
+    path = tmp_path / "story.jsonl"
+    record_story(tmp_path, path)
+    assert path.stat().st_mode & 0o777 == 0o600  # readable by its owner only
+    text = path.read_text()
+    for value in SECRETS + PERSONAL:
+        assert value not in text, value
+    assert "ada.example@example.com" not in text.lower()
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert {tuple(sorted(line["headers"])) for line in lines} == {("content-type", "user-agent")}
+    assert [line["query"] for line in lines if line["source"] == "3dcart"] == [
+        {"event": "created"},
+        {"event": "status_changed"},
+        {"event": "status_changed"},
+    ]
+
+
+def test_the_same_input_gives_the_same_placeholders(tmp_path):
+    first, second, other = tmp_path / "1.jsonl", tmp_path / "2.jsonl", tmp_path / "3.jsonl"
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir(), (tmp_path / "c").mkdir()
+    record_story(tmp_path / "a", first)
+    record_story(tmp_path / "b", second)
+    record_story(tmp_path / "c", other, salt=b"another salt")
+    assert first.read_text() == second.read_text()
+    assert first.read_text() != other.read_text()
+    order = json.loads(json.loads(first.read_text().splitlines()[1])["body"])[0]
+    # Billing and shipping carry the same email and name: the same placeholder, so they still join.
+    assert order["BillingEmail"] == order["ShipmentList"][0]["ShipmentEmail"]
+    assert order["BillingEmail"].endswith("@example.invalid")
+    assert order["BillingFirstName"] == order["ShipmentList"][0]["ShipmentFirstName"] != "Ada"
+    assert order["ContinueURL"] == "https://example-store.3dcartstores.com/continue_order.asp?[removed]"
+    assert order["OrderAmount"] == 108.91  # what rules need stays
+    assert order["BillingState"] == "IL"
+
+
+def test_placeholders_ignore_the_letter_case_of_emails():
+    redactor = Redactor(b"salt")
+    assert redactor.placeholder("email", "Ada@Example.com") == redactor.placeholder("email", "ada@example.com")
+    assert redactor.placeholder("email", "ada@example.com") != redactor.placeholder("email", "bob@example.com")
+
+
+def test_emails_and_ips_inside_free_text_are_replaced():
+    redactor = Redactor(b"salt")
+    body = json.loads(redactor.body(b'{"CustomerComments": "mail me at ada@example.com from 203.0.113.7, ok?"}'))
+    assert "ada@example.com" not in body["CustomerComments"]
+    assert "203.0.113.7" not in body["CustomerComments"]
+    assert body["CustomerComments"].startswith("mail me at person-")
+
+
+def test_keep_personal_data_keeps_it_but_still_removes_secrets():
+    redactor = Redactor(b"salt", keep_personal_data=True)
+    body = json.loads(redactor.body(b'{"BillingEmail": "ada@example.com", "CardNumber": "4242", "token": "t"}'))
+    assert body == {"BillingEmail": "ada@example.com", "CardNumber": "[removed]", "token": "[removed]"}
+    assert redactor.headers({"Sezzle-Signature": "abc", "Content-Type": "application/json"}) == {
+        "content-type": "application/json"
+    }
+    assert redactor.query({"event": "created", "key": "k", "signature": "s"}) == {"event": "created"}
+
+
+def test_a_newer_format_version_is_refused_with_the_line(tmp_path):
+    path = tmp_path / "future.jsonl"
+    path.write_text(json.dumps({"format": recording.FORMAT, "version": recording.VERSION + 1}) + "\n")
+    with pytest.raises(RecordingError, match=r"future.jsonl:1: recorded in format version 2"):
+        list(recording.read(path))
+
+
+def test_an_older_version_is_upgraded_step_by_step(tmp_path, monkeypatch):
+    """The reader brings a line up to the current version before reading it: here a pretend
+    version 2 that renamed `time` to `occurred_at` still reads the version-1 line."""
+    path = tmp_path / "story.jsonl"
+    record_story(tmp_path, path)
+    old_line = path.read_text().splitlines()[0]
+    current = recording.parse_line(old_line, "x")
+
+    def upgrade(line):
+        return {**line, "version": 2}
+
+    monkeypatch.setattr(recording, "VERSION", 2)
+    monkeypatch.setitem(recording.UPGRADES, 1, upgrade)
+    upgraded = recording.parse_line(old_line, "x")
+    assert upgraded == current
+
+
+def test_a_line_with_a_missing_field_names_the_field(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps({"format": recording.FORMAT, "version": 1, "source": "sezzle"}) + "\n")
+    with pytest.raises(RecordingError, match=r"bad.jsonl:1: 'type' is missing"):
+        list(recording.read(path))
+
+
+def test_record_writes_the_stored_events_of_a_period(tmp_path):
+    from click.testing import CliRunner
+
+    from cartwire.cli import main
+
+    record_story(tmp_path, tmp_path / "live.jsonl")
+    (tmp_path / "cartwire.toml").write_text('database = "live.sqlite3"\n')
+    out = tmp_path / "week.jsonl"
+    args = ["record", "--config", str(tmp_path / "cartwire.toml"), "-o", str(out), "--since", "2000-01-01"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert result.output == f"recorded 6 events to {out}\n"
+    assert "Ada" not in out.read_text()
+    inputs = list(read_inputs(catalog(), [out]))
+    assert [i.event.type for i in inputs if i.event] == [
+        "sezzle.order.authorized",
+        "3dcart.order.created",
+        "3dcart.order.status_changed",
+        "sezzle.order.captured",
+        "sezzle.order.refunded",
+        "3dcart.order.status_changed",
+    ]
+    result = CliRunner().invoke(main, [*args[:-2], "--since", "2999-01-01"])
+    assert result.output == f"recorded 0 events to {out}\n"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    email=st.emails(),
+    name=st.text(alphabet="GHIJKLMNOPQRSTUVWXYZ", min_size=4, max_size=12),
+    salt=st.binary(min_size=1, max_size=32),
+)
+def test_personal_values_never_survive_and_equal_values_map_to_equal_placeholders(email, name, salt):
+    order = {
+        "BillingEmail": email,
+        "BillingFirstName": name,
+        "ShipmentList": [{"ShipmentEmail": email.upper(), "ShipmentFirstName": name}],
+        "OrderAmount": 12.5,
+    }
+    redacted = Redactor(salt).body(json.dumps([order]).encode())
+    assert email.lower() not in redacted.decode().lower()
+    assert name not in redacted.decode()
+    [out] = json.loads(redacted)
+    assert out["BillingEmail"] == out["ShipmentList"][0]["ShipmentEmail"]
+    assert out["BillingFirstName"] == out["ShipmentList"][0]["ShipmentFirstName"]
+    assert out["OrderAmount"] == 12.5
+    assert Redactor(salt).body(json.dumps([order]).encode()) == redacted
