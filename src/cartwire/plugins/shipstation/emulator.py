@@ -128,6 +128,12 @@ class ShipStationEmulator:
         with self._lock:
             return self._subscribe({"target_url": target_url, "event": event, "store_id": store_id})
 
+    @property
+    def subscriptions(self) -> list[str]:
+        """Target URLs of the webhooks, in subscription order."""
+        with self._lock:
+            return [hook["Url"] for hook in self._webhooks.values()]
+
     def ship_orders(
         self,
         order_keys: Sequence[str],
