@@ -40,7 +40,7 @@ from cartwire.plugins.sezzle.api import REQUEST_ID_HEADER
 from cartwire.plugins.sezzle.ledger import Ledger, Order, RefusalError, Txn
 from cartwire.plugins.sezzle.signing import HEADER, sign
 from cartwire.plugins.sezzle.wire import error_array
-from cartwire.testing.webhooks import Delivery, WebhookSender
+from cartwire.testing.webhooks import WebhookOutbox, WebhookSender
 
 WEBHOOK_EVENTS = frozenset(
     {
@@ -76,7 +76,7 @@ class _Fault:
     retry_after: str | None
 
 
-class SezzleEmulator:
+class SezzleEmulator(WebhookOutbox):
     """One emulated Sezzle merchant account. Every public method is thread-safe."""
 
     merchant_uuid = "0f0c7a0e-9a11-4c33-8d0e-5e7a2b9c1d00"
@@ -190,23 +190,6 @@ class SezzleEmulator:
         """Every call received: (method, path, Sezzle-Request-Id or None)."""
         with self._lock:
             return list(self._requests)
-
-    @property
-    def delivered(self) -> list[Delivery]:
-        """Webhooks a subscriber answered with 200."""
-        return list(self._sender.delivered)
-
-    @property
-    def failed_deliveries(self) -> list[Delivery]:
-        """Webhooks still not answered with 200 after every retry."""
-        return list(self._sender.failed)
-
-    def drain(self, timeout: float = 10.0) -> None:
-        """Wait until every webhook was delivered or failed for good."""
-        self._sender.drain(timeout)
-
-    def close(self) -> None:
-        self._sender.close()
 
     # --- HTTP ------------------------------------------------------------------------------
     def _routes(self) -> list[Route]:

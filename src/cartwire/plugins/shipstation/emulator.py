@@ -28,7 +28,7 @@ from starlette.routing import Route
 
 from cartwire.core.timeutil import utcnow
 from cartwire.plugins.shipstation.orders import wire_timestamp
-from cartwire.testing.webhooks import Delivery, WebhookSender
+from cartwire.testing.webhooks import WebhookOutbox, WebhookSender
 
 OPEN_STATUSES = frozenset({"awaiting_payment", "awaiting_shipment", "on_hold", "pending_fulfillment"})
 ALL_STATUSES = OPEN_STATUSES | {"shipped", "cancelled"}
@@ -61,7 +61,7 @@ class _Invalid(Exception):
         self.reason = reason
 
 
-class ShipStationEmulator:
+class ShipStationEmulator(WebhookOutbox):
     """One emulated ShipStation account. Every public method is thread-safe."""
 
     def __init__(
@@ -183,26 +183,6 @@ class ShipStationEmulator:
         """(method, path?query) of every request, in order."""
         with self._lock:
             return list(self._requests)
-
-    @property
-    def delivered(self) -> list[Delivery]:
-        return list(self._sender.delivered)
-
-    @property
-    def failed_deliveries(self) -> list[Delivery]:
-        return list(self._sender.failed)
-
-    def drain(self, timeout: float = 10.0) -> None:
-        self._sender.drain(timeout)
-
-    def close(self) -> None:
-        self._sender.close()
-
-    def __enter__(self) -> ShipStationEmulator:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # --- HTTP ----------------------------------------------------------------------------------
     def _routes(self) -> list[Route]:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Literal
-from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from cartwire.core.money import Money, check_currency
-from cartwire.core.timeutil import zone
+from cartwire.core.money import Money
 from cartwire.plugins.connector import ActionArguments, ConnectorSettings
+from cartwire.plugins.fields import BaseUrl, CurrencyCode, TimeZoneName
 from cartwire.plugins.threedcart.models import Order as StoreOrder
 
 OrderStatus = Literal["awaiting_payment", "awaiting_shipment", "on_hold"]
@@ -19,7 +18,7 @@ OrderStatus = Literal["awaiting_payment", "awaiting_shipment", "on_hold"]
 class ShipStationSettings(ConnectorSettings):
     """One ShipStation account (API v1, "Legacy")."""
 
-    base_url: str = "https://ssapi.shipstation.com"
+    base_url: BaseUrl = "https://ssapi.shipstation.com"
     api_key: SecretStr = SecretStr("")
     api_secret: SecretStr = SecretStr("")
     webhook_secret: SecretStr = SecretStr("")
@@ -27,31 +26,12 @@ class ShipStationSettings(ConnectorSettings):
     # One delivery was seen on a numbered host (ssapi11.shipstation.com; unconfirmed).
     resource_hosts: tuple[str, ...] = ("ssapi.shipstation.com", "ssapi*.shipstation.com")
     # ShipStation's timestamps carry no offset; third parties say they are US Pacific (unconfirmed).
-    time_zone: str = "America/Los_Angeles"
-    currency: str = "USD"
+    time_zone: TimeZoneName = "America/Los_Angeles"
+    currency: CurrencyCode = "USD"
     store_id: int | None = None  # advancedOptions.storeId of pushed orders
     order_status: OrderStatus = "awaiting_shipment"
     max_pages: int = Field(default=20, ge=1)  # pages of shipments read for one notification
     timeout: float = Field(default=10.0, gt=0)
-
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/")
-
-    @field_validator("time_zone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        zone(value)
-        return value
-
-    @field_validator("currency")
-    @classmethod
-    def _known_currency(cls, value: str) -> str:
-        return check_currency(value)
 
 
 class Shipment(BaseModel):
