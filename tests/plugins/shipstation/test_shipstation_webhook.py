@@ -185,3 +185,41 @@ def test_voided_labels_make_no_event(connector: ShipStation, emulator: ShipStati
         connector.parse_webhook(delivery(json.dumps({"resource_url": url, "resource_type": "SHIP_NOTIFY"}).encode()))
         == []
     )
+
+
+def notification(url: str) -> WebhookRequest:
+    return delivery(json.dumps({"resource_url": url, "resource_type": "SHIP_NOTIFY"}).encode())
+
+
+def shipped(connector: ShipStation, emulator: ShipStationEmulator) -> str:
+    connector.execute("push_order", store_order(), "k")
+    return emulator.ship_orders(["5001"])
+
+
+def test_a_fetch_that_times_out_is_refused_with_503(
+    make_connector: Callable[..., ShipStation], emulator: ShipStationEmulator
+) -> None:
+    connector = make_connector(timeout=0.2)
+    url = shipped(connector, emulator)
+    emulator.stall_next(1.0)
+    with pytest.raises(WebhookRejected, match="did not answer the SHIP_NOTIFY resource in time") as caught:
+        connector.parse_webhook(notification(url))
+    assert caught.value.status == 503
+    assert len(connector.parse_webhook(notification(url))) == 1  # ShipStation's next attempt succeeds
+
+
+@pytest.mark.parametrize("emulator", [{"rate_limit": 2}], indirect=True)
+def test_a_fetch_over_the_rate_limit_is_refused_with_503(connector: ShipStation, emulator: ShipStationEmulator) -> None:
+    url = shipped(connector, emulator)
+    connector.parse_webhook(notification(url))
+    with pytest.raises(WebhookRejected, match=r"rate limit is used up.*resets in") as caught:
+        connector.parse_webhook(notification(url))
+    assert caught.value.status == 503
+
+
+def test_a_fetch_answered_500_is_refused_with_503(connector: ShipStation, emulator: ShipStationEmulator) -> None:
+    url = shipped(connector, emulator)
+    emulator.fail_next(500)
+    with pytest.raises(WebhookRejected, match=r"answered 500.*injected failure") as caught:
+        connector.parse_webhook(notification(url))
+    assert caught.value.status == 503
