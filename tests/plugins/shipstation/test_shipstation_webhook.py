@@ -131,7 +131,18 @@ def test_other_resource_types_are_acknowledged_without_a_fetch() -> None:
 )  # fmt: skip
 def test_malformed_bodies_are_400_naming_the_problem(body: bytes, reason: str) -> None:
     with pytest.raises(WebhookRejected, match=reason) as caught:
-        mocked(lambda request: httpx.Response(500)).parse_webhook(delivery(body))
+        mocked(lambda request: httpx.Response(500)).parse_payload(body)
+    assert caught.value.status == 400
+
+
+def test_a_malformed_fetched_shipment_is_400_naming_it() -> None:
+    resource = (
+        b'{"shipments": [{"shipmentId": 7, "orderId": 2, "orderNumber": "AB-1", "createDate": "x", "shipDate": ""}]}'
+    )
+    with pytest.raises(WebhookRejected, match=r"shipment 1 of 1 \(shipmentId 7\): createDate") as caught:
+        mocked(lambda request: httpx.Response(200, content=resource)).parse_webhook(
+            delivery(sample("ship-notify.json"))
+        )
     assert caught.value.status == 400
 
 
@@ -223,3 +234,10 @@ def test_a_fetch_answered_500_is_refused_with_503(connector: ShipStation, emulat
     with pytest.raises(WebhookRejected, match=r"answered 500.*injected failure") as caught:
         connector.parse_webhook(notification(url))
     assert caught.value.status == 503
+
+
+def test_a_delivery_carrying_shipments_is_not_trusted() -> None:
+    connector = mocked(lambda request: pytest.fail("nothing to fetch"))
+    with pytest.raises(WebhookRejected, match="not shipment data") as caught:
+        connector.parse_webhook(delivery(sample("shipments-batch.json")))
+    assert caught.value.status == 400

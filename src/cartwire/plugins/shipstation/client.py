@@ -51,14 +51,12 @@ class ShipStationClient:
         with self._lock:
             return self._rate_limit
 
-    def call(
-        self, method: str, url: str, what: str, *, body: Any = None, params: Mapping[str, str] | None = None
-    ) -> Any:
+    def call(self, method: str, url: str, what: str, *, body: Any = None) -> Any:
         """Send one request (`url` relative to the base or absolute); return the decoded JSON."""
         content = jsonwire.dumps(body) if body is not None else None
         headers = {"Accept": "application/json"} | ({"Content-Type": "application/json"} if content else {})
         try:
-            response = self._http.request(method, url, content=content, headers=headers, params=params)
+            response = self._http.request(method, url, content=content, headers=headers)
         except httpx.TimeoutException:
             raise TransientError(f"ShipStation did not answer {what} in time") from None
         except httpx.TransportError as error:
@@ -83,7 +81,7 @@ def _raise_for_status(response: httpx.Response, what: str, limit: RateLimit) -> 
     if status == 401:
         raise PermanentError(BAD_CREDENTIALS, status=status)
     if status == 429:
-        wait = limit.reset_seconds if limit.reset_seconds is not None else None
+        wait = limit.reset_seconds
         raise TransientError(
             f"ShipStation's rate limit is used up ({what}); it resets in {wait if wait is not None else '?'} s",
             status=status,

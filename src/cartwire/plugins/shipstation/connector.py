@@ -69,19 +69,18 @@ class ShipStation(Connector):
 
     # --- behaviour ----------------------------------------------------------------------------
     def parse_webhook(self, request: WebhookRequest) -> list[Event]:
+        """Only a notification is accepted: shipment data counts only when fetched from ShipStation."""
         check_url_secret(self.settings.webhook_secret, request.path_secret, service=webhook.SOURCE)
-        return self.parse_payload(request.body, request.query)
+        data = webhook.read_body(request.body)
+        if "resource_url" not in data:
+            raise WebhookRejected(
+                400, "shipstation: a delivery must be {resource_url, resource_type}, not shipment data"
+            )
+        return self._events(data)
 
     def parse_payload(self, body: bytes, query: Mapping[str, str] | None = None) -> list[Event]:
-        """A SHIP_NOTIFY notification (its resource is fetched) or a fetched shipments list."""
-        data = webhook.read_body(body)
-        if "shipments" in data:
-            shipments = data["shipments"]
-            if not isinstance(shipments, list):
-                raise WebhookRejected(400, "shipstation: shipments is not a list")
-        else:
-            shipments = webhook.follow(data, self._fetch_resource, max_pages=self.settings.max_pages)
-        return webhook.events_from(shipments, time_zone=self.settings.time_zone, currency=self.settings.currency)
+        """A SHIP_NOTIFY notification (its resource is fetched) or a recorded shipments list."""
+        return self._events(webhook.read_body(body))
 
     def execute(self, action: str, arguments: ActionArguments, idempotency_key: str) -> dict[str, Any]:
         """ShipStation has no idempotency header: the orderKey makes a repeated push an update."""
@@ -110,6 +109,15 @@ class ShipStation(Connector):
             self._client = None
 
     # --- plumbing -----------------------------------------------------------------------------
+    def _events(self, data: dict[str, Any]) -> list[Event]:
+        if "shipments" in data:
+            shipments = data["shipments"]
+            if not isinstance(shipments, list):
+                raise WebhookRejected(400, "shipstation: shipments is not a list")
+        else:
+            shipments = webhook.follow(data, self._fetch_resource, max_pages=self.settings.max_pages)
+        return webhook.events_from(shipments, time_zone=self.settings.time_zone, currency=self.settings.currency)
+
     def _fetch_resource(self, url: str) -> Any:
         allowed = webhook.allowed_resource(url, base_url=self.settings.base_url, hosts=self.settings.resource_hosts)
         return self._remote().call("GET", allowed, "the SHIP_NOTIFY resource")
