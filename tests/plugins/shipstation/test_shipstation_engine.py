@@ -3,6 +3,7 @@ comes back through the intake, the store order is shipped and the Sezzle payment
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -22,11 +23,22 @@ from cartwire.plugins.manager import connector_registry
 from cartwire.plugins.sezzle.emulator import SezzleEmulator
 from cartwire.plugins.shipstation.emulator import ShipStationEmulator
 from cartwire.plugins.threedcart.emulator import ThreeDCartEmulator
+from cartwire.plugins.webhook.signing import verify
 from cartwire.rules.loader import TEMPLATES_DIR, load_rules
+from cartwire.testing.receiver import Receiver
 from cartwire.testing.server import served
 
 STORE = ("store.example.test", "pk", "tok")
 STORE_SECRET = "store-hook-secret"
+ZAPIER_SECRET = "zapier-signing-secret"
+ZAPIER_RULE = """rule "tell zapier about the shipment"
+  on shipstation.shipment.created
+  then webhook.post(
+    destination: zapier,
+    body: "{{ {'order': shipment.order_number, 'tracking': shipment.tracking_number} | tojson }}",
+  )
+end
+"""
 
 
 @dataclass
@@ -35,6 +47,7 @@ class World:
     sezzle: SezzleEmulator
     shipstation: ShipStationEmulator
     runtime: Runtime
+    receiver: Receiver
 
     def settle(self, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
@@ -56,12 +69,16 @@ def world(tmp_path: Path) -> Iterator[World]:
         shipstation = stack.enter_context(ShipStationEmulator(KEY, SECRET, retry_delays=(0.01,)))
         store_server, sezzle_server = stack.enter_context(served(store.app)), stack.enter_context(served(sezzle.app))
         shipstation.base_url = stack.enter_context(served(shipstation.app)).base_url
+        receiver = Receiver()
+        zapier = stack.enter_context(served(receiver.app)).base_url
+        (tmp_path / "zapier.rules").write_text(ZAPIER_RULE)
         settings = {
             "3dcart": {"base_url": store_server.base_url, "secure_url": STORE[0], "private_key": STORE[1],
                        "token": STORE[2], "webhook_secret": STORE_SECRET},
             "sezzle": {"base_url": sezzle_server.base_url, "public_key": "sz_pub_test", "private_key": SEZZLE_PRIVATE_KEY},
             "shipstation": {"base_url": shipstation.base_url, "api_key": KEY, "api_secret": SECRET,
                             "webhook_secret": HOOK_SECRET},
+            "webhook": {"destinations": {"zapier": {"url": f"{zapier}/hooks/catch/1/", "secret": ZAPIER_SECRET}}},
         }  # fmt: skip
         connectors = build_connectors(connector_registry(), settings)
         for connector in connectors:
@@ -69,7 +86,7 @@ def world(tmp_path: Path) -> Iterator[World]:
         catalog = Catalog(connectors)
         database = Store(tmp_path / "cartwire.sqlite3")
         stack.callback(database.close)
-        rules = load_rules([TEMPLATES_DIR, TEMPLATES_DIR / "shipstation"], catalog)
+        rules = load_rules([TEMPLATES_DIR, TEMPLATES_DIR / "shipstation", tmp_path], catalog)
         runtime = Runtime(database, catalog, rules)
         intake = stack.enter_context(served(intake_app(runtime))).base_url
         runtime.start(idle_wait=0.02)
@@ -78,7 +95,7 @@ def world(tmp_path: Path) -> Iterator[World]:
         store.subscribe("Order Status Change", f"{intake}/hooks/3dcart/{STORE_SECRET}?event=status_changed")
         sezzle.subscribe(f"{intake}/hooks/sezzle", ["order.captured", "order.refunded"])
         shipstation.subscribe(f"{intake}/hooks/shipstation/{HOOK_SECRET}", "SHIP_NOTIFY")
-        yield World(store, sezzle, shipstation, runtime)
+        yield World(store, sezzle, shipstation, runtime, receiver)
 
 
 def test_shipstation_shipping_captures_the_payment_once(world: World) -> None:
@@ -96,6 +113,14 @@ def test_shipstation_shipping_captures_the_payment_once(world: World) -> None:
     assert "Shipped with ups, tracking 1Z999AA1" in world.store.order(5001)["InternalComments"]
     assert [c["amount"]["amount_in_cents"] for c in world.sezzle.order(FIRST_SEZZLE_ORDER)["captures"]] == [10891]
     assert world.runtime.store.actions("failed") == []
+    [posted] = [a for a in world.runtime.store.actions("done") if a.connector == "webhook"]
+    [request] = world.receiver.requests
+    sent = json.loads(request.body)
+    assert sent["order"] == "AB-1001"
+    assert sent["tracking"].startswith("1Z999AA1")
+    assert request.headers["idempotency-key"] == posted.idempotency_key
+    stamp, signed = request.headers["x-cartwire-timestamp"], request.headers["x-cartwire-signature"]
+    assert verify(ZAPIER_SECRET, stamp, request.body, signed, now=int(time.time()))
 
     world.shipstation.ship_orders(["5001"])  # a second label for the same order (a split shipment)
     world.settle()

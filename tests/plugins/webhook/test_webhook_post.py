@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -10,10 +9,6 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from cartwire.core.catalog import Catalog
 from cartwire.core.engine import RuleError, compile_rules
@@ -22,27 +17,11 @@ from cartwire.plugins.connector import PermanentError, TransientError
 from cartwire.plugins.shipstation import ShipStation
 from cartwire.plugins.webhook import PostArguments, Webhook, WebhookSettings
 from cartwire.plugins.webhook.signing import verify
+from cartwire.testing.receiver import Receiver
 from cartwire.testing.server import AppSwitch, ServedApp, served
 
 SECRET = "whsec_test_0123456789"
 KEY = "a" * 32
-
-
-class Receiver:
-    """Records every request; answers what `answers` says (status, headers), else 200."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, dict[str, str], bytes]] = []
-        self.answers: list[tuple[int, dict[str, str]]] = []
-        self.stall = 0.0
-
-        async def endpoint(request: Request) -> Response:
-            self.requests.append((request.url.path, dict(request.headers), await request.body()))
-            await asyncio.sleep(self.stall)
-            status, headers = self.answers.pop(0) if self.answers else (200, {})
-            return Response("ok" if status < 400 else "nope", status, headers=headers)
-
-        self.app = Starlette(routes=[Route("/{path:path}", endpoint, methods=["POST"])])
 
 
 @pytest.fixture
@@ -77,7 +56,7 @@ def post(body: str = '{"order": "AB-1001"}', destination: str = "zapier") -> Pos
 def test_the_body_is_signed_with_a_timestamp_and_carries_the_key(receiver: tuple[Receiver, str]) -> None:
     received, base = receiver
     result = connector(base).execute("post", post(), KEY)
-    [(path, headers, body)] = received.requests
+    [(path, headers, body)] = [(r.path, r.headers, r.body) for r in received.requests]
     assert result == {"destination": "zapier", "status": 200}
     assert path == "/hooks/catch/123"
     assert body == b'{"order": "AB-1001"}'
@@ -94,7 +73,7 @@ def test_the_body_is_signed_with_a_timestamp_and_carries_the_key(receiver: tuple
                                                (408, TransientError), (400, PermanentError), (404, PermanentError)])  # fmt: skip
 def test_answers_are_classified(receiver: tuple[Receiver, str], status: int, error: type[Exception]) -> None:
     received, base = receiver
-    received.answers.append((status, {"Retry-After": "7"}))
+    received.answer_next(status, {"Retry-After": "7"})
     with pytest.raises(error, match=f"answered {status}") as caught:
         connector(base).execute("post", post(), KEY)
     if error is TransientError:
@@ -103,14 +82,14 @@ def test_answers_are_classified(receiver: tuple[Receiver, str], status: int, err
 
 def test_a_retry_sends_the_same_body_and_key(receiver: tuple[Receiver, str]) -> None:
     received, base = receiver
-    received.answers.append((503, {}))
+    received.answer_next(503)
     hook = connector(base)
     with pytest.raises(TransientError):
         hook.execute("post", post(), KEY)
     hook.execute("post", post(), KEY)
     first, second = received.requests
-    assert first[2] == second[2]
-    assert first[1]["idempotency-key"] == second[1]["idempotency-key"] == KEY
+    assert first.body == second.body
+    assert first.headers["idempotency-key"] == second.headers["idempotency-key"] == KEY
 
 
 def test_a_timeout_is_transient(receiver: tuple[Receiver, str]) -> None:
@@ -133,7 +112,7 @@ def test_an_unlisted_destination_gets_no_request(receiver: tuple[Receiver, str])
 def test_a_redirect_to_an_unlisted_host_is_not_followed(receiver: tuple[Receiver, str]) -> None:
     received, base = receiver
     with served(Receiver().app) as elsewhere:  # a live host that no destination names
-        received.answers.append((307, {"Location": f"{elsewhere.base_url}/steal"}))
+        received.answer_next(307, {"Location": f"{elsewhere.base_url}/steal"})
         with pytest.raises(PermanentError, match=r"redirected to '127\.0\.0\.1', which no destination names"):
             connector(base).execute("post", post(), KEY)
     assert len(received.requests) == 1
@@ -141,9 +120,9 @@ def test_a_redirect_to_an_unlisted_host_is_not_followed(receiver: tuple[Receiver
 
 def test_a_redirect_within_a_listed_origin_is_followed(receiver: tuple[Receiver, str]) -> None:
     received, base = receiver
-    received.answers.append((308, {"Location": "/hooks/catch/moved"}))
+    received.answer_next(308, {"Location": "/hooks/catch/moved"})
     connector(base).execute("post", post(), KEY)
-    assert [path for path, _, _ in received.requests] == ["/hooks/catch/123", "/hooks/catch/moved"]
+    assert [r.path for r in received.requests] == ["/hooks/catch/123", "/hooks/catch/moved"]
 
 
 def test_a_body_that_is_not_json_is_refused_clearly() -> None:
