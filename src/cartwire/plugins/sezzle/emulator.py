@@ -35,11 +35,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from cartwire.core.money import check_currency
-from cartwire.core.timeutil import utcnow
 from cartwire.plugins.sezzle.api import REQUEST_ID_HEADER
 from cartwire.plugins.sezzle.ledger import Ledger, Order, RefusalError, Txn
 from cartwire.plugins.sezzle.signing import HEADER, sign
 from cartwire.plugins.sezzle.wire import error_array
+from cartwire.testing.clock import MovableClock
 from cartwire.testing.webhooks import WebhookOutbox, WebhookSender
 
 WEBHOOK_EVENTS = frozenset(
@@ -99,8 +99,7 @@ class SezzleEmulator(WebhookOutbox):
         self.token_lifetime = token_lifetime
         self.business_error_status = business_error_status
         self.honour_request_id = honour_request_id
-        self._clock = clock or utcnow
-        self._offset = timedelta(0)
+        self._time = MovableClock(clock)
         self._new_id = new_id or (lambda: str(uuidlib.uuid4()))
         self._lock = threading.RLock()
         self._ledger = Ledger(auth_window, self._new_id)
@@ -120,12 +119,11 @@ class SezzleEmulator(WebhookOutbox):
     # --- control API -----------------------------------------------------------------------
     def now(self) -> datetime:
         """The emulator's clock: the injected clock plus everything `advance` added."""
-        with self._lock:
-            return self._clock().astimezone(UTC) + self._offset
+        return self._time.now()
 
     def advance(self, delta: timedelta) -> None:
-        with self._lock:
-            self._offset += delta
+        """Move the clock forward without waiting."""
+        self._time.advance(delta)
 
     def authorize_order(
         self,

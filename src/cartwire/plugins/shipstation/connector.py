@@ -28,7 +28,6 @@ PUSH_ORDER = ActionSpec(
     "push_order",
     PushOrderArguments,
     "Create the store order in ShipStation, or update it if it is there (keyed by the OrderID).",
-    conflict_key=("order",),
 )
 
 

@@ -17,7 +17,7 @@ import json
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -26,8 +26,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from cartwire.core.timeutil import utcnow
 from cartwire.plugins.shipstation.orders import wire_timestamp
+from cartwire.testing.clock import MovableClock
 from cartwire.testing.webhooks import WebhookOutbox, WebhookSender
 
 OPEN_STATUSES = frozenset({"awaiting_payment", "awaiting_shipment", "on_hold", "pending_fulfillment"})
@@ -90,8 +90,7 @@ class ShipStationEmulator(WebhookOutbox):
         self.subscribe_answer = subscribe_answer
         self.wrap_webhook_list = wrap_webhook_list
         self.base_url = ""
-        self._clock = clock or utcnow
-        self._offset = timedelta(0)
+        self._time = MovableClock(clock)
         self._lock = threading.RLock()
         self._orders: dict[int, dict[str, Any]] = {}
         self._by_key: dict[str, int] = {}
@@ -107,13 +106,12 @@ class ShipStationEmulator(WebhookOutbox):
 
     # --- control API ---------------------------------------------------------------------------
     def now(self) -> datetime:
-        with self._lock:
-            return self._clock().astimezone(UTC) + self._offset
+        """The emulator's clock: the injected clock plus everything `advance` added."""
+        return self._time.now()
 
     def advance(self, delta: timedelta) -> None:
-        """Move the clock (to open a new rate-limit window without waiting)."""
-        with self._lock:
-            self._offset += delta
+        """Move the clock forward without waiting."""
+        self._time.advance(delta)
 
     def order(self, order_key: str) -> dict[str, Any]:
         with self._lock:
