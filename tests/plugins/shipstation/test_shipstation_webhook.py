@@ -88,6 +88,7 @@ def test_the_url_secret_is_required(secret: str | None, configured: str, status:
         "http://ssapi.shipstation.com/shipments?batchId=1",  # credentials never travel in clear text
         "https://ssapi.shipstation.com.attacker.example/shipments",
         "https://ssapi.shipstation.com:8443/shipments",
+        "https://someone@ssapi.shipstation.com/shipments",
     ],
 )
 def test_a_resource_url_off_shipstation_is_not_fetched(url: str) -> None:
@@ -236,8 +237,10 @@ def test_a_fetch_answered_500_is_refused_with_503(connector: ShipStation, emulat
     assert caught.value.status == 503
 
 
-def test_a_delivery_carrying_shipments_is_not_trusted() -> None:
+@pytest.mark.parametrize("extra", [{}, {"resource_url": NOTIFY_URL, "resource_type": "SHIP_NOTIFY"}])
+def test_a_delivery_carrying_shipments_is_not_trusted(extra: dict[str, str]) -> None:
     connector = mocked(lambda request: pytest.fail("nothing to fetch"))
+    body = json.dumps(json.loads(sample("shipments-batch.json")) | extra).encode()
     with pytest.raises(WebhookRejected, match="not shipment data") as caught:
-        connector.parse_webhook(delivery(sample("shipments-batch.json")))
+        connector.parse_webhook(delivery(body))
     assert caught.value.status == 400

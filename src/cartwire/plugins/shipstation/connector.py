@@ -71,7 +71,7 @@ class ShipStation(Connector):
         """Only a notification is accepted: shipment data counts only when fetched from ShipStation."""
         check_url_secret(self.settings.webhook_secret, request.path_secret, service=webhook.SOURCE)
         data = webhook.read_body(request.body)
-        if "resource_url" not in data:
+        if "resource_url" not in data or "shipments" in data:
             raise WebhookRejected(
                 400, "shipstation: a delivery must be {resource_url, resource_type}, not shipment data"
             )

@@ -45,9 +45,13 @@ def allowed_resource(url: str, *, base_url: str, hosts: Iterable[str]) -> str:
     parts, base = urlsplit(url), urlsplit(base_url)
     same_origin = (parts.scheme, parts.netloc.lower()) == (base.scheme, base.netloc.lower())
     host = (parts.hostname or "").lower()
-    if same_origin or (parts.scheme == "https" and parts.port is None and any(fnmatch(host, p) for p in hosts)):
+    listed = parts.scheme == "https" and parts.port is None and any(fnmatch(host, p) for p in hosts)
+    if (same_origin or listed) and parts.username is None and parts.password is None:
         return url
-    raise WebhookRejected(400, f"shipstation: resource_url host {host or '?'!r} is not ShipStation's API; not fetched")
+    raise WebhookRejected(
+        400,
+        f"shipstation: resource_url on {host or '?'!r} is not ShipStation's API (https, a listed host); not fetched",
+    )
 
 
 def follow(notification: dict[str, Any], fetch: Fetch, *, max_pages: int) -> list[Any]:
