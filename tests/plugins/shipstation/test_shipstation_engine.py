@@ -10,6 +10,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from shipstation_support import HOOK_SECRET, KEY, SECRET
 
@@ -48,6 +49,7 @@ class World:
     shipstation: ShipStationEmulator
     runtime: Runtime
     receiver: Receiver
+    intake: str
 
     def settle(self, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
@@ -95,7 +97,7 @@ def world(tmp_path: Path) -> Iterator[World]:
         store.subscribe("Order Status Change", f"{intake}/hooks/3dcart/{STORE_SECRET}?event=status_changed")
         sezzle.subscribe(f"{intake}/hooks/sezzle", ["order.captured", "order.refunded"])
         shipstation.subscribe(f"{intake}/hooks/shipstation/{HOOK_SECRET}", "SHIP_NOTIFY")
-        yield World(store, sezzle, shipstation, runtime, receiver)
+        yield World(store, sezzle, shipstation, runtime, receiver, intake)
 
 
 def test_shipstation_shipping_captures_the_payment_once(world: World) -> None:
@@ -144,3 +146,14 @@ def test_a_delivery_with_a_wrong_secret_is_refused_and_kept(world: World) -> Non
     assert all(r["body"] == refused.body for r in rejected)  # kept for review, unchanged
     shipments = [e for e in world.runtime.store.events() if e.type == "shipstation.shipment.created"]
     assert len(shipments) == 1  # the delivery with the right secret, once
+
+
+def test_a_repeated_notification_is_a_duplicate(world: World) -> None:
+    world.sezzle.authorize_order("AB-1001", 10891, uuid=FIRST_SEZZLE_ORDER)
+    world.store.place_order(sample_order("order-new.json"))
+    world.settle()
+    url = world.shipstation.ship_orders(["5001"])
+    world.settle()
+    body = {"resource_url": url, "resource_type": "SHIP_NOTIFY"}
+    again = httpx.post(f"{world.intake}/hooks/shipstation/{HOOK_SECRET}", json=body, timeout=5)
+    assert again.json() == {"accepted": 0, "duplicates": 1}
