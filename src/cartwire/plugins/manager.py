@@ -12,7 +12,13 @@ import pluggy
 from cartwire.plugins import hookspecs
 from cartwire.plugins.connector import Connector
 
-BUILTIN_PLUGINS = ("cartwire.plugins.threedcart", "cartwire.plugins.sezzle", "cartwire.plugins.quickbooks")
+BUILTIN_PLUGINS = (
+    "cartwire.plugins.threedcart",
+    "cartwire.plugins.sezzle",
+    "cartwire.plugins.quickbooks",
+    "cartwire.plugins.shipstation",
+    "cartwire.plugins.webhook",
+)
 # Set CARTWIRE_DISABLE_PLUGIN_AUTOLOAD=1 to load only the built-ins (tox does the same for its plugins).
 AUTOLOAD_ENV = "CARTWIRE_DISABLE_PLUGIN_AUTOLOAD"
 

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Self
 
 import httpx
 
@@ -126,3 +127,33 @@ class WebhookSender:
 
     def _ok(self, status: int | None) -> bool:
         return status is not None and self._accepted(status)
+
+
+class WebhookOutbox:
+    """What every emulator that sends webhooks offers; it sets `_sender` in its constructor.
+
+    `delivered` and `failed_deliveries` are the deliveries its subscribers accepted and those that
+    failed for good; `drain()` waits for both; `close()` (also on leaving a `with` block) stops sending.
+    """
+
+    _sender: WebhookSender
+
+    @property
+    def delivered(self) -> list[Delivery]:
+        return list(self._sender.delivered)
+
+    @property
+    def failed_deliveries(self) -> list[Delivery]:
+        return list(self._sender.failed)
+
+    def drain(self, timeout: float = 10.0) -> None:
+        self._sender.drain(timeout)
+
+    def close(self) -> None:
+        self._sender.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -35,12 +35,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from cartwire.core.money import check_currency
-from cartwire.core.timeutil import utcnow
 from cartwire.plugins.sezzle.api import REQUEST_ID_HEADER
 from cartwire.plugins.sezzle.ledger import Ledger, Order, RefusalError, Txn
 from cartwire.plugins.sezzle.signing import HEADER, sign
 from cartwire.plugins.sezzle.wire import error_array
-from cartwire.testing.webhooks import Delivery, WebhookSender
+from cartwire.testing.clock import MovableClock
+from cartwire.testing.webhooks import WebhookOutbox, WebhookSender
 
 WEBHOOK_EVENTS = frozenset(
     {
@@ -76,7 +76,7 @@ class _Fault:
     retry_after: str | None
 
 
-class SezzleEmulator:
+class SezzleEmulator(WebhookOutbox):
     """One emulated Sezzle merchant account. Every public method is thread-safe."""
 
     merchant_uuid = "0f0c7a0e-9a11-4c33-8d0e-5e7a2b9c1d00"
@@ -99,8 +99,7 @@ class SezzleEmulator:
         self.token_lifetime = token_lifetime
         self.business_error_status = business_error_status
         self.honour_request_id = honour_request_id
-        self._clock = clock or utcnow
-        self._offset = timedelta(0)
+        self._time = MovableClock(clock)
         self._new_id = new_id or (lambda: str(uuidlib.uuid4()))
         self._lock = threading.RLock()
         self._ledger = Ledger(auth_window, self._new_id)
@@ -120,12 +119,11 @@ class SezzleEmulator:
     # --- control API -----------------------------------------------------------------------
     def now(self) -> datetime:
         """The emulator's clock: the injected clock plus everything `advance` added."""
-        with self._lock:
-            return self._clock().astimezone(UTC) + self._offset
+        return self._time.now()
 
     def advance(self, delta: timedelta) -> None:
-        with self._lock:
-            self._offset += delta
+        """Move the clock forward without waiting."""
+        self._time.advance(delta)
 
     def authorize_order(
         self,
@@ -190,23 +188,6 @@ class SezzleEmulator:
         """Every call received: (method, path, Sezzle-Request-Id or None)."""
         with self._lock:
             return list(self._requests)
-
-    @property
-    def delivered(self) -> list[Delivery]:
-        """Webhooks a subscriber answered with 200."""
-        return list(self._sender.delivered)
-
-    @property
-    def failed_deliveries(self) -> list[Delivery]:
-        """Webhooks still not answered with 200 after every retry."""
-        return list(self._sender.failed)
-
-    def drain(self, timeout: float = 10.0) -> None:
-        """Wait until every webhook was delivered or failed for good."""
-        self._sender.drain(timeout)
-
-    def close(self) -> None:
-        self._sender.close()
 
     # --- HTTP ------------------------------------------------------------------------------
     def _routes(self) -> list[Route]:

@@ -7,8 +7,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
 
-from cartwire.core.money import Money, check_currency
+from cartwire.core.money import Money
 from cartwire.plugins.connector import ActionArguments, ConnectorSettings
+from cartwire.plugins.fields import CurrencyCode
 
 # An order uuid goes into a URL path, so it may not carry '/', '?', '#' or '..'.
 _ORDER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
@@ -20,7 +21,7 @@ class SezzleSettings(ConnectorSettings):
     base_url: str = "https://gateway.sezzle.com"
     public_key: str = ""
     private_key: SecretStr = SecretStr("")
-    currency: str = "USD"  # the account's settlement currency; actions in another currency are refused
+    currency: CurrencyCode = "USD"  # the account's settlement currency; actions in another currency are refused
     timeout: float = 10.0
     token_margin_seconds: int = 60
 
@@ -30,11 +31,6 @@ class SezzleSettings(ConnectorSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError(f"base_url must start with http:// or https://, got {value!r}")
         return value.rstrip("/")
-
-    @field_validator("currency")
-    @classmethod
-    def _currency(cls, value: str) -> str:
-        return check_currency(value)
 
     @field_validator("timeout")
     @classmethod

@@ -10,8 +10,7 @@ import httpx
 from pydantic import Field, SecretStr, field_validator
 
 from cartwire.core.events import Event, EventType
-from cartwire.core.money import check_currency
-from cartwire.core.timeutil import utcnow, zone
+from cartwire.core.timeutil import utcnow
 from cartwire.plugins.connector import (
     ActionArguments,
     ActionSpec,
@@ -21,6 +20,7 @@ from cartwire.plugins.connector import (
     WebhookRequest,
     shared_ssl_context,
 )
+from cartwire.plugins.fields import CurrencyCode, TimeZoneName
 from cartwire.plugins.threedcart import webhook
 from cartwire.plugins.threedcart.actions import SPECS, Actions
 from cartwire.plugins.threedcart.client import ThreeDCartClient
@@ -38,16 +38,10 @@ class ThreeDCartSettings(ConnectorSettings):
     private_key: SecretStr = SecretStr("")
     token: SecretStr = SecretStr("")
     webhook_secret: SecretStr = SecretStr("")
-    time_zone: str = "America/New_York"
-    currency: str = "USD"
+    time_zone: TimeZoneName = "America/New_York"
+    currency: CurrencyCode = "USD"
     statuses: dict[int, str] = Field(default_factory=lambda: dict(STANDARD_STATUSES))
     timeout: float = Field(default=10.0, gt=0)
-
-    @field_validator("time_zone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        zone(value)
-        return value
 
     @field_validator("statuses")
     @classmethod
@@ -56,11 +50,6 @@ class ThreeDCartSettings(ConnectorSettings):
         if "" in labels or len(set(labels)) != len(labels):
             raise ValueError("status labels must be non-empty and distinct (ignoring case)")
         return value
-
-    @field_validator("currency")
-    @classmethod
-    def _known_currency(cls, value: str) -> str:
-        return check_currency(value)
 
 
 class ThreeDCart(Connector):

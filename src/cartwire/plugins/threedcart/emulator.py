@@ -36,7 +36,7 @@ from cartwire.plugins.threedcart.client import OFFSET_PAST_END
 from cartwire.plugins.threedcart.dates import FORMATTERS, format_store_date, parse_local
 from cartwire.plugins.threedcart.models import STANDARD_STATUSES
 from cartwire.plugins.threedcart.wire import WireOrder
-from cartwire.testing.webhooks import Delivery, WebhookSender
+from cartwire.testing.webhooks import WebhookOutbox, WebhookSender
 
 ORDER_NEW = "Order New"
 ORDER_STATUS_CHANGE = "Order Status Change"
@@ -69,7 +69,7 @@ class BadRequestError(ValueError):
     """Answered as 400 with 3dcart's error array."""
 
 
-class ThreeDCartEmulator:
+class ThreeDCartEmulator(WebhookOutbox):
     """One emulated store. The Python methods below act as the merchant (or 3dcart itself) would."""
 
     def __init__(
@@ -110,7 +110,7 @@ class ThreeDCartEmulator:
         self._failures: list[tuple[int, float | None]] = []
         if delivery_attempts < 1:
             raise ValueError(f"delivery_attempts must be at least 1, not {delivery_attempts}")
-        self._deliverer = WebhookSender(
+        self._sender = WebhookSender(
             retry_delays=[0.05 * attempt for attempt in range(1, delivery_attempts)],
             verify=shared_ssl_context(),
             thread_name="3dcart-emulator-webhooks",
@@ -180,26 +180,6 @@ class ThreeDCartEmulator:
         with self._lock:
             self._failures.extend([(status, retry_after)] * n)
 
-    def drain(self, timeout: float = 10.0) -> None:
-        self._deliverer.drain(timeout)
-
-    @property
-    def delivered(self) -> list[Delivery]:
-        return list(self._deliverer.delivered)
-
-    @property
-    def failed_deliveries(self) -> list[Delivery]:
-        return list(self._deliverer.failed)
-
-    def close(self) -> None:
-        self._deliverer.close()
-
-    def __enter__(self) -> ThreeDCartEmulator:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # --- state helpers (call with the lock held) ----------------------------------------------
     def _order(self, order_id: int) -> dict[str, Any]:
         try:
@@ -246,7 +226,7 @@ class ThreeDCartEmulator:
             body = self._dumps([self._order(order_id)])
             urls = [w["Url"] for w in self._webhooks.values() if w["EventType"] == event_type and w["Enabled"]]
         for url in urls:
-            self._deliverer.send(url, body)
+            self._sender.send(url, body)
 
     def _add_webhook(self, name: str, event_type: int, url: str, enabled: bool = True) -> int:
         webhook_id = len(self._webhooks) + 1

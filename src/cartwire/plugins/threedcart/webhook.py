@@ -9,7 +9,6 @@ status change; two changes within the creation minute cannot be told apart, henc
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +16,7 @@ from pydantic import SecretStr, ValidationError
 
 from cartwire.core.events import Event
 from cartwire.plugins.connector import WebhookRejected
+from cartwire.plugins.httpkit import check_url_secret
 from cartwire.plugins.threedcart import jsonwire
 from cartwire.plugins.threedcart.models import NOT_COMPLETED, Order, order_from_wire
 from cartwire.plugins.threedcart.wire import WireOrder
@@ -31,11 +31,7 @@ _TERMINAL = frozenset({4, 5})
 
 def check_secret(configured: SecretStr, given: str | None) -> None:
     """Accept only the configured secret; with none configured, accept nothing."""
-    expected = configured.get_secret_value().encode()
-    if not expected:
-        raise WebhookRejected(403, "3dcart webhooks are disabled: the webhook_secret setting is empty")
-    if given is None or not hmac.compare_digest(expected, given.encode()):
-        raise WebhookRejected(401, "the secret in the 3dcart webhook URL is missing or wrong")
+    check_url_secret(configured, given, service=SOURCE)
 
 
 def parse_orders(

@@ -1,0 +1,28 @@
+"""Setting types several connectors share: `time_zone: TimeZoneName`, `currency: CurrencyCode`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator
+
+from cartwire.core.money import check_currency
+from cartwire.core.timeutil import zone
+
+
+def _time_zone(value: str) -> str:
+    zone(value)
+    return value
+
+
+def _base_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
+    return value.rstrip("/")
+
+
+TimeZoneName = Annotated[str, AfterValidator(_time_zone)]  # an IANA name, checked
+CurrencyCode = Annotated[str, AfterValidator(check_currency)]  # ISO 4217, checked
+BaseUrl = Annotated[str, AfterValidator(_base_url)]  # http(s) with a host; no trailing slash
