@@ -166,8 +166,11 @@ def run(config_path: Path) -> None:
     catalog = Catalog(connectors)
     engine = load_rules(config.rules, catalog)
     store = Store(config.database)
-    runtime = Runtime(store, catalog, engine, retry=config.retry, observer=LogObserver())
-    serve(runtime, config.host, config.port, closing=[store, *connectors])
+    try:
+        runtime = Runtime(store, catalog, engine, retries=config.retry, observer=LogObserver())
+    except ValueError as error:  # a [retry."scope"] naming nothing loaded
+        raise ConfigError(f"{config_path} {error}") from None
+    serve(runtime, config.host, config.port, closing=[store, *connectors], stop_timeout=config.stop_timeout)
 
 
 @main.command()

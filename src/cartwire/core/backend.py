@@ -11,7 +11,7 @@ implements the same methods with the same guarantees and the runtime does not ch
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -22,6 +22,7 @@ from cartwire.core.records import (
     NewAction,
     NewEvent,
     PendingItem,
+    RecordedWrite,
     StoredAction,
     StoredEvent,
 )
@@ -47,13 +48,18 @@ class RuntimeStore(Protocol):
 
     def start_action(self, row: int) -> None: ...
 
-    def action_done(self, row: int, result: dict[str, Any]) -> None: ...
+    def action_done(self, row: int, result: dict[str, Any], writes: Sequence[RecordedWrite] = ()) -> None: ...
 
-    def action_retry(self, row: int, error: str, next_attempt_at: datetime) -> None: ...
+    def action_retry(self, row: int, error: str, next_attempt_at: datetime, *, count_attempt: bool = True) -> None: ...
 
     def action_failed(self, row: int, error: str) -> None: ...
 
-    def recover_in_flight(self, max_attempts: int) -> list[StoredAction]: ...
+    def recover_in_flight(self, max_attempts: int | Callable[[str, str], int]) -> list[StoredAction]: ...
+
+    # --- echoes: `action_done(writes=...)` records what we wrote; an event reporting it back is an echo
+    def recent_writes(self, entity: str, since: datetime) -> list[RecordedWrite]: ...
+
+    def record_echo(self, event_row: int, entity: str, write: RecordedWrite) -> None: ...
 
     # --- reading
     def events(self, state: str | None = None) -> list[StoredEvent]: ...

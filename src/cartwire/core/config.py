@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from cartwire.core.runtime import RetryPolicy
+from cartwire.core.retry import RetrySettings
 from cartwire.plugins.connector import Connector
 from cartwire.plugins.manager import ConnectorRegistry
 
@@ -35,7 +35,8 @@ class Config:
     host: str = "127.0.0.1"
     port: int = 8080
     connectors: dict[str, dict[str, Any]] = field(default_factory=dict)
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    retry: RetrySettings = field(default_factory=RetrySettings)
+    stop_timeout: float = 30.0  # seconds SIGTERM waits for the action in flight
 
 
 def load_config(path: Path) -> Config:
@@ -60,9 +61,12 @@ def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None) -> Con
     if isinstance(rules, str):
         rules = [rules]
     try:
-        retry = RetryPolicy(**raw.get("retry", {}))
-    except TypeError as error:
-        raise ConfigError(f"{where} [retry]: {error}") from None
+        retry = RetrySettings.from_table(raw.get("retry", {}))
+    except ValueError as error:
+        raise ConfigError(f"{where} {error}") from None
+    unknown_server = sorted(set(server) - {"host", "port", "stop_timeout"})
+    if unknown_server:
+        raise ConfigError(f"{where} [server]: unknown key {unknown_server[0]!r} (expected host, port, stop_timeout)")
     connectors = {
         name: {key: _resolve(value, f"{where} [connectors.{name}] {key}") for key, value in settings.items()}
         for name, settings in raw.get("connectors", {}).items()
@@ -73,6 +77,7 @@ def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None) -> Con
         rules=[base / entry for entry in rules],
         host=server.get("host", "127.0.0.1"),
         port=int(server.get("port", 8080)),
+        stop_timeout=float(server.get("stop_timeout", 30.0)),
         connectors=connectors,
         retry=retry,
     )

@@ -114,3 +114,14 @@ class PendingItem:
     entity: str
     state: str
     since: datetime
+
+
+@dataclass(frozen=True)
+class RecordedWrite:
+    """A change one of our actions made to `entity` (see `cartwire.plugins.policy.Write`), and
+    since when its echo may arrive: when the action was planned."""
+
+    action: int
+    entity: str
+    changes: dict[str, Any]
+    since: datetime

@@ -6,16 +6,16 @@ The bearer token from `POST /v2/authentication` is cached until `token_margin_se
 
 from __future__ import annotations
 
-import email.utils
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 from pydantic import SecretStr
 
+from cartwire.core.ratelimit import retry_after_seconds
 from cartwire.core.timeutil import parse_rfc3339
 from cartwire.plugins.connector import PermanentError, TransientError
 from cartwire.plugins.sezzle.models import SezzleSettings
@@ -29,7 +29,7 @@ class SezzleRefusedError(PermanentError):
     """Sezzle answered a 4xx; `errors` holds its error array."""
 
     def __init__(self, message: str, *, status: int, errors: tuple[ErrorDetail, ...]):
-        super().__init__(message, status=status)
+        super().__init__(message, status=status, code=errors[0].code if errors else None)
         self.errors = errors
 
 
@@ -128,7 +128,7 @@ def _raise_for_status(response: httpx.Response, what: str) -> None:
     status = response.status_code
     if status < 400:
         return
-    if status == 429 or status >= 500:
+    if status in (408, 429) or status >= 500:
         raise TransientError(
             f"Sezzle answered {what} with HTTP {status}",
             status=status,
@@ -140,19 +140,3 @@ def _raise_for_status(response: httpx.Response, what: str) -> None:
         errors = ()
     detail = "; ".join(str(error) for error in errors) or f"HTTP {status} without an error array"
     raise SezzleRefusedError(f"Sezzle refused {what}: {detail}", status=status, errors=errors)
-
-
-def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
-    """`Retry-After` as seconds to wait: either delta-seconds or an HTTP date."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())

@@ -9,13 +9,12 @@ appear in an error message.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 from pydantic import SecretStr, ValidationError
 
-from cartwire.core.timeutil import utcnow
+from cartwire.core.ratelimit import retry_after_seconds
 from cartwire.plugins.connector import PermanentError, TransientError
 from cartwire.plugins.threedcart import jsonwire
 from cartwire.plugins.threedcart.wire import WireResult
@@ -114,11 +113,11 @@ class ThreeDCartClient:
             return
         if status == 401:
             raise PermanentError(BAD_CREDENTIALS, status=status)
-        if status == 429 or status >= 500:
+        if status in (408, 429) or status >= 500:
             raise TransientError(
                 f"3dcart answered {status} to {method} {path}",
                 status=status,
-                retry_after=_retry_after(response.headers.get("Retry-After")),
+                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
             )
         detail = _message(response)
         raise PermanentError(
@@ -142,15 +141,3 @@ def _message(response: httpx.Response) -> str:
     if isinstance(data, list) and data:
         data = data[0]
     return str(data.get("Message", "")) if isinstance(data, dict) else ""
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a `Retry-After` header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value)
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - utcnow()).total_seconds())
-    except (TypeError, ValueError):
-        return None
