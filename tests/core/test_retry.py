@@ -11,7 +11,7 @@ import pytest
 from runtime_fakes import TOKEN, ChargeArguments, Pay, PaySettings, Shop, build_world, delivery
 
 from cartwire.core.catalog import Catalog
-from cartwire.core.config import ConfigError, config_from_mapping
+from cartwire.core.config import ConfigError, config_from_mapping, load_config
 from cartwire.core.engine import compile_rules
 from cartwire.core.money import Money
 from cartwire.core.retry import RetryPolicies, RetrySettings, is_transient
@@ -188,3 +188,28 @@ def test_sezzle_business_errors_go_to_review_at_once(
         sezzle.close()
         emulator.close()
         switch.app = None
+
+
+def test_the_toml_tables_read_as_documented(tmp_path):
+    path = tmp_path / "cartwire.toml"
+    path.write_text("""
+[server]
+stop_timeout = 5
+[retry]
+attempts = 6
+[retry.sezzle]
+initial = 2.5
+[retry."sezzle.capture"]
+permanent = [404, "invalid"]
+""")
+    config = load_config(path)
+    assert config.stop_timeout == 5.0
+    assert config.retry.common == {"attempts": 6}
+    catalog = Catalog([Sezzle()])
+    capture = RetryPolicies(catalog, RetryPolicy(), config.retry).for_action("sezzle", "capture")
+    assert capture == RetryPolicy(attempts=6, initial=2.5, permanent=frozenset({"404", "invalid"}))
+
+
+def test_an_unknown_server_key_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"\[server\]: unknown key 'stop_timout'"):
+        config_from_mapping({"server": {"stop_timout": 5}})
