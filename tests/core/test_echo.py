@@ -1,0 +1,149 @@
+"""Echoes on the fake connectors: a change we wrote, reported back, is stored and audited but not evaluated."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+
+import pytest
+from runtime_fakes import RULES, Clock, Pay, PaySettings, Shop, ShopOrder, ShopSettings, delivery
+
+from cartwire.core.catalog import Catalog
+from cartwire.core.engine import compile_rules
+from cartwire.core.events import EventType
+from cartwire.core.runtime import RetryPolicy, Runtime
+from cartwire.core.store import Store
+from cartwire.grammar import parse_rules
+from cartwire.plugins.connector import ActionArguments, ActionSpec
+from cartwire.plugins.policy import Write
+
+
+class StatusArguments(ActionArguments):
+    order: str
+    status: str
+
+
+class EchoingShop(Shop):
+    """A shop whose `set_status` declares what it writes, and whose order event reports the status."""
+
+    def event_types(self):
+        return [EventType("shop.order.updated", "order", ShopOrder, echo_fields=("status",))]
+
+    def actions(self):
+        def written(arguments, result):
+            return Write(f"shop:order:{result['id']}", {"status": result["status"]})
+
+        return [ActionSpec("set_status", StatusArguments, "set the status", writes=written)]
+
+    def execute(self, action, arguments, idempotency_key):
+        return {"id": int(arguments.order.removeprefix("AB-")), "status": arguments.status}
+
+
+SHIP_NEW_ORDERS = (
+    RULES
+    + """
+rule "ship new orders"
+  on shop.order.updated
+  when order.status = New
+  then shop.set_status(order: order.ref, status: "Shipped")
+end
+"""
+)
+
+
+@pytest.fixture
+def world(tmp_path):
+    shop, pay, clock = EchoingShop(ShopSettings()), Pay(PaySettings()), Clock()
+    catalog = Catalog([shop, pay])
+    engine = compile_rules([parse_rules(SHIP_NEW_ORDERS, "t.rules")], catalog)
+    stores: list[Store] = []
+
+    def runtime() -> Runtime:
+        if stores:
+            stores[-1].close()
+        stores.append(Store(tmp_path / "cw.sqlite3", clock=clock))
+        return Runtime(stores[-1], catalog, engine, retry=RetryPolicy(initial=1, jitter=0), clock=clock)
+
+    yield runtime, pay, clock
+    stores[-1].close()
+
+
+def test_our_status_change_reported_back_is_an_echo_and_a_later_one_is_not(world):
+    make, pay, clock = world
+    runtime = make()
+    runtime.accept("shop", delivery(version=1, status="New"))
+    runtime.run_once()
+    runtime.run_once()  # set_status done: the write is recorded
+    clock.advance(5)
+    runtime.accept("shop", delivery(version=2, status="Shipped"))  # the shop reports our change
+    runtime.run_once()
+    assert pay.calls == []
+    echo_event = runtime.store.events()[1]
+    assert (echo_event.state, echo_event.fired) == ("evaluated", [])
+    [echo] = [e for e in runtime.store.audit_entries() if e.kind == "event.echo"]
+    [set_status] = runtime.store.actions()
+    assert json.loads(echo.detail)["of_action"] == set_status.row
+    [wrote] = [e for e in runtime.store.audit_entries() if e.kind == "action.wrote"]
+    assert (wrote.entity, json.loads(wrote.detail)["changes"]) == ("shop:order:7", {"status": "Shipped"})
+
+    clock.advance(5)
+    runtime.accept("shop", delivery(version=3, status="Shipped"))  # the write explained one echo only
+    runtime.run_once()
+    runtime.run_once()
+    assert [order for order, _, _ in pay.calls] == ["AB-7"]
+
+
+def test_a_change_that_differs_from_ours_or_comes_too_late_is_evaluated(world):
+    make, pay, clock = world
+    runtime = make()
+    runtime.echo_window = timedelta(minutes=15)
+    runtime.accept("shop", delivery(version=1, status="New"))
+    runtime.run_once()
+    runtime.run_once()
+    clock.advance(16 * 60)
+    runtime.accept("shop", delivery(version=2, status="Shipped"))
+    runtime.run_once()
+    runtime.run_once()
+    assert len(pay.calls) == 1
+    assert not [e for e in runtime.store.audit_entries() if e.kind == "event.echo"]
+
+
+def test_an_event_received_before_the_action_was_planned_is_not_its_echo(world):
+    make, pay, clock = world
+    runtime = make()
+    runtime.accept("shop", delivery(version=1, status="New"))
+    runtime.evaluate_pending()
+    clock.advance(-1)  # a delivery stored just before the plan (e.g. evaluated late, as a retried dead letter)
+    runtime.accept("shop", delivery(version=2, status="Shipped"))
+    clock.advance(1)
+    runtime.execute_due()  # our set_status to Shipped is recorded
+    runtime.run_once()
+    runtime.run_once()
+    assert len(pay.calls) == 1
+    assert not [e for e in runtime.store.audit_entries() if e.kind == "event.echo"]
+
+
+def test_after_a_crash_the_recovered_write_is_recorded_before_its_echo_is_looked_at(world):
+    make, pay, clock = world
+    runtime = make()
+    runtime.accept("shop", delivery(version=1, status="New"))
+    runtime.evaluate_pending()
+    [action] = runtime.store.due_actions(clock())
+    runtime.store.start_action(action.row)  # the process dies during the call...
+    clock.advance(2)
+    runtime.accept("shop", delivery(version=2, status="Shipped"))  # ...which reached the shop
+    restarted = make()
+    restarted.start(idle_wait=0.01)
+    try:
+        deadline = time.monotonic() + 10
+        while not restarted.store.is_idle():
+            assert time.monotonic() < deadline, restarted.store.counts()
+            time.sleep(0.01)
+    finally:
+        assert restarted.stop(5)
+    assert pay.calls == []
+    assert [e.kind for e in restarted.store.audit_entries() if e.kind in ("action.recovered", "event.echo")] == [
+        "action.recovered",
+        "event.echo",
+    ]
