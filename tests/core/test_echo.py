@@ -147,3 +147,25 @@ def test_after_a_crash_the_recovered_write_is_recorded_before_its_echo_is_looked
         "action.recovered",
         "event.echo",
     ]
+
+
+class CarelessShop(EchoingShop):
+    def actions(self):
+        def broken(arguments, result):
+            return Write(f"shop:order:{result['missing']}", {})
+
+        return [ActionSpec("set_status", StatusArguments, "set the status", writes=broken)]
+
+
+def test_a_broken_writes_declaration_does_not_leave_the_action_in_flight(tmp_path, caplog):
+    shop = CarelessShop(ShopSettings())
+    catalog = Catalog([shop, Pay(PaySettings())])
+    store = Store(tmp_path / "cw.sqlite3")
+    runtime = Runtime(store, catalog, compile_rules([parse_rules(SHIP_NEW_ORDERS, "t.rules")], catalog))
+    try:
+        runtime.accept("shop", delivery(version=1, status="New"))
+        runtime.run_once()
+        assert [a.state for a in store.actions()] == ["done"]
+        assert "shop.set_status: `writes` failed" in caplog.text
+    finally:
+        store.close()

@@ -9,6 +9,7 @@ and audited (`event.echo`, naming the action) but no rule sees it. Each write ex
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -17,12 +18,18 @@ from cartwire.core.events import Event
 from cartwire.core.records import RecordedWrite, StoredAction
 from cartwire.plugins.connector import ActionSpec
 
+log = logging.getLogger("cartwire.echo")
+
 
 def written(spec: ActionSpec, action: StoredAction, result: dict[str, Any]) -> list[RecordedWrite]:
     """What a finished action changed, as the connector describes it (nothing if it does not)."""
     if spec.writes is None:
         return []
-    write = spec.writes(action.arguments, result)
+    try:
+        write = spec.writes(action.arguments, result)
+    except Exception:  # a connector bug must not leave a finished action in flight; its echo will be evaluated
+        log.exception("%s: `writes` failed; the echo of this action will not be recognised", action.qualified_name)
+        return []
     if write is None:
         return []
     return [RecordedWrite(action.row, write.entity, dict(write.changes), action.created_at or action.next_attempt_at)]
