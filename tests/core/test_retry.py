@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -10,6 +11,7 @@ from typing import Any, ClassVar
 import pytest
 from runtime_fakes import TOKEN, ChargeArguments, Pay, PaySettings, Shop, build_world, delivery
 
+from cartwire.cli import run_main
 from cartwire.core.catalog import Catalog
 from cartwire.core.config import ConfigError, config_from_mapping, load_config
 from cartwire.core.engine import compile_rules
@@ -22,6 +24,7 @@ from cartwire.plugins.connector import ActionSpec, PermanentError, TransientErro
 from cartwire.plugins.sezzle import Sezzle, SezzleSettings
 from cartwire.plugins.sezzle.emulator import SezzleEmulator
 from cartwire.plugins.sezzle.models import AmountArguments
+from cartwire.rules.loader import TEMPLATES_DIR
 
 SEZZLE_KEY = "sz_test_private_key_do_not_use_in_production"
 
@@ -213,3 +216,15 @@ permanent = [404, "invalid"]
 def test_an_unknown_server_key_is_an_error(tmp_path):
     with pytest.raises(ConfigError, match=r"\[server\]: unknown key 'stop_timout'"):
         config_from_mapping({"server": {"stop_timout": 5}})
+
+
+def test_cartwire_run_refuses_a_retry_scope_naming_nothing_loaded(tmp_path, monkeypatch, capsys):
+    config = tmp_path / "cartwire.toml"
+    config.write_text(
+        f'rules = ["{TEMPLATES_DIR}"]\n[retry."sezzle.captur"]\nattempts = 2\n[connectors.sezzle]\n[connectors.3dcart]\n'
+    )
+    monkeypatch.setattr(sys, "argv", ["cartwire", "run", "--config", str(config)])
+    with pytest.raises(SystemExit) as exit_:
+        run_main()
+    assert exit_.value.code == 2
+    assert "no loaded connector or action is called 'sezzle.captur'" in capsys.readouterr().err
