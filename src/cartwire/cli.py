@@ -150,6 +150,7 @@ def _parse_recorded(catalog: Catalog, body: bytes) -> list[Event]:
 )
 def run(config_path: Path) -> None:
     """Serve webhooks at /hooks/<connector>[/<secret>] and run the worker until interrupted."""
+    from cartwire.core.ratelimit import apply_rate_limits
     from cartwire.core.runtime import LogObserver, Runtime
     from cartwire.core.serve import serve
     from cartwire.core.store import Store
@@ -158,6 +159,10 @@ def run(config_path: Path) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = load_config(config_path)
     connectors = build_connectors(connector_registry(), config.connectors)
+    try:
+        apply_rate_limits(connectors, config.rate_limits)
+    except ValueError as error:
+        raise ConfigError(f"{config_path} {error}") from None
     for connector in connectors:
         try:
             connector.prepare()

@@ -6,10 +6,12 @@ import math
 from collections import deque
 
 import httpx
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cartwire.core.ratelimit import HEADROOM, LimitedTransport, Limiter, LimiterRegistry
+from cartwire.core.config import ConfigError, config_from_mapping
+from cartwire.core.ratelimit import HEADROOM, LimitedTransport, Limiter, LimiterRegistry, apply_rate_limits
 from cartwire.plugins.policy import RateLimit
 from cartwire.plugins.sezzle import Sezzle
 from cartwire.plugins.threedcart import ThreeDCart
@@ -159,3 +161,40 @@ def test_a_connector_with_a_declared_limit_reports_when_it_has_room():
     while lim.try_acquire() == 0:
         lim.release()
     assert 0 < store.ready_in() <= 0.5
+
+
+def test_the_configuration_can_replace_or_turn_off_a_declared_limit():
+    config = config_from_mapping(
+        {
+            "rate_limit": {
+                "shift4shop": {"bucket": 500, "drain_per_second": 20},
+                "sezzle": {"requests": 100, "per_seconds": 1},
+            }
+        }
+    )
+    store, sezzle = ThreeDCart(ThreeDCart.Settings()), Sezzle()
+    apply_rate_limits([store, sezzle], config.rate_limits)
+    assert store.limit == RateLimit.leaky_bucket(500, 20)
+    assert sezzle.limit == RateLimit(requests=100, per_seconds=1)
+    apply_rate_limits([store], config_from_mapping({"rate_limit": {"3dcart": {"enabled": False}}}).rate_limits)
+    assert store.limit is None
+    assert ThreeDCart.rate_limit == THREEDCART  # the declaration itself is untouched
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"3dcart": {"bucket": 50}}, "[rate_limit.3dcart]: a leaky bucket needs both `bucket` and `drain_per_second`"),
+        ({"3dcart": {"burst": 50}}, "[rate_limit.3dcart]: unknown key 'burst'"),
+        ({"3dcart": {"concurrency": "ten"}}, "[rate_limit.3dcart]: concurrency must be a number"),
+    ],
+)
+def test_a_wrong_rate_limit_table_is_an_error_that_says_where(table, message):
+    with pytest.raises(ConfigError) as error:
+        config_from_mapping({"rate_limit": table})
+    assert message in str(error.value)
+
+
+def test_a_rate_limit_for_a_connector_not_configured_is_an_error():
+    with pytest.raises(ValueError, match=r"\[rate_limit.quickbooks\]: no configured connector is called 'quickbooks'"):
+        apply_rate_limits([Sezzle()], {"quickbooks": None})

@@ -11,18 +11,23 @@ earlier or later than they leave, and a bucket filled to the brim would overflow
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import hashlib
 import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from cartwire.plugins.policy import RateLimit
+
+if TYPE_CHECKING:
+    from cartwire.plugins.connector import Connector
 
 HEADROOM = 1
 THROTTLE_PAUSE = 1.0  # seconds to hold back after a 429 that names no Retry-After
@@ -171,3 +176,35 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> fl
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+_LIMIT_KEYS = frozenset(field.name for field in dataclasses.fields(RateLimit)) | {"enabled"}
+
+
+def rate_limit_from_table(raw: Mapping[str, Any], where: str) -> RateLimit | None:
+    """A `[rate_limit.<connector>]` table: the RateLimit fields, or `enabled = false` for none."""
+    unknown = sorted(set(raw) - _LIMIT_KEYS)
+    if unknown:
+        raise ValueError(f"{where}: unknown key {unknown[0]!r} (expected one of {', '.join(sorted(_LIMIT_KEYS))})")
+    enabled = raw.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ValueError(f"{where}: enabled must be true or false, not {enabled!r}")
+    values = {key: value for key, value in raw.items() if key != "enabled"}
+    for key, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"{where}: {key} must be a number, not {value!r}")
+    if not enabled:
+        return None
+    try:
+        return RateLimit(**values)
+    except ValueError as error:
+        raise ValueError(f"{where}: {error}") from None
+
+
+def apply_rate_limits(connectors: Iterable[Connector], limits: Mapping[str, RateLimit | None]) -> None:
+    """Replace the declared limits of the connectors named (or aliased) in `limits`."""
+    by_name = {alias: connector for connector in connectors for alias in (connector.name, *connector.aliases)}
+    for name, limit in limits.items():
+        if name not in by_name:
+            raise ValueError(f"[rate_limit.{name}]: no configured connector is called {name!r}")
+        by_name[name].limit = limit

@@ -119,6 +119,7 @@ class Connector:
         self.settings = settings
         self._transport = transport
         self.limiters = LimiterRegistry()
+        self.limit: RateLimit | None = self.rate_limit  # `[rate_limit.<name>]` in cartwire.toml may replace it
 
     # --- declarations -------------------------------------------------------------------
     def event_types(self) -> list[EventType]:
@@ -169,18 +170,18 @@ class Connector:
 
     def ready_in(self) -> float:
         """Seconds until the rate limit lets a request through with the default credentials (0: now)."""
-        if self.rate_limit is None:
+        if self.limit is None:
             return 0.0
-        return self.limiters.get(self.name, self.credentials_key(), self.rate_limit).wait_time()
+        return self.limiters.get(self.name, self.credentials_key(), self.limit).wait_time()
 
     # --- helpers for subclasses -----------------------------------------------------------
     def http_client(self, base_url: str, *, limit_key: str | None = None, **kwargs: Any) -> httpx.Client:
-        """An httpx client for `base_url` whose every request keeps within `rate_limit` (waiting when
+        """An httpx client for `base_url` whose every request keeps within the rate limit (waiting when
         needed); tests inject a transport through the constructor."""
         kwargs.setdefault("verify", shared_ssl_context())
         transport = self._transport
-        if self.rate_limit is not None:
-            limiter = self.limiters.get(self.name, limit_key or self.credentials_key(), self.rate_limit)
+        if self.limit is not None:
+            limiter = self.limiters.get(self.name, limit_key or self.credentials_key(), self.limit)
             transport = LimitedTransport(limiter, transport or httpx.HTTPTransport(verify=kwargs["verify"]))
         return httpx.Client(base_url=base_url, transport=transport, **kwargs)
 
