@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -153,6 +156,43 @@ end
 """
 
 
+@dataclass
+class SezzleWorld:
+    """A Sezzle emulator on loopback and a connector on it; `runtime(action)` wires a rule that calls
+    `sezzle.<action>` on the order named in the shop event's note."""
+
+    emulator: SezzleEmulator
+    sezzle: Sezzle
+    database: Path
+    stores: list[Store] = field(default_factory=list)
+
+    def runtime(self, action: str) -> Runtime:
+        catalog = Catalog([Shop(Shop.Settings()), self.sezzle])
+        engine = compile_rules([parse_rules(RULES.format(action=action), "t.rules")], catalog)
+        self.stores.append(Store(self.database))
+        return Runtime(self.stores[-1], catalog, engine)
+
+
+@pytest.fixture
+def sezzle_world(tmp_path, loopback) -> Iterator[SezzleWorld]:
+    switch, server = loopback
+    emulator = SezzleEmulator(public_key="sz_pub", private_key=SEZZLE_KEY)
+    switch.app = emulator.app
+    sezzle = Sezzle(SezzleSettings(base_url=server.base_url, public_key="sz_pub", private_key=SEZZLE_KEY))
+    world = SezzleWorld(emulator, sezzle, tmp_path / "cw.sqlite3")
+    yield world
+    for store in world.stores:
+        store.close()
+    sezzle.close()
+    emulator.close()
+    switch.app = None
+
+
+def deliver_for(runtime: Runtime, sezzle_order: str) -> None:
+    body = json.loads(delivery().body) | {"note": sezzle_order}
+    runtime.accept("shop", WebhookRequest(json.dumps(body).encode(), {"x-token": TOKEN}))
+
+
 @pytest.mark.parametrize(
     ("action", "authorized_cents", "expired", "capture_first"),
     [
@@ -161,36 +201,34 @@ end
         pytest.param("refund", 20000, False, True, id="refund-above-capture"),
     ],
 )
-def test_sezzle_business_errors_go_to_review_at_once(
-    tmp_path, loopback, action, authorized_cents, expired, capture_first
-):
-    switch, server = loopback
-    emulator = SezzleEmulator(public_key="sz_pub", private_key=SEZZLE_KEY)
-    switch.app = emulator.app
+def test_sezzle_business_errors_go_to_review_at_once(sezzle_world, action, authorized_cents, expired, capture_first):
+    emulator = sezzle_world.emulator
     at = datetime.now(UTC) - timedelta(days=8) if expired else None
     order = emulator.authorize_order("AB-7", authorized_cents, at=at)
-    sezzle = Sezzle(SezzleSettings(base_url=server.base_url, public_key="sz_pub", private_key=SEZZLE_KEY))
+    runtime, sezzle = sezzle_world.runtime(action), sezzle_world.sezzle
     if capture_first:  # 50.00 captured: a refund of the order's 108.91 is above it
         arguments = AmountArguments(order=order, amount=Money.of("50.00", "USD"))
         assert sezzle.execute("capture", arguments, "first-capture")["amount_in_cents"] == 5000
-    catalog = Catalog([Shop(Shop.Settings()), sezzle])
-    engine = compile_rules([parse_rules(RULES.format(action=action), "t.rules")], catalog)
-    store = Store(tmp_path / "cw.sqlite3")
-    runtime = Runtime(store, catalog, engine)
-    try:
-        body = json.loads(delivery().body) | {"note": order}
-        runtime.accept("shop", WebhookRequest(json.dumps(body).encode(), {"x-token": TOKEN}))
-        runtime.run_once()
-        [stored] = store.actions()
-        assert (stored.state, stored.attempts) == ("failed", 1)
-        assert "Sezzle refused" in stored.last_error
-        assert "invalid at " in stored.last_error  # Sezzle's error code and the field it names
-        assert sum(path.endswith(f"/{action}") for _, path, _ in emulator.requests) == 1
-    finally:
-        store.close()
-        sezzle.close()
-        emulator.close()
-        switch.app = None
+    deliver_for(runtime, order)
+    runtime.run_once()
+    [stored] = runtime.store.actions()
+    assert (stored.state, stored.attempts) == ("failed", 1)
+    assert "Sezzle refused" in stored.last_error
+    assert "invalid at " in stored.last_error  # Sezzle's error code and the field it names
+    assert sum(path.endswith(f"/{action}") for _, path, _ in emulator.requests) == 1
+
+
+def test_a_retry_after_http_date_from_sezzle_sets_the_next_attempt(sezzle_world):
+    emulator = sezzle_world.emulator
+    order = emulator.authorize_order("AB-7", 20000)
+    runtime = sezzle_world.runtime("capture")
+    when = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=10)
+    emulator.fail_next(503, retry_after=format_datetime(when, usegmt=True))
+    deliver_for(runtime, order)
+    runtime.run_once()
+    [stored] = runtime.store.actions()
+    assert stored.state == "pending"
+    assert abs((stored.next_attempt_at - when).total_seconds()) < 5  # far beyond the 1 s backoff
 
 
 def test_the_toml_tables_read_as_documented(tmp_path):
