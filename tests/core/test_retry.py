@@ -143,6 +143,8 @@ def test_a_429_waits_as_asked_and_uses_up_no_attempt(tmp_path):
     [action] = world.store.actions()
     assert action.state == "done"
     assert len(world.pay.calls) == 7
+    retries = [json.loads(e.detail) for e in world.store.audit_entries() if e.kind == "action.retry"]
+    assert [r.get("attempt_given_back") for r in retries] == [True] * 6
     assert len({key for _, key, _ in world.pay.calls}) == 1
     world.store.close()
 

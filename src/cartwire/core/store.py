@@ -255,9 +255,11 @@ class Store:
         """Back to pending until `next_attempt_at`; `count_attempt=False` gives the attempt back (a 429)."""
         when = _ts(next_attempt_at)
         values: dict[str, Any] = {"state": "pending", "next_attempt_at": when}
+        detail: dict[str, Any] = {"error": error, "next_attempt_at": when}
         if not count_attempt:
             values["attempts"] = Raw("attempts - 1")
-        self._finish(row, "action.retry", {"error": error, "next_attempt_at": when}, **values)
+            detail["attempt_given_back"] = True
+        self._finish(row, "action.retry", detail, **values)
 
     def action_failed(self, row: int, error: str) -> None:
         self._finish(row, "action.failed", {"error": error}, state="failed")
