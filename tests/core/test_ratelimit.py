@@ -9,6 +9,7 @@ import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from runtime_fakes import build_world, delivery
 
 from cartwire.core.config import ConfigError, config_from_mapping
 from cartwire.core.ratelimit import HEADROOM, LimitedTransport, Limiter, LimiterRegistry, apply_rate_limits
@@ -198,3 +199,19 @@ def test_a_wrong_rate_limit_table_is_an_error_that_says_where(table, message):
 def test_a_rate_limit_for_a_connector_not_configured_is_an_error():
     with pytest.raises(ValueError, match=r"\[rate_limit.quickbooks\]: no configured connector is called 'quickbooks'"):
         apply_rate_limits([Sezzle()], {"quickbooks": None})
+
+
+def test_an_action_whose_connector_has_no_room_waits_in_the_queue_without_an_attempt(tmp_path):
+    world = build_world(tmp_path)
+    world.pay.limit = RateLimit(concurrency=1)
+    slot = world.pay.limiters.get("pay", world.pay.credentials_key(), world.pay.limit)
+    assert slot.try_acquire() == 0  # another request of the same credentials is in progress
+    world.runtime.accept("shop", delivery())
+    world.runtime.run_once()
+    world.runtime.run_once()
+    [action] = world.store.actions()
+    assert (action.state, action.attempts, world.pay.calls) == ("pending", 0, [])
+    slot.release()
+    world.runtime.run_once()
+    assert [a.state for a in world.store.actions()] == ["done"]
+    world.store.close()

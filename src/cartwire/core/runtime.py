@@ -198,10 +198,12 @@ class Runtime:
         An action whose connector's rate limit has no room now is left pending for a later pass
         (queued, not failed), so that one busy service does not hold up the others."""
         attempted = 0
+        held_back: set[str] = set()  # connectors found without room in this pass
         for action in self.store.due_actions(self.clock()):
             if self._stop.is_set():
                 break
-            if self.catalog.connectors[action.connector].ready_in() > 0:
+            if action.connector in held_back or self.catalog.connectors[action.connector].ready_in() > 0:
+                held_back.add(action.connector)
                 continue
             self._execute(action)
             attempted += 1
