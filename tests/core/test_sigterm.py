@@ -24,12 +24,12 @@ def test_sigterm_stops_accepting_finishes_the_capture_in_flight_and_exits_0(rig)
     [(order_id, cents)] = open_orders(rig, 1).items()
     engine = rig.start()
     try:
-        rig.sezzle.stall_next(1.5)  # the capture takes 1.5 s
+        rig.sezzle.stall_next(2.5)  # the capture takes 2.5 s
         rig.shop.set_status(order_id, SHIPPED)
         rig.wait_for_in_flight("sezzle")
         engine.send_signal(signal.SIGTERM)
-        # uvicorn closes its listening socket at once; the capture's answer is still 1.5 s away.
-        deadline = time.monotonic() + 1.0
+        # uvicorn closes its listening socket at once; the capture's answer is still 2.5 s away.
+        deadline = time.monotonic() + 1.5
         while True:
             try:
                 httpx.get(f"{rig.base_url}/healthz", timeout=0.5)
