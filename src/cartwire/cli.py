@@ -110,6 +110,7 @@ def catalog_for(config_path: Path | None) -> Catalog:
 )
 def run(config_path: Path, record_path: Path | None, keep_personal_data: bool) -> None:
     """Serve webhooks at /hooks/<connector>[/<secret>] and run the worker until interrupted."""
+    from cartwire.core.ratelimit import apply_rate_limits
     from cartwire.core.runtime import LogObserver, Runtime
     from cartwire.core.serve import Closable, serve
     from cartwire.core.store import Store
@@ -120,6 +121,10 @@ def run(config_path: Path, record_path: Path | None, keep_personal_data: bool) -
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = load_config(config_path)
     connectors = build_connectors(connector_registry(), config.connectors)
+    try:
+        apply_rate_limits(connectors, config.rate_limits)
+    except ValueError as error:
+        raise ConfigError(f"{config_path} {error}") from None
     for connector in connectors:
         try:
             connector.prepare()
@@ -128,13 +133,16 @@ def run(config_path: Path, record_path: Path | None, keep_personal_data: bool) -
     catalog = Catalog(connectors)
     engine = load_rules(config.rules, catalog)
     store = Store(config.database)
-    runtime = Runtime(store, catalog, engine, retry=config.retry, observer=LogObserver())
+    try:
+        runtime = Runtime(store, catalog, engine, retries=config.retry, observer=LogObserver())
+    except ValueError as error:  # a [retry."scope"] naming nothing loaded
+        raise ConfigError(f"{config_path} {error}") from None
     closing: list[Closable] = [store, *connectors]
     if record_path is not None:
         writer = RecordingWriter(record_path)
         runtime.recorder = live_recorder(writer, redactor_from_environment(keep_personal_data=keep_personal_data))
         closing.append(writer)
-    serve(runtime, config.host, config.port, closing=closing)
+    serve(runtime, config.host, config.port, closing=closing, stop_timeout=config.stop_timeout)
 
 
 @main.command()

@@ -11,7 +11,7 @@ implements the same methods with the same guarantees and the runtime does not ch
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -22,6 +22,7 @@ from cartwire.core.records import (
     NewAction,
     NewEvent,
     PendingItem,
+    RecordedWrite,
     StoredAction,
     StoredEvent,
 )
@@ -37,7 +38,13 @@ class RuntimeStore(Protocol):
     def pending_events(self, limit: int = 100) -> list[StoredEvent]: ...
 
     def record_plan(
-        self, event_row: int, entity: str, fired: Sequence[str], actions: Sequence[NewAction], due: datetime
+        self,
+        event_row: int,
+        entity: str,
+        fired: Sequence[str],
+        actions: Sequence[NewAction],
+        due: datetime,
+        echo: RecordedWrite | None = None,
     ) -> None: ...
 
     def fail_event(self, event_row: int, error: str) -> None: ...
@@ -47,13 +54,16 @@ class RuntimeStore(Protocol):
 
     def start_action(self, row: int) -> None: ...
 
-    def action_done(self, row: int, result: dict[str, Any]) -> None: ...
+    def action_done(self, row: int, result: dict[str, Any], writes: Sequence[RecordedWrite] = ()) -> None: ...
 
-    def action_retry(self, row: int, error: str, next_attempt_at: datetime) -> None: ...
+    def action_retry(self, row: int, error: str, next_attempt_at: datetime, *, count_attempt: bool = True) -> None: ...
 
     def action_failed(self, row: int, error: str) -> None: ...
 
-    def recover_in_flight(self, max_attempts: int) -> list[StoredAction]: ...
+    def recover_in_flight(self, max_attempts: int | Callable[[str, str], int]) -> list[StoredAction]: ...
+
+    # --- echoes: `action_done(writes=...)` records what we wrote; an event reporting it back is an echo
+    def recent_writes(self, entity: str, since: datetime) -> list[RecordedWrite]: ...
 
     # --- reading
     def events(self, state: str | None = None) -> list[StoredEvent]: ...

@@ -16,9 +16,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from cartwire.core.runtime import RetryPolicy
+from cartwire.core.ratelimit import rate_limit_from_table
+from cartwire.core.retry import RetrySettings
 from cartwire.plugins.connector import Connector
 from cartwire.plugins.manager import ConnectorRegistry
+from cartwire.plugins.policy import RateLimit
 
 _ENV_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 
@@ -35,7 +37,9 @@ class Config:
     host: str = "127.0.0.1"
     port: int = 8080
     connectors: dict[str, dict[str, Any]] = field(default_factory=dict)
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    retry: RetrySettings = field(default_factory=RetrySettings)
+    stop_timeout: float = 30.0  # seconds SIGTERM waits for the action in flight
+    rate_limits: dict[str, RateLimit | None] = field(default_factory=dict)  # replacing connectors' declared ones
 
 
 def load_config(path: Path) -> Config:
@@ -51,7 +55,7 @@ def load_config(path: Path) -> Config:
 def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None) -> Config:
     where = str(path) if path else "configuration"
     base = path.parent if path else Path.cwd()
-    known = {"database", "rules", "server", "connectors", "retry"}
+    known = {"database", "rules", "server", "connectors", "retry", "rate_limit"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(f"{where}: unknown key {unknown[0]!r} (expected one of {', '.join(sorted(known))})")
@@ -60,9 +64,19 @@ def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None) -> Con
     if isinstance(rules, str):
         rules = [rules]
     try:
-        retry = RetryPolicy(**raw.get("retry", {}))
-    except TypeError as error:
-        raise ConfigError(f"{where} [retry]: {error}") from None
+        retry = RetrySettings.from_table(raw.get("retry", {}))
+    except ValueError as error:
+        raise ConfigError(f"{where} {error}") from None
+    try:
+        rate_limits = {
+            name: rate_limit_from_table(table, f"[rate_limit.{name}]")
+            for name, table in raw.get("rate_limit", {}).items()
+        }
+    except (ValueError, AttributeError) as error:
+        raise ConfigError(f"{where} {error}") from None
+    unknown_server = sorted(set(server) - {"host", "port", "stop_timeout"})
+    if unknown_server:
+        raise ConfigError(f"{where} [server]: unknown key {unknown_server[0]!r} (expected host, port, stop_timeout)")
     connectors = {
         name: {key: _resolve(value, f"{where} [connectors.{name}] {key}") for key, value in settings.items()}
         for name, settings in raw.get("connectors", {}).items()
@@ -73,6 +87,8 @@ def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None) -> Con
         rules=[base / entry for entry in rules],
         host=server.get("host", "127.0.0.1"),
         port=int(server.get("port", 8080)),
+        stop_timeout=float(server.get("stop_timeout", 30.0)),
+        rate_limits=rate_limits,
         connectors=connectors,
         retry=retry,
     )

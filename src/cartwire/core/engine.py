@@ -167,15 +167,18 @@ class Engine:
     def event_types(self) -> set[str]:
         return set(self._index)
 
-    def evaluate(self, event: Event) -> Plan:
+    def evaluate(self, event: Event, *, skip: frozenset[str] = frozenset()) -> Plan:
         """The actions the rules ask for on `event`, in order: priority (higher first), then
         file and position. Raises `EvaluationError` if a firing rule's action cannot be built.
+        Rules named in `skip` are left out (the runtime skips the rule whose own write `event` echoes).
         """
         calls: list[ActionCall] = []
         fired: dict[str, int] = {}  # rule name -> priority
         holds: list[Hold] = []
         stopped_by = None
         for rule in self._index.get(event.type, _NO_RULES).candidates(event):
+            if skip and rule.name in skip:
+                continue
             if rule.matches(event):
                 fired[rule.name] = rule.priority
                 calls.extend(action.call(event, rule.name, i) for i, action in enumerate(rule.actions))

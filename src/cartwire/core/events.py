@@ -40,9 +40,15 @@ class Event:
 
 @dataclass(frozen=True)
 class EventType:
-    """What a connector declares about one kind of event it can produce."""
+    """What a connector declares about one kind of event it can produce.
+
+    `echo_fields` are the subject fields whose change this event reports (`("status",)` for a
+    status change): an event showing exactly what one of our own actions just wrote there is an
+    echo of that write and is not evaluated (see `cartwire.core.echo`).
+    """
 
     name: str
     subject: str
     model: type[BaseModel]
     description: str = ""
+    echo_fields: tuple[str, ...] = ()

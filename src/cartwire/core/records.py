@@ -114,3 +114,15 @@ class PendingItem:
     entity: str
     state: str
     since: datetime
+
+
+@dataclass(frozen=True)
+class RecordedWrite:
+    """A change one of our actions made to `entity` (see `cartwire.plugins.policy.Write`), and
+    since when its echo may arrive: when the action was planned."""
+
+    action: int
+    entity: str
+    changes: dict[str, Any]
+    since: datetime
+    rule: str = ""  # the rule that asked for the action: its own echo does not trigger it again

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,34 +17,22 @@ from typing import Any
 
 from cartwire.core.backend import RuntimeStore
 from cartwire.core.catalog import Catalog
+from cartwire.core.echo import echo_of, written
 from cartwire.core.engine import Engine, EvaluationError
 from cartwire.core.events import Event
 from cartwire.core.plan import Plan
-from cartwire.core.records import NewAction, NewEvent, StoredAction, StoredEvent
+from cartwire.core.records import NewAction, NewEvent, RecordedWrite, StoredAction, StoredEvent
+from cartwire.core.retry import THROTTLED, RetryPolicies, RetrySettings, is_transient
 from cartwire.core.timeutil import utcnow
 from cartwire.plugins.connector import ActionError, WebhookRejected, WebhookRequest
+from cartwire.plugins.policy import RetryPolicy
+
+__all__ = ["Accepted", "LogObserver", "Observer", "RetryPolicy", "Runtime"]
 
 log = logging.getLogger("cartwire.runtime")
 
 # Only these request headers are kept with a rejected delivery: never signatures or credentials.
 KEPT_HEADERS = ("content-type", "content-length", "user-agent")
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff with jitter; `Retry-After` from the remote side wins when longer."""
-
-    initial: float = 1.0
-    multiplier: float = 2.0
-    maximum: float = 300.0
-    attempts: int = 8
-    jitter: float = 0.1
-
-    def delay(self, attempt: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
-        """Seconds to wait after failed attempt number `attempt` (1-based)."""
-        base = min(self.maximum, self.initial * self.multiplier ** (attempt - 1))
-        base *= 1 + (rng or random).uniform(-self.jitter, self.jitter)
-        return max(base, retry_after or 0.0)
 
 
 @dataclass(frozen=True)
@@ -67,6 +54,8 @@ class Observer:
 
     def event_failed(self, event: StoredEvent, error: str) -> None: ...
 
+    def echo(self, event: Event, write: RecordedWrite) -> None: ...
+
     def action_finished(self, action: StoredAction, state: str, detail: Any) -> None: ...
 
 
@@ -79,6 +68,15 @@ class LogObserver(Observer):
 
     def event_failed(self, event: StoredEvent, error: str) -> None:
         log.error("event %s (%s) failed and is kept for review: %s", event.type, event.entity, error)
+
+    def echo(self, event: Event, write: RecordedWrite) -> None:
+        log.info(
+            "%s (%s) reports our own action %d back: rule %r does not see it",
+            event.type,
+            event.entity,
+            write.action,
+            write.rule,
+        )
 
     def action_finished(self, action: StoredAction, state: str, detail: Any) -> None:
         level = logging.INFO if state == "done" else logging.WARNING
@@ -100,14 +98,17 @@ class Runtime:
     store: RuntimeStore
     catalog: Catalog
     engine: Engine
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)  # the base every action's policy starts from
     observer: Observer = field(default_factory=Observer)
     clock: Callable[[], datetime] = utcnow
     max_body_bytes: int = 1_048_576
+    retries: RetrySettings = field(default_factory=RetrySettings)  # `[retry]` of cartwire.toml
+    echo_window: timedelta = timedelta(minutes=15)  # how long after our write its echo is expected
     # Told about each delivery that stored new events (`cartwire run --record`).
     recorder: Callable[[WebhookRequest, list[Event]], None] | None = None
 
     def __post_init__(self) -> None:
+        self.policies = RetryPolicies(self.catalog, self.retry, self.retries)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -147,13 +148,16 @@ class Runtime:
                 break
             try:
                 event = self.load_event(stored)
-                plan = self.engine.evaluate(event)
+                echo = self._echo_of(stored, event)
+                plan = self.engine.evaluate(event, skip=frozenset({echo.rule}) if echo else frozenset())
             except (EvaluationError, LookupError, ValueError) as error:
                 self.store.fail_event(stored.row, str(error))
                 self.observer.event_failed(stored, str(error))
             else:
                 actions = [self._new_action(call, position) for position, call in enumerate(plan.calls)]
-                self.store.record_plan(stored.row, stored.entity, plan.fired, actions, due=self.clock())
+                self.store.record_plan(stored.row, stored.entity, plan.fired, actions, due=self.clock(), echo=echo)
+                if echo is not None:
+                    self.observer.echo(event, echo)
                 self.observer.evaluated(event, plan)
             handled += 1
         return handled
@@ -173,6 +177,13 @@ class Runtime:
             id=stored.event_id,
         )
 
+    def _echo_of(self, stored: StoredEvent, event: Event) -> RecordedWrite | None:
+        fields = self.catalog.events[stored.type].spec.echo_fields
+        if not fields:
+            return None
+        writes = self.store.recent_writes(stored.entity, self.clock() - self.echo_window)
+        return echo_of(event, fields, stored.received_at, writes)
+
     def _new_action(self, call: Any, position: int) -> NewAction:
         arguments = self._action_spec(call.connector, call.action).arguments.model_validate(call.arguments)
         return NewAction(
@@ -187,11 +198,18 @@ class Runtime:
 
     # --- execution --------------------------------------------------------------------------
     def execute_due(self) -> int:
-        """Run every action whose time has come (until asked to stop); return how many were attempted."""
+        """Run every action whose time has come (until asked to stop); return how many were attempted.
+
+        An action whose connector's rate limit has no room now is left pending for a later pass
+        (queued, not failed), so that one busy service does not hold up the others."""
         attempted = 0
+        held_back: set[str] = set()  # connectors found without room in this pass
         for action in self.store.due_actions(self.clock()):
             if self._stop.is_set():
                 break
+            if action.connector in held_back or self.catalog.connectors[action.connector].ready_in() > 0:
+                held_back.add(action.connector)
+                continue
             self._execute(action)
             attempted += 1
         return attempted
@@ -205,21 +223,35 @@ class Runtime:
             arguments = self._action_spec(action.connector, action.action).arguments.model_validate(action.arguments)
             result = connector.execute(action.action, arguments, action.idempotency_key)
         except ActionError as error:
-            self._attempt_failed(action, attempt, str(error), transient=error.transient, retry_after=error.retry_after)
+            policy = self.policies.for_action(action.connector, action.action)
+            if error.status == THROTTLED and is_transient(error, policy):
+                self._throttled(action, str(error), error.retry_after, policy)
+            else:
+                self._attempt_failed(
+                    action, attempt, str(error), transient=is_transient(error, policy), retry_after=error.retry_after
+                )
             return
         except Exception as error:  # a connector bug must not leave the action in flight until a restart
             log.exception("%s.%s raised unexpectedly", action.connector, action.action)
             self._attempt_failed(action, attempt, f"unexpected {type(error).__name__}: {error}", transient=True)
             return
         result = json.loads(json.dumps(result, default=str))
-        self.store.action_done(action.row, result)
+        writes = written(self._action_spec(action.connector, action.action), action, result)
+        self.store.action_done(action.row, result, writes)
         self.observer.action_finished(action, "done", result)
+
+    def _throttled(self, action: StoredAction, error: str, retry_after: float | None, policy: RetryPolicy) -> None:
+        """The service said "too many requests": wait as long as it asks, and keep the attempt."""
+        wait = retry_after if retry_after is not None else policy.delay(1)
+        self.store.action_retry(action.row, error, self.clock() + timedelta(seconds=wait), count_attempt=False)
+        self.observer.action_finished(action, "retrying", f"{error} (throttled; retry in {wait:.1f}s)")
 
     def _attempt_failed(
         self, action: StoredAction, attempt: int, error: str, *, transient: bool, retry_after: float | None = None
     ) -> None:
-        if transient and attempt < self.retry.attempts:
-            wait = self.retry.delay(attempt, retry_after)
+        policy = self.policies.for_action(action.connector, action.action)
+        if transient and attempt < policy.attempts:
+            wait = policy.delay(attempt, retry_after)
             self.store.action_retry(action.row, error, self.clock() + timedelta(seconds=wait))
             self.observer.action_finished(action, "retrying", f"{error} (retry in {wait:.1f}s)")
         else:
@@ -229,14 +261,15 @@ class Runtime:
     def recover(self) -> list[StoredAction]:
         """Call once at startup, before the worker runs: actions left in flight by a crash or kill
         have an unknown outcome, so they are retried with their original idempotency key."""
-        recovered = self.store.recover_in_flight(self.retry.attempts)
+        recovered = self.store.recover_in_flight(self.policies.max_attempts)
         for action in recovered:
+            left = action.attempts < self.policies.max_attempts(action.connector, action.action)
             log.warning(
                 "%s.%s for %s was in flight when the last process stopped: %s with the same idempotency key",
                 action.connector,
                 action.action,
                 action.entity,
-                "retrying" if action.attempts < self.retry.attempts else "no attempts left, kept as a dead letter",
+                "retrying" if left else "no attempts left, kept as a dead letter",
             )
         return recovered
 
@@ -251,9 +284,13 @@ class Runtime:
         self.recover()
 
         def loop() -> None:
+            first = True
             while not self._stop.is_set():
                 try:
-                    busy = self.run_once()
+                    # Recovered actions run before new events are evaluated: their writes must be
+                    # recorded before the webhooks echoing them are looked at.
+                    busy = bool(self.execute_due()) if first else self.run_once()
+                    first = False
                 except Exception:
                     log.exception("worker pass failed; retrying")
                     busy = False

@@ -1,14 +1,18 @@
 """`cartwire run`'s server: the intake over uvicorn, with the worker living inside the app's lifespan.
 
 uvicorn handles SIGTERM and SIGINT itself: it stops accepting, lets requests in progress finish
-(each is stored before it is answered), runs the lifespan's shutdown and then re-raises the signal,
-so nothing after `uvicorn.run` would ever run. The worker is therefore stopped in the shutdown: it
-finishes the action in flight, starts no other, and the store and connectors are closed.
+(each is stored before it is answered), runs the lifespan's shutdown and then re-raises the signal
+against the handler that was installed before it started. The worker is therefore stopped in the
+shutdown: it finishes the action in flight (or, after `stop_timeout`, leaves it `in_flight` for
+the next start to retry with the same key), starts no other, and the store and connectors are
+closed. An orderly stop on SIGTERM is not a failure, so the re-raised SIGTERM lands on a handler
+that exits with status 0.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Protocol
@@ -31,7 +35,14 @@ class Closable(Protocol):
     def close(self) -> None: ...
 
 
-def serve(runtime: Runtime, host: str, port: int, *, closing: Sequence[Closable] = ()) -> None:
+def serve(
+    runtime: Runtime,
+    host: str,
+    port: int,
+    *,
+    closing: Sequence[Closable] = (),
+    stop_timeout: float = STOP_TIMEOUT,
+) -> None:
     """Serve webhooks and run the worker until SIGTERM or SIGINT; close `closing` on the way out."""
 
     @asynccontextmanager
@@ -41,13 +52,28 @@ def serve(runtime: Runtime, host: str, port: int, *, closing: Sequence[Closable]
             yield
         finally:
             log.info("stopping the worker: finishing the action in flight, if any")
-            if not await run_in_threadpool(runtime.stop, STOP_TIMEOUT):
+            if not await run_in_threadpool(runtime.stop, stop_timeout):
                 log.warning(
-                    "the action in flight did not finish within %.0f s; the next start retries it", STOP_TIMEOUT
+                    "the action in flight did not finish within %.1f s; it stays in flight and the next start"
+                    " retries it with the same idempotency key",
+                    stop_timeout,
                 )
             for item in closing:
                 item.close()
             log.info("worker stopped")
 
-    # The access log would print request paths, and 3dcart's path carries the webhook secret.
-    uvicorn.run(intake_app(runtime, lifespan), host=host, port=port, access_log=False, log_level="info", lifespan="on")
+    previous = signal.signal(signal.SIGTERM, _stopped)
+    try:
+        # The access log would print request paths, and 3dcart's path carries the webhook secret.
+        uvicorn.run(
+            intake_app(runtime, lifespan), host=host, port=port, access_log=False, log_level="info", lifespan="on"
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _stopped(signum: int, frame: object) -> None:
+    """Where uvicorn's re-raised SIGTERM lands once the shutdown above has completed (or a SIGTERM
+    that came before uvicorn took over the signals): an orderly exit."""
+    log.info("stopped on SIGTERM")
+    raise SystemExit(0)

@@ -13,6 +13,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from cartwire.core.records import (
     NewAction,
     NewEvent,
     PendingItem,
+    RecordedWrite,
     StoredAction,
     StoredEvent,
 )
@@ -48,6 +50,13 @@ SELECT CASE
 FROM events e GROUP BY outcome
 """
 _AUDIT_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class Raw:
+    """An SQL expression of ours (not a parameter) as the new value of a column."""
+
+    sql: str
 
 
 class Store:
@@ -151,9 +160,16 @@ class Store:
         return [_event(row) for row in rows]
 
     def record_plan(
-        self, event_row: int, entity: str, fired: Sequence[str], actions: Sequence[NewAction], due: datetime
+        self,
+        event_row: int,
+        entity: str,
+        fired: Sequence[str],
+        actions: Sequence[NewAction],
+        due: datetime,
+        echo: RecordedWrite | None = None,
     ) -> None:
-        """Write the plan's actions (first due at `due`) and mark the event evaluated, atomically."""
+        """Write the plan's actions (first due at `due`) and mark the event evaluated, atomically; `echo`
+        is the write of ours the event reports back, consumed in the same transaction."""
         now = self._now()
         planned: list[dict[str, Any]] = []
         with self._transaction() as db:
@@ -191,6 +207,9 @@ class Store:
                 "UPDATE events SET state = 'evaluated', fired = ?, evaluated_at = ? WHERE id = ?",
                 (json.dumps(list(fired)), now, event_row),
             )
+            if echo is not None:
+                detail = {"event": event_row, "of_action": echo.action, "changes": echo.changes}
+                self._audit(db, "event.echo", entity, detail | {"rule_skipped": echo.rule})
             self._audit(db, "event.planned", entity, {"event": event_row, "fired": list(fired), "actions": planned})
 
     def fail_event(self, event_row: int, error: str) -> None:
@@ -231,43 +250,91 @@ class Store:
                 {"action": row, "attempt": started["attempts"], "idempotency_key": started["idempotency_key"]},
             )
 
-    def action_done(self, row: int, result: dict[str, Any]) -> None:
-        self._finish(row, "action.done", {"result": result}, state="done", result=json.dumps(result, sort_keys=True))
-
-    def action_retry(self, row: int, error: str, next_attempt_at: datetime) -> None:
-        when = _ts(next_attempt_at)
+    def action_done(self, row: int, result: dict[str, Any], writes: Sequence[RecordedWrite] = ()) -> None:
+        """Record the result and, in the same transaction, what the action changed remotely (for echoes)."""
         self._finish(
-            row, "action.retry", {"error": error, "next_attempt_at": when}, state="pending", next_attempt_at=when
+            row,
+            "action.done",
+            {"result": result},
+            state="done",
+            result=json.dumps(result, sort_keys=True),
+            writes=writes,
         )
+
+    def action_retry(self, row: int, error: str, next_attempt_at: datetime, *, count_attempt: bool = True) -> None:
+        """Back to pending until `next_attempt_at`; `count_attempt=False` gives the attempt back (a 429)."""
+        when = _ts(next_attempt_at)
+        values: dict[str, Any] = {"state": "pending", "next_attempt_at": when}
+        detail: dict[str, Any] = {"error": error, "next_attempt_at": when}
+        if not count_attempt:
+            values["attempts"] = Raw("attempts - 1")
+            detail["attempt_given_back"] = True
+        self._finish(row, "action.retry", detail, **values)
 
     def action_failed(self, row: int, error: str) -> None:
         self._finish(row, "action.failed", {"error": error}, state="failed")
 
-    def _finish(self, row: int, kind: str, detail: dict[str, Any], **values: Any) -> None:
+    def _finish(
+        self, row: int, kind: str, detail: dict[str, Any], writes: Sequence[RecordedWrite] = (), **values: Any
+    ) -> None:
         """Leave `in_flight` with the outcome of the attempt."""
         now = self._now()
         values |= {"updated_at": now, "last_error": detail.get("error", "")}
         if values["state"] != "pending":
             values["finished_at"] = now
-        assignments = ", ".join(f"{name} = ?" for name in values)
+        assignments = ", ".join(
+            f"{name} = {value.sql if isinstance(value, Raw) else '?'}" for name, value in values.items()
+        )
+        parameters = [value for value in values.values() if not isinstance(value, Raw)]
         with self._transaction() as db:
             found = db.execute(
                 f"UPDATE actions SET {assignments} WHERE id = ? AND state = 'in_flight' RETURNING entity",  # noqa: S608 - names are ours
-                (*values.values(), row),
+                (*parameters, row),
             ).fetchall()
             if not found:
                 raise RuntimeError(f"action {row} is not in flight: its outcome cannot be recorded")
             self._audit(db, kind, found[0]["entity"], {"action": row, **detail})
+            for write in writes:
+                self._audit(
+                    db,
+                    "action.wrote",
+                    write.entity,
+                    {"action": row, "rule": write.rule, "changes": write.changes, "since": _ts(write.since)},
+                )
 
-    def recover_in_flight(self, max_attempts: int) -> list[StoredAction]:
+    # --- echoes ---------------------------------------------------------------------------
+    def recent_writes(self, entity: str, since: datetime) -> list[RecordedWrite]:
+        """Our writes to `entity` recorded since `since` whose echo has not arrived yet, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT kind, detail FROM audit WHERE entity = ? AND kind IN ('action.wrote', 'event.echo')"
+                " AND at >= ? ORDER BY seq",
+                (entity, _ts(since)),
+            ).fetchall()
+        details = [(row["kind"], json.loads(row["detail"])) for row in rows]
+        echoed = {detail["of_action"] for kind, detail in details if kind == "event.echo"}
+        return [
+            RecordedWrite(
+                detail["action"],
+                entity,
+                detail["changes"],
+                datetime.fromisoformat(detail["since"]),
+                detail.get("rule", ""),
+            )
+            for kind, detail in details
+            if kind == "action.wrote" and detail["action"] not in echoed
+        ]
+
+    def recover_in_flight(self, max_attempts: int | Callable[[str, str], int]) -> list[StoredAction]:
         """After a crash: in-flight actions have an unknown outcome; back to pending (same key) or, when out of
-        attempts, failed."""
+        attempts (`max_attempts`, or `max_attempts(connector, action)`), failed."""
         now = self._now()
         with self._transaction() as db:
             rows = db.execute("SELECT * FROM actions WHERE state = 'in_flight' ORDER BY id").fetchall()
             for row in rows:
                 error = f"outcome unknown: the process stopped during attempt {row['attempts']}"
-                state = "pending" if row["attempts"] < max_attempts else "failed"
+                limit = max_attempts if isinstance(max_attempts, int) else max_attempts(row["connector"], row["action"])
+                state = "pending" if row["attempts"] < limit else "failed"
                 db.execute(
                     "UPDATE actions SET state = ?, last_error = ?, next_attempt_at = ?, updated_at = ?,"
                     " finished_at = CASE WHEN ? = 'failed' THEN ? END WHERE id = ?",

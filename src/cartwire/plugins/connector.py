@@ -15,9 +15,11 @@ from functools import cache
 from typing import Any, ClassVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SecretStr
 
 from cartwire.core.events import Event, EventType
+from cartwire.core.ratelimit import LimitedTransport, LimiterRegistry, credentials_digest
+from cartwire.plugins.policy import RateLimit, Write
 
 
 class ConnectorSettings(BaseModel):
@@ -42,6 +44,9 @@ class ActionSpec:
     `conflict_key` names the arguments that identify what the action changes (`("order",)` for a
     status change): two rules planning it for the same target with different values conflict,
     and the higher priority wins (see `cartwire.core.conflicts`).
+    `retry` changes the connector's retry defaults for this action (`{"attempts": 3}`);
+    `writes(arguments, result)` says what a successful call changed remotely, so that the webhook
+    reporting it back is known as our own echo (see `cartwire.plugins.policy`).
     """
 
     name: str
@@ -50,6 +55,8 @@ class ActionSpec:
     moves_money: bool = False
     implicit: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     conflict_key: tuple[str, ...] = ()
+    retry: Mapping[str, Any] = field(default_factory=dict)
+    writes: Callable[[Mapping[str, Any], Mapping[str, Any]], Write | None] | None = None
 
 
 class ActionError(Exception):
@@ -57,10 +64,13 @@ class ActionError(Exception):
 
     transient: ClassVar[bool] = False
 
-    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None):
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after: float | None = None, code: str | None = None
+    ):
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after
+        self.code = code  # the service's own error code, when it has one (Sezzle: "invalid")
 
 
 class TransientError(ActionError):
@@ -102,10 +112,14 @@ class Connector:
     aliases: ClassVar[tuple[str, ...]] = ()
     Settings: ClassVar[type[ConnectorSettings]] = ConnectorSettings
     secret_path: ClassVar[bool] = False  # webhooks arrive at /hooks/<name>/<secret>
+    rate_limit: ClassVar[RateLimit | None] = None  # the service's published limits
+    retry_defaults: ClassVar[Mapping[str, Any]] = {}  # RetryPolicy fields this connector changes
 
     def __init__(self, settings: ConnectorSettings, *, transport: httpx.BaseTransport | None = None):
         self.settings = settings
         self._transport = transport
+        self.limiters = LimiterRegistry()
+        self.limit: RateLimit | None = self.rate_limit  # `[rate_limit.<name>]` in cartwire.toml may replace it
 
     # --- declarations -------------------------------------------------------------------
     def event_types(self) -> list[EventType]:
@@ -143,11 +157,33 @@ class Connector:
     def close(self) -> None:
         """Release network resources."""
 
+    def credentials_key(self) -> str:
+        """Names the credentials requests are made with: each set gets its own rate limiter.
+
+        The default is a digest of every secret setting and the `base_url`; a connector that talks
+        to several accounts passes its own key to `http_client(limit_key=...)`.
+        """
+        secrets = sorted(
+            (name, value.get_secret_value()) for name, value in self.settings if isinstance(value, SecretStr)
+        )
+        return credentials_digest(str(getattr(self.settings, "base_url", "")), *(f"{n}={v}" for n, v in secrets))
+
+    def ready_in(self) -> float:
+        """Seconds until the rate limit lets a request through with the default credentials (0: now)."""
+        if self.limit is None:
+            return 0.0
+        return self.limiters.get(self.name, self.credentials_key(), self.limit).wait_time()
+
     # --- helpers for subclasses -----------------------------------------------------------
-    def http_client(self, base_url: str, **kwargs: Any) -> httpx.Client:
-        """An httpx client for `base_url`; tests inject a transport through the constructor."""
+    def http_client(self, base_url: str, *, limit_key: str | None = None, **kwargs: Any) -> httpx.Client:
+        """An httpx client for `base_url` whose every request keeps within the rate limit (waiting when
+        needed); tests inject a transport through the constructor."""
         kwargs.setdefault("verify", shared_ssl_context())
-        return httpx.Client(base_url=base_url, transport=self._transport, **kwargs)
+        transport = self._transport
+        if self.limit is not None:
+            limiter = self.limiters.get(self.name, limit_key or self.credentials_key(), self.limit)
+            transport = LimitedTransport(limiter, transport or httpx.HTTPTransport(verify=kwargs["verify"]))
+        return httpx.Client(base_url=base_url, transport=transport, **kwargs)
 
     def action(self, name: str) -> ActionSpec:
         for spec in self.actions():

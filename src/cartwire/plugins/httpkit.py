@@ -6,13 +6,14 @@ Services that sign nothing (3dcart, ShipStation) are protected by a secret in th
 
 from __future__ import annotations
 
-import email.utils
 import hmac
-from datetime import UTC, datetime
 
 from pydantic import SecretStr
 
+from cartwire.core.ratelimit import retry_after_seconds
 from cartwire.plugins.connector import WebhookRejected
+
+__all__ = ["check_url_secret", "retry_after_seconds"]
 
 
 def check_url_secret(configured: SecretStr, given: str | None, *, service: str) -> None:
@@ -22,19 +23,3 @@ def check_url_secret(configured: SecretStr, given: str | None, *, service: str) 
         raise WebhookRejected(403, f"{service} webhooks are disabled: the webhook_secret setting is empty")
     if given is None or not hmac.compare_digest(expected, given.encode()):
         raise WebhookRejected(401, f"the secret in the {service} webhook URL is missing or wrong")
-
-
-def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
-    """`Retry-After` as seconds to wait: either delta-seconds or an HTTP date."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())

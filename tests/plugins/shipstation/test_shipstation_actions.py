@@ -67,21 +67,21 @@ def test_missing_settings_fail_before_any_call(emulator: ShipStationEmulator) ->
 def test_429_after_the_limit_is_transient_with_the_reset(connector: ShipStation, emulator: ShipStationEmulator) -> None:
     for _ in range(3):
         connector.execute("push_order", store_order(), IDEM)
-    assert connector.rate_limit is not None
-    assert connector.rate_limit.remaining == 0
+    assert connector.rate_budget is not None
+    assert connector.rate_budget.remaining == 0
     with pytest.raises(TransientError, match="rate limit") as caught:
         connector.execute("push_order", store_order(), IDEM)
     assert caught.value.status == 429
     assert caught.value.retry_after is not None
     assert 0 <= caught.value.retry_after <= 60
-    limit = connector.rate_limit
+    limit = connector.rate_budget
     assert limit is not None
     assert (limit.limit, limit.remaining) == (3, 0)
     assert limit.reset_seconds == caught.value.retry_after
     emulator.advance(emulator.window)  # a new window
     connector.execute("push_order", store_order(), IDEM)
-    assert connector.rate_limit is not None
-    assert connector.rate_limit.remaining == 2
+    assert connector.rate_budget is not None
+    assert connector.rate_budget.remaining == 2
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])

@@ -23,7 +23,7 @@ def test_settings_work_offline_and_secrets_stay_hidden() -> None:
     settings = ShipStationSettings(api_key="k-123", api_secret="s-456", webhook_secret="w-789")
     assert "s-456" not in repr(settings)
     assert "w-789" not in repr(settings)
-    assert ShipStation().rate_limit is None
+    assert ShipStation().rate_budget is None
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [("base_url", "ssapi.shipstation.com", "http"),

@@ -53,8 +53,8 @@ def test_the_sample_notification_is_followed_to_the_sample_shipments() -> None:
     assert event.occurred_at == shipment.created_at
     assert shipment.cost.amount == Decimal("9.87")
     assert shipment.cost.currency == "USD"
-    assert connector.rate_limit is not None
-    assert connector.rate_limit.remaining == 39
+    assert connector.rate_budget is not None
+    assert connector.rate_budget.remaining == 39
 
 
 def test_the_fetched_shipments_sample_replays_without_a_request() -> None:

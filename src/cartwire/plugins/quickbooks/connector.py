@@ -18,6 +18,7 @@ import httpx
 from cartwire.core.money import Money
 from cartwire.core.timeutil import utcnow
 from cartwire.plugins.connector import ActionArguments, ActionSpec, Connector, PermanentError
+from cartwire.plugins.policy import RateLimit
 from cartwire.plugins.quickbooks.api import QuickBooksApi, QuickBooksRefused
 from cartwire.plugins.quickbooks.faults import DUPLICATE_NAME
 from cartwire.plugins.quickbooks.models import (
@@ -39,6 +40,7 @@ class QuickBooks(Connector):
 
     name: ClassVar[str] = "quickbooks"
     aliases: ClassVar[tuple[str, ...]] = ("qbo",)
+    rate_limit: ClassVar[RateLimit | None] = RateLimit.per_minute(500, concurrency=10)
     Settings: ClassVar[type[QuickBooksSettings]] = QuickBooksSettings
     settings: QuickBooksSettings
 

@@ -31,7 +31,7 @@ class SezzleRefusedError(PermanentError):
     """Sezzle answered a 4xx; `errors` holds its error array."""
 
     def __init__(self, message: str, *, status: int, errors: tuple[ErrorDetail, ...]):
-        super().__init__(message, status=status)
+        super().__init__(message, status=status, code=errors[0].code if errors else None)
         self.errors = errors
 
 
@@ -130,7 +130,7 @@ def _raise_for_status(response: httpx.Response, what: str) -> None:
     status = response.status_code
     if status < 400:
         return
-    if status == 429 or status >= 500:
+    if status in (408, 429) or status >= 500:
         raise TransientError(
             f"Sezzle answered {what} with HTTP {status}",
             status=status,

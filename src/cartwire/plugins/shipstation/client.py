@@ -2,7 +2,7 @@
 
 ShipStation allows 40 requests a minute per key pair and reports the budget on every answer
 (`X-Rate-Limit-Limit`, `-Remaining`, `-Reset` in seconds). The last values seen are kept in
-`rate_limit`; a 429 is transient with `retry_after` = the reset. Credentials never appear in an error.
+`rate_budget`; a 429 is transient with `retry_after` = the reset. Credentials never appear in an error.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ BAD_CREDENTIALS = "ShipStation rejected the API key and secret (answer 401)"
 
 
 @dataclass(frozen=True)
-class RateLimit:
+class RateBudget:
     """ShipStation's budget as its last answer reported it (None where a header was absent)."""
 
     limit: int | None
@@ -30,7 +30,7 @@ class RateLimit:
     reset_seconds: int | None
 
     @classmethod
-    def from_headers(cls, headers: Mapping[str, str]) -> RateLimit:
+    def from_headers(cls, headers: Mapping[str, str]) -> RateBudget:
         def number(name: str) -> int | None:
             value = headers.get(name, "").strip()
             return int(value) if value.isdigit() else None
@@ -44,12 +44,12 @@ class ShipStationClient:
     def __init__(self, http: httpx.Client):
         self._http = http
         self._lock = threading.Lock()
-        self._rate_limit: RateLimit | None = None
+        self._rate_budget: RateBudget | None = None
 
     @property
-    def rate_limit(self) -> RateLimit | None:
+    def rate_budget(self) -> RateBudget | None:
         with self._lock:
-            return self._rate_limit
+            return self._rate_budget
 
     def call(self, method: str, url: str, what: str, *, body: Any = None) -> Any:
         """Send one request (`url` relative to the base or absolute); return the decoded JSON."""
@@ -61,9 +61,9 @@ class ShipStationClient:
             raise TransientError(f"ShipStation did not answer {what} in time") from None
         except httpx.TransportError as error:
             raise TransientError(f"could not reach ShipStation for {what}: {type(error).__name__}") from None
-        limit = RateLimit.from_headers(response.headers)
+        limit = RateBudget.from_headers(response.headers)
         with self._lock:
-            self._rate_limit = limit
+            self._rate_budget = limit
         _raise_for_status(response, what, limit)
         try:
             return jsonwire.loads(response.content) if response.content else None
@@ -74,7 +74,7 @@ class ShipStationClient:
         self._http.close()
 
 
-def _raise_for_status(response: httpx.Response, what: str, limit: RateLimit) -> None:
+def _raise_for_status(response: httpx.Response, what: str, limit: RateBudget) -> None:
     status = response.status_code
     if status < 300:
         return

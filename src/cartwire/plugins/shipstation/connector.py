@@ -19,8 +19,9 @@ from cartwire.plugins.connector import (
     WebhookRequest,
 )
 from cartwire.plugins.httpkit import check_url_secret
+from cartwire.plugins.policy import RateLimit
 from cartwire.plugins.shipstation import webhook
-from cartwire.plugins.shipstation.client import RateLimit, ShipStationClient
+from cartwire.plugins.shipstation.client import RateBudget, ShipStationClient
 from cartwire.plugins.shipstation.models import PushOrderArguments, Shipment, ShipStationSettings
 from cartwire.plugins.shipstation.orders import order_body
 
@@ -37,6 +38,7 @@ class ShipStation(Connector):
     name: ClassVar[str] = "shipstation"
     Settings: ClassVar[type[ConnectorSettings]] = ShipStationSettings
     secret_path: ClassVar[bool] = True
+    rate_limit: ClassVar[RateLimit | None] = RateLimit.per_minute(40)
 
     def __init__(self, settings: ConnectorSettings | None = None, *, transport: httpx.BaseTransport | None = None):
         settings = settings or ShipStationSettings()
@@ -62,9 +64,9 @@ class ShipStation(Connector):
         return super().enum_values(name)
 
     @property
-    def rate_limit(self) -> RateLimit | None:
+    def rate_budget(self) -> RateBudget | None:
         """The X-Rate-Limit-* values of ShipStation's last answer (None before the first call)."""
-        return self._client.rate_limit if self._client is not None else None
+        return self._client.rate_budget if self._client is not None else None
 
     # --- behaviour ----------------------------------------------------------------------------
     def parse_webhook(self, request: WebhookRequest) -> list[Event]:

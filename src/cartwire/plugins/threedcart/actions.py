@@ -8,7 +8,7 @@ first (a comment already present, a transaction already recorded) instead of wri
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -17,8 +17,10 @@ from pydantic import Field
 from cartwire.core.money import Money
 from cartwire.core.types import EnumRef
 from cartwire.plugins.connector import ActionArguments, ActionSpec, PermanentError
+from cartwire.plugins.policy import Write
 from cartwire.plugins.threedcart.client import ThreeDCartClient
 from cartwire.plugins.threedcart.dates import format_store_date
+from cartwire.plugins.threedcart.webhook import order_entity
 from cartwire.plugins.threedcart.wire import WireOrder, WireStatus, WireTransaction
 
 OrderRef = Annotated[
@@ -50,6 +52,11 @@ class AddTransactionArguments(ActionArguments):
     response_text: str = ""
 
 
+def _status_written(arguments: Mapping[str, Any], result: Mapping[str, Any]) -> Write:
+    """set_status changes what "Order Status Change" reports: the status of the order it names."""
+    return Write(order_entity(result["order_id"]), {"status": result["status"]})
+
+
 SPECS = (
     ActionSpec(
         "set_status",
@@ -57,6 +64,7 @@ SPECS = (
         "Move the order to a status of the store's status table.",
         implicit=_ORDER_FROM_SUBJECT,
         conflict_key=("order",),
+        writes=_status_written,
     ),
     ActionSpec(
         "add_comment",

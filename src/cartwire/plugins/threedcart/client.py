@@ -113,7 +113,7 @@ class ThreeDCartClient:
             return
         if status == 401:
             raise PermanentError(BAD_CREDENTIALS, status=status)
-        if status == 429 or status >= 500:
+        if status in (408, 429) or status >= 500:
             raise TransientError(
                 f"3dcart answered {status} to {method} {path}",
                 status=status,

@@ -21,6 +21,7 @@ from cartwire.plugins.connector import (
     shared_ssl_context,
 )
 from cartwire.plugins.fields import CurrencyCode, TimeZoneName
+from cartwire.plugins.policy import RateLimit
 from cartwire.plugins.threedcart import webhook
 from cartwire.plugins.threedcart.actions import SPECS, Actions
 from cartwire.plugins.threedcart.client import ThreeDCartClient
@@ -59,6 +60,8 @@ class ThreeDCart(Connector):
     aliases: ClassVar[tuple[str, ...]] = ("shift4shop",)
     Settings: ClassVar[type[ConnectorSettings]] = ThreeDCartSettings
     secret_path: ClassVar[bool] = True
+    # "Throttling is a leaky bucket: bucket size 50 requests, leak rate 2 requests/second" (API docs).
+    rate_limit: ClassVar[RateLimit | None] = RateLimit.leaky_bucket(50, 2.0)
 
     def __init__(self, settings: ConnectorSettings, *, transport: httpx.BaseTransport | None = None):
         if not isinstance(settings, ThreeDCartSettings):
@@ -74,7 +77,9 @@ class ThreeDCart(Connector):
     def event_types(self) -> list[EventType]:
         return [
             EventType(webhook.CREATED, "order", Order, "A new order was placed in the store."),
-            EventType(webhook.STATUS_CHANGED, "order", Order, "An order moved to another status."),
+            EventType(
+                webhook.STATUS_CHANGED, "order", Order, "An order moved to another status.", echo_fields=("status",)
+            ),
         ]
 
     def actions(self) -> list[ActionSpec]:

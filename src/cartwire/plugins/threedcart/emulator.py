@@ -11,13 +11,19 @@ Status Change") are delivered unsigned, as JSON arrays of full orders, by a back
 Choices where 3dcart's behaviour is unconfirmed, each an option: `date_format` ("iso" or "us",
 see `dates.FORMATTERS`), `over_limit` ("clamp" or "reject" a limit above 300), `webhook_events`
 (the numeric EventType of each event name), `echo_api_changes` (whether a status set through the
-API fires "Order Status Change"). An offset of 0 is read as 1.
+API fires "Order Status Change"), `throttle_status` (the answer to a request the bucket has no room
+for; 429 with `Retry-After`, as AE reports). An offset of 0 is read as 1.
+
+Throttling is 3dcart's documented leaky bucket, `leaky_bucket=(50, 2.0)`: 50 requests, draining
+at 2 per second (`None` turns it off); `throttled` counts the requests it refused.
 """
 
 from __future__ import annotations
 
 import hmac
+import math
 import threading
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -87,6 +93,9 @@ class ThreeDCartEmulator(WebhookOutbox):
         webhook_events: Mapping[str, int] | None = None,
         delivery_attempts: int = 3,
         clock: Callable[[], datetime] = utcnow,
+        leaky_bucket: tuple[int, float] | None = (50, 2.0),
+        throttle_status: int = 429,
+        monotonic: Callable[[], float] = time.monotonic,
     ):
         zone(time_zone)
         if date_format not in FORMATTERS:
@@ -108,6 +117,9 @@ class ThreeDCartEmulator(WebhookOutbox):
         self._webhooks: dict[int, dict[str, Any]] = {}
         self._next_transaction = 1
         self._failures: list[tuple[int, float | None]] = []
+        self._bucket = None if leaky_bucket is None else _LeakyBucket(*leaky_bucket, monotonic)
+        self.throttle_status = throttle_status
+        self.throttled = 0
         if delivery_attempts < 1:
             raise ValueError(f"delivery_attempts must be at least 1, not {delivery_attempts}")
         self._sender = WebhookSender(
@@ -269,6 +281,11 @@ class ThreeDCartEmulator(WebhookOutbox):
             raw = await request.body()
             with self._lock:
                 self.requests.append((request.method, request.url.path))
+                wait = 0.0 if self._bucket is None else self._bucket.admit()
+                if wait:
+                    self.throttled += 1
+                    headers = {"Retry-After": str(math.ceil(wait))}
+                    return self._json({"Message": "Too many requests."}, self.throttle_status, headers)
                 if self._failures:
                     status, retry_after = self._failures.pop(0)
                     headers = {} if retry_after is None else {"Retry-After": str(int(retry_after))}
@@ -480,6 +497,24 @@ class ThreeDCartEmulator(WebhookOutbox):
             for name, number in sorted(self.webhook_events.items(), key=lambda e: e[1])
         ]
         return self._page(request, rows)
+
+
+class _LeakyBucket:
+    """3dcart's throttle: each request adds one; the bucket drains at `drain` per second."""
+
+    def __init__(self, size: int, drain: float, clock: Callable[[], float]):
+        self.size, self.drain, self._clock = size, drain, clock
+        self._level, self._at = 0.0, clock()
+
+    def admit(self) -> float:
+        """0.0 when the request fits (and is counted), else the seconds until it would."""
+        now = self._clock()
+        self._level = max(0.0, self._level - (now - self._at) * self.drain)
+        self._at = now
+        if self._level + 1 > self.size:
+            return (self._level + 1 - self.size) / self.drain
+        self._level += 1
+        return 0.0
 
 
 def _result(key: str, value: str, status: int, message: str) -> dict[str, str]:

@@ -103,12 +103,17 @@ def _infer(order: Order) -> str:
     return CREATED if same_minute and order.status_id not in _TERMINAL else STATUS_CHANGED
 
 
+def order_entity(order_id: int) -> str:
+    """The entity an order's events are about (our writes to it are recorded under the same name)."""
+    return f"3dcart:order:{order_id}"
+
+
 def _event(order: Order, event_type: str) -> Event:
     return Event(
         source=SOURCE,
         type=event_type,
         subject=order,
-        entity=f"3dcart:order:{order.id}",
+        entity=order_entity(order.id),
         dedupe_key=f"3dcart:order:{order.id}:{order.status_id}:{order.updated_at.isoformat()}",
         occurred_at=order.updated_at,
     )

@@ -1,0 +1,230 @@
+"""The runtime against the 3dcart emulator: rate limit under a burst, writes whose answer was lost,
+and our own status changes coming back as webhooks (echoes)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from threedcart_helpers import PRIVATE_KEY, SECURE_URL, TOKEN, WEBHOOK_SECRET, sample_order
+
+from cartwire.core.catalog import Catalog
+from cartwire.core.engine import compile_rules
+from cartwire.core.intake import intake_app
+from cartwire.core.runtime import RetryPolicy, Runtime
+from cartwire.core.store import Store
+from cartwire.grammar import parse_rules
+from cartwire.plugins.connector import WebhookRequest
+from cartwire.plugins.threedcart import jsonwire
+from cartwire.plugins.threedcart.emulator import ThreeDCartEmulator
+from cartwire.testing.server import AppSwitch, ServedApp, served
+
+HOLD, PROCESSING, SHIPPED = 6, 2, 4
+API = "/3dCartWebAPI/v1"
+
+
+class FakeMonotonic:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def runtime_for(tmp_path, make_connector) -> Iterator[Callable[..., Runtime]]:
+    """`runtime_for(rules, **connector settings)`: a runtime with one 3dcart connector on the emulator."""
+    stores: list[Store] = []
+
+    def make(rules: str, **settings: Any) -> Runtime:
+        connector = make_connector(**settings)
+        catalog = Catalog([connector])
+        engine = compile_rules([parse_rules(rules, "t.rules")], catalog)
+        store = Store(tmp_path / f"cw{len(stores)}.sqlite3")
+        stores.append(store)
+        return Runtime(store, catalog, engine, retry=RetryPolicy(initial=0.05, maximum=0.2, jitter=0))
+
+    yield make
+    for store in stores:
+        store.close()
+
+
+def deliver(runtime: Runtime, order: dict[str, Any]) -> None:
+    body = jsonwire.dumps([order])
+    runtime.accept("3dcart", WebhookRequest(body, {}, path_secret=WEBHOOK_SECRET, query={"event": "status_changed"}))
+
+
+def settle(runtime: Runtime, emulator: ThreeDCartEmulator, deadline: float = 20.0) -> None:
+    """Run the worker until nothing is left to do and every webhook has been delivered."""
+    end = time.monotonic() + deadline
+    quiet = 0
+    while quiet < 2:
+        emulator.drain()
+        busy = runtime.run_once()
+        quiet = 0 if busy or not runtime.store.is_idle() else quiet + 1
+        assert time.monotonic() < end, runtime.store.counts()
+        if not busy:
+            time.sleep(0.02)
+
+
+def test_the_emulator_throttles_past_the_leaky_bucket(loopback: tuple[AppSwitch, ServedApp]) -> None:
+    switch, server = loopback
+    clock = FakeMonotonic()
+    emulator = ThreeDCartEmulator(SECURE_URL, PRIVATE_KEY, TOKEN, monotonic=clock)
+    switch.app = emulator.app
+    headers = {"SecureURL": SECURE_URL, "PrivateKey": PRIVATE_KEY, "Token": TOKEN}
+    try:
+        with httpx.Client(base_url=server.base_url + API, headers=headers) as client:
+            answers = [client.get("/OrderStatus").status_code for _ in range(51)]
+            assert answers == [200] * 50 + [429]
+            refused = client.get("/OrderStatus")
+            assert refused.headers["Retry-After"] == "1"
+            clock.now += 1.0  # two requests drain away
+            assert [client.get("/OrderStatus").status_code for _ in range(3)] == [200, 200, 429]
+        assert emulator.throttled == 3
+    finally:
+        switch.app = None
+        emulator.close()
+
+
+RESUME = """
+rule "resume held orders"
+  on 3dcart.order.status_changed
+  when order.status = Hold
+  then 3dcart.set_status(status: Processing)
+end
+"""
+
+
+def test_a_burst_is_queued_within_the_bucket_and_nothing_fails(
+    runtime_for: Callable[..., Runtime], emulator: ThreeDCartEmulator
+) -> None:
+    """28 held orders at once: an invoice lookup and a PUT each, 56 requests, more than the bucket holds."""
+    runtime = runtime_for(RESUME)
+    template = sample_order("order-new.json")
+    for number in range(28):
+        order = template | {"OrderID": 7000 + number, "InvoiceNumber": 7000 + number, "OrderStatusID": HOLD}
+        emulator.add_order(order)
+        deliver(runtime, order)
+    settle(runtime, emulator, deadline=30)
+    assert emulator.throttled == 0  # no request was ever refused...
+    actions = runtime.store.actions()
+    assert [(a.state, a.attempts) for a in actions] == [("done", 1)] * 28  # ...and none had to be retried
+    assert len(emulator.requests) == 56
+    assert all(emulator.order(7000 + n)["OrderStatusID"] == PROCESSING for n in range(28))
+
+
+class LateOnce:
+    """ASGI wrapper: the first write is applied at once but its answer comes `delay` s later (after the
+    client gave up); later requests are answered normally."""
+
+    def __init__(self, app: Any, delay: float):
+        self.app, self.delay, self.delayed = app, delay, 0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        late = scope["type"] == "http" and scope["method"] in ("PUT", "POST") and not self.delayed
+        if late:
+            self.delayed += 1
+
+        async def send_later(message: Any) -> None:
+            if late and message["type"] == "http.response.start":
+                await asyncio.sleep(self.delay)
+            await send(message)
+
+        await self.app(scope, receive, send_later)
+
+
+RECORD = """
+rule "record the shipment"
+  on 3dcart.order.status_changed
+  when order.status = Shipped
+  then 3dcart.add_comment(text: "Shipped; payment captured")
+       3dcart.add_transaction(type: "Capture", amount: order.total, transaction_id: "sz-capture-1")
+end
+"""
+
+
+@pytest.mark.parametrize("late", ["add_comment", "add_transaction"])
+def test_a_write_whose_answer_timed_out_is_not_made_twice(
+    runtime_for: Callable[..., Runtime],
+    emulator: ThreeDCartEmulator,
+    loopback: tuple[AppSwitch, ServedApp],
+    late: str,
+) -> None:
+    """3dcart has no idempotency header: the retry reads the order and finds the first write there."""
+    runtime = runtime_for(RECORD, timeout=0.2)
+    switch, _ = loopback
+    delayed = LateOnce(emulator.app, 0.6)
+    order = sample_order("order-new.json") | {"OrderStatusID": SHIPPED}
+    deliver(runtime, order)
+    runtime.evaluate_pending()
+    if late == "add_transaction":
+        runtime.execute_due()  # the comment goes through normally first
+    switch.app = delayed
+    settle(runtime, emulator)
+    assert delayed.delayed == 1
+    actions = {a.action: a for a in runtime.store.actions()}
+    assert actions[late].attempts == 2
+    [retried] = [json.loads(e.detail)["error"] for e in runtime.store.audit_entries() if e.kind == "action.retry"]
+    assert retried.startswith("3dcart did not answer")
+    assert actions[late].result is not None
+    assert actions[late].result["already_present"] is True
+    stored = emulator.order(order["OrderID"])
+    assert stored["InternalComments"].count("Shipped; payment captured") == 1
+    assert [t["TransactionID"] for t in stored["TransactionList"]].count("sz-capture-1") == 1
+
+
+LOOP = (
+    RESUME
+    + """
+rule "note processing"
+  on 3dcart.order.status_changed
+  when order.status = Processing
+  then 3dcart.add_comment(text: "processing noticed")
+end
+"""
+)
+
+
+def test_our_own_status_change_coming_back_does_not_trigger_the_rule_that_made_it(
+    runtime_for: Callable[..., Runtime], emulator: ThreeDCartEmulator
+) -> None:
+    emulator.echo_api_changes = True  # a status set through the API fires "Order Status Change"
+    runtime = runtime_for(LOOP)
+    with served(intake_app(runtime)) as intake:
+        emulator.subscribe(
+            "Order Status Change", f"{intake.base_url}/hooks/3dcart/{WEBHOOK_SECRET}?event=status_changed"
+        )
+        emulator.set_status(5001, HOLD)  # the merchant holds the order; our rule resumes it
+        settle(runtime, emulator)
+        assert emulator.order(5001)["OrderStatusID"] == PROCESSING
+        events = runtime.store.events()
+        # The echo reaches every rule but the one that set the status (which would resume it again).
+        assert [(e.state, e.fired) for e in events] == [
+            ("evaluated", ["resume held orders"]),
+            ("evaluated", ["note processing"]),
+        ]
+        [set_status, _note] = runtime.store.actions()
+        [echo] = [e for e in runtime.store.audit_entries() if e.kind == "event.echo"]
+        assert json.loads(echo.detail) == {
+            "event": events[1].row,
+            "of_action": set_status.row,
+            "changes": {"status": "Processing"},
+            "rule_skipped": "resume held orders",
+        }
+        assert echo.entity == "3dcart:order:5001"
+
+        # Later the merchant ships, then moves the order back to Processing: not our change, so rules
+        # see it. (Minutes later: 3dcart's LastUpdate, part of the dedupe key, has whole seconds.)
+        later = datetime.now(UTC)
+        emulator.set_status(5001, SHIPPED, at=later + timedelta(minutes=1))
+        emulator.set_status(5001, PROCESSING, at=later + timedelta(minutes=2))
+        settle(runtime, emulator)
+    assert [a.action for a in runtime.store.actions()] == ["set_status", "add_comment", "add_comment"]
+    assert emulator.order(5001)["InternalComments"].count("processing noticed") == 2
