@@ -7,13 +7,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from engine_fakes import ORDER_STATUSES, Channel, Customer, StoreOrder, order_event
+from engine_fakes import ORDER_STATUSES, Channel, Customer, StoreOrder, order_event, outcome
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cartwire.core import ir
 from cartwire.core.catalog import Catalog
-from cartwire.core.engine import CompiledRule, Engine, EvaluationError, compile_rules
+from cartwire.core.engine import CompiledRule, Engine, compile_rules
 from cartwire.core.events import Event
 from cartwire.core.index import Guard, RuleIndex, guard_of
 from cartwire.core.money import Money
@@ -219,13 +219,6 @@ _event = st.builds(
     st.sampled_from(list(Channel)),
     st.none() | st.builds(Customer, email=st.sampled_from(["vip@example.com", "x@example.com"])),
 )
-
-
-def outcome(engine: Engine, event: Event) -> object:
-    try:
-        return engine.evaluate(event)
-    except EvaluationError as error:
-        return str(error)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

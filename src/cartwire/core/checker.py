@@ -149,6 +149,7 @@ class _Checker:
         self.seen: dict[str, str] = {}  # rule name -> where it was first defined
         self.mappings: dict[str, CheckedMapping | None] = {}  # None: defined, but with errors
         self.file = ast.RuleFile(filename="", rules=())
+        self._lines: tuple[ast.RuleFile, list[str]] = (self.file, [])
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -160,12 +161,18 @@ class _Checker:
 
     def text(self, node: ast.Node) -> str:
         """The source text of `node`, on one line."""
-        lines = self.file.source.splitlines()[node.span.line - 1 : node.span.end_line]
+        lines = self.lines()[node.span.line - 1 : node.span.end_line]
         if not lines:
             return "?"
         lines[-1] = lines[-1][: node.span.end_column - 1]
         lines[0] = lines[0][node.span.column - 1 :]
         return " ".join(line.strip() for line in lines)
+
+    def lines(self) -> list[str]:
+        """The current file's lines, split once per file (quoting is frequent)."""
+        if self._lines[0] is not self.file:
+            self._lines = (self.file, self.file.source.splitlines())
+        return self._lines[1]
 
     def clean_since(self, diagnostics_before: int) -> bool:
         return len(self.diagnostics) == diagnostics_before
@@ -344,8 +351,8 @@ class _Checker:
             raise self.problem(path.name_spans[0], f"unknown name `{first}`", did_you_mean(first, scope.names()))
         return self.label(path, scope, expected)
 
-    def walk(self, root: str, record: Type, path: ast.Path, start: int, root_name: str, index: int = 0) -> ir.Field:
-        """Follow `path.names[start:]` through `record`'s fields."""
+    def walk(self, root: str, record: Type, path: ast.Path, start: int, root_name: str, local: int = 0) -> ir.Field:
+        """Follow `path.names[start:]` through `record`'s fields; `local` is which quantifier variable is the root."""
         current: Type = record
         nullable = False
         for index in range(start, len(path.names)):
@@ -363,7 +370,7 @@ class _Checker:
                 )
             current = current.fields[name]
         names = path.names[start:]
-        return ir.Field(root, names, current, nullable, _needs_normalizing(current), index)  # type: ignore[arg-type]
+        return ir.Field(root, names, current, nullable, _needs_normalizing(current), local)  # type: ignore[arg-type]
 
     def label(self, path: ast.Path, scope: _Scope, expected: Type | None) -> ir.Const:
         name = path.names[0]
@@ -863,5 +870,8 @@ def _fills(info: ActionInfo, name: str) -> str | None:
 
 
 def _needs_normalizing(type_: Type) -> bool:
-    """Values of this type may hold Python enum members or lists, which `ir.normalize` evens out."""
-    return isinstance(unwrap(type_), EnumType | ListType) or unwrap(type_) == ANY
+    """Values of this type may hold Python enum members or lists, which `ir.normalize` evens out
+    (a label that is already a `str` does not: normalizing it would only cost time).
+    """
+    found = unwrap(type_)
+    return (isinstance(found, EnumType) and found.members) or isinstance(found, ListType) or found == ANY

@@ -202,7 +202,7 @@ def compile_rules(
     """Check and compile `files` against `catalog`; raise `RuleError` listing every problem
     (warnings alone do not stop compilation). `library` is the functions rules may call.
 
-    `reference=True` evaluates with the tree-walking interpreter instead of closures: the
+    `reference=True` evaluates with the tree-walking interpreter instead of generated code: the
     same results, slower; tests use it to check the compiler.
     """
     checked, diagnostics = check(files, catalog, library)
@@ -212,19 +212,19 @@ def compile_rules(
     return Engine(_compile_rule(rule, build) for rule in checked)
 
 
-def _compile_rule(rule: CheckedRule, build: Callable[[Any], Evaluate]) -> CompiledRule:
+def _compile_rule(rule: CheckedRule, build: Callable[..., Evaluate]) -> CompiledRule:
     return CompiledRule(
         name=rule.name,
         event_type=rule.event_type,
         priority=rule.priority,
         order=rule.order,
-        condition=None if rule.condition is None else build(rule.condition),
+        condition=None if rule.condition is None else build(rule.condition, rule.condition_location),
         condition_location=rule.condition_location,
         actions=tuple(_compile_action(action, build) for action in rule.actions),
         location=rule.location,
         guard=guard_of(rule.condition, build),
         stop=rule.stop,
-        hold=None if rule.hold is None else build(rule.hold),
+        hold=None if rule.hold is None else build(rule.hold, rule.location),
         schedule=rule.schedule,
     )
 
@@ -236,11 +236,11 @@ def _guard(rule: CompiledRule) -> Guard | None:
 _NO_RULES: RuleIndex[CompiledRule] = RuleIndex((), _guard)
 
 
-def _compile_action(action: CheckedAction, build: Callable[[Any], Evaluate]) -> CompiledAction:
+def _compile_action(action: CheckedAction, build: Callable[..., Evaluate]) -> CompiledAction:
     return CompiledAction(
         connector=action.info.connector,
         name=action.info.spec.name,
         spec=action.info.spec,
-        arguments=tuple(CompiledArgument(a.name, build(a.value), a.source) for a in action.arguments),
+        arguments=tuple(CompiledArgument(a.name, build(a.value, action.location), a.source) for a in action.arguments),
         location=action.location,
     )

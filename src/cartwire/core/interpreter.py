@@ -20,10 +20,7 @@ def evaluate(node: ir.Node, event: Event) -> Any:
         case ir.Const(value=value):
             return value
         case ir.Field(root=root, names=names, index=index):
-            current: Any = _root(root, index, event)
-            for name in names:
-                current = ir.step(current, name)
-            return ir.normalize(current)
+            return ir.normalize(ir.follow(_root(root, index, event), names))
         case ir.ListOf(items=items):
             return tuple(evaluate(item, event) for item in items)
         case ir.Compare(op=op, left=left, right=right):
@@ -64,6 +61,6 @@ def _root(root: str, index: int, event: Event) -> Any:
     return event.subject
 
 
-def evaluator(node: ir.Node) -> Callable[[Event], Any]:
+def evaluator(node: ir.Node, where: str = "") -> Callable[[Event], Any]:
     """The same shape as `compiler.compile_node`, so the engine can use either."""
     return partial(evaluate, node)
