@@ -191,6 +191,10 @@ _CONDITIONS: list[Callable[..., str]] = [
     lambda s, s2, n: f"status != {s}",
     lambda s, s2, n: f"total > {n} USD",
     lambda s, s2, n: f"status = {s} or paid",
+    lambda s, s2, n: f'status = {s} and ends_with(invoice_number, "{n % 3}")',
+    lambda s, s2, n: f"status in [{s}, {s2}] and (discount ?? 0 USD) + 1 USD > {n} USD",
+    lambda s, s2, n: f"status = {s} and total / item_count > {n} USD",  # division by zero when no items
+    lambda s, s2, n: f'(customer.email ?? "none") = "none" and previous_status != {s}',
 ]
 _condition = st.builds(lambda make, s, s2, n: make(s, s2, n), st.sampled_from(_CONDITIONS), _status, _status, _amount)
 _rule = st.tuples(_condition, st.integers(min_value=-1, max_value=1)) | st.tuples(st.none(), st.just(0))
