@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from cartwire.core import compiler, interpreter
+from cartwire.core import compiler, interpreter, ir
 from cartwire.core.catalog import Catalog
 from cartwire.core.checker import CheckedAction, CheckedRule, check
 from cartwire.core.conflicts import resolve
@@ -30,6 +30,7 @@ from cartwire.grammar.diagnostics import Diagnostic, render_all
 from cartwire.plugins.connector import ActionSpec
 
 Evaluate = Callable[[Event], Any]
+Build = Callable[[ir.Node, str], Evaluate]  # a checked tree and its `file:line:col` to an evaluator
 
 
 class RuleError(Exception):
@@ -208,11 +209,16 @@ def compile_rules(
     checked, diagnostics = check(files, catalog, library)
     if any(d.severity == "error" for d in diagnostics):
         raise RuleError(diagnostics)
-    build = interpreter.evaluator if reference else compiler.compile_node
+    build = _interpreted if reference else compiler.compile_node
     return Engine(_compile_rule(rule, build) for rule in checked)
 
 
-def _compile_rule(rule: CheckedRule, build: Callable[..., Evaluate]) -> CompiledRule:
+def _interpreted(node: ir.Node, where: str = "") -> Evaluate:
+    """The reference evaluator, called as the compiler is (it has no use for `where`)."""
+    return interpreter.evaluator(node)
+
+
+def _compile_rule(rule: CheckedRule, build: Build) -> CompiledRule:
     return CompiledRule(
         name=rule.name,
         event_type=rule.event_type,
@@ -222,7 +228,7 @@ def _compile_rule(rule: CheckedRule, build: Callable[..., Evaluate]) -> Compiled
         condition_location=rule.condition_location,
         actions=tuple(_compile_action(action, build) for action in rule.actions),
         location=rule.location,
-        guard=guard_of(rule.condition, build),
+        guard=guard_of(rule.condition, lambda field: build(field, rule.condition_location)),
         stop=rule.stop,
         hold=None if rule.hold is None else build(rule.hold, rule.location),
         schedule=rule.schedule,
@@ -236,7 +242,7 @@ def _guard(rule: CompiledRule) -> Guard | None:
 _NO_RULES: RuleIndex[CompiledRule] = RuleIndex((), _guard)
 
 
-def _compile_action(action: CheckedAction, build: Callable[..., Evaluate]) -> CompiledAction:
+def _compile_action(action: CheckedAction, build: Build) -> CompiledAction:
     return CompiledAction(
         connector=action.info.connector,
         name=action.info.spec.name,

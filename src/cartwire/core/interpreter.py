@@ -20,7 +20,10 @@ def evaluate(node: ir.Node, event: Event) -> Any:
         case ir.Const(value=value):
             return value
         case ir.Field(root=root, names=names, index=index):
-            return ir.normalize(ir.follow(_root(root, index, event), names))
+            current: Any = _root(root, index, event)
+            for name in names:
+                current = ir.step(current, name)
+            return ir.normalize(current)
         case ir.ListOf(items=items):
             return tuple(evaluate(item, event) for item in items)
         case ir.Compare(op=op, left=left, right=right):
@@ -61,6 +64,6 @@ def _root(root: str, index: int, event: Event) -> Any:
     return event.subject
 
 
-def evaluator(node: ir.Node, where: str = "") -> Callable[[Event], Any]:
+def evaluator(node: ir.Node) -> Callable[[Event], Any]:
     """The same shape as `compiler.compile_node`, so the engine can use either."""
     return partial(evaluate, node)
