@@ -24,6 +24,7 @@ class Timing:
     fastest: float
     slowest: float
     units: int  # events (or rules) handled per run, for a per-unit cost
+    cpu: float = 0.0  # median CPU seconds of this process for one run: less moved by other jobs than `median`
 
     @property
     def per_unit(self) -> float:
@@ -34,23 +35,29 @@ def measure_all(runs: dict[str, Callable[[], object]], *, units: int, repeats: i
     """Time each of `runs` `repeats` times with `time.perf_counter`, after one warm-up run each.
 
     The runs take turns, round by round, so that a busy spell of the machine slows them all
-    rather than one of them, and their ratios stay meaningful. The garbage collector is paused
+    rather than one of them, and their ratios stay meaningful. The CPU time of this process is
+    recorded too: on a shared machine it moves less than the wall-clock time. The garbage collector is paused
     while a run is timed, as `timeit` does, so that one run's garbage is not charged to another.
     """
     for run in runs.values():
         run()
     times: dict[str, list[float]] = {label: [] for label in runs}
+    cpu: dict[str, list[float]] = {label: [] for label in runs}
     for _ in range(repeats):
         for label, run in runs.items():
             gc.collect()
             gc.disable()
             try:
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 run()
                 times[label].append(time.perf_counter() - start)
+                cpu[label].append(time.process_time() - start_cpu)
             finally:
                 gc.enable()
-    return [Timing(label, statistics.median(t), min(t), max(t), units) for label, t in times.items()]
+    return [
+        Timing(label, statistics.median(t), min(t), max(t), units, statistics.median(cpu[label]))
+        for label, t in times.items()
+    ]
 
 
 def machine() -> str:
@@ -64,6 +71,14 @@ def machine() -> str:
         f"{datetime.now(UTC):%Y-%m-%d}, {os.cpu_count()} CPUs ({model}), "
         f"Python {platform.python_version()} ({sys.implementation.name}), {platform.system()} {platform.release()}"
     )
+
+
+def load() -> str:
+    """The machine's load average over the last minute, to read wall-clock times against."""
+    try:
+        return f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    except OSError:
+        return "load average unknown"
 
 
 def version(package: str) -> str:

@@ -9,7 +9,7 @@ import argparse
 
 import condition
 import scaling
-from harness import machine
+from harness import load, machine
 
 
 def main() -> None:
@@ -19,7 +19,7 @@ def main() -> None:
     arguments = parser.parse_args()
     if arguments.events < 1 or arguments.repeats < 1:
         parser.error("--events and --repeats must be at least 1")
-    print(f"Machine: {machine()}\n")
+    print(f"Machine: {machine()}; {load()} at the start\n")
     condition.run(arguments.events, arguments.repeats)
     print()
     scaling.run(arguments.repeats)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from functools import partial
 
-from harness import measure_all, microseconds, table
+from harness import load, measure_all, microseconds, table
 from orders import STAGES, catalog, event
 
 from cartwire.core.engine import Engine, compile_rules
@@ -83,10 +83,13 @@ def compile_time(repeats: int) -> None:
         units=1000,
         repeats=repeats,
     )
-    whole = parse.median + build.median
-    rows = [[t.label, f"{t.median * 1e3:,.1f} ms", microseconds(t.per_unit)] for t in (parse, build)]
-    rows.append(["total", f"{whole * 1e3:,.1f} ms", microseconds(whole / 1000)])
+    whole, whole_cpu = parse.median + build.median, parse.cpu + build.cpu
+    rows = [
+        [t.label, f"{t.median * 1e3:,.1f} ms", f"{t.cpu * 1e3:,.1f} ms", microseconds(t.per_unit)]
+        for t in (parse, build)
+    ]
+    rows.append(["total", f"{whole * 1e3:,.1f} ms", f"{whole_cpu * 1e3:,.1f} ms", microseconds(whole / 1000)])
     print(f"Compiling a 1,000-rule file ({len(text):,} characters, median of {repeats} runs)\n")
-    print(table(["step", "1,000 rules", "per rule"], rows))
+    print(table(["step", "1,000 rules", "CPU time", "per rule"], rows))
     verdict = "met" if whole < COMPILE_TARGET else "NOT met"
-    print(f"\nTarget: under {COMPILE_TARGET:.0f} s: {whole:.3f} s, {verdict}.")
+    print(f"\nTarget: under {COMPILE_TARGET:.0f} s: {whole:.3f} s, {verdict} (CPU time {whole_cpu:.3f} s; {load()}).")

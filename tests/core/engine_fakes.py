@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel
 
+from cartwire.core.engine import Engine, EvaluationError
 from cartwire.core.events import Event, EventType
 from cartwire.core.money import Money
 from cartwire.core.types import EnumRef
@@ -173,3 +174,11 @@ def order_event(
         occurred_at=datetime(2024, 5, 1, 12, 30, tzinfo=UTC),
         id=f"evt-{key}",
     )
+
+
+def outcome(engine: Engine, event: Event) -> object:
+    """The plan for `event`, or the message of the evaluation error it raises, to compare two engines."""
+    try:
+        return engine.evaluate(event)
+    except EvaluationError as error:
+        return str(error)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from types import CodeType, FunctionType
 from typing import Any
 
 import pytest
-from engine_fakes import ORDER_STATUSES, Channel, Customer, SezzleOrder, StoreOrder, order_event
+from engine_fakes import ORDER_STATUSES, Channel, Customer, Item, SezzleOrder, StoreOrder, order_event, outcome
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -17,6 +19,7 @@ from cartwire.core.catalog import Catalog
 from cartwire.core.compiler import fold
 from cartwire.core.engine import Engine, EvaluationError, compile_rules
 from cartwire.core.events import Event
+from cartwire.core.functions import default_library, plugin_function
 from cartwire.core.money import Money
 from cartwire.core.plan import idempotency_key
 from cartwire.core.types import BOOL, NUMBER
@@ -241,7 +244,85 @@ def test_constant_sub_expressions_are_folded():
     assert fold(ir.And(paid, ir.Const(False, BOOL))) == ir.And(paid, ir.Const(False, BOOL))
 
 
-# --- compiled closures against the reference interpreter -----------------------------------------
+# --- the generated code --------------------------------------------------------------------------
+
+
+def names_read(evaluate: Callable[[Event], Any]) -> set[str]:
+    """The global and attribute names a compiled function's code (and its generators') reads."""
+    assert isinstance(evaluate, FunctionType), "the compiler generates a Python function"
+    found: set[str] = set()
+    pending = [evaluate.__code__]
+    while pending:
+        code = pending.pop()
+        found.update(code.co_names)
+        pending.extend(c for c in code.co_consts if isinstance(c, CodeType))
+    return found
+
+
+def condition_of(condition: str, catalog: Catalog) -> Callable[[Event], Any]:
+    (compiled,) = compile_text(rule(condition), catalog).rules_for("3dcart.order.status_changed")
+    assert compiled.condition is not None
+    return compiled.condition
+
+
+def test_a_condition_on_fields_that_cannot_be_missing_is_plain_python(
+    catalog: Catalog, make_event: Callable[..., Event]
+):
+    evaluate = condition_of('status = Shipped and total > 50 USD and invoice_number ends_with "01"', catalog)
+    # No helper, no None test, no normalizing of a label that is already text: only the fields.
+    assert names_read(evaluate) == {"subject", "status", "total", "invoice_number"}
+    assert evaluate(make_event()) is True
+
+
+def test_only_values_that_may_hold_python_enum_members_or_lists_are_normalized(catalog: Catalog):
+    assert "_normalize" in names_read(condition_of("channel = web", catalog))  # a Python Enum field
+    assert "_normalize" in names_read(condition_of('"gift" in tags', catalog))
+    assert "_normalize" not in names_read(condition_of("status = Shipped", catalog))  # a str with EnumRef
+
+
+def test_a_function_that_can_fail_keeps_its_guard_and_names_the_rule(
+    catalog: Catalog, make_event: Callable[..., Event]
+):
+    def refuse(text: str) -> bool:
+        raise ValueError("no")
+
+    library = default_library(extra=[plugin_function("refuse", [str], bool, refuse)])
+    text = rule('refuse(invoice_number) or ends_with(invoice_number, "01")')
+    engine = compile_rules([parse_rules(text, "t.rules")], catalog, library=library)
+    (compiled,) = engine.rules_for("3dcart.order.status_changed")
+    assert compiled.condition is not None
+    assert "_call" in names_read(compiled.condition)  # the plugin's function: through ir.call
+    with pytest.raises(EvaluationError, match=r'^t.rules:3:8: rule "r": refuse\(\): no$'):
+        engine.evaluate(make_event())
+
+
+def test_a_traceback_through_generated_code_shows_the_rule_file_and_line(catalog: Catalog):
+    engine = compile_text("\n" + rule("paid and status = Shipped"), catalog)
+    not_an_order = order_event(SezzleOrder(uuid="sz-1", reference_id="AB-1"))  # has no `paid`
+    with pytest.raises(AttributeError) as raised:
+        engine.evaluate(not_an_order)
+    last = traceback.extract_tb(raised.value.__traceback__)
+    assert ("t.rules", 4) in [(frame.filename, frame.lineno) for frame in last]
+
+
+def test_a_condition_nested_deeper_than_python_allows_is_still_evaluated(
+    catalog: Catalog, make_event: Callable[..., Event]
+):
+    deep = "not " * 301 + "paid"  # Python's parser refuses 300 nested parentheses
+    assert not isinstance(condition_of(deep, catalog), FunctionType)  # so the interpreter evaluates it
+    assert fires(deep, catalog, make_event()) is True
+
+
+def test_rules_that_differ_only_in_constants_share_one_generated_function(catalog: Catalog):
+    text = rule("status = Shipped and total > 5 USD", name="a") + rule("status = New and total > 9 USD", name="b")
+    first, second = compile_text(text, catalog).rules_for("3dcart.order.status_changed")
+    assert isinstance(first.condition, FunctionType)
+    assert isinstance(second.condition, FunctionType)
+    assert first.condition.__code__.co_code == second.condition.__code__.co_code
+    assert first.condition.__closure__ != second.condition.__closure__
+
+
+# --- compiled code against the reference interpreter ---------------------------------------------
 
 _NUMBERS = ["order.item_count", "order.weight", "3", "0", "2.5"]
 _MONEY = ["order.total", "order.discount", "108.91 USD", "5 USD", "0 USD"]
@@ -280,15 +361,59 @@ _ATOMS = st.one_of(
     _comparison(_BOOLS, ["=", "!="]),
     st.sampled_from(_MEMBERSHIP + _BOOLS),
 )
-CONDITIONS = st.recursive(
-    _ATOMS,
-    lambda inner: st.one_of(
-        st.builds(lambda a, b: f"{a} and {b}", inner, inner),
-        st.builds(lambda a, b: f"{a} or {b}", inner, inner),
-        st.builds(lambda a: f"not {a}", inner),
-        st.builds(lambda a: f"({a})", inner),
+
+
+def _conditions(atoms: st.SearchStrategy[str], max_leaves: int) -> st.SearchStrategy[str]:
+    return st.recursive(
+        atoms,
+        lambda inner: st.one_of(
+            st.builds(lambda a, b: f"{a} and {b}", inner, inner),
+            st.builds(lambda a, b: f"{a} or {b}", inner, inner),
+            st.builds(lambda a: f"not {a}", inner),
+            st.builds(lambda a: f"({a})", inner),
+        ),
+        max_leaves=max_leaves,
+    )
+
+
+CONDITIONS = _conditions(_ATOMS, 8)
+
+# Every other construct, with missing values (`??`, optional fields, a missing customer), errors
+# (division by zero, EUR amounts meeting USD ones) and the fast paths of the generated code.
+_NUMBER_VALUES = [
+    "order.item_count", "order.weight", "(order.weight ?? 1)", "order.item_count * 2", "order.item_count - 1",
+    "order.weight / order.item_count", "-order.item_count", "count(order.items)", "length(order.tags)",
+    "count(i in order.items: i.quantity > 1)", "sum(i in order.items: i.quantity)", "cents(order.total)",
+    "length(order.invoice_number)", "amount(order.total)", "amount(order.total) / order.item_count", "3", "2.5",
+]  # fmt: skip
+_MONEY_VALUES = [
+    "order.total", "order.discount", "order.total - (order.discount ?? 0 USD)", "order.discount + 5 USD",
+    "sum(i in order.items: i.price)", "(sum(i in order.items: i.price) ?? 0 USD)", "order.total * 2",
+    "order.total / 2", "order.total / order.item_count", "-order.discount", "round(order.total)", "5 USD", "0 USD",
+]  # fmt: skip
+_TEXT_VALUES = [
+    "order.payment_method", "order.sezzle_order", "lower(order.invoice_number)", 'upper(order.sezzle_order ?? "none")',
+    "trim(order.payment_method)", 'order.customer.email ?? ""', "order.customer.email", "slug(order.invoice_number)",
+    'keep(order.invoice_number, "A-Z")', '"Sezzle"', '"sz-1234"', '"ab"',
+]  # fmt: skip
+_TESTS = [
+    'any(i in order.items: i.sku = "a")', "all(i in order.items: i.quantity > 0)",
+    "any(i in order.items: any(j in order.items: j.quantity > i.quantity))", "order.gift ?? false",
+    "order.gift ?? order.paid", 'matches(order.invoice_number, "^AB")', 'contains(order.sezzle_order, "12")',
+    'any(t in order.tags: t = "gift")', "first(i in order.items: i.quantity > 2) = first(order.items)",
+    'currency(order.total) = "USD"', "count(i in order.items: i.price > 1 USD) >= 1", "order.gift",
+    'all(g in order.customer.groups: g = "VIP")', 'count(g in order.customer.groups: g = "VIP") = 0',
+    '(first(order.tags) ?? "none") = "none"', "count(order.customer.groups) = 0",
+    '(first(order.customer.groups) ?? "none") = "none"',
+]  # fmt: skip
+RICH_CONDITIONS = _conditions(
+    st.one_of(
+        _comparison(_NUMBER_VALUES, _ORDERED_OPS),
+        _comparison(_MONEY_VALUES, _ORDERED_OPS),
+        _comparison(_TEXT_VALUES, ["=", "!=", "contains", "starts_with", "ends_with"]),
+        st.sampled_from(_TESTS),
     ),
-    max_leaves=8,
+    6,
 )
 
 
@@ -296,6 +421,12 @@ def _money(amount: st.SearchStrategy[Any]) -> st.SearchStrategy[Money]:
     return amount.map(lambda cents: Money.from_minor(cents, USD))
 
 
+ITEMS = st.builds(
+    Item,
+    sku=st.sampled_from(["a", "b"]),
+    quantity=st.integers(0, 3),
+    price=st.builds(Money.from_minor, st.sampled_from([0, 150, 999]), st.sampled_from([USD, USD, "EUR"])),
+)
 ORDERS = st.builds(
     StoreOrder,
     invoice_number=st.sampled_from(["AB-5001", "sz-1234"]),
@@ -313,6 +444,7 @@ ORDERS = st.builds(
     customer=st.none()
     | st.builds(Customer, email=st.just("a@b.c"), groups=st.lists(st.sampled_from(["VIP", "new"]), max_size=2)),
     tags=st.lists(st.sampled_from(["gift", "rush"]), max_size=2),
+    items=st.lists(ITEMS, max_size=3),
 )
 
 
@@ -327,4 +459,17 @@ def test_compiled_rules_agree_with_the_reference_interpreter(
     compiled, reference = compile_text(text, catalog), compile_text(text, catalog, reference=True)
     for index, order in enumerate(orders):
         event = order_event(order, key=str(index))
-        assert compiled.evaluate(event) == reference.evaluate(event)
+        assert outcome(compiled, event) == outcome(reference, event)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(condition=RICH_CONDITIONS, orders=st.lists(ORDERS, min_size=1, max_size=3))
+def test_generated_code_agrees_with_the_reference_interpreter_on_every_construct(
+    condition: str, orders: list[StoreOrder], catalog: Catalog
+):
+    actions = '3dcart.add_comment(text: lower(order.sezzle_order ?? "none")) 3dcart.add_comment(text: "{{ total }}")'
+    text = rule(condition, then=actions)
+    compiled, reference = compile_text(text, catalog), compile_text(text, catalog, reference=True)
+    for index, order in enumerate(orders):
+        event = order_event(order, key=str(index))
+        assert outcome(compiled, event) == outcome(reference, event)

@@ -7,13 +7,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from engine_fakes import ORDER_STATUSES, Channel, Customer, StoreOrder, order_event
+from engine_fakes import ORDER_STATUSES, Channel, Customer, StoreOrder, order_event, outcome
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cartwire.core import ir
 from cartwire.core.catalog import Catalog
-from cartwire.core.engine import CompiledRule, Engine, EvaluationError, compile_rules
+from cartwire.core.engine import CompiledRule, Engine, compile_rules
 from cartwire.core.events import Event
 from cartwire.core.index import Guard, RuleIndex, guard_of
 from cartwire.core.money import Money
@@ -191,6 +191,10 @@ _CONDITIONS: list[Callable[..., str]] = [
     lambda s, s2, n: f"status != {s}",
     lambda s, s2, n: f"total > {n} USD",
     lambda s, s2, n: f"status = {s} or paid",
+    lambda s, s2, n: f'status = {s} and ends_with(invoice_number, "{n % 3}")',
+    lambda s, s2, n: f"status in [{s}, {s2}] and (discount ?? 0 USD) + 1 USD > {n} USD",
+    lambda s, s2, n: f"status = {s} and total / item_count > {n} USD",  # division by zero when no items
+    lambda s, s2, n: f'(customer.email ?? "none") = "none" and previous_status != {s}',
 ]
 _condition = st.builds(lambda make, s, s2, n: make(s, s2, n), st.sampled_from(_CONDITIONS), _status, _status, _amount)
 _rule = st.tuples(_condition, st.integers(min_value=-1, max_value=1)) | st.tuples(st.none(), st.just(0))
@@ -219,13 +223,6 @@ _event = st.builds(
     st.sampled_from(list(Channel)),
     st.none() | st.builds(Customer, email=st.sampled_from(["vip@example.com", "x@example.com"])),
 )
-
-
-def outcome(engine: Engine, event: Event) -> object:
-    try:
-        return engine.evaluate(event)
-    except EvaluationError as error:
-        return str(error)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

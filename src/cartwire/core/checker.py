@@ -165,6 +165,7 @@ class _Checker:
         self.seen: dict[str, str] = {}  # rule name -> where it was first defined
         self.mappings: dict[str, CheckedMapping | None] = {}  # None: defined, but with errors
         self.file = ast.RuleFile(filename="", rules=())
+        self._lines: tuple[ast.RuleFile, list[str]] = (self.file, [])
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -176,12 +177,18 @@ class _Checker:
 
     def text(self, node: ast.Node) -> str:
         """The source text of `node`, on one line."""
-        lines = self.file.source.splitlines()[node.span.line - 1 : node.span.end_line]
+        lines = self.lines()[node.span.line - 1 : node.span.end_line]
         if not lines:
             return "?"
         lines[-1] = lines[-1][: node.span.end_column - 1]
         lines[0] = lines[0][node.span.column - 1 :]
         return " ".join(line.strip() for line in lines)
+
+    def lines(self) -> list[str]:
+        """The current file's lines, split once per file (quoting is frequent)."""
+        if self._lines[0] is not self.file:
+            self._lines = (self.file, self.file.source.splitlines())
+        return self._lines[1]
 
     def clean_since(self, diagnostics_before: int) -> bool:
         return len(self.diagnostics) == diagnostics_before
@@ -879,5 +886,8 @@ def _fills(info: ActionInfo, name: str) -> str | None:
 
 
 def _needs_normalizing(type_: Type) -> bool:
-    """Values of this type may hold Python enum members or lists, which `ir.normalize` evens out."""
-    return isinstance(unwrap(type_), EnumType | ListType) or unwrap(type_) == ANY
+    """Values of this type may hold Python enum members or lists, which `ir.normalize` evens out
+    (a label that is already a `str` does not: normalizing it would only cost time).
+    """
+    found = unwrap(type_)
+    return (isinstance(found, EnumType) and found.members) or isinstance(found, ListType) or found == ANY

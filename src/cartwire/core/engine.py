@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from cartwire.core import compiler, interpreter
+from cartwire.core import compiler, interpreter, ir
 from cartwire.core.catalog import Catalog
 from cartwire.core.checker import CheckedAction, CheckedRule, check
 from cartwire.core.conflicts import resolve
@@ -30,6 +30,7 @@ from cartwire.grammar.diagnostics import Diagnostic, render_all
 from cartwire.plugins.connector import ActionSpec
 
 Evaluate = Callable[[Event], Any]
+Build = Callable[[ir.Node, str], Evaluate]  # a checked tree and its `file:line:col` to an evaluator
 
 
 class RuleError(Exception):
@@ -205,29 +206,34 @@ def compile_rules(
     """Check and compile `files` against `catalog`; raise `RuleError` listing every problem
     (warnings alone do not stop compilation). `library` is the functions rules may call.
 
-    `reference=True` evaluates with the tree-walking interpreter instead of closures: the
+    `reference=True` evaluates with the tree-walking interpreter instead of generated code: the
     same results, slower; tests use it to check the compiler.
     """
     checked, diagnostics = check(files, catalog, library)
     if any(d.severity == "error" for d in diagnostics):
         raise RuleError(diagnostics)
-    build = interpreter.evaluator if reference else compiler.compile_node
+    build = _interpreted if reference else compiler.compile_node
     return Engine(_compile_rule(rule, build) for rule in checked)
 
 
-def _compile_rule(rule: CheckedRule, build: Callable[[Any], Evaluate]) -> CompiledRule:
+def _interpreted(node: ir.Node, where: str = "") -> Evaluate:
+    """The reference evaluator, called as the compiler is (it has no use for `where`)."""
+    return interpreter.evaluator(node)
+
+
+def _compile_rule(rule: CheckedRule, build: Build) -> CompiledRule:
     return CompiledRule(
         name=rule.name,
         event_type=rule.event_type,
         priority=rule.priority,
         order=rule.order,
-        condition=None if rule.condition is None else build(rule.condition),
+        condition=None if rule.condition is None else build(rule.condition, rule.condition_location),
         condition_location=rule.condition_location,
         actions=tuple(_compile_action(action, build) for action in rule.actions),
         location=rule.location,
-        guard=guard_of(rule.condition, build),
+        guard=guard_of(rule.condition, lambda field: build(field, rule.condition_location)),
         stop=rule.stop,
-        hold=None if rule.hold is None else build(rule.hold),
+        hold=None if rule.hold is None else build(rule.hold, rule.location),
         schedule=rule.schedule,
     )
 
@@ -239,11 +245,11 @@ def _guard(rule: CompiledRule) -> Guard | None:
 _NO_RULES: RuleIndex[CompiledRule] = RuleIndex((), _guard)
 
 
-def _compile_action(action: CheckedAction, build: Callable[[Any], Evaluate]) -> CompiledAction:
+def _compile_action(action: CheckedAction, build: Build) -> CompiledAction:
     return CompiledAction(
         connector=action.info.connector,
         name=action.info.spec.name,
         spec=action.info.spec,
-        arguments=tuple(CompiledArgument(a.name, build(a.value), a.source) for a in action.arguments),
+        arguments=tuple(CompiledArgument(a.name, build(a.value, action.location), a.source) for a in action.arguments),
         location=action.location,
     )

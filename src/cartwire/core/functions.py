@@ -29,7 +29,9 @@ TIME = (DATE, DATETIME)
 class Function:
     """A typed function. `optional` trailing parameters may be left out; `literal` positions must
     be written as constants and are checked by `validate(position, value)` at compile time.
-    `needs_event` functions receive the event first (`now()` reads its time).
+    `needs_event` functions receive the event first (`now()` reads its time). A `total` function
+    returns a value of its result type for every argument of its parameter types and never
+    raises, so compiled rules call it directly, without guarding it (see `core/compiler.py`).
     """
 
     name: str
@@ -41,6 +43,7 @@ class Function:
     validate: Callable[[int, Any], None] | None = field(default=None, compare=False)
     needs_event: bool = False
     description: str = ""
+    total: bool = False
 
     def result_type(self, arguments: Sequence[Type]) -> Type:
         return self.result(arguments) if callable(self.result) else self.result
@@ -119,18 +122,23 @@ def builtin_functions(rates: RateTable | None = None, time_zone: str = "UTC") ->
         return rates.convert(amount, target)
 
     text = [
-        Function("lower", (STRING,), STRING, str.lower, description="the text in lower case"),
-        Function("upper", (STRING,), STRING, str.upper, description="the text in upper case"),
-        Function("trim", (STRING,), STRING, str.strip, description="the text without leading and trailing spaces"),
-        Function("contains", (STRING, STRING), BOOL, lambda a, b: b in a, description="whether the text contains b"),
-        Function("starts_with", (STRING, STRING), BOOL, str.startswith, description="whether the text starts with b"),
-        Function("ends_with", (STRING, STRING), BOOL, str.endswith, description="whether the text ends with b"),
+        Function("lower", (STRING,), STRING, str.lower, description="the text in lower case", total=True),
+        Function("upper", (STRING,), STRING, str.upper, description="the text in upper case", total=True),
+        Function("trim", (STRING,), STRING, str.strip, total=True,
+                 description="the text without leading and trailing spaces"),
+        Function("contains", (STRING, STRING), BOOL, lambda a, b: b in a, total=True,
+                 description="whether the text contains b"),
+        Function("starts_with", (STRING, STRING), BOOL, str.startswith, total=True,
+                 description="whether the text starts with b"),
+        Function("ends_with", (STRING, STRING), BOOL, str.endswith, total=True,
+                 description="whether the text ends with b"),
         Function("matches", (STRING, STRING), BOOL, patterns.matches, literal=frozenset({1}),
                  validate=literal("pattern"), description="whether the regular expression is found in the text"),
         Function("keep", (STRING, STRING), STRING, _keep, literal=frozenset({1}), validate=literal("allowed"),
                  description='only the listed characters of the text: keep(x, "A-Za-z0-9_-")'),
-        Function("slug", (STRING,), STRING, _slug, description="lower case, runs of other characters as one -"),
-        Function("length", ((STRING, ListType(ANY)),), NUMBER, len, description="characters or items"),
+        Function("slug", (STRING,), STRING, _slug, total=True,
+                 description="lower case, runs of other characters as one -"),
+        Function("length", ((STRING, ListType(ANY)),), NUMBER, len, description="characters or items", total=True),
     ]  # fmt: skip
     money = [
         Function("cents", (MONEY,), NUMBER, Money.to_minor,
@@ -138,8 +146,9 @@ def builtin_functions(rates: RateTable | None = None, time_zone: str = "UTC") ->
         Function("round", (MONEY,), MONEY, Money.round, description="rounded half-up to whole minor units"),
         Function("convert", (MONEY, STRING), MONEY, convert, literal=frozenset({1}), validate=literal("rate"),
                  description="in another currency, at the rate of [rates]"),
-        Function("amount", (MONEY,), NUMBER, lambda m: m.amount, description="the number without the currency"),
-        Function("currency", (MONEY,), STRING, lambda m: m.currency, description="the currency code"),
+        Function("amount", (MONEY,), NUMBER, lambda m: m.amount, total=True,
+                 description="the number without the currency"),
+        Function("currency", (MONEY,), STRING, lambda m: m.currency, description="the currency code", total=True),
         Function("money", (NUMBER, STRING), MONEY, Money.of, literal=frozenset({1}), validate=literal("currency"),
                  description="a number as an amount: money(order.weight * 2, \"USD\")"),
     ]  # fmt: skip

@@ -2,14 +2,15 @@
 
 The checker turns syntax (`order.status = Shipped`) into these nodes, with every name resolved
 and every node typed. Two evaluators read them: `interpreter` walks them as they are, `compiler`
-turns them into closures once. The functions at the end of this module are the operators'
-meaning, shared by both so the two can only differ in how they get to the values.
+turns each tree into one generated Python function, once. The functions at the end of this
+module are the operators' meaning, shared by both so the two can only differ in how they get to
+the values.
 """
 
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Literal
@@ -208,6 +209,13 @@ def step(value: Any, name: str) -> Any:
     return value.get(name) if isinstance(value, dict) else getattr(value, name, None)
 
 
+def follow(value: Any, names: tuple[str, ...]) -> Any:
+    """`step` along every name of a path."""
+    for name in names:
+        value = step(value, name)
+    return value
+
+
 def arithmetic(op: str, left: Any, right: Any) -> Any:
     """`+ - * /` on numbers and money; missing when either side is."""
     if left is None or right is None:
@@ -258,11 +266,16 @@ def quantify(kind: str, items: Any, body: Callable[[Any], Any] | None, zero: Any
         return sum(1 for r in results if truth(r))
     if kind == "first":
         return next((item for item in items if truth(body(item))), None)
-    total: Any = None
-    for value in results:
+    return total(results, zero)
+
+
+def total(values: Iterable[Any], zero: Any) -> Any:
+    """`sum`: the values added up, leaving out missing ones; `zero` when there are none."""
+    result: Any = None
+    for value in values:
         if value is not None:
-            total = value if total is None else total + value
-    return zero if total is None else total
+            result = value if result is None else result + value
+    return zero if result is None else result
 
 
 def _counts(item: Any) -> bool:

@@ -41,10 +41,14 @@ class Scalar(Type):
 
 @dataclass(frozen=True)
 class EnumType(Type):
-    """A closed set of labels, such as a store's order statuses."""
+    """A closed set of labels, such as a store's order statuses. `members` is true when the
+    values are Python `Enum` members at run time (rules see their values); false when they are
+    the labels themselves (a `str` field marked with `EnumRef`, a `Literal`).
+    """
 
     label: str
     values: tuple[str, ...]
+    members: bool = field(default=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -123,7 +127,8 @@ def type_of_annotation(annotation: Any, enums: EnumResolver = _no_enums) -> Type
         base, *extras = get_args(annotation)
         for extra in extras:
             if isinstance(extra, EnumRef):
-                return EnumType(extra.name, enums(extra.name))
+                is_enum = isinstance(base, type) and issubclass(base, Enum)
+                return EnumType(extra.name, enums(extra.name), members=is_enum)
         return type_of_annotation(base, enums)
     if origin in (Union, pytypes.UnionType):
         members = [a for a in get_args(annotation) if a is not type(None)]
@@ -138,7 +143,7 @@ def type_of_annotation(annotation: Any, enums: EnumResolver = _no_enums) -> Type
         if issubclass(annotation, BaseModel):
             return type_of_model(annotation, enums)
         if issubclass(annotation, Enum):
-            return EnumType(annotation.__name__, tuple(str(m.value) for m in annotation))
+            return EnumType(annotation.__name__, tuple(str(m.value) for m in annotation), members=True)
         for python_type, rule_type in _SCALARS:
             if issubclass(annotation, python_type):
                 return rule_type
