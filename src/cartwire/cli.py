@@ -150,6 +150,7 @@ def _parse_recorded(catalog: Catalog, body: bytes) -> list[Event]:
 )
 def run(config_path: Path) -> None:
     """Serve webhooks at /hooks/<connector>[/<secret>] and run the worker until interrupted."""
+    from cartwire.core.poller import Pollers
     from cartwire.core.runtime import LogObserver, Runtime
     from cartwire.core.serve import serve
     from cartwire.core.store import Store
@@ -167,7 +168,7 @@ def run(config_path: Path) -> None:
     engine = load_rules(config.rules, catalog)
     store = Store(config.database)
     runtime = Runtime(store, catalog, engine, retry=config.retry, observer=LogObserver())
-    serve(runtime, config.host, config.port, closing=[store, *connectors])
+    serve(runtime, config.host, config.port, closing=[store, *connectors], services=[Pollers(runtime)])
 
 
 @main.command()

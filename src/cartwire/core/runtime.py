@@ -12,7 +12,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,10 +20,11 @@ from cartwire.core.backend import RuntimeStore
 from cartwire.core.catalog import Catalog
 from cartwire.core.engine import Engine, EvaluationError
 from cartwire.core.events import Event
+from cartwire.core.ordering import CurrentState, in_entity_order
 from cartwire.core.plan import Plan
 from cartwire.core.records import NewAction, NewEvent, StoredAction, StoredEvent
 from cartwire.core.timeutil import utcnow
-from cartwire.plugins.connector import ActionError, WebhookRejected, WebhookRequest
+from cartwire.plugins.connector import ActionError, Superseded, WebhookRejected, WebhookRequest
 
 log = logging.getLogger("cartwire.runtime")
 
@@ -67,6 +68,8 @@ class Observer:
 
     def event_failed(self, event: StoredEvent, error: str) -> None: ...
 
+    def superseded(self, event: StoredEvent, reason: str) -> None: ...
+
     def action_finished(self, action: StoredAction, state: str, detail: Any) -> None: ...
 
 
@@ -79,6 +82,9 @@ class LogObserver(Observer):
 
     def event_failed(self, event: StoredEvent, error: str) -> None:
         log.error("event %s (%s) failed and is kept for review: %s", event.type, event.entity, error)
+
+    def superseded(self, event: StoredEvent, reason: str) -> None:
+        log.info("event %s (%s) is out of date, no rule runs: %s", event.type, event.entity, reason)
 
     def action_finished(self, action: StoredAction, state: str, detail: Any) -> None:
         level = logging.INFO if state == "done" else logging.WARNING
@@ -109,6 +115,7 @@ class Runtime:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.current_state = CurrentState(self.store, self.catalog, self.load_event, self.clock)
 
     # --- intake -----------------------------------------------------------------------------
     def accept(self, connector_name: str, request: WebhookRequest) -> Accepted:
@@ -129,21 +136,48 @@ class Runtime:
             )
             self.observer.rejected(source, rejection.status, rejection.reason)
             raise
-        rows, duplicates = self.store.add_events([_new_event(event) for event in events], request.body)
+        return self.ingest(source, events, request.body)
+
+    def ingest(self, source: str, events: list[Event], body: bytes, bodies: list[bytes] | None = None) -> Accepted:
+        """Store parsed events (webhook or poll: the same path, the same dedupe keys) and wake the worker.
+        `bodies`, when given, holds each event's own raw record instead of the shared `body`."""
+        new = [_new_event(event) for event in events]
+        if bodies is not None:
+            new = [replace(item, body=own) for item, own in zip(new, bodies, strict=True)]
+        rows, duplicates = self.store.add_events(new, body)
         self.observer.delivery(source, events, duplicates)
         self._wake.set()
         return Accepted(len(rows), duplicates)
 
     # --- evaluation -------------------------------------------------------------------------
     def evaluate_pending(self) -> int:
-        """Evaluate stored events in arrival order; return how many were handled."""
+        """Evaluate stored events, each entity's in the order they occurred; return how many were handled.
+
+        An entity whose current state cannot be read just now waits, and its later events with it.
+        """
         handled = 0
-        for stored in self.store.pending_events():
+        waiting: set[str] = set()
+        for stored in in_entity_order(self.store.pending_events()):
             if self._stop.is_set():
                 break
+            if stored.entity in waiting or self.current_state.waits(stored.entity):
+                waiting.add(stored.entity)
+                continue
             try:
-                event = self.load_event(stored)
+                event = self.current_state.refresh(self.load_event(stored))
                 plan = self.engine.evaluate(event)
+            except Superseded as reason:
+                self.store.supersede_event(stored.row, str(reason))
+                self.observer.superseded(stored, str(reason))
+            except ActionError as error:
+                if not error.transient:
+                    self.store.fail_event(stored.row, f"reading the current state failed: {error}")
+                    self.observer.event_failed(stored, str(error))
+                else:
+                    wait = self.current_state.pause(stored.entity, error.retry_after)
+                    log.warning("%s (%s) waits %.1fs: %s", stored.type, stored.entity, wait, error)
+                    waiting.add(stored.entity)
+                    continue
             except (EvaluationError, LookupError, ValueError) as error:
                 self.store.fail_event(stored.row, str(error))
                 self.observer.event_failed(stored, str(error))

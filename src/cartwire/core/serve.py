@@ -31,15 +31,29 @@ class Closable(Protocol):
     def close(self) -> None: ...
 
 
-def serve(runtime: Runtime, host: str, port: int, *, closing: Sequence[Closable] = ()) -> None:
-    """Serve webhooks and run the worker until SIGTERM or SIGINT; close `closing` on the way out."""
+class Service(Protocol):
+    """Background work living as long as the server, such as the pollers."""
+
+    def start(self) -> None: ...
+
+    def stop(self, timeout: float = ...) -> bool: ...
+
+
+def serve(
+    runtime: Runtime, host: str, port: int, *, closing: Sequence[Closable] = (), services: Sequence[Service] = ()
+) -> None:
+    """Serve webhooks and run the worker (and `services`) until SIGTERM or SIGINT; close `closing` on the way out."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         runtime.start()
+        for service in services:
+            service.start()
         try:
             yield
         finally:
+            for service in services:
+                await run_in_threadpool(service.stop, STOP_TIMEOUT)
             log.info("stopping the worker: finishing the action in flight, if any")
             if not await run_in_threadpool(runtime.stop, STOP_TIMEOUT):
                 log.warning(

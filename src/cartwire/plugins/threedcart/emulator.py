@@ -102,6 +102,7 @@ class ThreeDCartEmulator:
         self.statuses = dict(statuses or STANDARD_STATUSES)
         self.webhook_events = dict(webhook_events or DEFAULT_WEBHOOK_EVENTS)
         self.requests: list[tuple[str, str]] = []
+        self.queries: list[dict[str, str]] = []  # the query parameters of each request, in order
         self._clock = clock
         self._lock = threading.RLock()
         self._orders: dict[int, dict[str, Any]] = {}
@@ -289,6 +290,7 @@ class ThreeDCartEmulator:
             raw = await request.body()
             with self._lock:
                 self.requests.append((request.method, request.url.path))
+                self.queries.append(dict(request.query_params))
                 if self._failures:
                     status, retry_after = self._failures.pop(0)
                     headers = {} if retry_after is None else {"Retry-After": str(int(retry_after))}
