@@ -8,10 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import SecretStr
-from runtime_fakes import TOKEN, Shop, ShopOrder, ShopSettings, build_world
+from runtime_fakes import Shop, ShopOrder, build_world
 
-from cartwire.core.catalog import Catalog
 from cartwire.core.events import Event
 from cartwire.core.money import Money
 from cartwire.core.ordering import in_entity_order
@@ -58,12 +56,8 @@ def shop_event(order: int, version: int, status: str, minutes: int) -> Event:
 
 @pytest.fixture
 def world(tmp_path):
-    world = build_world(tmp_path)
-    shop = SnapshotShop(ShopSettings(webhook_token=SecretStr(TOKEN)))
-    world.runtime.catalog = Catalog([shop, world.pay])
-    world.runtime.current_state.catalog = world.runtime.catalog
+    world = build_world(tmp_path, shop_class=SnapshotShop)
     world.runtime.observer = Evaluated()
-    world.shop = shop
     yield world
     world.store.close()
 

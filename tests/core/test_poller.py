@@ -6,8 +6,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from pydantic import SecretStr
-from runtime_fakes import TOKEN, Pay, PaySettings, Shop, ShopOrder, ShopSettings, build_world, delivery
+from runtime_fakes import Pay, PaySettings, Shop, ShopOrder, ShopSettings, build_world, delivery
 
 from cartwire.core.catalog import Catalog
 from cartwire.core.events import Event
@@ -47,11 +46,7 @@ def _event(order_id: int, status: str, version: int) -> Event:
 
 @pytest.fixture
 def world(tmp_path):
-    world = build_world(tmp_path)
-    shop = PollingShop(ShopSettings(webhook_token=SecretStr(TOKEN)))
-    world.runtime.catalog = Catalog([shop, world.pay])
-    world.runtime.current_state.catalog = world.runtime.catalog
-    world.shop = shop
+    world = build_world(tmp_path, shop_class=PollingShop)
     yield world
     world.store.close()
 
