@@ -92,6 +92,9 @@ class Pollers:
             except ActionError as error:
                 log.warning("polling %s failed, trying again in %.0f s: %s", name, interval, error)
                 continue
+            except Exception:  # a connector's bug must not stop the other connectors' polls
+                log.exception("polling %s failed unexpectedly, trying again in %.0f s", name, interval)
+                continue
             if report.stored or report.rejected:
                 log.info(
                     "poll of %s: %d found, %d new, %d already known, %d unreadable",

@@ -169,13 +169,8 @@ class Runtime:
             except Superseded as reason:
                 self.store.supersede_event(stored.row, str(reason))
                 self.observer.superseded(stored, str(reason))
-            except ActionError as error:
-                if not error.transient:
-                    self.store.fail_event(stored.row, f"reading the current state failed: {error}")
-                    self.observer.event_failed(stored, str(error))
-                else:
-                    wait = self.current_state.pause(stored.entity, error.retry_after)
-                    log.warning("%s (%s) waits %.1fs: %s", stored.type, stored.entity, wait, error)
+            except ActionError as error:  # raised by the connector reading the current state
+                if self._state_unreadable(stored, error):
                     waiting.add(stored.entity)
                     continue
             except (EvaluationError, LookupError, ValueError) as error:
@@ -187,6 +182,16 @@ class Runtime:
                 self.observer.evaluated(event, plan)
             handled += 1
         return handled
+
+    def _state_unreadable(self, stored: StoredEvent, error: ActionError) -> bool:
+        """True when the entity must wait (a transient failure); otherwise the event is a dead letter."""
+        if error.transient:
+            wait = self.current_state.pause(stored.entity, error.retry_after)
+            log.warning("%s (%s) waits %.1fs for its current state: %s", stored.type, stored.entity, wait, error)
+            return True
+        self.store.fail_event(stored.row, f"reading the current state failed: {error}")
+        self.observer.event_failed(stored, str(error))
+        return False
 
     def load_event(self, stored: StoredEvent) -> Event:
         """Rebuild the typed event from its stored form."""

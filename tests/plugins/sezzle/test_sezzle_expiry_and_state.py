@@ -3,6 +3,7 @@ are judged by the order's current state (GET order), not by their arrival."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -22,7 +23,6 @@ from cartwire.plugins.sezzle.expiry import EXPIRING, ExpiringAuthorization, expi
 from cartwire.plugins.sezzle.models import AmountArguments, SezzleOrder
 from cartwire.plugins.threedcart import ThreeDCart
 from cartwire.rules.loader import TEMPLATES_DIR
-from conftest import ConnectorFactory
 
 AUTHORIZED = "sezzle.order.authorized"
 WINDOW = timedelta(days=7)  # the emulator's default authorization window
@@ -63,7 +63,7 @@ def gets(emulator: SezzleEmulator) -> int:
 
 
 @pytest.fixture
-def sezzle(connect: ConnectorFactory) -> Sezzle:
+def sezzle(connect: Callable[..., Sezzle]) -> Sezzle:
     return connect(expiry_lead_minutes=60)
 
 
@@ -131,6 +131,22 @@ def test_an_authorization_without_a_known_expiry_is_read_from_sezzle(emulator, s
     emulator.advance(WINDOW - timedelta(minutes=10))
     [found] = sezzle.poll(None, history).found
     assert found.event.subject.minutes_left in (9, 10)
+
+
+def test_an_order_sezzle_does_not_know_does_not_stop_the_watch(emulator, sezzle):
+    known = emulator.authorize_order("AB-1001", 10891)
+    unknown = authorized(emulator, known)
+    ghost = Event(
+        "sezzle",
+        AUTHORIZED,
+        unknown.subject.model_copy(update={"uuid": "no-such-order", "authorization_expires_at": None}),
+        "sezzle:order:no-such-order",
+        "sezzle:event:ghost",
+        unknown.occurred_at,
+    )
+    emulator.advance(WINDOW - timedelta(minutes=30))
+    found = sezzle.poll(None, Remembered(ghost, authorized(emulator, known))).found
+    assert [f.event.subject.uuid for f in found] == [known]
 
 
 # --- the current state, before rules run ---------------------------------------------------------

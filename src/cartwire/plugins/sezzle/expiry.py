@@ -11,6 +11,7 @@ per authorization (its dedupe key is the authorization's uuid).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,9 +20,11 @@ from pydantic import BaseModel, ConfigDict
 
 from cartwire.core.events import Event, EventType
 from cartwire.core.money import Money
-from cartwire.plugins.connector import Found, History, PollResult
+from cartwire.plugins.connector import Found, History, PermanentError, PollResult
 from cartwire.plugins.sezzle.models import SezzleOrder
 from cartwire.plugins.sezzle.state import OrderState
+
+log = logging.getLogger("cartwire.sezzle")
 
 AUTHORIZED = "sezzle.order.authorized"
 CAPTURED = "sezzle.order.captured"
@@ -76,7 +79,11 @@ def find_expiring(history: History, read: ReadOrder, *, now: datetime, lead: tim
         known_expiry = order.authorization_expires_at
         if known_expiry is not None and not now < known_expiry <= now + lead:
             continue
-        state, raw = read(order.uuid)
+        try:
+            state, raw = read(order.uuid)
+        except PermanentError as error:  # one unreadable order must not stop the watch of the others
+            log.warning("cannot check Sezzle order %s for an expiring authorization: %s", order.uuid, error)
+            continue
         subject = expiring_subject(state, now)
         if subject is None or subject.authorization_uuid in warned or subject.expires_at > now + lead:
             continue
