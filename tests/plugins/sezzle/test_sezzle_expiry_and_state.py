@@ -13,6 +13,7 @@ from cartwire.core.catalog import Catalog
 from cartwire.core.engine import compile_rules
 from cartwire.core.events import Event
 from cartwire.core.money import Money
+from cartwire.core.poller import Pollers
 from cartwire.core.runtime import Runtime
 from cartwire.core.store import Store
 from cartwire.grammar import parse_rules
@@ -230,3 +231,32 @@ def test_the_event_type_is_known_to_the_checker_and_the_shipped_rule_compiles(se
     assert call.qualified_name == "3dcart.add_comment"
     assert call.arguments["order"] == "AB-1001"
     assert "expires in 42 minutes" in call.arguments["text"]
+
+
+CAPTURE_BEFORE_EXPIRY = """
+rule "capture before it expires"
+  on sezzle.order.authorization_expiring
+  then capture
+end
+"""
+
+
+def test_the_expiry_watch_through_the_runtime_captures_once(tmp_path: Path, emulator, sezzle):
+    """Stored authorization -> the poll raises the warning once -> the rule captures what is left, once."""
+    uuid = emulator.authorize_order("AB-1001", 10891)
+    catalog = Catalog([sezzle])
+    engine = compile_rules([parse_rules(CAPTURE_BEFORE_EXPIRY, "t")], catalog)
+    runtime = Runtime(Store(tmp_path / "cw.sqlite3"), catalog, engine)
+    runtime.ingest("sezzle", [authorized(emulator, uuid)], b"{}")  # as its webhook would have
+    runtime.run_once()
+    pollers = Pollers(runtime, emulator.now)
+    emulator.advance(WINDOW - timedelta(minutes=30))
+    assert pollers.poll("sezzle").stored == 1
+    assert pollers.poll("sezzle").found == 0  # warned already: once per authorization
+    runtime.run_once()
+    runtime.run_once()
+    [action] = [a for a in runtime.store.actions() if a.action == "capture"]
+    assert (action.state, action.arguments["amount"]) == ("done", {"amount": "108.91", "currency": "USD"})
+    assert [c["amount"]["amount_in_cents"] for c in emulator.order(uuid)["captures"]] == [10891]
+    assert pollers.poll("sezzle").found == 0
+    runtime.store.close()
