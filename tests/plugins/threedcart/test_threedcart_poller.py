@@ -6,9 +6,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
+from pydantic import SecretStr
 from threedcart_helpers import WEBHOOK_SECRET, sample_order
 
 from cartwire.core.catalog import Catalog
@@ -21,8 +24,9 @@ from cartwire.grammar import parse_rules
 from cartwire.plugins.connector import PermanentError, WebhookRequest
 from cartwire.plugins.threedcart import ThreeDCart, jsonwire
 from cartwire.plugins.threedcart.actions import AddCommentArguments
+from cartwire.plugins.threedcart.client import ThreeDCartClient
 from cartwire.plugins.threedcart.emulator import ThreeDCartEmulator
-from cartwire.plugins.threedcart.poller import PAGE_SIZE
+from cartwire.plugins.threedcart.poller import PAGE_OVERLAP, PAGE_SIZE, poll_orders
 
 SHIPPED = 4
 RULES = """
@@ -129,20 +133,51 @@ def test_an_order_saved_in_the_cursors_own_second_is_not_missed(poll: Poll) -> N
     assert poll.pollers.poll("3dcart").stored == 1
 
 
-def test_paging_walks_every_page_until_a_short_one(poll: Poll) -> None:
+def test_paging_walks_overlapping_pages_until_a_short_one(poll: Poll) -> None:
     for number in range(650):
         _add_changed(poll.emulator, 9000 + number)
     report = poll.pollers.poll("3dcart")
-    assert report.stored == 650
-    assert [q["offset"] for q in poll.order_queries()] == ["1", "301", "601"]
+    assert (report.found, report.stored) == (650, 650)  # the rows read twice count once
+    step = PAGE_SIZE - PAGE_OVERLAP
+    assert [q["offset"] for q in poll.order_queries()] == ["1", str(1 + step), str(1 + 2 * step)]
 
 
-def test_a_full_last_page_ends_on_the_offset_exceeds_answer(poll: Poll) -> None:
-    for number in range(PAGE_SIZE * 2):
-        _add_changed(poll.emulator, 9000 + number)
-    report = poll.pollers.poll("3dcart")
-    assert report.stored == PAGE_SIZE * 2
-    assert [q["offset"] for q in poll.order_queries()] == ["1", "301", "601"]  # 601: 400 "Offset amount exceeds"
+class ShiftingPages(ThreeDCartClient):
+    """Serves `rows` in pages; once the first page is read, its first row moves to the end, as an
+    order updated while we page would in a list sorted by LastUpdate (3dcart does not document the sort)."""
+
+    def __init__(self, rows: list[dict[str, Any]]):
+        super().__init__(
+            secure_url="s", private_key=SecretStr("p"), token=SecretStr("t"), make_client=lambda _: httpx.Client()
+        )
+        self.rows = rows
+        self.offsets: list[int] = []
+
+    def get_rows(self, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        assert params is not None
+        if len(self.offsets) == 1:
+            self.rows.append(self.rows.pop(0))
+        offset, limit = params["offset"], params["limit"]
+        self.offsets.append(offset)
+        return self.rows[offset - 1 : offset - 1 + limit]
+
+
+def test_an_order_pushed_back_across_a_page_boundary_while_paging_is_still_read(emulator: ThreeDCartEmulator) -> None:
+    client = ShiftingPages([_wire_order(9000 + number) for number in range(PAGE_SIZE + 5)])
+    result = poll_orders(
+        client,
+        datetime.now(UTC).isoformat(),
+        _NoHistory(),
+        statuses=emulator.statuses,
+        time_zone="America/New_York",
+        currency="USD",
+        overlap=timedelta(minutes=5),
+    )
+    client.close()
+    # Without the page overlap, the order at position 301 would have moved to 300, already read: lost.
+    assert len({found.event.entity for found in result.found}) == PAGE_SIZE + 5
+    assert len(result.found) == PAGE_SIZE + 5  # and the rows read twice count once
+    assert client.offsets == [1, 1 + PAGE_SIZE - PAGE_OVERLAP]
 
 
 def test_no_match_is_a_404_and_keeps_the_cursor(poll: Poll) -> None:
@@ -195,9 +230,13 @@ def test_missing_credentials_fail_the_poll_with_a_clear_error(make_connector: Ca
 
 # --- helpers ------------------------------------------------------------------------------------
 def _add_changed(emulator: ThreeDCartEmulator, order_id: int) -> None:
+    emulator.add_order(_wire_order(order_id))
+
+
+def _wire_order(order_id: int) -> dict[str, Any]:
     order = sample_order("order-new.json") | {"OrderID": order_id, "InvoiceNumber": order_id, "OrderStatusID": 2}
-    order["LastUpdate"] = datetime.now(UTC).astimezone(ZoneInfo(emulator.time_zone)).strftime("%Y-%m-%dT%H:%M:%S")
-    emulator.add_order(order)
+    order["LastUpdate"] = datetime.now(UTC).astimezone(ZoneInfo("America/New_York")).strftime("%Y-%m-%dT%H:%M:%S")
+    return order
 
 
 def _comment(order: str) -> AddCommentArguments:

@@ -9,7 +9,8 @@ a transaction record, Cartwire's own writes), gives no event. A new status gives
 status-change webhook would have given, with the same dedupe key.
 
 Paging follows 3dcart (see `ThreeDCartClient.get_all`): 300 orders a page, `offset` from 1, a 404
-for no match and a 400 "Offset amount exceeds…" past the end both read as the end. The first poll
+for no match and a 400 "Offset amount exceeds…" past the end both read as the end; each page
+starts `PAGE_OVERLAP` rows before the previous one ended, and an order read twice counts once. The first poll
 of a new database reports nothing and starts the cursor at now: orders from before Cartwire ran
 are not replayed into the rules.
 """
@@ -28,6 +29,9 @@ from cartwire.plugins.threedcart.dates import format_store_date
 from cartwire.plugins.threedcart.models import Order
 
 PAGE_SIZE = 300  # the most 3dcart returns per page of orders
+# Rows each page re-reads from the previous one: 3dcart does not document the order of the list, so
+# an order modified while we page may move and push another back across a page boundary.
+PAGE_OVERLAP = 10
 
 
 def poll_orders(
@@ -50,8 +54,12 @@ def poll_orders(
     newest = since
     found: list[Found] = []
     rejected: list[tuple[str, bytes]] = []
-    for position, raw in enumerate(client.get_all("/Orders", params, PAGE_SIZE), start=1):
+    seen: set[bytes] = set()  # the overlap of pages returns some rows twice
+    for position, raw in enumerate(client.get_all("/Orders", params, PAGE_SIZE, PAGE_OVERLAP), start=1):
         body = jsonwire.dumps([raw])
+        if body in seen:
+            continue
+        seen.add(body)
         try:
             order = webhook.read_order(
                 raw, f"polled order {position}", statuses=statuses, time_zone=time_zone, currency=currency
