@@ -4,6 +4,7 @@ are judged by the order's current state (GET order), not by their arrival."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from cartwire.plugins.sezzle import Sezzle
 from cartwire.plugins.sezzle.emulator import SezzleEmulator
 from cartwire.plugins.sezzle.expiry import EXPIRING, ExpiringAuthorization, expiring_event
 from cartwire.plugins.sezzle.models import AmountArguments, SezzleOrder
+from cartwire.plugins.sezzle.state import OrderState
 from cartwire.plugins.threedcart import ThreeDCart
 from cartwire.rules.loader import TEMPLATES_DIR
 
@@ -157,6 +159,16 @@ def test_a_late_authorized_after_a_capture_is_superseded(emulator, sezzle):
     sezzle.execute("capture", AmountArguments(order=uuid, amount=Money.of("108.91", "USD")), "key-1")
     with pytest.raises(Superseded, match="already been captured"):
         sezzle.current(event, None)
+
+
+def test_a_late_authorized_after_expiry_is_superseded_but_a_declined_one_is_not():
+    expires = datetime.fromisoformat("2026-12-08T10:00:00+00:00")
+    state = OrderState("o-1", "AB-1", "USD", 10891, 0, 0, 0, True, expires, "a-1")
+    assert state.why_authorization_is_stale(expires - timedelta(seconds=1)) is None
+    assert "expired" in (state.why_authorization_is_stale(expires) or "")
+    declined = replace(state, approved=False)
+    assert declined.why_authorization_is_stale(expires + timedelta(days=1)) is None  # rules may act on a decline
+    assert declined.uncaptured(expires - timedelta(days=1)) == 0
 
 
 def test_an_authorized_event_for_an_untouched_order_is_kept(emulator, sezzle):

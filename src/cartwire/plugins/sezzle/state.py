@@ -42,13 +42,16 @@ class OrderState:
         return Money.from_minor(cents, self.currency)
 
     def why_authorization_is_stale(self, now: datetime) -> str | None:
-        """Why an `order.authorized` no longer describes the order (something happened since), or None."""
+        """Why an `order.authorized` no longer describes the order (something happened since), or None.
+
+        A declined authorization is not stale: the event says so (`approved` false) and rules may act on it.
+        """
         if self.captured:
             return f"order {self.uuid} has already been captured ({self.captured} minor units)"
         if self.released:
             return f"order {self.uuid} has already been released ({self.released} minor units)"
-        if self.uncaptured(now) == 0:
-            return f"order {self.uuid} has nothing left to capture (the authorization expired or was not approved)"
+        if self.approved and self.expires_at is not None and now >= self.expires_at:
+            return f"the authorization of order {self.uuid} expired at {self.expires_at.isoformat()}"
         return None
 
 
