@@ -61,6 +61,11 @@ def authorized(emulator: SezzleEmulator, uuid: str, *, with_expiry: bool = True)
     return Event("sezzle", AUTHORIZED, subject, f"sezzle:order:{uuid}", f"sezzle:event:{uuid}", created, uuid)
 
 
+def sezzle_runtime(directory: Path, sezzle: Sezzle, rules: str) -> Runtime:
+    catalog = Catalog([sezzle])
+    return Runtime(Store(directory / "cw.sqlite3"), catalog, compile_rules([parse_rules(rules, "t")], catalog))
+
+
 def gets(emulator: SezzleEmulator) -> int:
     return sum(1 for method, path, _ in emulator.requests if method == "GET" and path.startswith("/v2/order/"))
 
@@ -209,10 +214,7 @@ def test_out_of_order_delivery_through_the_runtime_plans_no_stale_capture(tmp_pa
     late = authorized(emulator, uuid)
     sezzle.execute("capture", AmountArguments(order=uuid, amount=Money.of("108.91", "USD")), "key-1")
     captured = Event("sezzle", "sezzle.order.captured", late.subject, late.entity, "sezzle:event:c", emulator.now())
-    catalog = Catalog([sezzle])
-    runtime = Runtime(
-        Store(tmp_path / "cw.sqlite3"), catalog, compile_rules([parse_rules(CAPTURE_ON_AUTHORIZATION, "t")], catalog)
-    )
+    runtime = sezzle_runtime(tmp_path, sezzle, CAPTURE_ON_AUTHORIZATION)
     runtime.ingest("sezzle", [captured], b"{}")
     runtime.run_once()
     runtime.ingest("sezzle", [late], b"{}")
@@ -256,9 +258,7 @@ end
 def test_the_expiry_watch_through_the_runtime_captures_once(tmp_path: Path, emulator, sezzle):
     """Stored authorization -> the poll raises the warning once -> the rule captures what is left, once."""
     uuid = emulator.authorize_order("AB-1001", 10891)
-    catalog = Catalog([sezzle])
-    engine = compile_rules([parse_rules(CAPTURE_BEFORE_EXPIRY, "t")], catalog)
-    runtime = Runtime(Store(tmp_path / "cw.sqlite3"), catalog, engine)
+    runtime = sezzle_runtime(tmp_path, sezzle, CAPTURE_BEFORE_EXPIRY)
     runtime.ingest("sezzle", [authorized(emulator, uuid)], b"{}")  # as its webhook would have
     runtime.run_once()
     pollers = Pollers(runtime, emulator.now)

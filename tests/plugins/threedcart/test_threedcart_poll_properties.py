@@ -15,7 +15,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
-from threedcart_helpers import PRIVATE_KEY, SECURE_URL, TOKEN, WEBHOOK_SECRET, sample_order
+from threedcart_helpers import NOTE_SHIPPED, PRIVATE_KEY, SECURE_URL, TOKEN, WEBHOOK_SECRET, sample_order
 
 from cartwire.core.catalog import Catalog
 from cartwire.core.engine import compile_rules
@@ -27,13 +27,6 @@ from cartwire.plugins.connector import WebhookRequest
 from cartwire.plugins.threedcart import ThreeDCart, ThreeDCartSettings, jsonwire
 from cartwire.plugins.threedcart.emulator import ThreeDCartEmulator
 
-RULES = """
-rule "note shipped orders"
-  on 3dcart.order.status_changed
-  when order.status = Shipped
-  then 3dcart.add_comment(text: "shipped")
-end
-"""
 FATES = ("delivered", "lost", "late", "twice")
 steps = st.lists(
     st.one_of(
@@ -66,7 +59,7 @@ def test_every_state_once_the_last_one_always_and_in_order(loopback, plan) -> No
         cleanup.callback(connector.close)
         catalog = Catalog([connector])
         runtime = Runtime(
-            Store(Path(directory) / "cw.sqlite3"), catalog, compile_rules([parse_rules(RULES, "t")], catalog)
+            Store(Path(directory) / "cw.sqlite3"), catalog, compile_rules([parse_rules(NOTE_SHIPPED, "t")], catalog)
         )
         cleanup.callback(runtime.store.close)
         pollers = Pollers(runtime)

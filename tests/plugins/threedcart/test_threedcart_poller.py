@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from pydantic import SecretStr
-from threedcart_helpers import WEBHOOK_SECRET, sample_order
+from threedcart_helpers import NOTE_SHIPPED, WEBHOOK_SECRET, sample_order
 
 from cartwire.core.catalog import Catalog
 from cartwire.core.engine import compile_rules
@@ -29,13 +29,6 @@ from cartwire.plugins.threedcart.emulator import ThreeDCartEmulator
 from cartwire.plugins.threedcart.poller import PAGE_OVERLAP, PAGE_SIZE, poll_orders
 
 SHIPPED = 4
-RULES = """
-rule "note shipped orders"
-  on 3dcart.order.status_changed
-  when order.status = Shipped
-  then 3dcart.add_comment(text: "shipped")
-end
-"""
 
 
 @dataclass
@@ -68,7 +61,7 @@ class Poll:
 def poll(tmp_path: Path, emulator: ThreeDCartEmulator, make_connector: Callable[..., ThreeDCart]) -> Iterator[Poll]:
     connector = make_connector(poll_overlap=60)
     catalog = Catalog([connector])
-    engine = compile_rules([parse_rules(RULES, "test.rules")], catalog)
+    engine = compile_rules([parse_rules(NOTE_SHIPPED, "test.rules")], catalog)
     runtime = Runtime(Store(tmp_path / "cw.sqlite3"), catalog, engine)
     pollers = Pollers(runtime)
     pollers.poll("3dcart")  # the first poll of a new database only starts the cursor
