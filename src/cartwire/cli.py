@@ -110,6 +110,7 @@ def catalog_for(config_path: Path | None) -> Catalog:
 )
 def run(config_path: Path, record_path: Path | None, keep_personal_data: bool) -> None:
     """Serve webhooks at /hooks/<connector>[/<secret>] and run the worker until interrupted."""
+    from cartwire.core.poller import Pollers
     from cartwire.core.ratelimit import apply_rate_limits
     from cartwire.core.runtime import LogObserver, Runtime
     from cartwire.core.serve import Closable, serve
@@ -142,7 +143,14 @@ def run(config_path: Path, record_path: Path | None, keep_personal_data: bool) -
         writer = RecordingWriter(record_path)
         runtime.recorder = live_recorder(writer, redactor_from_environment(keep_personal_data=keep_personal_data))
         closing.append(writer)
-    serve(runtime, config.host, config.port, closing=closing, stop_timeout=config.stop_timeout)
+    serve(
+        runtime,
+        config.host,
+        config.port,
+        closing=closing,
+        stop_timeout=config.stop_timeout,
+        services=[Pollers(runtime)],
+    )
 
 
 @main.command()

@@ -172,8 +172,14 @@ class World:
         return World(runtime, self.shop, self.pay, self.clock, self.database)
 
 
-def build_world(directory: Path, rules: str = RULES, shop_token: str = TOKEN, **pay_settings: Any) -> World:
-    shop = Shop(ShopSettings(webhook_token=SecretStr(shop_token)))
+def build_world(
+    directory: Path,
+    rules: str = RULES,
+    shop_token: str = TOKEN,
+    shop_class: type[Shop] | None = None,
+    **pay_settings: Any,
+) -> World:
+    shop = (shop_class or Shop)(ShopSettings(webhook_token=SecretStr(shop_token)))
     pay = Pay(PaySettings(**pay_settings))
     catalog = Catalog([shop, pay])
     engine = compile_rules([parse_rules(rules, "test.rules")], catalog)

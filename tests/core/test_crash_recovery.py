@@ -140,6 +140,8 @@ private_key = "{SHOP["private_key"]}"
 token = "{SHOP["token"]}"
 webhook_secret = "{WEBHOOK_SECRET}"
 time_zone = "America/New_York"
+# The kills are timed against webhooks trickling in; the poller would catch them all up at once.
+poll_interval = 0
 [connectors.sezzle]
 base_url = "{sezzle_server.base_url}"
 public_key = "sz_pub_crash"

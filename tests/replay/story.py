@@ -15,12 +15,15 @@ from cartwire.core.events import Event
 from cartwire.core.plan import Plan
 from cartwire.core.runtime import Observer, Runtime
 from cartwire.core.store import Store
+from cartwire.demo import FIRST_SEZZLE_ORDER
 from cartwire.plugins.connector import WebhookRequest
 from cartwire.plugins.manager import connector_registry
+from cartwire.plugins.sezzle.emulator import SezzleEmulator
 from cartwire.replay.record import live_recorder
 from cartwire.replay.recording import RecordingWriter
 from cartwire.replay.redact import Redactor
 from cartwire.rules.loader import TEMPLATES_DIR, load_rules
+from cartwire.testing.server import served
 
 DATA = Path(__file__).parent.parent / "data"
 SEZZLE_KEY = "sz_test_private_key_do_not_use_in_production"
@@ -48,10 +51,13 @@ STORY = (
 )
 
 
-def catalog() -> Catalog:
+def catalog(sezzle_url: str | None = None) -> Catalog:
+    """The story's connectors; live runs point Sezzle at an emulator (an `authorized` event is checked
+    against the order's current state before rules see it)."""
     settings = {
         "3dcart": {"webhook_secret": WEBHOOK_SECRET, "time_zone": "America/Chicago"},
-        "sezzle": {"private_key": SEZZLE_KEY},
+        "sezzle": {"private_key": SEZZLE_KEY}
+        | ({"base_url": sezzle_url, "public_key": "sz_pub_test"} if sezzle_url else {}),
     }
     return Catalog(build_connectors(connector_registry(), settings))
 
@@ -71,7 +77,12 @@ class Live(Observer):
 
 def record_story(directory: Path, recording: Path, salt: bytes = b"test-salt") -> tuple[Engine, list[Plan]]:
     """Deliver the story to a runtime recording into `recording`; return its engine and live plans."""
-    cat = catalog()
+    with SezzleEmulator(private_key=SEZZLE_KEY) as sezzle, served(sezzle.app) as api:
+        sezzle.authorize_order("AB-1001", 10891, uuid=FIRST_SEZZLE_ORDER)
+        return _record_story(catalog(api.base_url), recording, directory, salt)
+
+
+def _record_story(cat: Catalog, recording: Path, directory: Path, salt: bytes) -> tuple[Engine, list[Plan]]:
     engine = load_rules([TEMPLATES_DIR], cat)
     live = Live()
     store = Store(directory / "live.sqlite3")
@@ -93,6 +104,8 @@ def record_story(directory: Path, recording: Path, salt: bytes = b"test-salt") -
     finally:
         writer.close()
         store.close()
+        for connector in cat.connectors.values():
+            connector.close()
     return engine, live.plans
 
 

@@ -71,7 +71,8 @@ class StoredAction:
 
 @dataclass(frozen=True)
 class NewEvent:
-    """What the intake stores for one parsed event."""
+    """What the intake stores for one parsed event; `body`, when set, is its own raw record (a
+    polled order) instead of the delivery's body."""
 
     event_id: str
     source: str
@@ -80,6 +81,7 @@ class NewEvent:
     dedupe_key: str
     occurred_at: datetime
     subject: str
+    body: bytes | None = None
 
 
 @dataclass(frozen=True)

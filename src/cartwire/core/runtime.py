@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,11 +20,12 @@ from cartwire.core.catalog import Catalog
 from cartwire.core.echo import echo_of, written
 from cartwire.core.engine import Engine, EvaluationError
 from cartwire.core.events import Event
+from cartwire.core.ordering import CurrentState, in_entity_order
 from cartwire.core.plan import Plan
 from cartwire.core.records import NewAction, NewEvent, RecordedWrite, StoredAction, StoredEvent
 from cartwire.core.retry import THROTTLED, RetryPolicies, RetrySettings, is_transient
 from cartwire.core.timeutil import utcnow
-from cartwire.plugins.connector import ActionError, WebhookRejected, WebhookRequest
+from cartwire.plugins.connector import ActionError, Superseded, WebhookRejected, WebhookRequest
 from cartwire.plugins.policy import RetryPolicy
 
 __all__ = ["Accepted", "LogObserver", "Observer", "RetryPolicy", "Runtime"]
@@ -55,6 +56,7 @@ class Observer:
     def event_failed(self, event: StoredEvent, error: str) -> None: ...
 
     def echo(self, event: Event, write: RecordedWrite) -> None: ...
+    def superseded(self, event: StoredEvent, reason: str) -> None: ...
 
     def action_finished(self, action: StoredAction, state: str, detail: Any) -> None: ...
 
@@ -77,6 +79,9 @@ class LogObserver(Observer):
             write.action,
             write.rule,
         )
+
+    def superseded(self, event: StoredEvent, reason: str) -> None:
+        log.info("event %s (%s) is out of date, no rule runs: %s", event.type, event.entity, reason)
 
     def action_finished(self, action: StoredAction, state: str, detail: Any) -> None:
         level = logging.INFO if state == "done" else logging.WARNING
@@ -112,6 +117,7 @@ class Runtime:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.current_state = CurrentState(self.store, self.catalog, self.load_event, self.clock)
 
     # --- intake -----------------------------------------------------------------------------
     def accept(self, connector_name: str, request: WebhookRequest) -> Accepted:
@@ -132,24 +138,59 @@ class Runtime:
             )
             self.observer.rejected(source, rejection.status, rejection.reason)
             raise
-        rows, duplicates = self.store.add_events([_new_event(event) for event in events], request.body)
+        return self.ingest(source, events, request.body, request=request)
+
+    def ingest(
+        self,
+        source: str,
+        events: list[Event],
+        body: bytes,
+        bodies: list[bytes] | None = None,
+        *,
+        request: WebhookRequest | None = None,
+    ) -> Accepted:
+        """Store parsed events (webhook or poll: the same path, the same dedupe keys) and wake the worker.
+        `bodies`, when given, holds each event's own raw record instead of the shared `body`; `request`
+        is the webhook delivery they came in (None for a poll)."""
+        new = [_new_event(event) for event in events]
+        if bodies is not None:
+            new = [replace(item, body=own) for item, own in zip(new, bodies, strict=True)]
+        rows, duplicates = self.store.add_events(new, body)
         self.observer.delivery(source, events, duplicates)
         if rows and self.recorder is not None:
-            self.recorder(request, events)
+            if request is not None:
+                self.recorder(request, events)
+            else:  # a poll: each event is recorded with its own raw record, as if delivered alone
+                for event, own in zip(events, bodies or [body] * len(events), strict=True):
+                    self.recorder(WebhookRequest(own, {}), [event])
         self._wake.set()
         return Accepted(len(rows), duplicates)
 
     # --- evaluation -------------------------------------------------------------------------
     def evaluate_pending(self) -> int:
-        """Evaluate stored events in arrival order; return how many were handled."""
+        """Evaluate stored events, each entity's in the order they occurred; return how many were handled.
+
+        An entity whose current state cannot be read just now waits, and its later events with it.
+        """
         handled = 0
-        for stored in self.store.pending_events():
+        waiting: set[str] = set()
+        for stored in in_entity_order(self.store.pending_events()):
             if self._stop.is_set():
                 break
+            if stored.entity in waiting or self.current_state.waits(stored.entity):
+                waiting.add(stored.entity)
+                continue
             try:
-                event = self.load_event(stored)
+                event = self.current_state.refresh(self.load_event(stored))
                 echo = self._echo_of(stored, event)
                 plan = self.engine.evaluate(event, skip=frozenset({echo.rule}) if echo else frozenset())
+            except Superseded as reason:
+                self.store.supersede_event(stored.row, str(reason))
+                self.observer.superseded(stored, str(reason))
+            except ActionError as error:  # raised by the connector reading the current state
+                if self._state_unreadable(stored, error):
+                    waiting.add(stored.entity)
+                    continue
             except (EvaluationError, LookupError, ValueError) as error:
                 self.store.fail_event(stored.row, str(error))
                 self.observer.event_failed(stored, str(error))
@@ -161,6 +202,16 @@ class Runtime:
                 self.observer.evaluated(event, plan)
             handled += 1
         return handled
+
+    def _state_unreadable(self, stored: StoredEvent, error: ActionError) -> bool:
+        """True when the entity must wait (a transient failure); otherwise the event is a dead letter."""
+        if error.transient:
+            wait = self.current_state.pause(stored.entity, error.retry_after)
+            log.warning("%s (%s) waits %.1fs for its current state: %s", stored.type, stored.entity, wait, error)
+            return True
+        self.store.fail_event(stored.row, f"reading the current state failed: {error}")
+        self.observer.event_failed(stored, str(error))
+        return False
 
     def load_event(self, stored: StoredEvent) -> Event:
         """Rebuild the typed event from its stored form."""

@@ -1,7 +1,8 @@
 """The SQLite schema and its migrations, tracked in `PRAGMA user_version`.
 
 Version 1 is the first runtime's inbox, outbox and rejected log; version 2 adds the timestamps
-`status` needs, the `in_flight` and `discarded` states, and the append-only audit chain. A
+`status` needs, the `in_flight` and `discarded` states, and the append-only audit chain; version 3
+adds the pollers' durable cursors and the indexes that find an entity's or a type's events. A
 database of any older version is brought up to date when it is opened.
 """
 
@@ -86,7 +87,17 @@ CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
 
-MIGRATIONS = (VERSION_1, VERSION_2)
+VERSION_3 = """
+CREATE TABLE poll_cursors (
+    connector  TEXT PRIMARY KEY,
+    cursor     TEXT NOT NULL,         -- opaque to the runtime: the connector's own text
+    polled_at  TEXT NOT NULL
+);
+CREATE INDEX events_entity ON events (entity, occurred_at);
+CREATE INDEX events_type ON events (type, occurred_at);
+"""
+
+MIGRATIONS = (VERSION_1, VERSION_2, VERSION_3)
 
 
 def migrate(db: sqlite3.Connection) -> int:

@@ -35,6 +35,14 @@ class Closable(Protocol):
     def close(self) -> None: ...
 
 
+class Service(Protocol):
+    """Background work living as long as the server, such as the pollers."""
+
+    def start(self) -> None: ...
+
+    def stop(self, timeout: float = ...) -> bool: ...
+
+
 def serve(
     runtime: Runtime,
     host: str,
@@ -42,15 +50,20 @@ def serve(
     *,
     closing: Sequence[Closable] = (),
     stop_timeout: float = STOP_TIMEOUT,
+    services: Sequence[Service] = (),
 ) -> None:
-    """Serve webhooks and run the worker until SIGTERM or SIGINT; close `closing` on the way out."""
+    """Serve webhooks and run the worker (and `services`) until SIGTERM or SIGINT; close `closing` on the way out."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         runtime.start()
+        for service in services:
+            service.start()
         try:
             yield
         finally:
+            for service in services:
+                await run_in_threadpool(service.stop, STOP_TIMEOUT)
             log.info("stopping the worker: finishing the action in flight, if any")
             if not await run_in_threadpool(runtime.stop, stop_timeout):
                 log.warning(

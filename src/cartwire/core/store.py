@@ -119,7 +119,7 @@ class Store:
                         _ts(event.occurred_at),
                         now,
                         event.subject,
-                        body,
+                        body if event.body is None else event.body,
                     ),
                 )
                 if cursor.rowcount:
@@ -151,6 +151,38 @@ class Store:
             rows = self._db.execute("SELECT * FROM rejected ORDER BY id").fetchall()
         return [dict(row) | {"headers": json.loads(row["headers"])} for row in rows]
 
+    # --- polling --------------------------------------------------------------------------
+    def poll_cursor(self, connector: str) -> str | None:
+        with self._lock:
+            found = self._db.execute("SELECT cursor FROM poll_cursors WHERE connector = ?", (connector,)).fetchone()
+        return None if found is None else str(found[0])
+
+    def save_poll_cursor(self, connector: str, cursor: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO poll_cursors (connector, cursor, polled_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (connector) DO UPDATE SET cursor = excluded.cursor, polled_at = excluded.polled_at",
+                (connector, cursor, self._now()),
+            )
+
+    def latest_event(self, entity: str, state: str | None = None) -> StoredEvent | None:
+        """The event of `entity` (in `state` if given) that occurred last; arrival breaks ties."""
+        where, params = ("AND state = ?", (entity, state)) if state is not None else ("", (entity,))
+        with self._lock:
+            found = self._db.execute(
+                f"SELECT * FROM events WHERE entity = ? {where} ORDER BY occurred_at DESC, id DESC LIMIT 1",  # noqa: S608
+                params,
+            ).fetchone()
+        return None if found is None else _event(found)
+
+    def events_of_type(self, event_type: str, occurred_after: datetime) -> list[StoredEvent]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM events WHERE type = ? AND occurred_at > ? ORDER BY occurred_at, id",
+                (event_type, _ts(occurred_after)),
+            ).fetchall()
+        return [_event(row) for row in rows]
+
     # --- evaluation -----------------------------------------------------------------------
     def pending_events(self, limit: int = 100) -> list[StoredEvent]:
         with self._lock:
@@ -158,6 +190,17 @@ class Store:
                 "SELECT * FROM events WHERE state = 'pending' ORDER BY id LIMIT ?", (limit,)
             ).fetchall()
         return [_event(row) for row in rows]
+
+    def supersede_event(self, event_row: int, reason: str) -> None:
+        """The event is out of date (see `Connector.current`): evaluated with no rule fired, and why."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE events SET state = 'evaluated', fired = '[]', evaluated_at = ? WHERE id = ?",
+                (self._now(), event_row),
+            )
+            self._audit(
+                db, "event.superseded", _entity_of(db, "events", event_row), {"event": event_row, "reason": reason}
+            )
 
     def record_plan(
         self,

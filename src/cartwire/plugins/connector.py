@@ -3,19 +3,21 @@
 A connector is a class, registered through the `cartwire_register_connectors` hook. It declares:
 its name and aliases, a pydantic `Settings` model (secrets as `SecretStr`), the event types it
 produces, the actions it offers (each with a pydantic argument model), how it turns a webhook
-delivery into events, and how it performs an action over HTTP.
+delivery into events, how it performs an action over HTTP, and optionally how it polls for what
+webhooks missed (`poll`) and how it reads an entity's current state before rules run (`current`).
 """
 
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import httpx
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from cartwire.core.events import Event, EventType
 from cartwire.core.ratelimit import LimitedTransport, LimiterRegistry, credentials_digest
@@ -23,9 +25,15 @@ from cartwire.plugins.policy import RateLimit, Write
 
 
 class ConnectorSettings(BaseModel):
-    """Base of each connector's settings; unknown keys are an error, not silently ignored."""
+    """Base of each connector's settings; unknown keys are an error, not silently ignored.
+
+    `poll_interval` (seconds) overrides the connector's declared `Connector.poll_interval`;
+    0 turns its poller off.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    poll_interval: float | None = Field(default=None, ge=0)
 
 
 class ActionArguments(BaseModel):
@@ -105,6 +113,42 @@ class WebhookRequest:
         return self.headers.get(name.lower())
 
 
+class Superseded(Exception):
+    """Raised by `Connector.current`: the event is overtaken by the entity's current state, so no
+    rule may act on it (a late `order.authorized` for an order already captured)."""
+
+
+class History(Protocol):
+    """What the store knows, for a poller deciding what is new (read-only, typed events)."""
+
+    def latest(self, entity: str) -> Event | None:
+        """The stored event of `entity` with the latest `occurred_at`, or None."""
+
+    def of_type(self, event_type: str, occurred_after: datetime) -> list[Event]:
+        """Stored events of `event_type` that occurred after the given moment, oldest first."""
+
+
+@dataclass(frozen=True)
+class Found:
+    """One event a poll found, with the raw record it was read from (kept like a webhook's body)."""
+
+    event: Event
+    body: bytes
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """What one poll found and where the next one starts.
+
+    `cursor` is opaque text the runtime stores durably and hands to the next `poll`; `rejected`
+    lists records that could not be read, as (reason, raw record): they are kept for review.
+    """
+
+    found: Sequence[Found]
+    cursor: str
+    rejected: Sequence[tuple[str, bytes]] = ()
+
+
 class Connector:
     """Base class of connectors. Subclasses set the class attributes and override the methods."""
 
@@ -114,6 +158,7 @@ class Connector:
     secret_path: ClassVar[bool] = False  # webhooks arrive at /hooks/<name>/<secret>
     rate_limit: ClassVar[RateLimit | None] = None  # the service's published limits
     retry_defaults: ClassVar[Mapping[str, Any]] = {}  # RetryPolicy fields this connector changes
+    poll_interval: ClassVar[float] = 0.0  # seconds between polls by default; 0: the connector does not poll
 
     def __init__(self, settings: ConnectorSettings, *, transport: httpx.BaseTransport | None = None):
         self.settings = settings
@@ -148,6 +193,31 @@ class Connector:
     def execute(self, action: str, arguments: ActionArguments, idempotency_key: str) -> dict[str, Any]:
         """Perform `action`; return a JSON-able result or raise an `ActionError`."""
         raise PermanentError(f"{self.name} has no action {action!r}")
+
+    def poll(self, cursor: str | None, history: History) -> PollResult:
+        """List what changed since `cursor` (None on the very first poll) as events with the SAME
+        dedupe keys their webhooks carry, so an overlap with a delivered webhook adds nothing.
+
+        Overlap on purpose (start a little before the cursor): duplicates are free, gaps are not.
+        Raise `ActionError` when the remote service cannot be read; the runtime tries again at
+        the next interval with the old cursor.
+        """
+        return PollResult((), cursor or "")
+
+    def polling_interval(self) -> float:
+        """Seconds between polls: the `poll_interval` setting if given, else the declared default."""
+        configured = self.settings.poll_interval
+        return self.poll_interval if configured is None else configured
+
+    def current(self, event: Event, latest: Event | None) -> Event:
+        """Called just before rules see `event`: return it as it stands now. The default trusts it.
+
+        `latest` is the already evaluated event of the same entity with the latest `occurred_at`.
+        A connector whose events may arrive out of order reads the entity's current state here
+        (and returns the event with a refreshed subject), or raises `Superseded` when acting on
+        the event would be wrong; an `ActionError` postpones the event (transient) or fails it.
+        """
+        return event
 
     def prepare(self) -> None:
         """Called once by `cartwire run` before rules are compiled: read what the rules are checked

@@ -12,6 +12,14 @@ SECURE_URL = "store.example.test"
 PRIVATE_KEY = "pk-3f9a77c2e1"
 TOKEN = "tok-b81d0e55aa"
 WEBHOOK_SECRET = "hook-5e1c9d2b7f"
+# A rule that plans one action per status change to Shipped: it counts evaluations.
+NOTE_SHIPPED = """
+rule "note shipped orders"
+  on 3dcart.order.status_changed
+  when order.status = Shipped
+  then 3dcart.add_comment(text: "shipped")
+end
+"""
 
 
 def sample_bytes(name: str) -> bytes:

@@ -1,9 +1,11 @@
-"""The Sezzle connector: order events from webhooks, and capture / refund / release / get_order."""
+"""The Sezzle connector: order events from webhooks, expiring authorizations from its poll, the order's
+current state before rules act on a late event, and capture / refund / release / get_order."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
 import httpx
@@ -15,11 +17,16 @@ from cartwire.plugins.connector import (
     ActionArguments,
     ActionSpec,
     Connector,
+    History,
     PermanentError,
+    PollResult,
+    Superseded,
     WebhookRequest,
 )
+from cartwire.plugins.sezzle import expiry
 from cartwire.plugins.sezzle.api import SezzleApi
 from cartwire.plugins.sezzle.models import AmountArguments, OrderArguments, SezzleSettings
+from cartwire.plugins.sezzle.state import OrderState, order_state
 from cartwire.plugins.sezzle.webhook import EVENT_TYPES, parse_body, parse_delivery
 from cartwire.plugins.sezzle.wire import WireFormatError, find_money, price
 
@@ -34,6 +41,7 @@ _MONEY_ACTIONS: dict[str, tuple[str, Callable[[Money], dict[str, Any]]]] = {
 }
 _Args = TypeVar("_Args", bound=ActionArguments)
 _TOTALS = {"captured": "captures", "refunded": "refunds", "released": "releases"}
+AUTHORIZED = expiry.AUTHORIZED
 
 
 class Sezzle(Connector):
@@ -42,6 +50,7 @@ class Sezzle(Connector):
     name: ClassVar[str] = "sezzle"
     Settings: ClassVar[type[SezzleSettings]] = SezzleSettings
     settings: SezzleSettings
+    poll_interval: ClassVar[float] = 300.0  # the expiry watch (see `expiry`)
 
     def __init__(
         self,
@@ -56,7 +65,7 @@ class Sezzle(Connector):
         self._api: SezzleApi | None = None
 
     def event_types(self) -> list[EventType]:
-        return list(EVENT_TYPES)
+        return [*EVENT_TYPES, expiry.EXPIRING_TYPE]
 
     def actions(self) -> list[ActionSpec]:
         money = {"order": _ORDER, "amount": _AMOUNT}
@@ -85,6 +94,28 @@ class Sezzle(Connector):
         if not idempotency_key:
             raise PermanentError(f"sezzle.{action} needs an idempotency key for its Sezzle-Request-Id")
         return self._move_money(action, _expect(arguments, AmountArguments, action), idempotency_key)
+
+    def poll(self, cursor: str | None, history: History) -> PollResult:
+        """Authorizations about to expire uncaptured (webhooks are not polled: Sezzle retries them for days)."""
+        lead = timedelta(minutes=self.settings.expiry_lead_minutes)
+        return expiry.find_expiring(history, self._read_order, now=self._clock(), lead=lead)
+
+    def current(self, event: Event, latest: Event | None) -> Event:
+        """Events that lead to capturing (`authorized`, `authorization_expiring`) are checked against the
+        order as Sezzle shows it now; `captured` and `refunded` report money that moved and are kept as sent."""
+        if event.type not in (AUTHORIZED, expiry.EXPIRING):
+            return event
+        state, _ = self._read_order(str(getattr(event.subject, "uuid", "")))
+        now = self._clock()
+        if event.type == AUTHORIZED:
+            stale = state.why_authorization_is_stale(now)
+            if stale is not None:
+                raise Superseded(stale)
+            return event
+        subject = expiry.expiring_subject(state, now)
+        if subject is None:
+            raise Superseded(f"order {state.uuid} was captured, released or has expired since the warning was raised")
+        return replace(event, subject=subject)
 
     def close(self) -> None:
         if self._client is not None:
@@ -117,6 +148,13 @@ class Sezzle(Connector):
         except WireFormatError as error:
             raise PermanentError(f"Sezzle sent order {args.order} in an unreadable shape: {error}") from None
         return {**order, "totals": totals}
+
+    def _read_order(self, uuid: str) -> tuple[OrderState, Mapping[str, Any]]:
+        order = self._get_order(OrderArguments(order=uuid))
+        try:
+            return order_state(order, order["totals"]), order
+        except WireFormatError as error:
+            raise PermanentError(f"Sezzle sent order {uuid} in an unreadable shape: {error}") from None
 
     def _session(self) -> SezzleApi:
         if self._api is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from cartwire.core.money import Money
 from cartwire.plugins.connector import ActionArguments, ConnectorSettings
@@ -24,6 +24,8 @@ class SezzleSettings(ConnectorSettings):
     currency: CurrencyCode = "USD"  # the account's settlement currency; actions in another currency are refused
     timeout: float = 10.0
     token_margin_seconds: int = 60
+    # Raise sezzle.order.authorization_expiring this long before an uncaptured authorization expires.
+    expiry_lead_minutes: int = Field(default=60, ge=1)
 
     @field_validator("base_url")
     @classmethod

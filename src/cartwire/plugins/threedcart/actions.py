@@ -102,6 +102,10 @@ class Actions:
         self._time_zone = time_zone
         self._order_ids: dict[str, int] = {}
 
+    @property
+    def client(self) -> ThreeDCartClient:
+        return self._client
+
     def close(self) -> None:
         self._client.close()
 

@@ -70,15 +70,21 @@ class ThreeDCartClient:
             raise PermanentError(f"3dcart answered GET {path} with something other than an array of objects")
         return rows
 
-    def get_all(self, path: str, params: dict[str, Any], page_size: int) -> Iterator[dict[str, Any]]:
-        """Every row of a paged GET (offset is 1-based; a short page is the last one)."""
+    def get_all(self, path: str, params: dict[str, Any], page_size: int, overlap: int = 0) -> Iterator[dict[str, Any]]:
+        """Every row of a paged GET (offset is 1-based; a short page is the last one).
+
+        With `overlap`, each page starts that many rows before the end of the previous one, so a
+        row pushed back across the boundary while paging is still read (and some rows twice).
+        """
+        if not 0 <= overlap < page_size:
+            raise ValueError(f"overlap must be from 0 to {page_size - 1}, not {overlap}")
         offset = 1
         while True:
             rows = self.get_rows(path, {**params, "limit": page_size, "offset": offset})
             yield from rows
             if len(rows) < page_size:
                 return
-            offset += len(rows)
+            offset += len(rows) - overlap
 
     # --- writes -------------------------------------------------------------------------------
     def write(self, method: str, path: str, body: Any) -> list[WireResult]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from typing import Any, ClassVar, Literal
 
 import httpx
@@ -16,7 +17,10 @@ from cartwire.plugins.connector import (
     ActionSpec,
     Connector,
     ConnectorSettings,
+    History,
     PermanentError,
+    PollResult,
+    Superseded,
     WebhookRequest,
     shared_ssl_context,
 )
@@ -26,6 +30,7 @@ from cartwire.plugins.threedcart import webhook
 from cartwire.plugins.threedcart.actions import SPECS, Actions
 from cartwire.plugins.threedcart.client import ThreeDCartClient
 from cartwire.plugins.threedcart.models import STANDARD_STATUSES, Order
+from cartwire.plugins.threedcart.poller import poll_orders
 
 _ARGUMENTS = {spec.name: spec.arguments for spec in SPECS}
 
@@ -43,6 +48,7 @@ class ThreeDCartSettings(ConnectorSettings):
     currency: CurrencyCode = "USD"
     statuses: dict[int, str] = Field(default_factory=lambda: dict(STANDARD_STATUSES))
     timeout: float = Field(default=10.0, gt=0)
+    poll_overlap: float = Field(default=300.0, ge=0, description="seconds each poll reaches back before its cursor")
 
     @field_validator("statuses")
     @classmethod
@@ -62,6 +68,7 @@ class ThreeDCart(Connector):
     secret_path: ClassVar[bool] = True
     # "Throttling is a leaky bucket: bucket size 50 requests, leak rate 2 requests/second" (API docs).
     rate_limit: ClassVar[RateLimit | None] = RateLimit.leaky_bucket(50, 2.0)
+    poll_interval: ClassVar[float] = 300.0
 
     def __init__(self, settings: ConnectorSettings, *, transport: httpx.BaseTransport | None = None):
         if not isinstance(settings, ThreeDCartSettings):
@@ -114,6 +121,28 @@ class ThreeDCart(Connector):
             raise PermanentError(f"3dcart.{action} expects {expected.__name__}, got {type(arguments).__name__}")
         perform: Callable[[Any, str], dict[str, Any]] = getattr(self._remote(), action)  # one method per action
         return perform(arguments, idempotency_key)
+
+    def poll(self, cursor: str | None, history: History) -> PollResult:
+        """Orders changed since `cursor`, as the webhooks would have reported them (see `poller`)."""
+        settings = self.settings
+        return poll_orders(
+            self._remote().client,
+            cursor,
+            history,
+            statuses=self._statuses,
+            time_zone=settings.time_zone,
+            currency=settings.currency,
+            overlap=timedelta(seconds=settings.poll_overlap),
+            now=utcnow(),
+        )
+
+    def current(self, event: Event, latest: Event | None) -> Event:
+        """An order event is a snapshot: one older than the order's latest evaluated state is out of date."""
+        if latest is not None and event.occurred_at < latest.occurred_at:
+            raise Superseded(
+                f"a newer state of the order (LastUpdate {latest.occurred_at.isoformat()}) was already processed"
+            )
+        return event
 
     def refresh_statuses(self) -> dict[int, str]:
         """Replace the status table with the store's own (`GET /OrderStatus`) and return it."""

@@ -111,6 +111,7 @@ class ThreeDCartEmulator(WebhookOutbox):
         self.statuses = dict(statuses or STANDARD_STATUSES)
         self.webhook_events = dict(webhook_events or DEFAULT_WEBHOOK_EVENTS)
         self.requests: list[tuple[str, str]] = []
+        self.queries: list[dict[str, str]] = []  # the query parameters of each request, in order
         self._clock = clock
         self._lock = threading.RLock()
         self._orders: dict[int, dict[str, Any]] = {}
@@ -281,6 +282,7 @@ class ThreeDCartEmulator(WebhookOutbox):
             raw = await request.body()
             with self._lock:
                 self.requests.append((request.method, request.url.path))
+                self.queries.append(dict(request.query_params))
                 wait = 0.0 if self._bucket is None else self._bucket.admit()
                 if wait:
                     self.throttled += 1

@@ -47,16 +47,23 @@ def parse_orders(
     orders = _orders(body)
     events = []
     for position, raw in enumerate(orders, start=1):
-        where = f"order {position} of {len(orders)}"
-        wire = _wire(raw, where)
-        if wire.OrderStatusID == NOT_COMPLETED:
-            continue
-        try:
-            order = order_from_wire(wire, statuses=statuses, time_zone=time_zone, currency=currency)
-        except ValueError as error:
-            raise WebhookRejected(400, f"{where} (OrderID {wire.OrderID}): {error}") from None
-        events.append(_event(order, hint or _infer(order)))
+        order = read_order(
+            raw, f"order {position} of {len(orders)}", statuses=statuses, time_zone=time_zone, currency=currency
+        )
+        if order is not None:
+            events.append(order_event(order, hint or infer_type(order)))
     return events
+
+
+def read_order(raw: Any, where: str, *, statuses: Mapping[int, str], time_zone: str, currency: str) -> Order | None:
+    """One wire order as rules see it; None for a Not Completed checkout; `WebhookRejected` when unreadable."""
+    wire = _wire(raw, where)
+    if wire.OrderStatusID == NOT_COMPLETED:
+        return None
+    try:
+        return order_from_wire(wire, statuses=statuses, time_zone=time_zone, currency=currency)
+    except ValueError as error:
+        raise WebhookRejected(400, f"{where} (OrderID {wire.OrderID}): {error}") from None
 
 
 def _hint(query: Mapping[str, str]) -> str | None:
@@ -98,7 +105,8 @@ def describe(error: ValidationError) -> str:
     return "; ".join(problems)
 
 
-def _infer(order: Order) -> str:
+def infer_type(order: Order) -> str:
+    """Created or status changed, for a delivery without the `event` hint (see the module's text)."""
     same_minute = order.created_at.replace(second=0, microsecond=0) == order.updated_at.replace(second=0, microsecond=0)
     return CREATED if same_minute and order.status_id not in _TERMINAL else STATUS_CHANGED
 
@@ -108,7 +116,8 @@ def order_entity(order_id: int) -> str:
     return f"3dcart:order:{order_id}"
 
 
-def _event(order: Order, event_type: str) -> Event:
+def order_event(order: Order, event_type: str) -> Event:
+    """The event of an order's state; a webhook and a poll of the same state give the same dedupe key."""
     return Event(
         source=SOURCE,
         type=event_type,
