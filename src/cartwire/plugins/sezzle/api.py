@@ -6,11 +6,10 @@ The bearer token from `POST /v2/authentication` is cached until `token_margin_se
 
 from __future__ import annotations
 
-import email.utils
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -18,6 +17,7 @@ from pydantic import SecretStr
 
 from cartwire.core.timeutil import parse_rfc3339
 from cartwire.plugins.connector import PermanentError, TransientError
+from cartwire.plugins.retry_after import retry_after_seconds
 from cartwire.plugins.sezzle.models import SezzleSettings
 from cartwire.plugins.sezzle.wire import ErrorDetail, read_errors
 
@@ -140,19 +140,3 @@ def _raise_for_status(response: httpx.Response, what: str) -> None:
         errors = ()
     detail = "; ".join(str(error) for error in errors) or f"HTTP {status} without an error array"
     raise SezzleRefusedError(f"Sezzle refused {what}: {detail}", status=status, errors=errors)
-
-
-def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
-    """`Retry-After` as seconds to wait: either delta-seconds or an HTTP date."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())

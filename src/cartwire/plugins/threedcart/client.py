@@ -9,14 +9,13 @@ appear in an error message.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 from pydantic import SecretStr, ValidationError
 
-from cartwire.core.timeutil import utcnow
 from cartwire.plugins.connector import PermanentError, TransientError
+from cartwire.plugins.retry_after import retry_after_seconds
 from cartwire.plugins.threedcart import jsonwire
 from cartwire.plugins.threedcart.wire import WireResult
 
@@ -118,7 +117,7 @@ class ThreeDCartClient:
             raise TransientError(
                 f"3dcart answered {status} to {method} {path}",
                 status=status,
-                retry_after=_retry_after(response.headers.get("Retry-After")),
+                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
             )
         detail = _message(response)
         raise PermanentError(
@@ -142,15 +141,3 @@ def _message(response: httpx.Response) -> str:
     if isinstance(data, list) and data:
         data = data[0]
     return str(data.get("Message", "")) if isinstance(data, dict) else ""
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a `Retry-After` header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value)
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - utcnow()).total_seconds())
-    except (TypeError, ValueError):
-        return None
