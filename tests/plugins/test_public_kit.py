@@ -79,3 +79,11 @@ def test_the_scan_sees_a_private_import(tmp_path, monkeypatch):
         "cartwire.core.money._factor is private",
         "cartwire.core is not part of the public kit",
     ]
+
+
+def test_the_kit_depends_on_no_builtin_connector():
+    for module in sorted(PUBLIC_KIT):
+        path = SOURCE.joinpath(*module.split(".")[1:]).with_suffix(".py")
+        package = module.rsplit(".", 1)[0]
+        leaks = [m for _, m, _ in imports(path, package) if any(m.startswith(b) for b in BUILTIN_PLUGINS)]
+        assert leaks == [], f"{module} imports {leaks}"
