@@ -73,13 +73,14 @@ def scaffold(name: str, target: Path) -> list[Path]:
     context = asdict(names)
     # The output is Python, TOML and Markdown, never HTML; the only inputs are the checked names.
     environment = jinja2.Environment(keep_trailing_newline=True, undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701
-    written = []
+    rendered: dict[Path, str] = {}  # all rendered before anything is written: an error leaves no folder
     for relative, template in _templates(files("cartwire") / _TEMPLATES, ""):
         path = target / relative.removesuffix(".j2").replace("__package__", names.package)
+        rendered[path] = environment.from_string(template.read_text(encoding="utf-8")).render(context)
+    for path, text in rendered.items():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(environment.from_string(template.read_text(encoding="utf-8")).render(context), encoding="utf-8")
-        written.append(path)
-    return written
+        path.write_text(text, encoding="utf-8")
+    return list(rendered)
 
 
 def _templates(folder: Traversable, prefix: str) -> list[tuple[str, Traversable]]:
@@ -104,4 +105,4 @@ def new_connector(name: str, directory: Path | None) -> None:
     target = directory or Path(names_for(name).distribution)
     written = scaffold(name, target)
     click.echo(f"created {target} ({len(written)} files)")
-    click.echo(f"next: cd {target} && pip install -e . && pytest")
+    click.echo(f"next: cd {target} && pip install -e '.[test]' && pytest")
