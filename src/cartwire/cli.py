@@ -17,6 +17,7 @@ from cartwire.grammar.diagnostics import render_all
 from cartwire.plugins.connector import ActionError, Connector
 from cartwire.plugins.manager import PluginError, connector_registry, make_plugin_manager
 from cartwire.replay.commands import record, replay, test_command
+from cartwire.scaffold import new_connector
 
 CONFIG_HELP = "Configuration file (default: ./cartwire.toml when it exists)."
 
@@ -181,6 +182,7 @@ main.add_command(failed)
 main.add_command(audit)
 main.add_command(status)
 main.add_command(connect)
+main.add_command(new_connector)
 
 
 def run_main() -> None:

@@ -12,19 +12,18 @@ earlier or later than they leave, and a bucket filled to the brim would overflow
 from __future__ import annotations
 
 import dataclasses
-import email.utils
 import hashlib
 import math
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from cartwire.plugins.policy import RateLimit
+from cartwire.plugins.retry_after import retry_after_seconds
 
 if TYPE_CHECKING:
     from cartwire.plugins.connector import Connector
@@ -160,22 +159,6 @@ class LimitedTransport(httpx.BaseTransport):
 def credentials_digest(*parts: str) -> str:
     """A short digest naming a set of credentials without revealing them."""
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:16]
-
-
-def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
-    """`Retry-After` as seconds to wait: either delta-seconds or an HTTP date."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 _LIMIT_KEYS = frozenset(field.name for field in dataclasses.fields(RateLimit)) | {"enabled"}

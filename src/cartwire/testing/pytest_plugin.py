@@ -6,6 +6,8 @@ project's own test suite.
 - Fixtures: `cartwire_catalog` (every registered connector with default settings; override it in
   a conftest for other settings) and `cartwire_rules`, which loads a rule set into a `RuleSet`
   that evaluates events from bodies, files or recordings and asserts on the plans.
+- For connector authors (`cartwire.testing.connector_fixtures`): `cartwire_emulator`,
+  `cartwire_engine` and `cartwire_events`.
 
 Disable it with `-p no:cartwire`. Cartwire itself is imported only when a fixture or a rule test
 file needs it, so enabling the plugin costs nothing elsewhere.
@@ -13,7 +15,6 @@ file needs it, so enabling the plugin costs nothing elsewhere.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from cartwire.replay import RULE_TEST_SUFFIX
+from cartwire.testing.connector_fixtures import cartwire_emulator as cartwire_emulator  # fixtures of this plugin
+from cartwire.testing.connector_fixtures import cartwire_engine as cartwire_engine
+from cartwire.testing.connector_fixtures import cartwire_events as cartwire_events
+from cartwire.testing.connector_fixtures import catalog_of, events_of
 
 if TYPE_CHECKING:
     from cartwire.core.catalog import Catalog
@@ -42,16 +47,7 @@ class RuleSet:
 
     def events(self, source: bytes | str | Path | Any, *, query: Mapping[str, str] | None = None) -> list[Event]:
         """The events of a raw body (bytes, or a JSON-able value), a body file or a recording."""
-        from cartwire.replay.inputs import parse_body, read_inputs
-
-        if isinstance(source, Path):
-            inputs = list(read_inputs(self.catalog, [source]))
-            problems = [i.problem for i in inputs if i.event is None]
-            if problems:
-                raise ValueError("; ".join(problems))
-            return [i.event for i in inputs if i.event is not None]
-        body = source if isinstance(source, bytes) else json.dumps(source).encode()
-        return parse_body(self.catalog, body, query)
+        return events_of(self.catalog, source, query)
 
     def feed(self, *sources: bytes | str | Path | Any, query: Mapping[str, str] | None = None) -> list[Outcome]:
         """Evaluate the events of each source in order, as replay does (repeats ignored)."""
@@ -81,11 +77,7 @@ class RuleSet:
 
 def default_catalog() -> Catalog:
     """Every registered connector, with default settings."""
-    from cartwire.core.catalog import Catalog
-    from cartwire.core.config import default_connectors
-    from cartwire.plugins.manager import connector_registry
-
-    return Catalog(default_connectors(connector_registry()))
+    return catalog_of(None)
 
 
 @pytest.fixture

@@ -12,8 +12,9 @@ from pydantic import SecretStr, ValidationError
 
 from cartwire.core.money import Money
 from cartwire.plugins.connector import PermanentError, TransientError
+from cartwire.plugins.retry_after import retry_after_seconds
 from cartwire.plugins.sezzle import Sezzle, SezzleSettings
-from cartwire.plugins.sezzle.api import SezzleRefusedError, retry_after_seconds
+from cartwire.plugins.sezzle.api import SezzleRefusedError
 from cartwire.plugins.sezzle.models import AmountArguments, OrderArguments
 
 USD = "USD"

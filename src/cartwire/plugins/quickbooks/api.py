@@ -17,12 +17,12 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from cartwire.plugins import jsonwire
 from cartwire.plugins.connector import PermanentError, TransientError
 from cartwire.plugins.quickbooks.faults import AUTHENTICATION_FAILED, THROTTLED, Fault, read_fault
 from cartwire.plugins.quickbooks.models import QuickBooksSettings
 from cartwire.plugins.quickbooks.oauth import RECONNECT, TokenKeeper
-from cartwire.plugins.sezzle.api import retry_after_seconds
-from cartwire.plugins.threedcart import jsonwire
+from cartwire.plugins.retry_after import retry_after_seconds
 
 
 class QuickBooksRefused(PermanentError):

@@ -36,8 +36,8 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from cartwire.core.timeutil import utcnow
+from cartwire.plugins import jsonwire
 from cartwire.plugins.quickbooks.emulator_query import QueryError, parse_query
-from cartwire.plugins.threedcart import jsonwire
 
 TOKEN_PATH = "/oauth2/v1/tokens/bearer"  # noqa: S105 - a path
 AUTHORIZE_PATH = "/connect/oauth2"

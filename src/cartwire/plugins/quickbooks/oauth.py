@@ -22,7 +22,7 @@ from pydantic import SecretStr
 from cartwire.plugins.connector import PermanentError, TransientError
 from cartwire.plugins.quickbooks.models import ACCOUNTING_SCOPE, QuickBooksSettings
 from cartwire.plugins.quickbooks.tokens import TokenFile, TokenSet, TokenStoreError
-from cartwire.plugins.sezzle.api import retry_after_seconds
+from cartwire.plugins.retry_after import retry_after_seconds
 
 RECONNECT = "reconnect the company with `cartwire connect quickbooks`"
 log = logging.getLogger("cartwire.quickbooks")

@@ -17,7 +17,7 @@ from pydantic import SecretStr
 
 from cartwire.core.timeutil import parse_rfc3339
 from cartwire.plugins.connector import PermanentError, TransientError
-from cartwire.plugins.httpkit import retry_after_seconds
+from cartwire.plugins.retry_after import retry_after_seconds
 from cartwire.plugins.sezzle.models import SezzleSettings
 from cartwire.plugins.sezzle.wire import ErrorDetail, read_errors
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 
+from cartwire.plugins import jsonwire
 from cartwire.plugins.connector import PermanentError, TransientError
-from cartwire.plugins.httpkit import retry_after_seconds
-from cartwire.plugins.threedcart import jsonwire
+from cartwire.plugins.retry_after import retry_after_seconds
 
 BAD_CREDENTIALS = "ShipStation rejected the API key and secret (answer 401)"
 

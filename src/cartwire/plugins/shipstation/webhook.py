@@ -17,11 +17,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from pydantic import ValidationError
 
 from cartwire.core.events import Event
+from cartwire.plugins import jsonwire
 from cartwire.plugins.connector import ActionError, WebhookRejected
+from cartwire.plugins.httpkit import describe
 from cartwire.plugins.shipstation.models import Shipment
 from cartwire.plugins.shipstation.wire import WireShipment, shipment_from_wire
-from cartwire.plugins.threedcart import jsonwire
-from cartwire.plugins.threedcart.webhook import describe
 
 SOURCE = "shipstation"
 SHIPMENT_CREATED = "shipstation.shipment.created"

@@ -15,7 +15,7 @@ import httpx
 from pydantic import SecretStr, ValidationError
 
 from cartwire.plugins.connector import PermanentError, TransientError
-from cartwire.plugins.httpkit import retry_after_seconds
+from cartwire.plugins.retry_after import retry_after_seconds
 from cartwire.plugins.threedcart import jsonwire
 from cartwire.plugins.threedcart.wire import WireResult
 

@@ -1,52 +1,5 @@
-"""3dcart's JSON with exact numbers: amounts are read as Decimal and written back as JSON numbers.
+"""3dcart's JSON with exact numbers: the kit's `cartwire.plugins.jsonwire`, kept under this name."""
 
-The standard `json` module would turn `108.91` into a float on the way in and cannot write a
-Decimal as a number on the way out; money must stay exact on both sides.
-"""
+from cartwire.plugins.jsonwire import dumps, loads
 
-from __future__ import annotations
-
-import json
-from collections.abc import Callable
-from decimal import Decimal
-from typing import Any
-
-
-def loads(data: bytes | str) -> Any:
-    """Parse JSON with every non-integer number as a Decimal."""
-    return json.loads(data, parse_float=Decimal)
-
-
-def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> bytes:
-    """Serialize `value` to compact UTF-8 JSON, writing Decimals as plain JSON numbers.
-
-    `default` converts values of other types (for example datetimes) to something serializable.
-    Floats are refused: an amount that reached this point as a float has already lost exactness.
-    """
-    return "".join(_encode(value, default)).encode()
-
-
-def _encode(value: Any, default: Callable[[Any], Any] | None) -> list[str]:
-    if value is None or isinstance(value, (bool, int, str)):
-        return [json.dumps(value, ensure_ascii=False)]
-    if isinstance(value, float):
-        raise TypeError("floats are not written to 3dcart; use Decimal for amounts")
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError(f"not a finite number: {value}")
-        return [format(value, "f")]
-    if isinstance(value, dict):
-        parts = ["{"]
-        for index, (key, item) in enumerate(value.items()):
-            if not isinstance(key, str):
-                raise TypeError(f"JSON object keys must be strings, got {key!r}")
-            parts += ["," if index else "", json.dumps(key, ensure_ascii=False), ":", *_encode(item, default)]
-        return [*parts, "}"]
-    if isinstance(value, (list, tuple)):
-        parts = ["["]
-        for index, item in enumerate(value):
-            parts += ["," if index else "", *_encode(item, default)]
-        return [*parts, "]"]
-    if default is not None:
-        return _encode(default(value), None)
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+__all__ = ["dumps", "loads"]

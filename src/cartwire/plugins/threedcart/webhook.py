@@ -16,7 +16,7 @@ from pydantic import SecretStr, ValidationError
 
 from cartwire.core.events import Event
 from cartwire.plugins.connector import WebhookRejected
-from cartwire.plugins.httpkit import check_url_secret
+from cartwire.plugins.httpkit import check_url_secret, describe
 from cartwire.plugins.threedcart import jsonwire
 from cartwire.plugins.threedcart.models import NOT_COMPLETED, Order, order_from_wire
 from cartwire.plugins.threedcart.wire import WireOrder
@@ -94,15 +94,6 @@ def _wire(raw: Any, where: str) -> WireOrder:
         return WireOrder.model_validate(raw)
     except ValidationError as error:
         raise WebhookRejected(400, f"{where}: {describe(error)}") from None
-
-
-def describe(error: ValidationError) -> str:
-    """Pydantic's errors as `Field.Sub[0]: problem`, without echoing the input values."""
-    problems = []
-    for item in error.errors(include_input=False, include_url=False):
-        path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in item["loc"]).lstrip(".")
-        problems.append(f"{path} is missing" if item["type"] == "missing" else f"{path}: {item['msg']}")
-    return "; ".join(problems)
 
 
 def infer_type(order: Order) -> str:

@@ -24,7 +24,7 @@ from cartwire.plugins.connector import (
     PermanentError,
     TransientError,
 )
-from cartwire.plugins.httpkit import retry_after_seconds
+from cartwire.plugins.retry_after import retry_after_seconds
 from cartwire.plugins.webhook.models import Destination, PostArguments, WebhookSettings
 from cartwire.plugins.webhook.signing import signature
 
