@@ -11,6 +11,7 @@ import json
 import logging
 import random
 import threading
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -123,7 +124,7 @@ class Runtime:
                 raise WebhookRejected(
                     413, f"body of {len(request.body)} bytes exceeds the limit of {self.max_body_bytes}"
                 )
-            events = self.catalog.connectors[source].parse_webhook(request)
+            events = self._parse(source, request)
         except WebhookRejected as rejection:
             kept = {name: value for name, value in request.headers.items() if name in KEPT_HEADERS}
             self.store.add_rejected(
@@ -138,6 +139,22 @@ class Runtime:
         self._wake.set()
         return Accepted(len(rows), duplicates)
 
+    def _parse(self, source: str, request: WebhookRequest) -> list[Event]:
+        """The connector's parse; a bug in it becomes a 500 whose delivery is kept like any rejection.
+
+        Only the exception's type and place are told: its message may quote the body.
+        """
+        try:
+            return self.catalog.connectors[source].parse_webhook(request)
+        except WebhookRejected:
+            raise
+        except Exception as error:  # noqa: BLE001 - any bug in a parser; its message may quote the body
+            where = traceback.extract_tb(error.__traceback__)[-1]
+            log.error("%s parser raised %s at %s:%d", source, type(error).__name__, where.filename, where.lineno)
+            raise WebhookRejected(
+                500, f"the {source} connector could not read this delivery ({type(error).__name__}); kept for review"
+            ) from None
+
     # --- evaluation -------------------------------------------------------------------------
     def evaluate_pending(self) -> int:
         """Evaluate stored events in arrival order; return how many were handled."""
@@ -148,15 +165,21 @@ class Runtime:
             try:
                 event = self.load_event(stored)
                 plan = self.engine.evaluate(event)
-            except (EvaluationError, LookupError, ValueError) as error:
-                self.store.fail_event(stored.row, str(error))
-                self.observer.event_failed(stored, str(error))
-            else:
                 actions = [self._new_action(call, position) for position, call in enumerate(plan.calls)]
+            except (EvaluationError, LookupError, ValueError) as error:
+                self._event_failed(stored, str(error))
+            except Exception as error:  # one event must never stop the worker for all the others
+                log.exception("evaluating event %s raised unexpectedly", stored.row)
+                self._event_failed(stored, f"unexpected {type(error).__name__} while evaluating: {error}")
+            else:
                 self.store.record_plan(stored.row, stored.entity, plan.fired, actions, due=self.clock())
                 self.observer.evaluated(event, plan)
             handled += 1
         return handled
+
+    def _event_failed(self, stored: StoredEvent, reason: str) -> None:
+        self.store.fail_event(stored.row, reason)
+        self.observer.event_failed(stored, reason)
 
     def load_event(self, stored: StoredEvent) -> Event:
         """Rebuild the typed event from its stored form."""
