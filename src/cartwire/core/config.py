@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from cartwire.core import config_values
 from cartwire.core.runtime import RetryPolicy
 from cartwire.plugins.connector import Connector
 from cartwire.plugins.manager import ConnectorRegistry
@@ -43,6 +44,10 @@ def load_config(path: Path) -> Config:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such configuration file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a configuration file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read the configuration file: {error}") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
     return config_from_mapping(raw, path)
@@ -55,10 +60,12 @@ def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None) -> Con
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(f"{where}: unknown key {unknown[0]!r} (expected one of {', '.join(sorted(known))})")
-    server = raw.get("server", {})
-    rules = raw.get("rules", ["rules"])
-    if isinstance(rules, str):
-        rules = [rules]
+    try:
+        host, port = config_values.server(raw.get("server", {}))
+        rules = config_values.texts(raw.get("rules", ["rules"]), "rules")
+        database = config_values.text(raw.get("database", "cartwire.sqlite3"), "database")
+    except config_values.ConfigValueError as error:
+        raise ConfigError(f"{where}: {error}") from None
     try:
         retry = RetryPolicy(**raw.get("retry", {}))
     except TypeError as error:
@@ -69,10 +76,10 @@ def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None) -> Con
     }
     return Config(
         path=path,
-        database=base / raw.get("database", "cartwire.sqlite3"),
+        database=base / database,
         rules=[base / entry for entry in rules],
-        host=server.get("host", "127.0.0.1"),
-        port=int(server.get("port", 8080)),
+        host=host,
+        port=port,
         connectors=connectors,
         retry=retry,
     )
