@@ -118,11 +118,19 @@ def audit() -> None:
 
 
 @audit.command("verify")
+@click.option("--head", "known_head", default=None, help="A head hash printed by an earlier verify: it must still be there.")
+@click.option(
+    "--count", "known_count", type=click.IntRange(min=1), default=None, help="The entry count printed with that head."
+)
 @config_option
-def audit_verify(config_path: Path) -> None:
-    """Walk the chain; exit 1 at the first entry that was changed or removed."""
+def audit_verify(known_head: str | None, known_count: int | None, config_path: Path) -> None:
+    """Walk the chain; exit 1 at the first entry that was changed or removed.
+
+    Entries cut off the end leave a valid shorter chain: keep the printed head and count elsewhere
+    and pass them back with --head/--count to catch that.
+    """
     with opened_store(config_path) as store:
-        verdict = audit_chain.verify(store.audit_chain())
+        verdict = audit_chain.verify(store.audit_chain(), known_head=known_head, known_count=known_count)
     if verdict.broken is not None:
         _fail(verdict.render())
     click.echo(verdict.render())
