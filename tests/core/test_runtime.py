@@ -12,6 +12,7 @@ import pytest
 from runtime_fakes import TOKEN, build_world, delivery
 
 from cartwire.core.intake import intake_app
+from cartwire.core.runtime import Accepted
 from cartwire.plugins.connector import PermanentError, TransientError, WebhookRejected
 from cartwire.testing.server import served
 
@@ -263,3 +264,15 @@ def test_a_parser_that_raises_is_a_500_and_the_delivery_is_kept(world, monkeypat
     [kept] = runtime.store.rejected()
     assert (kept["status"], b"AB-7" in kept["body"]) == (500, True)
     assert TOKEN not in caplog.text + rejected.value.reason
+
+
+def test_an_authentic_delivery_with_no_event_to_handle_is_kept_as_ignored(world, monkeypatch):
+    runtime, _, _ = world
+    monkeypatch.setattr(runtime.catalog.connectors["shop"], "parse_payload", lambda body, query=None: [])
+    assert runtime.accept("shop", delivery()) == Accepted(0, 0)
+    [kept] = runtime.store.rejected()
+    assert (kept["status"], kept["reason"]) == (200, "ignored: the delivery holds no event Cartwire handles")
+    assert b"AB-7" in kept["body"]
+    assert runtime.store.counts()["ignored"] == 1
+    assert runtime.store.counts()["rejected"] == 0
+    assert runtime.store.audit_entries()[-1].kind == "delivery.ignored"

@@ -30,6 +30,7 @@ log = logging.getLogger("cartwire.runtime")
 
 # Only these request headers are kept with a rejected delivery: never signatures or credentials.
 KEPT_HEADERS = ("content-type", "content-length", "user-agent")
+IGNORED = "ignored: the delivery holds no event Cartwire handles"
 
 
 @dataclass(frozen=True)
@@ -126,18 +127,23 @@ class Runtime:
                 )
             events = self._parse(source, request)
         except WebhookRejected as rejection:
-            kept = {name: value for name, value in request.headers.items() if name in KEPT_HEADERS}
-            self.store.add_rejected(
-                source, rejection.status, rejection.reason, kept, request.body[: self.max_body_bytes]
-            )
+            self._keep_unstored(source, request, rejection.status, rejection.reason)
             self.observer.rejected(source, rejection.status, rejection.reason)
             raise
+        if not events:  # authentic, but nothing Cartwire handles: answered 200 so it is not resent, and kept
+            self._keep_unstored(source, request, 200, IGNORED)
+            return Accepted(0, 0)
         rows, duplicates = self.store.add_events([_new_event(event) for event in events], request.body)
         self.observer.delivery(source, events, duplicates)
         if rows and self.recorder is not None:
             self.recorder(request, events)
         self._wake.set()
         return Accepted(len(rows), duplicates)
+
+    def _keep_unstored(self, source: str, request: WebhookRequest, status: int, reason: str) -> None:
+        """Keep a delivery that stored no event in the `rejected` table (status 200: ignored)."""
+        kept = {name: value for name, value in request.headers.items() if name in KEPT_HEADERS}
+        self.store.add_rejected(source, status, reason, kept, request.body[: self.max_body_bytes])
 
     def _parse(self, source: str, request: WebhookRequest) -> list[Event]:
         """The connector's parse; a bug in it becomes a 500 whose delivery is kept like any rejection.
