@@ -77,3 +77,24 @@ def test_replay_and_run_refuse_an_empty_rule_directory_as_check_does(tmp_path, m
     config.write_text('rules = ["emptydir"]\n[connectors.webhook]\n')
     code, err = cartwire(monkeypatch, capsys, "run", "--config", str(config))
     assert (code, err) == (1, f"{empty}: error: no *.rules files in {empty}\n")
+
+
+def test_check_and_replay_need_no_secret_values(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("CW_UNSET_SEZZLE_KEY", raising=False)
+    monkeypatch.delenv("CW_UNSET_3DCART_SECRET", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cartwire.toml").write_text(
+        f'rules = ["{PAYMENTS}"]\n'
+        '[connectors.3dcart]\nwebhook_secret = "${CW_UNSET_3DCART_SECRET}"\n'
+        '[connectors.sezzle]\nprivate_key = "${CW_UNSET_SEZZLE_KEY}"\n'
+    )
+    code, err = cartwire(monkeypatch, capsys, "check", str(PAYMENTS))
+    assert code == 0
+    assert "note: cartwire.toml: CW_UNSET_3DCART_SECRET, CW_UNSET_SEZZLE_KEY not set" in err
+    sample = str(Path(__file__).parent / "data" / "3dcart" / "order-status-shipped.json")
+    code, err = cartwire(monkeypatch, capsys, "replay", "--rules", str(PAYMENTS), sample)
+    assert code == 0
+    # `run` needs them, and says which.
+    code, err = cartwire(monkeypatch, capsys, "run", "--config", "cartwire.toml")
+    assert code == 2
+    assert "[connectors.3dcart] webhook_secret: environment variable CW_UNSET_3DCART_SECRET is not set" in err

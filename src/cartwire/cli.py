@@ -23,10 +23,16 @@ CONFIG_HELP = "Configuration file (default: ./cartwire.toml when it exists)."
 
 
 def _config(path: Path | None) -> Config | None:
+    """The configuration for check and replay, which need no secret: unset `${NAME}`s read as empty."""
     if path is None:
-        default = Path("cartwire.toml")
-        return load_config(default) if default.exists() else None
-    return load_config(path)
+        path = Path("cartwire.toml")
+        if not path.exists():
+            return None
+    config = load_config(path, secrets_required=False)
+    if config.unset_variables:
+        names = ", ".join(sorted(set(config.unset_variables)))
+        click.echo(f"note: {path}: {names} not set; those settings are empty (not needed to check or replay)", err=True)
+    return config
 
 
 def _connectors(config: Config | None) -> list[Connector]:
@@ -78,7 +84,7 @@ def check(paths: tuple[Path, ...], config_path: Path | None) -> None:
 @click.option("--check", "check_only", is_flag=True, help="Write nothing; exit 1 if a file would change (for CI).")
 @click.option("--diff", "show_diff", is_flag=True, help="Write nothing; print the changes as a unified diff.")
 def fmt(paths: tuple[Path, ...], check_only: bool, show_diff: bool) -> None:
-    """Rewrite rule files (or directories of *.rules) in the canonical layout (docs/formatting.md)."""
+    """Rewrite rule files (or directories of *.rules) in the canonical layout (see docs/formatting.md)."""
     from cartwire.rules.reformat import reformat_paths, summary
 
     outcomes = reformat_paths(paths)

@@ -37,9 +37,12 @@ class Config:
     port: int = 8080
     connectors: dict[str, dict[str, Any]] = field(default_factory=dict)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # `${NAME}` references left empty because NAME was not set (only with `secrets_required=False`).
+    unset_variables: tuple[str, ...] = ()
 
 
-def load_config(path: Path) -> Config:
+def load_config(path: Path, *, secrets_required: bool = True) -> Config:
+    """`secrets_required=False` (check, replay): a `${NAME}` whose variable is unset reads as empty."""
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -50,10 +53,10 @@ def load_config(path: Path) -> Config:
         raise ConfigError(f"{path}: cannot read the configuration file: {error}") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
-    return config_from_mapping(raw, path)
+    return config_from_mapping(raw, path, secrets_required=secrets_required)
 
 
-def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None) -> Config:
+def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None, *, secrets_required: bool = True) -> Config:
     where = str(path) if path else "configuration"
     base = path.parent if path else Path.cwd()
     known = {"database", "rules", "server", "connectors", "retry"}
@@ -70,8 +73,9 @@ def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None) -> Con
         retry = RetryPolicy(**raw.get("retry", {}))
     except TypeError as error:
         raise ConfigError(f"{where} [retry]: {error}") from None
+    unset: list[str] | None = None if secrets_required else []
     connectors = {
-        name: {key: _resolve(value, f"{where} [connectors.{name}] {key}") for key, value in settings.items()}
+        name: {key: _resolve(value, f"{where} [connectors.{name}] {key}", unset) for key, value in settings.items()}
         for name, settings in raw.get("connectors", {}).items()
     }
     return Config(
@@ -82,14 +86,20 @@ def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None) -> Con
         port=port,
         connectors=connectors,
         retry=retry,
+        unset_variables=tuple(unset or ()),
     )
 
 
-def _resolve(value: Any, where: str) -> Any:
+def _resolve(value: Any, where: str, unset: list[str] | None = None) -> Any:
+    """`value`, or the environment variable it names; an unset one is an error unless `unset`
+    collects it (then it reads as empty)."""
     if isinstance(value, str) and (match := _ENV_REFERENCE.match(value)):
         name = match.group(1)
         if name not in os.environ:
-            raise ConfigError(f"{where}: environment variable {name} is not set")
+            if unset is None:
+                raise ConfigError(f"{where}: environment variable {name} is not set")
+            unset.append(name)
+            return ""
         return os.environ[name]
     return value
 
