@@ -118,7 +118,9 @@ def audit() -> None:
 
 
 @audit.command("verify")
-@click.option("--head", "known_head", default=None, help="A head hash printed by an earlier verify: it must still be there.")
+@click.option(
+    "--head", "known_head", default=None, help="A head hash printed by an earlier verify: it must still be there."
+)
 @click.option(
     "--count", "known_count", type=click.IntRange(min=1), default=None, help="The entry count printed with that head."
 )
