@@ -58,6 +58,8 @@ def test_a_missing_environment_variable_is_named(tmp_path, monkeypatch):
         ("database = 5", r"cartwire.toml: database: expected a non-empty string, got 5"),
         ("rules = 5", r"rules: expected a string or a list of strings, got 5"),
         ("rules = ['a', 5]", r"rules\[1\]: expected a non-empty string, got 5"),
+        ("connectors = 5", r"connectors: expected tables \[connectors.NAME\], got 5"),
+        ("[connectors]\nsezzle = 5", r"connectors.sezzle: expected a table \[connectors.sezzle\], got 5"),
     ],
 )
 def test_mistakes_say_what_and_where(tmp_path, text, message):

@@ -67,6 +67,7 @@ def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None, *, sec
         host, port = config_values.server(raw.get("server", {}))
         rules = config_values.texts(raw.get("rules", ["rules"]), "rules")
         database = config_values.text(raw.get("database", "cartwire.sqlite3"), "database")
+        tables = config_values.tables(raw.get("connectors", {}), "connectors")
     except config_values.ConfigValueError as error:
         raise ConfigError(f"{where}: {error}") from None
     try:
@@ -76,7 +77,7 @@ def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None, *, sec
     unset: list[str] | None = None if secrets_required else []
     connectors = {
         name: {key: _resolve(value, f"{where} [connectors.{name}] {key}", unset) for key, value in settings.items()}
-        for name, settings in raw.get("connectors", {}).items()
+        for name, settings in tables.items()
     }
     return Config(
         path=path,

@@ -31,6 +31,16 @@ def texts(value: Any, key: str) -> list[str]:
     return [text(item, f"{key}[{index}]") for index, item in enumerate(value)]
 
 
+def tables(value: Any, key: str) -> Mapping[str, Mapping[str, Any]]:
+    """A table of tables (`[connectors.NAME]`)."""
+    if not isinstance(value, Mapping):
+        raise ConfigValueError(f"{key}: expected tables [{key}.NAME], got {_show(value)}")
+    for name, table in value.items():
+        if not isinstance(table, Mapping):
+            raise ConfigValueError(f"{key}.{name}: expected a table [{key}.{name}], got {_show(table)}")
+    return value
+
+
 def server(value: Any) -> tuple[str, int]:
     """Host and port of `[server]`, which takes no other key."""
     if not isinstance(value, Mapping):
