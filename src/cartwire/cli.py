@@ -12,6 +12,7 @@ from cartwire.cli_connect import connect
 from cartwire.core.admin import audit, failed, status
 from cartwire.core.catalog import Catalog
 from cartwire.core.config import Config, ConfigError, build_connectors, default_connectors, load_config
+from cartwire.core.configured_store import open_store
 from cartwire.core.engine import RuleError
 from cartwire.grammar.diagnostics import render_all
 from cartwire.plugins.connector import ActionError, Connector
@@ -23,17 +24,32 @@ CONFIG_HELP = "Configuration file (default: ./cartwire.toml when it exists)."
 
 
 def _config(path: Path | None) -> Config | None:
+    """The configuration for check and replay, which need no secret: unset `${NAME}`s read as empty."""
     if path is None:
-        default = Path("cartwire.toml")
-        return load_config(default) if default.exists() else None
-    return load_config(path)
+        path = Path("cartwire.toml")
+        if not path.exists():
+            return None
+    config = load_config(path, secrets_required=False)
+    if config.unset_variables:
+        names = ", ".join(sorted(set(config.unset_variables)))
+        click.echo(f"note: {path}: {names} not set; those settings are empty (not needed to check or replay)", err=True)
+    return config
 
 
 def _connectors(config: Config | None) -> list[Connector]:
+    """With a configuration, exactly the connectors `run` loads; without, every registered one."""
     registry = connector_registry()
-    if config is None or not config.connectors:
+    if config is None:
         return default_connectors(registry)
     return build_connectors(registry, config.connectors)
+
+
+def configured_catalog(connectors: list[Connector]) -> Catalog:
+    """The catalog of `connectors`, knowing which installed connectors were left out of the configuration."""
+    registry = connector_registry()
+    loaded = {connector.name for connector in connectors}
+    left_out = {alias for alias, name in registry.by_alias.items() if name not in loaded}
+    return Catalog(connectors, unconfigured=left_out)
 
 
 @click.group()
@@ -52,7 +68,7 @@ def check(paths: tuple[Path, ...], config_path: Path | None) -> None:
     if not rule_files(paths):
         click.echo(f"error: no *.rules files in {', '.join(map(str, paths))}", err=True)
         sys.exit(1)
-    catalog = Catalog(_connectors(_config(config_path)))
+    catalog = configured_catalog(_connectors(_config(config_path)))
     diagnostics = check_paths(list(paths), catalog)
     for diagnostic in diagnostics:
         click.echo(diagnostic.render(), err=True)
@@ -69,7 +85,7 @@ def check(paths: tuple[Path, ...], config_path: Path | None) -> None:
 @click.option("--check", "check_only", is_flag=True, help="Write nothing; exit 1 if a file would change (for CI).")
 @click.option("--diff", "show_diff", is_flag=True, help="Write nothing; print the changes as a unified diff.")
 def fmt(paths: tuple[Path, ...], check_only: bool, show_diff: bool) -> None:
-    """Rewrite rule files (or directories of *.rules) in the canonical layout (docs/formatting.md)."""
+    """Rewrite rule files (or directories of *.rules) in the canonical layout (see docs/formatting.md)."""
     from cartwire.rules.reformat import reformat_paths, summary
 
     outcomes = reformat_paths(paths)
@@ -93,7 +109,7 @@ def fmt(paths: tuple[Path, ...], check_only: bool, show_diff: bool) -> None:
 
 def catalog_for(config_path: Path | None) -> Catalog:
     """The connectors of the configuration (or every registered one with default settings)."""
-    return Catalog(_connectors(_config(config_path)))
+    return configured_catalog(_connectors(_config(config_path)))
 
 
 @main.command()
@@ -115,13 +131,13 @@ def run(config_path: Path, record_path: Path | None, keep_personal_data: bool) -
     from cartwire.core.ratelimit import apply_rate_limits
     from cartwire.core.runtime import LogObserver, Runtime
     from cartwire.core.serve import Closable, serve
-    from cartwire.core.store import Store
     from cartwire.replay.record import live_recorder, redactor_from_environment
     from cartwire.replay.recording import RecordingWriter
     from cartwire.rules.loader import load_rules
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = load_config(config_path)
+    store = open_store(config)  # first: a wrong database is named before connectors are contacted
     connectors = build_connectors(connector_registry(), config.connectors)
     try:
         apply_rate_limits(connectors, config.rate_limits)
@@ -132,9 +148,8 @@ def run(config_path: Path, record_path: Path | None, keep_personal_data: bool) -
             connector.prepare()
         except ActionError as error:
             logging.getLogger("cartwire").warning("%s: using the configured settings: %s", connector.name, error)
-    catalog = Catalog(connectors)
+    catalog = configured_catalog(connectors)
     engine = load_rules(config.rules, catalog)
-    store = Store(config.database)
     try:
         runtime = Runtime(store, catalog, engine, retries=config.retry, observer=LogObserver())
     except ValueError as error:  # a [retry."scope"] naming nothing loaded

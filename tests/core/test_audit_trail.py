@@ -192,3 +192,22 @@ def test_removing_any_entry_but_the_last_breaks_the_chain_after_it(items, data):
     entries = chain_of(items)
     index = data.draw(st.integers(0, len(entries) - 2))
     assert verify([*entries[:index], *entries[index + 1 :]]).broken == index + 2
+
+
+def test_verify_against_a_known_head_finds_entries_cut_off_the_end(world):
+    world.runtime.accept("shop", delivery())
+    world.runtime.run_once()
+    entries = world.store.audit_entries()
+    head, count = entries[-1].hash, len(entries)
+    assert audit_cli(world, "verify", "--head", head, "--count", str(count)).exit_code == 0
+    world.runtime.accept("shop", delivery(order=8))  # the chain grows: an older head still holds
+    assert audit_cli(world, "verify", "--head", head, "--count", str(count)).exit_code == 0
+    total = len(world.store.audit_entries())
+    tamper(world, f"DELETE FROM audit WHERE seq >= {count}")  # noqa: S608 - an int of our own
+    assert audit_cli(world, "verify").exit_code == 0  # the shorter chain holds on its own
+    by_head = audit_cli(world, "verify", "--head", head)
+    assert by_head.exit_code == 1
+    assert f"the known head {head} is not in the chain" in by_head.output
+    by_count = audit_cli(world, "verify", "--count", str(total))
+    assert f"the chain ends after {count - 1} entries, but {total} are known" in by_count.output
+    assert "is entry 2, not entry 3" in audit_cli(world, "verify", "--head", entries[1].hash, "--count", "3").output

@@ -51,6 +51,15 @@ def test_a_missing_environment_variable_is_named(tmp_path, monkeypatch):
         ("[connectors.sezzle]\npublik_key = 'x'", r"\[connectors.sezzle\]: publik_key: Extra inputs are not permitted"),
         ("[connectors.erp]\nx = 1", r"\[connectors.erp\]: no connector named 'erp'"),
         ("rules = [", "not valid TOML"),
+        ("[server]\nport = 'abc'", r"cartwire.toml: \[server\] port: expected an integer from 1 to 65535, got 'abc'"),
+        ("[server]\nport = 99999", r"\[server\] port: expected an integer from 1 to 65535, got 99999"),
+        ("[server]\nhots = 'x'", r"\[server\]: unknown key 'hots' \(expected one of host, port, stop_timeout\)"),
+        ("server = 5", r"server: expected a table \[server\], got 5"),
+        ("database = 5", r"cartwire.toml: database: expected a non-empty string, got 5"),
+        ("rules = 5", r"rules: expected a string or a list of strings, got 5"),
+        ("rules = ['a', 5]", r"rules\[1\]: expected a non-empty string, got 5"),
+        ("connectors = 5", r"connectors: expected tables \[connectors.NAME\], got 5"),
+        ("[connectors]\nsezzle = 5", r"connectors.sezzle: expected a table \[connectors.sezzle\], got 5"),
     ],
 )
 def test_mistakes_say_what_and_where(tmp_path, text, message):

@@ -54,6 +54,16 @@ def test_show_gives_the_arguments_key_and_the_event_it_came_from(world):
     assert '"ref":"AB-1"' in out  # the event's subject, as stored
 
 
+def test_show_of_an_event_agrees_with_status_about_its_outcome(world):
+    config = write_config(world.database.parent, world.database)
+    status = CliRunner().invoke(main, ["status", "--config", str(config)])
+    assert "2 received: 1 processed, 0 pending, 1 failed" in status.output
+    shown = failed(world, "show", "e1").output
+    assert "  outcome          failed (dead-letter action a1)" in shown
+    assert "  state            evaluated (evaluation)" in shown
+    assert "  outcome          processed\n" in failed(world, "show", "e2").output
+
+
 def test_retry_runs_the_action_again_with_its_original_idempotency_key(world):
     [dead] = world.store.actions("failed")
     result = failed(world, "retry", "a1", "--by", "alice")

@@ -70,3 +70,18 @@ def test_money_in_pydantic_models_round_trips_through_json():
     dumped = payment.model_dump_json()
     assert dumped == '{"amount":{"amount":"108.91","currency":"USD"}}'
     assert Payment.model_validate_json(dumped) == payment
+
+
+@pytest.mark.parametrize("amount", ["1e26", "-1e26", "1e999", "1e18"])
+def test_amounts_that_do_not_fit_minor_units_are_refused(amount):
+    with pytest.raises(ValueError, match="too large"):
+        Money.of(amount, "USD")
+    with pytest.raises(ValueError, match="too large"):
+        Money.from_minor(int(Decimal(amount)) * 10**4, "CLF")
+
+
+@given(st.decimals(min_value=Decimal("-1e18"), max_value=Decimal("1e18"), allow_nan=False, places=4), currencies)
+def test_every_accepted_amount_converts_to_minor_units(amount, currency):
+    if abs(amount) < Decimal("1e18"):
+        minor = Money.of(amount, currency).to_minor()
+        assert abs(minor - amount.scaleb(exponent(currency))) <= Decimal("0.5")

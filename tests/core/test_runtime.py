@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from decimal import InvalidOperation
 
 import httpx
 import pytest
 from runtime_fakes import TOKEN, build_world, delivery
 
 from cartwire.core.intake import intake_app
+from cartwire.core.runtime import Accepted
 from cartwire.plugins.connector import PermanentError, TransientError, WebhookRejected
 from cartwire.testing.server import served
 
@@ -225,3 +227,52 @@ def test_an_unexpected_connector_error_is_retried_not_left_in_flight(world, capl
     clock.advance(10)
     runtime.run_once()
     assert runtime.store.actions()[0].state == "done"
+
+
+def test_an_event_whose_evaluation_raises_is_failed_and_the_others_go_on(world, monkeypatch):
+    runtime, pay, _ = world
+    evaluate = runtime.engine.evaluate
+
+    def fragile(event, **options):
+        if event.entity == "shop:order:8":
+            raise InvalidOperation([InvalidOperation])
+        return evaluate(event, **options)
+
+    monkeypatch.setattr(runtime.engine, "evaluate", fragile)
+    runtime.accept("shop", delivery(order=8))
+    runtime.accept("shop", delivery(order=7))
+    runtime.run_once()
+    first, second = runtime.store.events()
+    assert first.state == "failed"
+    assert "unexpected InvalidOperation while evaluating" in first.error
+    assert second.state == "evaluated"
+    runtime.run_once()
+    assert [order for order, _, _ in pay.calls] == ["AB-7"]
+
+
+def test_a_parser_that_raises_is_a_500_and_the_delivery_is_kept(world, monkeypatch, caplog):
+    runtime, _, _ = world
+
+    def broken(request):
+        raise RecursionError(f"deep {TOKEN}")
+
+    monkeypatch.setattr(runtime.catalog.connectors["shop"], "parse_webhook", broken)
+    with pytest.raises(WebhookRejected) as rejected:
+        runtime.accept("shop", delivery())
+    assert rejected.value.status == 500
+    assert "RecursionError" in rejected.value.reason
+    [kept] = runtime.store.rejected()
+    assert (kept["status"], b"AB-7" in kept["body"]) == (500, True)
+    assert TOKEN not in caplog.text + rejected.value.reason
+
+
+def test_an_authentic_delivery_with_no_event_to_handle_is_kept_as_ignored(world, monkeypatch):
+    runtime, _, _ = world
+    monkeypatch.setattr(runtime.catalog.connectors["shop"], "parse_payload", lambda body, query=None: [])
+    assert runtime.accept("shop", delivery()) == Accepted(0, 0)
+    [kept] = runtime.store.rejected()
+    assert (kept["status"], kept["reason"]) == (200, "ignored: the delivery holds no event Cartwire handles")
+    assert b"AB-7" in kept["body"]
+    assert runtime.store.counts()["ignored"] == 1
+    assert runtime.store.counts()["rejected"] == 0
+    assert runtime.store.audit_entries()[-1].kind == "delivery.ignored"

@@ -176,3 +176,29 @@ def test_conditions_inside_quantifiers_and_not_are_explained(tmp_path):
     ]
     [mugs] = document["coverage"]["files"].values()
     assert (mugs["branch_outcomes_seen"], mugs["branch_outcomes_total"]) == (7, 14)
+
+
+SHIPPED = Path(__file__).parents[1] / "data" / "3dcart" / "order-status-shipped.json"
+
+
+def test_an_absurd_amount_is_an_error_naming_the_field_not_a_traceback(tmp_path):
+    path = tmp_path / "big.json"
+    path.write_text(SHIPPED.read_text().replace('"OrderAmount": 108.91', '"OrderAmount": 1e26'))
+    assert "1e26" in path.read_text()
+    result = replay("--rules", str(TEMPLATES_DIR), str(path))
+    assert (result.exit_code, type(result.exception)) == (1, SystemExit)
+    assert "3dcart: order 1 of 1: OrderAmount: Value error, amount is too large" in result.output
+
+
+def test_an_event_whose_evaluation_raises_is_an_error_and_the_replay_goes_on(tmp_path, monkeypatch):
+    from decimal import InvalidOperation
+
+    from cartwire.core.engine import Engine
+
+    def broken(self, event):
+        raise InvalidOperation([InvalidOperation])
+
+    monkeypatch.setattr(Engine, "evaluate", broken)
+    result = replay("--rules", str(TEMPLATES_DIR), str(SHIPPED), str(SHIPPED))
+    assert (result.exit_code, type(result.exception)) == (1, SystemExit)
+    assert result.output.count("unexpected InvalidOperation while evaluating") == 1  # the second is a duplicate

@@ -18,7 +18,8 @@ import click
 from cartwire.core import audit as audit_chain
 from cartwire.core import deadletters
 from cartwire.core import status as status_report
-from cartwire.core.config import ConfigError, load_config
+from cartwire.core.config import load_config
+from cartwire.core.configured_store import open_store
 from cartwire.core.records import DeadLetterError, Decision
 from cartwire.core.store import Store
 from cartwire.core.timeutil import utcnow
@@ -37,10 +38,7 @@ by_option = click.option("--by", default=None, help="Who decides, for the record
 @contextmanager
 def opened_store(config_path: Path) -> Iterator[Store]:
     """The configured database; an error (not a new empty file) when it does not exist yet."""
-    database = load_config(config_path).database
-    if not database.exists():
-        raise ConfigError(f"{config_path}: the database {database} does not exist (has `cartwire run` run yet?)")
-    store = Store(database)
+    store = open_store(load_config(config_path), must_exist=True)
     try:
         yield store
     finally:
@@ -120,11 +118,21 @@ def audit() -> None:
 
 
 @audit.command("verify")
+@click.option(
+    "--head", "known_head", default=None, help="A head hash printed by an earlier verify: it must still be there."
+)
+@click.option(
+    "--count", "known_count", type=click.IntRange(min=1), default=None, help="The entry count printed with that head."
+)
 @config_option
-def audit_verify(config_path: Path) -> None:
-    """Walk the chain; exit 1 at the first entry that was changed or removed."""
+def audit_verify(known_head: str | None, known_count: int | None, config_path: Path) -> None:
+    """Walk the chain; exit 1 at the first entry that was changed or removed.
+
+    Entries cut off the end leave a valid shorter chain: keep the printed head and count elsewhere
+    and pass them back with --head/--count to catch that.
+    """
     with opened_store(config_path) as store:
-        verdict = audit_chain.verify(store.audit_chain())
+        verdict = audit_chain.verify(store.audit_chain(), known_head=known_head, known_count=known_count)
     if verdict.broken is not None:
         _fail(verdict.render())
     click.echo(verdict.render())

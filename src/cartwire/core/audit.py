@@ -64,9 +64,14 @@ class Verdict:
         return f"broken at entry {self.broken}: {self.reason}"
 
 
-def verify(chain: Iterable[AuditEntry]) -> Verdict:
-    """Walk the chain in order and stop at the first entry that does not hold."""
-    prev, count = GENESIS, 0
+def verify(chain: Iterable[AuditEntry], *, known_head: str | None = None, known_count: int | None = None) -> Verdict:
+    """Walk the chain in order and stop at the first entry that does not hold.
+
+    `known_head` and `known_count` are what an earlier `verify` printed and was kept elsewhere: the
+    chain only grows, so it must still hold that many entries and that hash (as entry `known_count`
+    when both are given). This is what catches entries cut off the end.
+    """
+    prev, count, seen_at = GENESIS, 0, None
     for entry in chain:
         count += 1
         if entry.seq != count:
@@ -79,7 +84,22 @@ def verify(chain: Iterable[AuditEntry]) -> Verdict:
         if entry.hash != expected:
             return Verdict(count, prev, entry.seq, "its content does not match its hash (it was changed)")
         prev = entry.hash
-    return Verdict(count, prev)
+        if entry.hash == known_head:
+            seen_at = entry.seq
+    return _against_known(Verdict(count, prev), seen_at, known_head, known_count)
+
+
+def _against_known(verdict: Verdict, seen_at: int | None, head: str | None, count: int | None) -> Verdict:
+    if count is not None and verdict.entries < count:
+        reason = f"the chain ends after {verdict.entries} entries, but {count} are known (entries were removed)"
+        return Verdict(verdict.entries, verdict.head, verdict.entries + 1, reason)
+    if head is not None and seen_at is None:
+        reason = f"the known head {head} is not in the chain (entries were removed or rewritten)"
+        return Verdict(verdict.entries, verdict.head, verdict.entries + 1, reason)
+    if head is not None and count is not None and seen_at != count:
+        reason = f"the known head {head} is entry {seen_at}, not entry {count}"
+        return Verdict(verdict.entries, verdict.head, count, reason)
+    return verdict
 
 
 def render_entry(entry: AuditEntry) -> str:

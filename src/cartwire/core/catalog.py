@@ -53,7 +53,10 @@ class ActionInfo:
 class Catalog:
     """Event types and actions of a set of connector instances, keyed for lookup."""
 
-    def __init__(self, connectors: Iterable[Connector]):
+    def __init__(self, connectors: Iterable[Connector], *, unconfigured: Iterable[str] = ()):
+        """`unconfigured`: names (and aliases) of connectors that are installed but not in the
+        configuration, so that a rule using one is told which `[connectors.NAME]` table to add."""
+        self.unconfigured = frozenset(unconfigured)
         self.connectors: dict[str, Connector] = {}
         self.aliases: dict[str, str] = {}
         self.events: dict[str, EventInfo] = {}
@@ -90,3 +93,12 @@ class Catalog:
 
     def event_type_names(self) -> list[str]:
         return sorted(self.events)
+
+    def missing_table_hint(self, connector: str) -> str | None:
+        """`add a [connectors.3dcart] table …` when `connector` is installed but not configured."""
+        if connector not in self.unconfigured:
+            return None
+        return (
+            f"the {connector} connector is installed but not configured: "
+            f"add a [connectors.{connector}] table to cartwire.toml"
+        )

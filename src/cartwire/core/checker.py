@@ -273,7 +273,7 @@ class _Checker:
             raise self.problem(
                 rule.event_span,
                 f"unknown event type `{rule.event_type}`",
-                did_you_mean(rule.event_type, self.catalog.event_type_names()),
+                self.catalog.missing_table_hint(head) or did_you_mean(rule.event_type, self.catalog.event_type_names()),
             )
         return info
 
@@ -818,7 +818,8 @@ class _Checker:
             raise self.problem(
                 action.target_span,
                 f"unknown connector `{action.connector}`",
-                did_you_mean(action.connector, self.catalog.aliases),
+                self.catalog.missing_table_hint(action.connector)
+                or did_you_mean(action.connector, self.catalog.aliases),
             )
         info = self.catalog.action(connector, action.name)
         if info is None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from cartwire.core import config_values
 from cartwire.core.ratelimit import rate_limit_from_table
 from cartwire.core.retry import RetrySettings
 from cartwire.plugins.connector import Connector
@@ -40,29 +41,39 @@ class Config:
     retry: RetrySettings = field(default_factory=RetrySettings)
     stop_timeout: float = 30.0  # seconds SIGTERM waits for the action in flight
     rate_limits: dict[str, RateLimit | None] = field(default_factory=dict)  # replacing connectors' declared ones
+    # `${NAME}` references left empty because NAME was not set (only with `secrets_required=False`).
+    unset_variables: tuple[str, ...] = ()
 
 
-def load_config(path: Path) -> Config:
+def load_config(path: Path, *, secrets_required: bool = True) -> Config:
+    """`secrets_required=False` (check, replay): a `${NAME}` whose variable is unset reads as empty."""
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such configuration file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a configuration file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read the configuration file: {error}") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
-    return config_from_mapping(raw, path)
+    return config_from_mapping(raw, path, secrets_required=secrets_required)
 
 
-def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None) -> Config:
+def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None, *, secrets_required: bool = True) -> Config:
     where = str(path) if path else "configuration"
     base = path.parent if path else Path.cwd()
     known = {"database", "rules", "server", "connectors", "retry", "rate_limit"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(f"{where}: unknown key {unknown[0]!r} (expected one of {', '.join(sorted(known))})")
-    server = raw.get("server", {})
-    rules = raw.get("rules", ["rules"])
-    if isinstance(rules, str):
-        rules = [rules]
+    try:
+        host, port, stop_timeout = config_values.server(raw.get("server", {}))
+        rules = config_values.texts(raw.get("rules", ["rules"]), "rules")
+        database = config_values.text(raw.get("database", "cartwire.sqlite3"), "database")
+        tables = config_values.tables(raw.get("connectors", {}), "connectors")
+    except config_values.ConfigValueError as error:
+        raise ConfigError(f"{where}: {error}") from None
     try:
         retry = RetrySettings.from_table(raw.get("retry", {}))
     except ValueError as error:
@@ -74,31 +85,35 @@ def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None) -> Con
         }
     except (ValueError, AttributeError) as error:
         raise ConfigError(f"{where} {error}") from None
-    unknown_server = sorted(set(server) - {"host", "port", "stop_timeout"})
-    if unknown_server:
-        raise ConfigError(f"{where} [server]: unknown key {unknown_server[0]!r} (expected host, port, stop_timeout)")
+    unset: list[str] | None = None if secrets_required else []
     connectors = {
-        name: {key: _resolve(value, f"{where} [connectors.{name}] {key}") for key, value in settings.items()}
-        for name, settings in raw.get("connectors", {}).items()
+        name: {key: _resolve(value, f"{where} [connectors.{name}] {key}", unset) for key, value in settings.items()}
+        for name, settings in tables.items()
     }
     return Config(
         path=path,
-        database=base / raw.get("database", "cartwire.sqlite3"),
+        database=base / database,
         rules=[base / entry for entry in rules],
-        host=server.get("host", "127.0.0.1"),
-        port=int(server.get("port", 8080)),
-        stop_timeout=float(server.get("stop_timeout", 30.0)),
+        host=host,
+        port=port,
+        stop_timeout=stop_timeout,
         rate_limits=rate_limits,
         connectors=connectors,
         retry=retry,
+        unset_variables=tuple(unset or ()),
     )
 
 
-def _resolve(value: Any, where: str) -> Any:
+def _resolve(value: Any, where: str, unset: list[str] | None = None) -> Any:
+    """`value`, or the environment variable it names; an unset one is an error unless `unset`
+    collects it (then it reads as empty)."""
     if isinstance(value, str) and (match := _ENV_REFERENCE.match(value)):
         name = match.group(1)
         if name not in os.environ:
-            raise ConfigError(f"{where}: environment variable {name} is not set")
+            if unset is None:
+                raise ConfigError(f"{where}: environment variable {name} is not set")
+            unset.append(name)
+            return ""
         return os.environ[name]
     return value
 

@@ -66,11 +66,12 @@ def show_lines(store: AdminStore, ident: DeadLetterId) -> list[str]:
         if action is None:
             raise DeadLetterError(f"there is no action {ident.row}")
         event = store.event(action.event_row)
-        return _action_lines(action) + (["", *_event_lines(event)] if event else [])
+        siblings = [a for a in store.actions() if event and a.event_row == event.row]
+        return _action_lines(action) + (["", *_event_lines(event, siblings)] if event else [])
     found = store.event(ident.row)
     if found is None:
         raise DeadLetterError(f"there is no event {ident.row}")
-    return _event_lines(found)
+    return _event_lines(found, [a for a in store.actions() if a.event_row == found.row])
 
 
 def _action_lines(action: StoredAction) -> list[str]:
@@ -90,10 +91,25 @@ def _action_lines(action: StoredAction) -> list[str]:
     return lines + _discarded(action.discarded_by, action.discarded_at)
 
 
-def _event_lines(event: StoredEvent) -> list[str]:
+def outcome(event: StoredEvent, actions: list[StoredAction]) -> str:
+    """Where the event's handling stands, counting its actions, as `cartwire status` counts it
+    (see `status.py`): an evaluated event with a dead-letter action has failed."""
+    states = {action.state for action in actions}
+    if event.state == "pending" or states & {"pending", "in_flight"}:
+        return "pending"
+    for ended in ("failed", "discarded"):
+        if event.state == ended or ended in states:
+            return ended
+    return "processed"
+
+
+def _event_lines(event: StoredEvent, actions: list[StoredAction]) -> list[str]:
+    dead = [f"a{a.row}" for a in actions if a.state == "failed"]
+    because = f" (dead-letter action {', '.join(dead)})" if dead and event.state != "failed" else ""
     lines = [
         f"event e{event.row}: {event.type} for {event.entity}",
-        f"  state            {event.state}",
+        f"  outcome          {outcome(event, actions)}{because}",
+        f"  state            {event.state} (evaluation)",
         f"  id               {event.event_id} (dedupe key {event.dedupe_key})",
         f"  occurred at      {_when(event.occurred_at)}",
         f"  received at      {_when(event.received_at)}",

@@ -45,6 +45,10 @@ _EXPONENTS = {
     "XPF": 0,
 }
 _CODE = re.compile(r"^[A-Z]{3}$")
+# The largest magnitude an amount may have: far beyond any order, and small enough that the amount
+# in minor units (up to 4 digits) fits the 28 significant digits of Decimal's default context, so
+# `to_minor` and sums of a few amounts never raise `decimal.InvalidOperation`.
+LIMIT = Decimal(10) ** 18
 
 
 class CurrencyMismatch(ValueError):
@@ -76,9 +80,16 @@ def _decimal(value: Decimal | int | str) -> Decimal:
         result = Decimal(value)
     except InvalidOperation:
         raise ValueError(f"not a decimal amount: {value!r}") from None
-    if not result.is_finite():
-        raise ValueError(f"not a finite amount: {value!r}")
-    return result
+    return check_amount(result)
+
+
+def check_amount(amount: Decimal) -> Decimal:
+    """`amount` itself if it is finite and below `LIMIT` in magnitude, else a ValueError."""
+    if not amount.is_finite():
+        raise ValueError(f"not a finite amount: {amount}")
+    if abs(amount) >= LIMIT:
+        raise ValueError(f"amount is too large (its magnitude must be below {LIMIT:.0E})")
+    return amount
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -34,6 +35,7 @@ log = logging.getLogger("cartwire.runtime")
 
 # Only these request headers are kept with a rejected delivery: never signatures or credentials.
 KEPT_HEADERS = ("content-type", "content-length", "user-agent")
+IGNORED = "ignored: the delivery holds no event Cartwire handles"
 
 
 @dataclass(frozen=True)
@@ -130,14 +132,14 @@ class Runtime:
                 raise WebhookRejected(
                     413, f"body of {len(request.body)} bytes exceeds the limit of {self.max_body_bytes}"
                 )
-            events = self.catalog.connectors[source].parse_webhook(request)
+            events = self._parse(source, request)
         except WebhookRejected as rejection:
-            kept = {name: value for name, value in request.headers.items() if name in KEPT_HEADERS}
-            self.store.add_rejected(
-                source, rejection.status, rejection.reason, kept, request.body[: self.max_body_bytes]
-            )
+            self._keep_unstored(source, request, rejection.status, rejection.reason)
             self.observer.rejected(source, rejection.status, rejection.reason)
             raise
+        if not events:  # authentic, but nothing Cartwire handles: answered 200 so it is not resent, and kept
+            self._keep_unstored(source, request, 200, IGNORED)
+            return Accepted(0, 0)
         return self.ingest(source, events, request.body, request=request)
 
     def ingest(
@@ -166,6 +168,27 @@ class Runtime:
         self._wake.set()
         return Accepted(len(rows), duplicates)
 
+    def _keep_unstored(self, source: str, request: WebhookRequest, status: int, reason: str) -> None:
+        """Keep a delivery that stored no event in the `rejected` table (status 200: ignored)."""
+        kept = {name: value for name, value in request.headers.items() if name in KEPT_HEADERS}
+        self.store.add_rejected(source, status, reason, kept, request.body[: self.max_body_bytes])
+
+    def _parse(self, source: str, request: WebhookRequest) -> list[Event]:
+        """The connector's parse; a bug in it becomes a 500 whose delivery is kept like any rejection.
+
+        Only the exception's type and place are told: its message may quote the body.
+        """
+        try:
+            return self.catalog.connectors[source].parse_webhook(request)
+        except WebhookRejected:
+            raise
+        except Exception as error:  # noqa: BLE001 - any bug in a parser; its message may quote the body
+            where = traceback.extract_tb(error.__traceback__)[-1]
+            log.error("%s parser raised %s at %s:%d", source, type(error).__name__, where.filename, where.lineno)
+            raise WebhookRejected(
+                500, f"the {source} connector could not read this delivery ({type(error).__name__}); kept for review"
+            ) from None
+
     # --- evaluation -------------------------------------------------------------------------
     def evaluate_pending(self) -> int:
         """Evaluate stored events, each entity's in the order they occurred; return how many were handled.
@@ -184,6 +207,7 @@ class Runtime:
                 event = self.current_state.refresh(self.load_event(stored))
                 echo = self._echo_of(stored, event)
                 plan = self.engine.evaluate(event, skip=frozenset({echo.rule}) if echo else frozenset())
+                actions = [self._new_action(call, position) for position, call in enumerate(plan.calls)]
             except Superseded as reason:
                 self.store.supersede_event(stored.row, str(reason))
                 self.observer.superseded(stored, str(reason))
@@ -192,10 +216,11 @@ class Runtime:
                     waiting.add(stored.entity)
                     continue
             except (EvaluationError, LookupError, ValueError) as error:
-                self.store.fail_event(stored.row, str(error))
-                self.observer.event_failed(stored, str(error))
+                self._event_failed(stored, str(error))
+            except Exception as error:  # one event must never stop the worker for all the others
+                log.exception("evaluating event %s raised unexpectedly", stored.row)
+                self._event_failed(stored, f"unexpected {type(error).__name__} while evaluating: {error}")
             else:
-                actions = [self._new_action(call, position) for position, call in enumerate(plan.calls)]
                 self.store.record_plan(stored.row, stored.entity, plan.fired, actions, due=self.clock(), echo=echo)
                 if echo is not None:
                     self.observer.echo(event, echo)
@@ -209,9 +234,12 @@ class Runtime:
             wait = self.current_state.pause(stored.entity, error.retry_after)
             log.warning("%s (%s) waits %.1fs for its current state: %s", stored.type, stored.entity, wait, error)
             return True
-        self.store.fail_event(stored.row, f"reading the current state failed: {error}")
-        self.observer.event_failed(stored, str(error))
+        self._event_failed(stored, f"reading the current state failed: {error}")
         return False
+
+    def _event_failed(self, stored: StoredEvent, reason: str) -> None:
+        self.store.fail_event(stored.row, reason)
+        self.observer.event_failed(stored, reason)
 
     def load_event(self, stored: StoredEvent) -> Event:
         """Rebuild the typed event from its stored form."""

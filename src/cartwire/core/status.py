@@ -28,6 +28,7 @@ class Status:
     events: dict[str, int]
     actions: dict[str, int]
     rejected: int
+    ignored: int
     success_rate: float | None
     average_seconds: float | None
     p95_seconds: float | None
@@ -60,6 +61,7 @@ def gather(store: AdminStore, now: datetime) -> Status:
         events=events,
         actions=actions,
         rejected=counts.get("rejected", 0),
+        ignored=counts.get("ignored", 0),
         success_rate=events["processed"] / ended if ended else None,
         average_seconds=sum(times) / len(times) if times else None,
         p95_seconds=percentile(times, 0.95) if times else None,
@@ -74,6 +76,7 @@ def as_json(status: Status) -> dict[str, Any]:
         "events": status.events,
         "actions": status.actions,
         "rejected_deliveries": status.rejected,
+        "ignored_deliveries": status.ignored,
         "success_rate": status.success_rate,
         "processing_seconds": {"average": status.average_seconds, "p95": status.p95_seconds},
         "oldest_pending": None
@@ -97,7 +100,7 @@ def render_text(status: Status) -> list[str]:
         f" {events['failed']} failed, {events['discarded']} discarded",
         f"actions  {actions['done']} done, {actions['pending'] + actions['in_flight']} pending"
         f" ({actions['in_flight']} in flight), {actions['failed']} failed, {actions['discarded']} discarded",
-        f"rejected {status.rejected} deliveries",
+        f"rejected {status.rejected} deliveries; {status.ignored} ignored (no event Cartwire handles, answered 200)",
         f"success  {rate} of finished events needed no one",
         f"time     average {_duration(status.average_seconds)}, 95th percentile {_duration(status.p95_seconds)}"
         " from receipt to the last action",

@@ -141,9 +141,8 @@ class Store:
             )
             row = int(cursor.lastrowid or 0)
             # Neither headers nor body: the reason says what was wrong, the rejected table keeps the rest.
-            self._audit(
-                db, "delivery.rejected", "", {"rejected": row, "source": source, "status": status, "reason": reason}
-            )
+            kind = "delivery.ignored" if status < 400 else "delivery.rejected"  # kept, yet answered 200
+            self._audit(db, kind, "", {"rejected": row, "source": source, "status": status, "reason": reason})
             return row
 
     def rejected(self) -> list[dict[str, Any]]:
@@ -523,7 +522,7 @@ class Store:
         return [(_event(row), bytes(row["body"])) for row in rows]
 
     def counts(self) -> dict[str, int]:
-        """Events and actions by state, and rejected deliveries."""
+        """Events and actions by state, rejected deliveries, and ignored ones (kept with status 200)."""
         with self._lock:
             result = {
                 f"events_{row[0]}": row[1]
@@ -533,7 +532,8 @@ class Store:
                 f"actions_{row[0]}": row[1]
                 for row in self._db.execute("SELECT state, count(*) FROM actions GROUP BY state")
             }
-            result["rejected"] = self._db.execute("SELECT count(*) FROM rejected").fetchone()[0]
+            result["rejected"] = self._db.execute("SELECT count(*) FROM rejected WHERE status >= 400").fetchone()[0]
+            result["ignored"] = self._db.execute("SELECT count(*) FROM rejected WHERE status < 400").fetchone()[0]
         return result
 
     def is_idle(self) -> bool:

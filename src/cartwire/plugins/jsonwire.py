@@ -11,10 +11,24 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+# Python refuses to turn longer digit strings into an int (CVE-2020-10735); such a number is kept
+# as an exact Decimal instead, so the model that reads it can say which field is out of range.
+_INT_DIGITS = 4000
+
 
 def loads(data: bytes | str) -> Any:
-    """Parse JSON with every non-integer number as a Decimal."""
-    return json.loads(data, parse_float=Decimal)
+    """Parse JSON with every non-integer number (and every absurdly long integer) as a Decimal.
+
+    Raises ValueError for anything that is not JSON, including nesting too deep to parse.
+    """
+    try:
+        return json.loads(data, parse_float=Decimal, parse_int=_integer)
+    except RecursionError:
+        raise ValueError("arrays or objects are nested too deeply") from None
+
+
+def _integer(digits: str) -> int | Decimal:
+    return int(digits) if len(digits) <= _INT_DIGITS else Decimal(digits)
 
 
 def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> bytes:

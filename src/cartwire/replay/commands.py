@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from cartwire.core.config import load_config
-from cartwire.core.store import Store
+from cartwire.core.configured_store import open_store
 from cartwire.replay import RULE_TEST_SUFFIX
 from cartwire.replay.coverage import Coverage, render_table
 from cartwire.replay.inputs import read_inputs
@@ -49,11 +49,7 @@ def record(config_path: Path, since: str | None, until: str | None, output: Path
     Placeholders are consistent within one recording; set $CARTWIRE_RECORD_SALT to keep them the same
     across recordings.
     """
-    config = load_config(config_path)
-    if not config.database.exists():
-        click.echo(f"error: no store at {config.database}", err=True)
-        sys.exit(2)
-    store = Store(config.database)
+    store = open_store(load_config(config_path), must_exist=True)
     try:
         redactor = redactor_from_environment(keep_personal_data=keep_personal_data)
         count = write_records(output, stored_records(store, redactor, _moment(since), _moment(until)))

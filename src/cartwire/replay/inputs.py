@@ -85,4 +85,6 @@ def parse_body(catalog: Catalog, body: bytes, query: Mapping[str, str] | None = 
             return connector.parse_payload(body, query)
         except WebhookRejected as rejection:
             reasons.append(f"{name}: {rejection.reason}")
+        except Exception as error:  # noqa: BLE001 - a connector's parser bug: say so and try the next connector
+            reasons.append(f"{name}: unexpected {type(error).__name__} while parsing")
     raise WebhookRejected(400, "; ".join(reasons))

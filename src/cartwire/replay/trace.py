@@ -126,6 +126,8 @@ class TracedRules:
             plan = self.engine.evaluate(event)
         except EvaluationError as error:
             return Outcome(event, None, str(error), self._explain(event, None))
+        except Exception as error:  # noqa: BLE001 - as in the runtime: this event fails, the others are still replayed
+            return Outcome(event, None, f"unexpected {type(error).__name__} while evaluating: {error}", ())
         return Outcome(event, plan, "", self._explain(event, plan))
 
     def _explain(self, event: Event, plan: Plan | None) -> tuple[RuleTrace, ...]:

@@ -22,9 +22,14 @@ def rule_files(paths: Iterable[Path | str]) -> list[Path]:
 
 
 def parse_paths(paths: Iterable[Path]) -> tuple[list[RuleFile], list[Diagnostic]]:
-    """Parse every file; a file that cannot be read or parsed gives a diagnostic, not an exception."""
+    """Parse every file; a file that cannot be read or parsed gives a diagnostic, not an exception,
+    and so do paths with no rule file at all (a rule set of nothing is a mistake, not a no-op)."""
+    paths = list(paths)
     files: list[RuleFile] = []
     diagnostics: list[Diagnostic] = []
+    if not rule_files(paths):
+        where = ", ".join(map(str, paths)) or "(no paths)"
+        diagnostics.append(Diagnostic("error", f"no *.rules files in {where}", where))
     for path in rule_files(paths):
         try:
             text = path.read_text(encoding="utf-8")

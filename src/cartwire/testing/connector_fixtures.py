@@ -80,7 +80,7 @@ def cartwire_engine() -> Callable[..., Engine]:
 
         catalog = catalog_of(connectors)
         paths = [r for r in rules if isinstance(r, Path)]
-        files, diagnostics = parse_paths(paths)
+        files, diagnostics = parse_paths(paths) if paths else ([], [])
         if diagnostics:
             raise RuleError(check_paths(paths, catalog))
         for index, text in enumerate(r for r in rules if isinstance(r, str)):

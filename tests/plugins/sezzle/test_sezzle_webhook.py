@@ -137,6 +137,18 @@ def test_bad_json_with_a_valid_signature_is_400(sezzle: Sezzle) -> None:
     assert "line 1" in error.reason
 
 
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"uuid": ' + b"9" * 5000 + b"}", "integer with thousands of digits"),
+    ],
+)
+def test_json_python_cannot_read_is_400_with_a_reason(sezzle: Sezzle, body: bytes, reason: str) -> None:
+    error = rejection(sezzle, delivery(body, sign(body, PRIVATE_KEY)))
+    assert (error.status, reason in error.reason) == (400, True)
+
+
 def test_bad_json_with_a_bad_signature_is_401_not_400(sezzle: Sezzle) -> None:
     assert rejection(sezzle, delivery(b"{not json", "00" * 32)).status == 401
 
@@ -170,6 +182,18 @@ def envelope(**data_fields: object) -> dict[str, object]:
         ),
         (envelope(capture={"uuid": "c", "amount": "10.00"}), "data.capture.amount must be a Price object"),
         ([1, 2], "must be a JSON object"),
+        (
+            envelope(capture={"uuid": "c", "amount": {"amount_in_cents": 10**30, "currency": "USD"}}),
+            "data.capture.amount.amount_in_cents: amount is too large",
+        ),
+        (
+            envelope(capture={"uuid": "c", "amount": {"amount_in_cents": "9" * 5000, "currency": "USD"}}),
+            "data.capture.amount.amount_in_cents must be an integer",
+        ),
+        (
+            envelope(capture={"uuid": "c", "amount": {"amount_in_cents": 100, "currency": "usdollar"}}),
+            "data.capture.amount.currency: not an ISO 4217",
+        ),
         (
             {**envelope(authorization={"expiration": "soon"}), "event": "order.authorized"},
             "data.authorization.expiration is not",

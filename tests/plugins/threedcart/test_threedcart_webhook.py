@@ -249,6 +249,15 @@ def test_secret_is_not_in_settings_repr() -> None:
             b'[{"OrderID": 8, "OrderStatusID": 1, "OrderDate": "", "LastUpdate": ""}]',
             "order 1 of 1 (OrderID 8): OrderDate and LastUpdate are both empty",
         ),
+        (b'[{"OrderID": 1, "OrderStatusID": 1, "OrderAmount": 1e26}]', "order 1 of 1: OrderAmount: "),
+        (b'[{"OrderID": 1, "OrderStatusID": 1, "OrderAmount": 1e999}]', "order 1 of 1: OrderAmount: "),
+        (b'[{"OrderID": 1, "OrderStatusID": 1, "OrderAmount": NaN}]', "order 1 of 1: OrderAmount: "),
+        (
+            b'[{"OrderID": 1, "OrderStatusID": 1, "OrderItemList": [{"ItemUnitPrice": -1e30}]}]',
+            "order 1 of 1: OrderItemList[0].ItemUnitPrice: ",
+        ),
+        (b'[{"OrderID": ' + b"9" * 5000 + b', "OrderStatusID": 1}]', "order 1 of 1: OrderID: Input should be less"),
+        (b"[" * 100_000 + b"]" * 100_000, "body is not JSON (arrays or objects are nested too deeply)"),
     ],
 )
 def test_malformed_bodies_say_what_and_where(hooks: ThreeDCart, body: bytes, message: str) -> None:

@@ -64,6 +64,14 @@ def _decode(body: bytes) -> Mapping[str, Any]:
         raise WireFormatError("the body is not UTF-8 text") from None
     except json.JSONDecodeError as error:
         raise WireFormatError(f"the body is not JSON (line {error.lineno} column {error.colno}: {error.msg})") from None
+    except RecursionError:
+        raise WireFormatError(
+            "the body is not JSON that can be read: arrays or objects are nested too deeply"
+        ) from None
+    except ValueError:  # an integer longer than Python converts (sys.get_int_max_str_digits)
+        raise WireFormatError(
+            "the body holds an integer with thousands of digits; no Sezzle field is that long"
+        ) from None
     if not isinstance(envelope, dict):
         raise WireFormatError(f"the body must be a JSON object, got {type(envelope).__name__}")
     return envelope

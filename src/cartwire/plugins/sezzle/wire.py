@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cartwire.core.money import Money
+from cartwire.core.money import Money, check_currency
 
 
 class WireFormatError(ValueError):
@@ -27,7 +27,7 @@ def price(money: Money) -> dict[str, Any]:
 def money_from_price(obj: Mapping[str, Any], where: str) -> Money:
     """Read a Price, tolerating the flat variant's `currency_code` and a digit string for the amount."""
     cents = obj.get("amount_in_cents")
-    if isinstance(cents, str) and cents.strip().lstrip("-").isdigit():
+    if isinstance(cents, str) and cents.strip().lstrip("-").isdigit() and len(cents) < 100:
         cents = int(cents)  # some Sezzle prose tables call the amount a string
     if isinstance(cents, bool) or not isinstance(cents, int):
         raise WireFormatError(f"{where}.amount_in_cents must be an integer number of cents, got {_show(cents)}")
@@ -35,9 +35,13 @@ def money_from_price(obj: Mapping[str, Any], where: str) -> Money:
     if not isinstance(currency, str):
         raise WireFormatError(f"{where}.currency is missing (neither 'currency' nor 'currency_code' is a string)")
     try:
-        return Money.from_minor(cents, currency.upper())
+        check_currency(currency.upper())
     except ValueError as error:
         raise WireFormatError(f"{where}.currency: {error}") from None
+    try:
+        return Money.from_minor(cents, currency.upper())
+    except ValueError as error:
+        raise WireFormatError(f"{where}.amount_in_cents: {error}") from None
 
 
 def find_money(obj: Mapping[str, Any], nested: tuple[str, ...], where: str) -> Money | None:

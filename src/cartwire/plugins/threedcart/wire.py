@@ -11,7 +11,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+from cartwire.core.money import check_amount
 
 
 def _or(empty: Any) -> BeforeValidator:
@@ -19,8 +21,11 @@ def _or(empty: Any) -> BeforeValidator:
 
 
 Text = Annotated[str, _or("")]
-Number = Annotated[Decimal, _or(Decimal(0))]
-Int = Annotated[int, _or(0)]
+# Finite and small enough for Money, so an absurd amount is refused at the edge, naming its field.
+Number = Annotated[Decimal, _or(Decimal(0)), AfterValidator(check_amount)]
+# 3dcart's IDs are database integers; the bound turns a 5000-digit ID into an error naming its field.
+Id = Annotated[int, Field(ge=-(2**63), lt=2**63)]
+Int = Annotated[Id, _or(0)]
 
 
 class _Wire(BaseModel):
@@ -73,8 +78,8 @@ class WireTransaction(_Wire):
 
 
 class WireOrder(_Wire):
-    OrderID: int
-    OrderStatusID: int
+    OrderID: Id
+    OrderStatusID: Id
     InvoiceNumberPrefix: Text = ""
     InvoiceNumber: Int = 0
     CustomerID: Int = 0
@@ -111,7 +116,7 @@ class WireOrder(_Wire):
 class WireStatus(_Wire):
     """One row of the store's status table (`GET /OrderStatus`)."""
 
-    OrderStatusID: int
+    OrderStatusID: Id
     StatusText: Text = ""
     StatusDefinition: Text = ""
 

@@ -1,0 +1,25 @@
+"""Opening the store a configuration names, with an error that says which file and key is wrong."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from cartwire.core.config import Config, ConfigError
+from cartwire.core.store import Store
+
+
+def open_store(config: Config, *, must_exist: bool = False) -> Store:
+    """The store at the configured `database`; a ConfigError (never a traceback) when it cannot be
+    opened: its directory is missing, it is not a SQLite file, or (`must_exist`) it is not there yet."""
+    where = f"{config.path or 'configuration'}: database"
+    database = config.database
+    if must_exist and not database.exists():
+        raise ConfigError(f"{where}: {database} does not exist (has `cartwire run` run yet?)")
+    if not database.parent.is_dir():
+        raise ConfigError(f"{where}: the directory {database.parent} does not exist")
+    if database.is_dir():
+        raise ConfigError(f"{where}: {database} is a directory, not a SQLite file")
+    try:
+        return Store(database)
+    except sqlite3.Error as error:
+        raise ConfigError(f"{where}: {database} cannot be opened as a Cartwire store ({error})") from None
