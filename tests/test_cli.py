@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import signal
 import socket
@@ -51,6 +52,47 @@ def test_check_reports_every_file_with_position_caret_and_suggestion(tmp_path):
     assert "   |                       ^^^^^^\n   = did you mean `Shipped`?" in result.output
     assert f"{tmp_path / 'b.rules'}:3:" in result.output
     assert "2 errors" in result.output
+
+
+def test_check_json_gives_editors_every_diagnostic_with_its_span(tmp_path):
+    (tmp_path / "a.rules").write_text(
+        'rule "a"\n  on 3dcart.order.status_changed\n  when order.status = Shiped\n  then capture\nend\n'
+        'rule "b"\n  on 3dcart.order.status_changed\n  when status = Shipped and status = Cancel\n  then capture\nend\n'
+    )
+    result = CliRunner().invoke(main, ["check", "--format", "json", str(tmp_path)])
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert {key: report[key] for key in ("version", "files", "errors", "warnings")} == {
+        "version": 1,
+        "files": 1,
+        "errors": 1,
+        "warnings": 1,
+    }
+    error, warning = report["diagnostics"]
+    assert error == {
+        "severity": "error",
+        "message": "`Shiped` is not a value of `order_status`",
+        "file": str(tmp_path / "a.rules"),
+        "line": 3,
+        "column": 23,
+        "end_line": 3,
+        "end_column": 29,
+        "source_line": "  when order.status = Shiped",
+        "fix": "did you mean `Shipped`?",
+    }
+    assert (warning["severity"], warning["line"], warning["column"]) == ("warning", 8, 29)
+
+
+def test_check_with_only_warnings_exits_0(tmp_path):
+    (tmp_path / "a.rules").write_text(
+        'rule "b"\n  on 3dcart.order.status_changed\n  when status = Shipped and status = Cancel\n  then capture\nend\n'
+    )
+    result = invoke("check", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "warning: this condition is never true" in result.output
+    json_result = CliRunner().invoke(main, ["check", "--format", "json", str(tmp_path)])
+    assert json_result.exit_code == 0
+    assert json.loads(json_result.stdout)["warnings"] == 1
 
 
 def test_replay_takes_the_sample_deliveries_unchanged():

@@ -43,23 +43,37 @@ def main() -> None:
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help=CONFIG_HELP)
-def check(paths: tuple[Path, ...], config_path: Path | None) -> None:
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON document on stdout, for editors and CI (docs/language.md).",
+)
+def check(paths: tuple[Path, ...], config_path: Path | None, output: str) -> None:
     """Check rule files (or directories of *.rules) without running anything."""
-    from cartwire.rules.loader import check_paths, rule_files
+    from cartwire.rules.loader import check_paths, rule_files, rule_library
+    from cartwire.rules.report import check_report
 
-    if not rule_files(paths):
+    files = rule_files(paths)
+    if not files:
         click.echo(f"error: no *.rules files in {', '.join(map(str, paths))}", err=True)
         sys.exit(1)
-    catalog = Catalog(_connectors(_config(config_path)))
-    diagnostics = check_paths(list(paths), catalog)
-    for diagnostic in diagnostics:
-        click.echo(diagnostic.render(), err=True)
+    config = _config(config_path)
+    diagnostics = check_paths(list(paths), Catalog(_connectors(config)), rule_library(config))
     errors = sum(1 for d in diagnostics if d.severity == "error")
+    if output == "json":
+        click.echo(check_report(diagnostics, len(files)))
+    else:
+        for diagnostic in diagnostics:
+            click.echo(diagnostic.render(), err=True)
+        if errors:
+            click.echo(f"{errors} error{'s' if errors != 1 else ''}", err=True)
+        else:
+            click.echo(f"ok: {len(files)} rule file{'s' if len(files) != 1 else ''} checked")
     if errors:
-        click.echo(f"{errors} error{'s' if errors != 1 else ''}", err=True)
         sys.exit(1)
-    count = len(rule_files(paths))
-    click.echo(f"ok: {count} rule file{'s' if count != 1 else ''} checked")
 
 
 @main.command()
@@ -101,10 +115,11 @@ def replay(rules_dir: Path, event_files: tuple[Path, ...], config_path: Path | N
     Each EVENT_FILE is the raw body of one webhook delivery (a 3dcart order array, a Sezzle event…).
     Nothing is sent anywhere and signatures are not checked.
     """
-    from cartwire.rules.loader import load_rules
+    from cartwire.rules.loader import load_rules, rule_library
 
-    catalog = Catalog(_connectors(_config(config_path)))
-    engine = load_rules([rules_dir], catalog)
+    config = _config(config_path)
+    catalog = Catalog(_connectors(config))
+    engine = load_rules([rules_dir], catalog, rule_library(config))
     failures = 0
     for path in event_files:
         click.echo(f"{path}:")
@@ -153,7 +168,7 @@ def run(config_path: Path) -> None:
     from cartwire.core.runtime import LogObserver, Runtime
     from cartwire.core.serve import serve
     from cartwire.core.store import Store
-    from cartwire.rules.loader import load_rules
+    from cartwire.rules.loader import load_rules, rule_library
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = load_config(config_path)
@@ -164,7 +179,7 @@ def run(config_path: Path) -> None:
         except ActionError as error:
             logging.getLogger("cartwire").warning("%s: using the configured settings: %s", connector.name, error)
     catalog = Catalog(connectors)
-    engine = load_rules(config.rules, catalog)
+    engine = load_rules(config.rules, catalog, rule_library(config))
     store = Store(config.database)
     runtime = Runtime(store, catalog, engine, retry=config.retry, observer=LogObserver())
     serve(runtime, config.host, config.port, closing=[store, *connectors])

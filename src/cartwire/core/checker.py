@@ -344,26 +344,26 @@ class _Checker:
             raise self.problem(path.name_spans[0], f"unknown name `{first}`", did_you_mean(first, scope.names()))
         return self.label(path, scope, expected)
 
-    def walk(self, root: str, record: Type, path: ast.Path, start: int, root_name: str, index: int = 0) -> ir.Field:
+    def walk(self, root: str, record: Type, path: ast.Path, start: int, root_name: str, local: int = 0) -> ir.Field:
         """Follow `path.names[start:]` through `record`'s fields."""
         current: Type = record
         nullable = False
-        for index in range(start, len(path.names)):
-            name, owner = path.names[index], ".".join(path.names[:index]) or root_name
+        for step in range(start, len(path.names)):
+            name, owner = path.names[step], ".".join(path.names[:step]) or root_name
             if isinstance(current, Optional_):
                 current, nullable = current.inner, True
             if current == ANY:
                 nullable = True
                 continue
             if not isinstance(current, Record):
-                raise self.problem(path.name_spans[index], f"`{owner}` is {current.name}; it has no field `{name}`")
+                raise self.problem(path.name_spans[step], f"`{owner}` is {current.name}; it has no field `{name}`")
             if name not in current.fields:
                 raise self.problem(
-                    path.name_spans[index], f"`{owner}` has no field `{name}`", did_you_mean(name, current.fields)
+                    path.name_spans[step], f"`{owner}` has no field `{name}`", did_you_mean(name, current.fields)
                 )
             current = current.fields[name]
         names = path.names[start:]
-        return ir.Field(root, names, current, nullable, _needs_normalizing(current), index)  # type: ignore[arg-type]
+        return ir.Field(root, names, current, nullable, _needs_normalizing(current), local)  # type: ignore[arg-type]
 
     def label(self, path: ast.Path, scope: _Scope, expected: Type | None) -> ir.Const:
         name = path.names[0]
@@ -830,6 +830,7 @@ def currency_of(node: ir.Node) -> str | None:
 
 _ARITHMETIC_TYPES: dict[tuple[str, Type, Type], Type] = {
     **{(op, NUMBER, NUMBER): NUMBER for op in "+-*/"},
+    ("+", STRING, STRING): STRING,
     ("+", MONEY, MONEY): MONEY,
     ("-", MONEY, MONEY): MONEY,
     ("*", MONEY, NUMBER): MONEY,

@@ -16,7 +16,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from cartwire.core.currency import RateTable
 from cartwire.core.runtime import RetryPolicy
+from cartwire.core.timeutil import zone
 from cartwire.plugins.connector import Connector
 from cartwire.plugins.manager import ConnectorRegistry
 
@@ -36,6 +38,8 @@ class Config:
     port: int = 8080
     connectors: dict[str, dict[str, Any]] = field(default_factory=dict)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    rates: RateTable = field(default_factory=RateTable)  # [rates], for `convert()` in rules
+    time_zone: str = "UTC"  # the store's zone: dates in rules and schedules without one
 
 
 def load_config(path: Path) -> Config:
@@ -51,7 +55,7 @@ def load_config(path: Path) -> Config:
 def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None) -> Config:
     where = str(path) if path else "configuration"
     base = path.parent if path else Path.cwd()
-    known = {"database", "rules", "server", "connectors", "retry"}
+    known = {"database", "rules", "server", "connectors", "retry", "rates", "time_zone"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(f"{where}: unknown key {unknown[0]!r} (expected one of {', '.join(sorted(known))})")
@@ -63,6 +67,12 @@ def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None) -> Con
         retry = RetryPolicy(**raw.get("retry", {}))
     except TypeError as error:
         raise ConfigError(f"{where} [retry]: {error}") from None
+    try:
+        rates = RateTable.parse(raw.get("rates", {}), f"{where} [rates]")
+        time_zone = raw.get("time_zone", "UTC")
+        zone(str(time_zone))
+    except ValueError as error:
+        raise ConfigError(f"{where}: {error}") from None
     connectors = {
         name: {key: _resolve(value, f"{where} [connectors.{name}] {key}") for key, value in settings.items()}
         for name, settings in raw.get("connectors", {}).items()
@@ -75,6 +85,8 @@ def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None) -> Con
         port=int(server.get("port", 8080)),
         connectors=connectors,
         retry=retry,
+        rates=rates,
+        time_zone=str(time_zone),
     )
 
 
