@@ -178,14 +178,16 @@ def test_the_checker_knows_a_plugin_function_s_types(scenario_catalog: Catalog):
     ]
     compared = 'rule "r" on 3dcart.order.created when loyalty_tier(total) > 5 then stop end'
     assert _problems(compared, scenario_catalog, library) == [
-        "1:39 cannot compare string (`loyalty_tier(total)`) with number (`5`) | None"
+        "1:61 cannot compare string (`loyalty_tier(total)`) with number (`5`) | write text in double quotes"
     ]
 
 
 def test_without_the_plugin_its_function_is_unknown(scenario_catalog: Catalog):
     without = rule_library(None, make_plugin_manager(entry_points=False))
     text = 'rule "r" on 3dcart.order.created when loyalty_tier(total) = "gold" then stop end'
-    assert _problems(text, scenario_catalog, without) == ["1:39 unknown function `loyalty_tier` | None"]
+    assert _problems(text, scenario_catalog, without) == [
+        "1:39 unknown function `loyalty_tier` | docs/language.md lists the built-in functions; a plugin can add more"
+    ]
 
 
 def test_a_plugin_function_with_a_type_rules_do_not_have_is_refused():
