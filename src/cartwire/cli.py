@@ -81,7 +81,7 @@ def check(paths: tuple[Path, ...], config_path: Path | None, output: str) -> Non
 @click.option("--check", "check_only", is_flag=True, help="Write nothing; exit 1 if a file would change (for CI).")
 @click.option("--diff", "show_diff", is_flag=True, help="Write nothing; print the changes as a unified diff.")
 def fmt(paths: tuple[Path, ...], check_only: bool, show_diff: bool) -> None:
-    """Rewrite rule files (or directories of *.rules) in the canonical layout (docs/formatting.md)."""
+    """Rewrite rule files (or directories of *.rules) in the canonical layout (docs/language.md, Formatting)."""
     from cartwire.rules.reformat import reformat_paths, summary
 
     outcomes = reformat_paths(paths)

@@ -228,6 +228,7 @@ class Rule(Node):
     schedule: str | None = None
     stop: bool = False
     hold: StringLiteral | None = None
+    stop_span: Span | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -140,6 +140,7 @@ class _ToAst(Transformer[Token, tuple[ast.Rule | ast.Mapping, ...]]):
             schedule=schedule,
             stop=bool(stops),
             hold=holds[0] if holds else None,
+            stop_span=_span(stops[0].meta) if stops else None,
         )
 
     def event_trigger(self, meta: Meta, children: list[Token]) -> tuple[str, None, ast.Span]:
