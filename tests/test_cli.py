@@ -217,3 +217,16 @@ private_key = "{SEZZLE_KEY}"
     assert "3dcart: using the configured settings:" in output  # no credentials: the status table stays default
     assert secret not in output
     assert SEZZLE_KEY not in output
+
+
+def test_replay_shows_holds_overridden_calls_and_stops(tmp_path):
+    rules = tmp_path / "r.rules"
+    rules.write_text(
+        'rule "hold big ones"\n  on 3dcart.order.status_changed\n  when order.total > 100 USD\n  priority 5\n'
+        '  then 3dcart.set_status(status: Hold) hold "{{ order.invoice_number }} is big"\nend\n'
+    )
+    sample = DATA / "3dcart" / "order-status-shipped.json"
+    result = invoke("replay", "--rules", str(rules), str(sample))
+    assert result.exit_code == 0, result.output
+    assert "    held by 'hold big ones': " in result.output
+    assert "    rule 'hold big ones' stopped the evaluation" in result.output

@@ -13,6 +13,7 @@ from cartwire.core.catalog import Catalog
 from cartwire.core.config import Config, ConfigError, build_connectors, default_connectors, load_config
 from cartwire.core.engine import EvaluationError, RuleError
 from cartwire.core.events import Event
+from cartwire.core.plan import Plan
 from cartwire.grammar.diagnostics import render_all
 from cartwire.plugins.connector import ActionError, Connector, WebhookRejected
 from cartwire.plugins.manager import PluginError, connector_registry, make_plugin_manager
@@ -144,8 +145,21 @@ def replay(rules_dir: Path, event_files: tuple[Path, ...], config_path: Path | N
             for call in plan.calls:
                 arguments = ", ".join(f"{name}: {value}" for name, value in call.arguments.items())
                 click.echo(f"      {call.qualified_name}({arguments})  [key {call.idempotency_key}]")
+            _echo_review(plan)
     if failures:
         sys.exit(1)
+
+
+def _echo_review(plan: Plan) -> None:
+    """What a person should know about a plan: holds, overridden calls, conflicts, a stop."""
+    for hold in plan.holds:
+        click.echo(f"    held by {hold.rule!r}: {hold.reason}")
+    for loser in plan.overridden:
+        click.echo(f"    not done: {loser.call.qualified_name} of {loser.call.rule!r}: {loser.reason}")
+    for conflict in plan.conflicts:
+        click.echo(f"    conflict, nothing done: {conflict.reason}")
+    if plan.stopped_by is not None:
+        click.echo(f"    rule {plan.stopped_by!r} stopped the evaluation")
 
 
 def _parse_recorded(catalog: Catalog, body: bytes) -> list[Event]:
