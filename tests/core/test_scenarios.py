@@ -198,3 +198,22 @@ def test_a_plugin_function_with_a_type_rules_do_not_have_is_refused():
 
     with pytest.raises(PluginError, match="function 'shout': no rule type for <class 'bytes'>"):
         plugin_functions(make_plugin_manager(entry_points=False, extra=[Broken()]))
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda p: p.stem)
+def test_the_language_reference_shows_each_scenario_as_it_is(case: Path):
+    reference = (Path(__file__).resolve().parents[2] / "docs" / "language.md").read_text(encoding="utf-8")
+    lines = case.read_text(encoding="utf-8").splitlines()
+    while lines and lines[0].startswith("#"):
+        lines.pop(0)
+    assert "\n".join(lines) in reference, f"docs/language.md does not show {case.name} as it is"
+
+
+def test_a_plugin_function_named_like_a_built_in_is_refused():
+    class Shadow:
+        @hookimpl
+        def cartwire_register_functions(self, register: Any) -> None:
+            register("lower", [str], str, str.casefold)
+
+    with pytest.raises(PluginError, match="two functions are named 'lower'"):
+        rule_library(None, make_plugin_manager(entry_points=False, extra=[Shadow()]))

@@ -13,7 +13,7 @@ from cartwire.core.config import Config
 from cartwire.core.engine import Engine, RuleError, compile_rules
 from cartwire.core.functions import Library, default_library
 from cartwire.grammar import Diagnostic, RuleFile, RuleSyntaxError, parse_rules
-from cartwire.plugins.manager import plugin_functions
+from cartwire.plugins.manager import PluginError, plugin_functions
 
 TEMPLATES_DIR = Path(__file__).resolve().parent
 
@@ -69,4 +69,7 @@ def rule_library(config: Config | None, pm: PluginManager | None = None) -> Libr
     every function the plugins register (`cartwire_register_functions`).
     """
     rates, time_zone = (config.rates, config.time_zone) if config is not None else (None, "UTC")
-    return default_library(rates, time_zone, plugin_functions(pm))
+    try:
+        return default_library(rates, time_zone, plugin_functions(pm))
+    except ValueError as error:
+        raise PluginError(f"a plugin's rule function cannot be loaded: {error}") from None
