@@ -112,6 +112,15 @@ def test_every_problem_of_a_file_is_reported_not_just_the_first(catalog: Catalog
             "1:46 cannot look for number (`1`) in a list of string (`order.tags`) | write text in double quotes",
         ),
         ("order.channel = Web", "1:62 `Web` is not a value of `Channel` | did you mean `web`?"),
+        (
+            'first(item in order.items: item.quantity > 1).skuu = "A"',
+            "1:92 `first(item in order.items: item.quantity > 1)` has no field `skuu` | did you mean `sku`?",
+        ),
+        (
+            "lower(order.payment_method).size = 1",
+            "1:74 `lower(order.payment_method)` is string; it has no field `size`"
+            " | `lower(order.payment_method)` has no fields: take `.size` away",
+        ),
     ],
 )
 def test_type_and_name_problems_in_conditions(condition: str, problem: str | None, catalog: Catalog):

@@ -129,7 +129,10 @@ def _typed() -> dict[str, st.SearchStrategy[str]]:
         ),
     )  # fmt: skip
     text = rec(
-        ["order.invoice_number", '"gift"', '(order.customer.email ?? "")', "(order.billing.email ?? \"x\")"],
+        [
+            "order.invoice_number", '"gift"', '(order.customer.email ?? "")', "(order.billing.email ?? \"x\")",
+            '(first(item in order.items: item.stock < 5).sku ?? "none")',
+        ],
         lambda t: st.one_of(
             fmt("lower({})", t), fmt("trim({})", t), fmt("({} + {})", t, t), fmt('keep({}, "A-Z0-9")', t),
             fmt("(first(tag in order.tags: tag != {}) ?? \"\")", t),

@@ -127,6 +127,13 @@ def _compound(children: st.SearchStrategy[ast.Expr]) -> st.SearchStrategy[ast.Ex
         st.builds(ast.Default, value=children, fallback=children, span=st.just(SPAN)),
         _calls(children),
         _quantifiers(children),
+        st.builds(
+            ast.Member,
+            value=_calls(leaves).filter(lambda call: not call.infix) | _quantifiers(leaves),
+            names=st.lists(names, min_size=1, max_size=2).map(tuple),
+            span=st.just(SPAN),
+            name_spans=st.just(()),
+        ),
         st.builds(ast.Or, left=children, right=children, span=st.just(SPAN)),
         st.builds(ast.And, left=children, right=children, span=st.just(SPAN)),
         st.builds(ast.Not, operand=children, span=st.just(SPAN)),
@@ -256,6 +263,8 @@ def _tokens(node: ast.Expr, wrap: list[bool]) -> list[str]:
         case ast.Call():
             listed = [token for argument in node.arguments for token in [*_tokens(argument, wrap), ","]]
             return [node.name, "(", *(listed if wrap and wrap.pop() else listed[:-1]), ")"]
+        case ast.Member():
+            return [*_tokens(node.value, wrap), *(token for name in node.names for token in (".", name))]
         case ast.Quantifier(variable=None):
             return [node.kind, "(", *_tokens(node.collection, wrap), ")"]
         case ast.Quantifier():

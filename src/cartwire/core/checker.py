@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from cartwire.core import ir
 from cartwire.core.catalog import ENVELOPE_FIELDS, ActionInfo, Catalog, EventInfo
-from cartwire.core.functions import Library, default_library
+from cartwire.core.functions import Function, Library, default_library
 from cartwire.core.mapping import CheckedMapping, FieldTree, build, missing_fields
 from cartwire.core.money import Money
 from cartwire.core.satisfiable import never_true
@@ -311,6 +311,8 @@ class _Checker:
                 return self.call(expr, scope)
             case ast.Quantifier():
                 return self.quantifier(expr, scope)
+            case ast.Member():
+                return self.member(expr, scope)
         raise AssertionError(f"unexpected syntax node {expr!r}")
 
     def operands(self, scope: _Scope, left: ast.Expr, right: ast.Expr) -> tuple[ir.Node, ir.Node]:
@@ -579,6 +581,33 @@ class _Checker:
                 raise self.problem(
                     syntax.span, f"argument {position + 1} of `{name}`: {error}", _literal_fix(name, position)
                 ) from None
+
+    def member(self, node: ast.Member, scope: _Scope) -> ir.Node:
+        """`first(…).sku`: each field read from the value as a one-argument function, so a
+        missing value stays missing (`first` of no match has no `sku`).
+        """
+        value = self.expr(node.value, scope)
+        owner = self.text(node.value)
+        for name, span in zip(node.names, node.name_spans, strict=True):
+            record = unwrap(value.type)
+            if record == ANY:
+                value = ir.Call(_field_reader(name, ANY), (value,), ANY)
+            elif not isinstance(record, Record):
+                raise self.problem(
+                    span, f"`{owner}` is {value.type.name}; it has no field `{name}`", _into(value.type, owner, name)
+                )
+            elif name not in record.fields:
+                raise self.problem(
+                    span,
+                    f"`{owner}` has no field `{name}`",
+                    did_you_mean(name, record.fields) or f"`{owner}` has {_some(record.fields)}",
+                )
+            else:
+                found = record.fields[name]
+                result = Optional_(unwrap(found)) if isinstance(value.type, Optional_) else found
+                value = ir.Call(_field_reader(name, found), (value,), result)
+            owner = f"{owner}.{name}"
+        return value
 
     def quantifier(self, node: ast.Quantifier, scope: _Scope) -> ir.Node:
         collection = self.expr(node.collection, scope)
@@ -990,6 +1019,11 @@ def _literal_fix(function: str, position: int) -> str:
     if function == "format_date":
         return _LITERAL_FIXES["local_date"]
     return _LITERAL_FIXES.get(function, "see the function table in docs/language.md")
+
+
+def _field_reader(name: str, type_: Type) -> Function:
+    """Reads the field `name` of a computed record (see `_Checker.member`)."""
+    return Function(f".{name}", (ANY,), type_, lambda value: ir.normalize(ir.step(value, name)))
 
 
 def _some(names: Iterable[str]) -> str:

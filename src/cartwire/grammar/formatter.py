@@ -142,6 +142,11 @@ def _call(node: ast.Call) -> str:
 
 
 @expression.register
+def _member(node: ast.Member) -> str:
+    return ".".join((expression(node.value), *node.names))
+
+
+@expression.register
 def _quantifier(node: ast.Quantifier) -> str:
     if node.variable is None or node.body is None:
         return f"{node.kind}({expression(node.collection)})"

@@ -273,6 +273,12 @@ class _ToAst(Transformer[Token, tuple[ast.Rule | ast.Mapping, ...]]):
             variable_span=head.item.span,
         )
 
+    def member(self, meta: Meta, children: list[Any]) -> ast.Member:
+        value, *names = children
+        return ast.Member(
+            value=value, names=tuple(str(n) for n in names), name_spans=tuple(_span(n) for n in names), span=_span(meta)
+        )
+
     def path(self, meta: Meta, names: list[Token]) -> ast.Path:
         return ast.Path(names=tuple(str(n) for n in names), name_spans=tuple(_span(n) for n in names), span=_span(meta))
 
