@@ -54,6 +54,47 @@ def test_check_reports_every_file_with_position_caret_and_suggestion(tmp_path):
     assert "2 errors" in result.output
 
 
+def test_check_json_gives_editors_every_diagnostic_with_its_span(tmp_path):
+    (tmp_path / "a.rules").write_text(
+        'rule "a"\n  on 3dcart.order.status_changed\n  when order.status = Shiped\n  then capture\nend\n'
+        'rule "b"\n  on 3dcart.order.status_changed\n  when status = Shipped and status = Cancel\n  then capture\nend\n'
+    )
+    result = CliRunner().invoke(main, ["check", "--format", "json", str(tmp_path)])
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert {key: report[key] for key in ("version", "files", "errors", "warnings")} == {
+        "version": 1,
+        "files": 1,
+        "errors": 1,
+        "warnings": 1,
+    }
+    error, warning = report["diagnostics"]
+    assert error == {
+        "severity": "error",
+        "message": "`Shiped` is not a value of `order_status`",
+        "file": str(tmp_path / "a.rules"),
+        "line": 3,
+        "column": 23,
+        "end_line": 3,
+        "end_column": 29,
+        "source_line": "  when order.status = Shiped",
+        "fix": "did you mean `Shipped`?",
+    }
+    assert (warning["severity"], warning["line"], warning["column"]) == ("warning", 8, 29)
+
+
+def test_check_with_only_warnings_exits_0(tmp_path):
+    (tmp_path / "a.rules").write_text(
+        'rule "b"\n  on 3dcart.order.status_changed\n  when status = Shipped and status = Cancel\n  then capture\nend\n'
+    )
+    result = invoke("check", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "warning: this condition is never true" in result.output
+    json_result = CliRunner().invoke(main, ["check", "--format", "json", str(tmp_path)])
+    assert json_result.exit_code == 0
+    assert json.loads(json_result.stdout)["warnings"] == 1
+
+
 def test_replay_takes_the_sample_deliveries_unchanged():
     samples = sorted(str(p) for p in (DATA / "3dcart").glob("*.json")) + sorted(
         str(p) for p in (DATA / "sezzle").glob("*.json")
@@ -193,3 +234,16 @@ private_key = "{SEZZLE_KEY}"
     ]
     for value in (secret, signature, "Ada", "Ada.Example@example.com"):
         assert value not in recorded
+
+
+def test_replay_shows_holds_overridden_calls_and_stops(tmp_path):
+    rules = tmp_path / "r.rules"
+    rules.write_text(
+        'rule "hold big ones"\n  on 3dcart.order.status_changed\n  when order.total > 100 USD\n  priority 5\n'
+        '  then 3dcart.set_status(status: Hold) hold "{{ order.invoice_number }} is big"\nend\n'
+    )
+    sample = DATA / "3dcart" / "order-status-shipped.json"
+    result = invoke("replay", "--rules", str(rules), str(sample))
+    assert result.exit_code == 0, result.output
+    assert "      hold: AB-1001 is big" in result.output
+    assert "    rule 'hold big ones' stopped the evaluation" in result.output

@@ -14,6 +14,7 @@ from cartwire.core.catalog import Catalog
 from cartwire.core.config import Config, ConfigError, build_connectors, default_connectors, load_config
 from cartwire.core.configured_store import open_store
 from cartwire.core.engine import RuleError
+from cartwire.core.functions import Library
 from cartwire.grammar.diagnostics import render_all
 from cartwire.plugins.connector import ActionError, Connector
 from cartwire.plugins.manager import PluginError, connector_registry, make_plugin_manager
@@ -61,23 +62,37 @@ def main() -> None:
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help=CONFIG_HELP)
-def check(paths: tuple[Path, ...], config_path: Path | None) -> None:
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON document on stdout, for editors and CI (docs/language.md).",
+)
+def check(paths: tuple[Path, ...], config_path: Path | None, output: str) -> None:
     """Check rule files (or directories of *.rules) without running anything."""
-    from cartwire.rules.loader import check_paths, rule_files
+    from cartwire.rules.loader import check_paths, rule_files, rule_library
+    from cartwire.rules.report import check_report
 
-    if not rule_files(paths):
+    files = rule_files(paths)
+    if not files:
         click.echo(f"error: no *.rules files in {', '.join(map(str, paths))}", err=True)
         sys.exit(1)
-    catalog = configured_catalog(_connectors(_config(config_path)))
-    diagnostics = check_paths(list(paths), catalog)
-    for diagnostic in diagnostics:
-        click.echo(diagnostic.render(), err=True)
+    config = _config(config_path)
+    diagnostics = check_paths(list(paths), configured_catalog(_connectors(config)), rule_library(config))
     errors = sum(1 for d in diagnostics if d.severity == "error")
+    if output == "json":
+        click.echo(check_report(diagnostics, len(files)))
+    else:
+        for diagnostic in diagnostics:
+            click.echo(diagnostic.render(), err=True)
+        if errors:
+            click.echo(f"{errors} error{'s' if errors != 1 else ''}", err=True)
+        else:
+            click.echo(f"ok: {len(files)} rule file{'s' if len(files) != 1 else ''} checked")
     if errors:
-        click.echo(f"{errors} error{'s' if errors != 1 else ''}", err=True)
         sys.exit(1)
-    count = len(rule_files(paths))
-    click.echo(f"ok: {count} rule file{'s' if count != 1 else ''} checked")
 
 
 @main.command()
@@ -112,6 +127,13 @@ def catalog_for(config_path: Path | None) -> Catalog:
     return configured_catalog(_connectors(_config(config_path)))
 
 
+def library_for(config_path: Path | None) -> Library:
+    """The functions rules may call, with the configuration's [rates] and time zone."""
+    from cartwire.rules.loader import rule_library
+
+    return rule_library(_config(config_path))
+
+
 @main.command()
 @click.option(
     "--config", "config_path", type=click.Path(path_type=Path), default=Path("cartwire.toml"), show_default=True
@@ -133,7 +155,7 @@ def run(config_path: Path, record_path: Path | None, keep_personal_data: bool) -
     from cartwire.core.serve import Closable, serve
     from cartwire.replay.record import live_recorder, redactor_from_environment
     from cartwire.replay.recording import RecordingWriter
-    from cartwire.rules.loader import load_rules
+    from cartwire.rules.loader import load_rules, rule_library
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = load_config(config_path)
@@ -149,7 +171,7 @@ def run(config_path: Path, record_path: Path | None, keep_personal_data: bool) -
         except ActionError as error:
             logging.getLogger("cartwire").warning("%s: using the configured settings: %s", connector.name, error)
     catalog = configured_catalog(connectors)
-    engine = load_rules(config.rules, catalog)
+    engine = load_rules(config.rules, catalog, rule_library(config))
     try:
         runtime = Runtime(store, catalog, engine, retries=config.retry, observer=LogObserver())
     except ValueError as error:  # a [retry."scope"] naming nothing loaded

@@ -13,7 +13,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Annotated, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from cartwire.core.engine import Engine, EvaluationError
 from cartwire.core.events import Event, EventType
@@ -33,12 +33,19 @@ class Channel(Enum):
 class Customer(BaseModel):
     email: str
     groups: list[str] = []
+    tags: list[str] = []
+
+
+class Address(BaseModel):
+    email: str | None = None
+    phone: str | None = None
 
 
 class Item(BaseModel):
     sku: str
     quantity: int
     price: Money
+    stock: int = 100
 
 
 class StoreOrder(BaseModel):
@@ -57,6 +64,13 @@ class StoreOrder(BaseModel):
     customer: Customer | None = None
     items: list[Item] = []
     tags: list[str] = []
+    subtotal: Money | None = None
+    tax: Money | None = None
+    shipping: Money | None = None
+    billing: Address | None = None
+    shipping_address: Address | None = None
+    ship_date: str | None = None  # as the store writes it, MM/DD/YYYY
+    created_at: datetime | None = None
 
 
 class SezzleOrder(BaseModel):
@@ -94,6 +108,35 @@ class Refund(ActionArguments):
     reason: str = ""
 
 
+class Price(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    amount_in_cents: int
+    currency: str
+
+
+class SessionCustomer(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    email: str
+    phone: str = ""
+
+
+class Session(ActionArguments):
+    """Sezzle's `POST /v2/session` order, as far as the scenarios need it."""
+
+    reference_id: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
+    order_amount: Price
+    tax_amount: Price | None = None
+    shipping_amount: Price | None = None
+    customer: SessionCustomer
+
+
+class Report(ActionArguments):
+    name: str
+    text: str
+
+
 class PaypalCapture(ActionArguments):
     order: str
 
@@ -112,7 +155,7 @@ class FakeStore(Connector):
         order = {"order": ("invoice_number",)}
         return [
             ActionSpec("add_comment", OrderText, "Add a comment.", implicit=order),
-            ActionSpec("set_status", OrderStatusChange, "Set the status.", implicit=order),
+            ActionSpec("set_status", OrderStatusChange, "Set the status.", implicit=order, conflict_key=("order",)),
             ActionSpec("add_transaction", Transaction, "Record a transaction."),
         ]
 
@@ -134,6 +177,7 @@ class FakeSezzle(Connector):
             ActionSpec("capture", Payment, "Capture.", moves_money=True, implicit=implicit),
             ActionSpec("release", Payment, "Release.", moves_money=True, implicit=implicit),
             ActionSpec("refund", Refund, "Refund.", moves_money=True, implicit=implicit),
+            ActionSpec("create_session", Session, "Create a checkout session."),
         ]
 
 
@@ -144,6 +188,15 @@ class FakePaypal(Connector):
 
     def actions(self) -> list[ActionSpec]:
         return [ActionSpec("capture", PaypalCapture, "Capture.", implicit={"order": ("invoice_number",)})]
+
+
+class FakeReports(Connector):
+    """Somewhere for scheduled rules to send a report."""
+
+    name = "reports"
+
+    def actions(self) -> list[ActionSpec]:
+        return [ActionSpec("send", Report, "Send a report.")]
 
 
 def connectors(*classes: type[Connector]) -> list[Connector]:

@@ -72,3 +72,30 @@ def test_a_secret_value_never_appears_in_a_validation_error(tmp_path):
     with pytest.raises(ConfigError) as error:
         build_connectors(connector_registry(), config.connectors)
     assert "sz_secret_in_a_list" not in str(error.value)
+
+
+def test_rates_and_the_store_time_zone_reach_the_rule_functions(tmp_path):
+    from decimal import Decimal
+
+    from cartwire.core.money import Money
+    from cartwire.rules.loader import rule_library
+
+    config = load_config(write(tmp_path, 'time_zone = "America/Chicago"\n[rates]\n"USD/EUR" = "0.92"\n'))
+    assert config.time_zone == "America/Chicago"
+    assert config.rates.rate("EUR", "USD") == 1 / Decimal("0.92")
+    library = rule_library(config)
+    assert library.time_zone == "America/Chicago"
+    assert library.functions["convert"].implementation(Money.of("100", "USD"), "EUR") == Money.of("92.00", "EUR")
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ('time_zone = "Mars/Olympus"', "unknown time zone 'Mars/Olympus'"),
+        ('[rates]\n"USD/EUR" = 0.92', 'write the rate as a string, such as "0.92"'),
+        ('[rates]\n"dollars" = "1"', "write the pair as two currency codes"),
+    ],
+)
+def test_a_bad_rate_table_or_time_zone_is_a_config_error(tmp_path, text, problem):
+    with pytest.raises(ConfigError, match=problem):
+        load_config(write(tmp_path, text))

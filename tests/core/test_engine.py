@@ -473,3 +473,20 @@ def test_generated_code_agrees_with_the_reference_interpreter_on_every_construct
     for index, order in enumerate(orders):
         event = order_event(order, key=str(index))
         assert outcome(compiled, event) == outcome(reference, event)
+
+
+def test_a_field_of_what_first_finds_is_missing_when_nothing_is_found(
+    catalog: Catalog, make_event: Callable[..., Event], make_order: Callable[..., StoreOrder]
+):
+    from engine_fakes import Item
+
+    condition = 'first(item in order.items: item.quantity > 1).sku = "MUG"'
+    mugs = make_order(
+        items=[
+            Item(sku="TEA", quantity=1, price=Money.of("4", USD)),
+            Item(sku="MUG", quantity=2, price=Money.of("9", USD)),
+        ]
+    )
+    assert fires(condition, catalog, make_event(mugs))
+    assert not fires(condition, catalog, make_event(make_order(items=[])))
+    assert fires(condition.replace('= "MUG"', '!= "MUG"'), catalog, make_event(make_order(items=[])))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from formatter_strategies import SPAN, rule_files, untidy_files
-from hypothesis import given
+from hypothesis import given, settings
 
 from cartwire.grammar import ast, parse_rules
 from cartwire.grammar import formatter as formatter_module
@@ -32,7 +32,7 @@ def when_lines(condition: str) -> str:
 
 
 def test_there_are_golden_cases():
-    assert {case.stem for case in CASES} >= {"comments", "layout", "literals", "precedence", "wrapping"}
+    assert {case.stem for case in CASES} >= {"comments", "language_v2", "layout", "literals", "precedence", "wrapping"}
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda path: path.stem)
@@ -51,8 +51,11 @@ def test_golden_output_is_formatted_and_means_what_the_input_meant(case: Path):
     assert comment_texts(expected) == comment_texts(written)
 
 
-def test_the_shipped_templates_are_already_formatted():
-    for path in find_rule_files([TEMPLATES_DIR]):
+SCENARIOS = Path(__file__).resolve().parents[1] / "data" / "rules" / "scenarios"
+
+
+def test_the_shipped_templates_and_the_language_scenarios_are_already_formatted():
+    for path in find_rule_files([TEMPLATES_DIR, SCENARIOS]):
         text = path.read_text(encoding="utf-8")
         assert format_text(text, str(path)) == text, path.name
 
@@ -122,6 +125,7 @@ def test_line_endings_become_newlines():
 # --- properties -------------------------------------------------------------------------------
 
 
+@settings(deadline=None)
 @given(rule_files)
 def test_a_formatted_tree_parses_back_to_itself_and_formatting_again_changes_nothing(file: ast.RuleFile):
     text = format_rules(file)
@@ -132,6 +136,7 @@ def test_a_formatted_tree_parses_back_to_itself_and_formatting_again_changes_not
     assert all(line == line.rstrip() for line in text.splitlines())
 
 
+@settings(deadline=None)
 @given(untidy_files())
 def test_untidy_text_formats_to_the_same_rules_with_every_comment(case: tuple[ast.RuleFile, str]):
     tree, text = case

@@ -41,7 +41,7 @@ def leaked_names(message: str) -> set[str]:
             2,
             "expected `when`, `priority` or `then` after the event type, found `whenorder.status`",
         ),
-        ('rule "r" on a.b then c', 1, 23, "unexpected end of file: a rule must end with `end`"),
+        ('rule "r" on a.b then c', 1, 23, "unexpected end of file: a rule or mapping must end with `end`"),
         (
             'rule "r" on a.b when x = "a" c.d end',
             1,
@@ -90,12 +90,58 @@ def leaked_names(message: str) -> set[str]:
         ),
         ('rules "r"', 1, 1, "expected `rule`, `mapping` or the end of the file, found `rules`"),
         ('rule "a\\q" on a.b then c end', 1, 6, 'unknown escape `\\q` in a string (use \\" \\\\ \\n or \\t)'),
+        # the constructs of version 2
+        ("mapping m 3dcart.order -> s.c a = b end", 1, 11, "expected `:` after `m`, found `3dcart.order`"),
+        ("mapping m: 3dcart.order -> s.c a b end", 1, 34, "expected `=` after `a`, found `b`"),
+        (
+            "mapping m: 3dcart.order -> s.c a = b",
+            1,
+            37,
+            "unexpected end of file: a rule or mapping must end with `end`",
+        ),
+        ('rule "r" on a.b when any(i x.y: i.z) then c end', 1, 28, "expected `)` or `:` after `i`, found `x`"),
+        ('rule "r" on a.b when x ?? then c end', 1, 27, "expected a value after `??`, found `then`"),
+        ('rule "r" on a.b then stop stop end', 1, 27, "`stop` is written twice"),
+        ('rule "r" on a.b then hold end', 1, 27, "expected a string in double quotes after `hold`, found `end`"),
+        (
+            'rule "r" on schedule daily then c end',
+            1,
+            22,
+            "expected a string in double quotes after `schedule`, found `daily`",
+        ),
+        (
+            'rule "r" on a.b then c(from m, from n) end',
+            1,
+            37,
+            "an action can take its arguments `from` one mapping only",
+        ),
+        ('rule "r" on a.b when x == 1 then c end', 1, 25, "expected a value after `=`, found `=`"),
+        ('rule "r" on a.b when x contains then c end', 1, 33, "expected a value after `contains`, found `then`"),
+        ("rule r on a.b then c end", 1, 6, "expected a string in double quotes after `rule`, found `r`"),
     ],
 )
 def test_syntax_error_messages(text: str, line: int, column: int, message: str):
     diagnostic = syntax_error(text).diagnostic
     assert (diagnostic.line, diagnostic.column, diagnostic.message) == (line, column, message)
     assert diagnostic.filename == "t.rules"
+    assert leaked_names(diagnostic.message) == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "fix"),
+    [
+        ('rule "r" on a.b when x == 1 then c end', "compare with a single `=`"),
+        ("rule \"r\" on a.b when x = 'a' then c end", 'write text in double quotes: "like this"'),
+        ("rule r on a.b then c end", 'write it in double quotes: "r"'),
+        ('rule "r" on a.b when x = 1 c end', "write `then` and the rule's actions after the condition"),
+        ('rule "r" on a.b then c(x 1) end', "write each argument as `name: value`"),
+        ("mapping m: 3dcart.order -> s.c a b end", "write each line of a mapping as `field = value`"),
+        ('rule "r" on a.b then c\nrule "s" on a.b then c end', "add `end` on the line before"),
+        ('rule "r" on a.b when x = 1 && y then c end', "write `and`"),
+    ],
+)
+def test_syntax_errors_say_how_to_fix_them(text: str, fix: str):
+    assert syntax_error(text).diagnostic.suggestion == fix
 
 
 def test_a_keyword_glued_to_a_name_suggests_the_space():
@@ -137,11 +183,17 @@ def test_broken_files_give_a_positioned_message_in_words(text: str):
         assert 1 <= diagnostic.line <= max(1, len(text.splitlines()))
         assert diagnostic.source_line == text.splitlines()[diagnostic.line - 1]
         assert 1 <= diagnostic.column <= len(diagnostic.source_line) + 1
+        assert diagnostic.suggestion
 
 
-@given(st.text(alphabet=st.sampled_from(list('rule "onwhe.3dcart()[]=!<>,:#\n\t USD5'))))
+_WORDS = ["rule ", "mapping ", "on ", "when ", "then ", "end ", "any(", "sum(", " in ", "stop ", "hold ", "from "]
+_PIECES = st.sampled_from(list('rule "onwhe.3dcart()[]=!<>,:#\n\t USD5?-+') + _WORDS)
+
+
+@given(st.lists(_PIECES, max_size=40).map("".join))
 def test_any_text_parses_or_raises_a_rule_syntax_error(text: str):
     try:
         parse_rules(text, "t.rules")
     except RuleSyntaxError as error:
         assert leaked_names(error.diagnostic.message) == set()
+        assert error.diagnostic.suggestion

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from cartwire.core import ir
 from cartwire.core.catalog import ENVELOPE_FIELDS, ActionInfo, Catalog, EventInfo
-from cartwire.core.functions import Library, default_library
+from cartwire.core.functions import Function, Library, default_library
 from cartwire.core.mapping import CheckedMapping, FieldTree, build, missing_fields
 from cartwire.core.money import Money
 from cartwire.core.satisfiable import never_true
@@ -169,7 +169,8 @@ class _Checker:
 
     # --- helpers ---------------------------------------------------------------------------
 
-    def problem(self, span: ast.Span, message: str, suggestion: str | None = None) -> _Problem:
+    def problem(self, span: ast.Span, message: str, suggestion: str) -> _Problem:
+        """A problem at `span`, with its one-line fix (every diagnostic says how to fix it)."""
         return _Problem(Diagnostic.at(self.file, span, message, suggestion=suggestion))
 
     def location(self, span: ast.Span) -> str:
@@ -210,7 +211,9 @@ class _Checker:
         location = self.location(rule.span)
         if rule.name in self.seen:
             message = f'duplicate rule name "{rule.name}" (first defined at {self.seen[rule.name]})'
-            self.diagnostics.append(Diagnostic.at(file, rule.name_span, message))
+            self.diagnostics.append(
+                Diagnostic.at(file, rule.name_span, message, suggestion="give each rule a name of its own")
+            )
         else:
             self.seen[rule.name] = location
         trigger = self.guard(lambda: self.trigger(rule))
@@ -273,7 +276,9 @@ class _Checker:
             raise self.problem(
                 rule.event_span,
                 f"unknown event type `{rule.event_type}`",
-                self.catalog.missing_table_hint(head) or did_you_mean(rule.event_type, self.catalog.event_type_names()),
+                self.catalog.missing_table_hint(head)
+                or did_you_mean(rule.event_type, self.catalog.event_type_names())
+                or f"the loaded connectors offer {_some(self.catalog.event_type_names())}",
             )
         return info
 
@@ -281,7 +286,9 @@ class _Checker:
         node = self.expr(expr, scope)
         if not compatible(node.type, BOOL):
             raise self.problem(
-                expr.span, f"a condition must be true or false, but `{self.text(expr)}` is {node.type.name}"
+                expr.span,
+                f"a condition must be true or false, but `{self.text(expr)}` is {node.type.name}",
+                f"compare it with something, such as `{self.text(expr)} = …`",
             )
         return node
 
@@ -319,6 +326,7 @@ class _Checker:
                     raise self.problem(
                         expr.span,
                         f"only numbers and money have a minus sign; `{self.text(operand)}` is {inner.type.name}",
+                        "take the minus sign away",
                     )
                 return ir.Negate(inner, inner.type)
             case ast.Default():
@@ -327,6 +335,8 @@ class _Checker:
                 return self.call(expr, scope)
             case ast.Quantifier():
                 return self.quantifier(expr, scope)
+            case ast.Member():
+                return self.member(expr, scope)
         raise AssertionError(f"unexpected syntax node {expr!r}")
 
     def operands(self, scope: _Scope, left: ast.Expr, right: ast.Expr) -> tuple[ir.Node, ir.Node]:
@@ -356,7 +366,9 @@ class _Checker:
             return self.walk("subject", scope.record, path, 1, scope.subject)
         if first == "event":
             if len(path.names) == 1:
-                raise self.problem(path.span, "`event` needs a field, such as `event.source`")
+                raise self.problem(
+                    path.span, "`event` needs a field", f"write one such as `event.source` or `{scope.subject}.…`"
+                )
             if path.names[1] in ENVELOPE_FIELDS:
                 envelope = Record("event", ENVELOPE_FIELDS)
                 return self.walk("envelope", envelope, path, 1, "event")
@@ -364,10 +376,14 @@ class _Checker:
         if first in scope.record.fields:
             return self.walk("subject", scope.record, path, 0, scope.subject)
         if len(path.names) > 1:
-            raise self.problem(path.name_spans[0], f"unknown name `{first}`", did_you_mean(first, scope.names()))
+            raise self.problem(
+                path.name_spans[0],
+                f"unknown name `{first}`",
+                did_you_mean(first, scope.names()) or f"start with `{scope.subject}.` or a field of it",
+            )
         return self.label(path, scope, expected)
 
-    def walk(self, root: str, record: Type, path: ast.Path, start: int, root_name: str, index: int = 0) -> ir.Field:
+    def walk(self, root: str, record: Type, path: ast.Path, start: int, root_name: str, local: int = 0) -> ir.Field:
         """Follow `path.names[start:]` through `record`'s fields."""
         current: Type = record
         nullable = False
@@ -379,14 +395,20 @@ class _Checker:
                 nullable = True
                 continue
             if not isinstance(current, Record):
-                raise self.problem(path.name_spans[step], f"`{owner}` is {current.name}; it has no field `{name}`")
+                raise self.problem(
+                    path.name_spans[step],
+                    f"`{owner}` is {current.name}; it has no field `{name}`",
+                    _into(current, owner, name),
+                )
             if name not in current.fields:
                 raise self.problem(
-                    path.name_spans[step], f"`{owner}` has no field `{name}`", did_you_mean(name, current.fields)
+                    path.name_spans[step],
+                    f"`{owner}` has no field `{name}`",
+                    did_you_mean(name, current.fields) or f"`{owner}` has {_some(current.fields)}",
                 )
             current = current.fields[name]
         names = path.names[start:]
-        return ir.Field(root, names, current, nullable, _needs_normalizing(current), index)  # type: ignore[arg-type]
+        return ir.Field(root, names, current, nullable, _needs_normalizing(current), local)  # type: ignore[arg-type]
 
     def label(self, path: ast.Path, scope: _Scope, expected: Type | None) -> ir.Const:
         name = path.names[0]
@@ -395,11 +417,17 @@ class _Checker:
             if name in target.values:
                 return ir.Const(name, target)
             raise self.problem(
-                path.span, f"`{name}` is not a value of `{target.label}`", did_you_mean(name, target.values)
+                path.span,
+                f"`{name}` is not a value of `{target.label}`",
+                did_you_mean(name, target.values) or f"`{target.label}` has {_some(target.values)}",
             )
         suggestion = did_you_mean(name, scope.names())
-        if suggestion is None and target == STRING:
-            suggestion = f'to compare with the text, write "{name}"'
+        if suggestion is None:
+            suggestion = (
+                f'to compare with the text, write "{name}"'
+                if target == STRING
+                else f'compare a field with it, such as `{scope.subject}.<field> = {name}`, or write "{name}" for text'
+            )
         raise self.problem(path.span, f"`{scope.subject}` has no field `{name}`", suggestion)
 
     def list_literal(self, node: ast.ListLiteral, scope: _Scope, expected: Type | None) -> ir.Node:
@@ -411,7 +439,9 @@ class _Checker:
         for syntax, item in zip(node.items, items, strict=True):
             if not assignable(item.type, item_type):
                 raise self.problem(
-                    syntax.span, f"a list cannot mix {item_type.name} and {item.type.name} (`{self.text(syntax)}`)"
+                    syntax.span,
+                    f"a list cannot mix {item_type.name} and {item.type.name} (`{self.text(syntax)}`)",
+                    _mismatch_fix(item_type, item.type, self.text(syntax)),
                 )
         self.same_currency(node, list(zip(node.items, items, strict=True)))
         return ir.ListOf(items, ListType(item_type))
@@ -442,15 +472,21 @@ class _Checker:
             left = self.expr(node.left, scope)
             right = self.expr(node.right, scope, left.type)
         if not compatible(left.type, right.type):
+            literal = _LITERALS
+            where = (
+                node.right if isinstance(node.right, literal) else node.left if isinstance(node.left, literal) else node
+            )
             raise self.problem(
-                node.span,
+                where.span,
                 f"cannot compare {left.type.name} (`{self.text(node.left)}`) "
                 f"with {right.type.name} (`{self.text(node.right)}`)",
+                _mismatch_fix(left.type, right.type, self.text(node.right)),
             )
         if node.op not in ("=", "!=") and unwrap(left.type).name not in _ORDERED:
             raise self.problem(
                 node.span,
                 f"`{node.op}` needs numbers, money or times; `{self.text(node.left)}` is {left.type.name}",
+                "only `=` and `!=` compare text, labels and true/false",
             )
         self.same_currency(node, [(node.left, left), (node.right, right)])
         return ir.Compare(node.op, left, right)
@@ -465,7 +501,9 @@ class _Checker:
         listed = unwrap(container.type)
         if listed != ANY and not isinstance(listed, ListType):
             raise self.problem(
-                node.container.span, f"`in` needs a list on its right; `{self.text(node.container)}` is {listed.name}"
+                node.container.span,
+                f"`in` needs a list on its right; `{self.text(node.container)}` is {listed.name}",
+                f"write a list such as `[{self.text(node.container)}]`, or `contains(…)` for text",
             )
         element = listed.item if isinstance(listed, ListType) else ANY
         if not compatible(item.type, element):
@@ -473,6 +511,7 @@ class _Checker:
                 node.span,
                 f"cannot look for {item.type.name} (`{self.text(node.item)}`) "
                 f"in a {listed.name} (`{self.text(node.container)}`)",
+                _mismatch_fix(element, item.type, self.text(node.item)),
             )
         if isinstance(node.container, ast.ListLiteral):
             listed_items = zip(node.container.items, container.items, strict=True)  # type: ignore[union-attr]
@@ -516,7 +555,10 @@ class _Checker:
         function = self.library.get(node.name)
         if function is None:
             raise self.problem(
-                node.name_span, f"unknown function `{node.name}`", did_you_mean(node.name, self.library.functions)
+                node.name_span,
+                f"unknown function `{node.name}`",
+                did_you_mean(node.name, self.library.functions)
+                or "docs/language.md lists the built-in functions; a plugin can add more",
             )
         most, least = len(function.parameters), len(function.parameters) - function.optional
         if not least <= len(node.arguments) <= most:
@@ -560,7 +602,36 @@ class _Checker:
             try:
                 validate(position, value.value)
             except ValueError as error:
-                raise self.problem(syntax.span, f"argument {position + 1} of `{name}`: {error}") from None
+                raise self.problem(
+                    syntax.span, f"argument {position + 1} of `{name}`: {error}", _literal_fix(name, position)
+                ) from None
+
+    def member(self, node: ast.Member, scope: _Scope) -> ir.Node:
+        """`first(…).sku`: each field read from the value as a one-argument function, so a
+        missing value stays missing (`first` of no match has no `sku`).
+        """
+        value = self.expr(node.value, scope)
+        owner = self.text(node.value)
+        for name, span in zip(node.names, node.name_spans, strict=True):
+            record = unwrap(value.type)
+            if record == ANY:
+                value = ir.Call(_field_reader(name, ANY), (value,), ANY)
+            elif not isinstance(record, Record):
+                raise self.problem(
+                    span, f"`{owner}` is {value.type.name}; it has no field `{name}`", _into(value.type, owner, name)
+                )
+            elif name not in record.fields:
+                raise self.problem(
+                    span,
+                    f"`{owner}` has no field `{name}`",
+                    did_you_mean(name, record.fields) or f"`{owner}` has {_some(record.fields)}",
+                )
+            else:
+                found = record.fields[name]
+                result = Optional_(unwrap(found)) if isinstance(value.type, Optional_) else found
+                value = ir.Call(_field_reader(name, found), (value,), result)
+            owner = f"{owner}.{name}"
+        return value
 
     def quantifier(self, node: ast.Quantifier, scope: _Scope) -> ir.Node:
         collection = self.expr(node.collection, scope)
@@ -577,7 +648,9 @@ class _Checker:
         if node.body is not None and node.variable is not None:
             if node.variable in (scope.subject, "event"):
                 raise self.problem(
-                    node.variable_span or node.span, f"`{node.variable}` is taken; name the item something else"
+                    node.variable_span or node.span,
+                    f"`{node.variable}` is taken by the rule's {'subject' if node.variable != 'event' else 'event'}",
+                    f"name the item something else, such as `item in {self.text(node.collection)}`",
                 )
             inner = replace(scope, locals=(*scope.locals, (node.variable, item)))
             body = self.expr(node.body, inner)
@@ -591,9 +664,20 @@ class _Checker:
                 return NUMBER
             if unwrap(value) == MONEY:
                 return Optional_(MONEY)  # the sum of no amounts has no currency
-            raise self.problem(where.span, f"`sum` adds numbers or money; `{self.text(where)}` is {value.name}")
+            raise self.problem(
+                where.span,
+                f"`sum` adds numbers or money; `{self.text(where)}` is {value.name}",
+                "write the number or amount to add after the colon, such as `sum(item in order.items: item.quantity)`",
+            )
         if node.kind in ("count", "first") and node.body is None:
             return NUMBER if node.kind == "count" else Optional_(unwrap(item))
+        if not compatible(value, BOOL) and node.body is None:
+            raise self.problem(
+                where.span,
+                f"`{node.kind}` without a test needs a list of true/false; the items of `{self.text(where)}` are "
+                f"{value.name}",
+                f"write a test after the colon, such as `{node.kind}(x in {self.text(where)}: x = …)`",
+            )
         if not compatible(value, BOOL):
             raise self.problem(
                 where.span,
@@ -619,9 +703,24 @@ class _Checker:
                     f"in a template, `event` has only {', '.join(ENVELOPE_FIELDS)}",
                     f"write `{scope.subject}.{'.'.join(names[1:]) or 'total'}`",
                 )
-            spans = (literal.span,) * len(names)
-            self.path(ast.Path(names=names, name_spans=spans, span=literal.span), scope, None)
+            self.path(self.template_path(literal, names), scope, None)
         return ir.Render(template, scope.subject)
+
+    def template_path(self, literal: ast.StringLiteral, names: tuple[str, ...]) -> ast.Path:
+        """The path a template reads, positioned where it is written inside the string when it
+        can be found on the string's first line (else the whole string), so the caret is exact.
+        """
+        lines = self.file.source.splitlines()
+        line = lines[literal.span.line - 1] if 0 < literal.span.line <= len(lines) else ""
+        start = line.find(".".join(names), literal.span.column - 1)
+        if start < 0 or (literal.span.end_line == literal.span.line and start >= literal.span.end_column - 1):
+            return ast.Path(names=names, name_spans=(literal.span,) * len(names), span=literal.span)
+        spans, column = [], start + 1
+        for name in names:
+            spans.append(ast.Span(literal.span.line, column, literal.span.line, column + len(name)))
+            column += len(name) + 1
+        whole = ast.Span(literal.span.line, start + 1, literal.span.line, column - 1)
+        return ast.Path(names=names, name_spans=tuple(spans), span=whole)
 
     # --- actions ---------------------------------------------------------------------------
 
@@ -649,7 +748,9 @@ class _Checker:
                 given[name] = CheckedArgument(name, value, f"{scope.subject}.{source}")
             elif field.is_required():
                 raise self.problem(
-                    action.target_span, f"`{info.qualified_name}` needs the argument `{name}`", _fills(info, name)
+                    action.target_span,
+                    f"`{info.qualified_name}` needs the argument `{name}`",
+                    _fills(info, name) or f"add `{name}: …` inside the parentheses",
                 )
         order = list(info.spec.arguments.model_fields)
         arguments = tuple(sorted(given.values(), key=lambda a: order.index(a.name)))
@@ -660,12 +761,12 @@ class _Checker:
     ) -> CheckedArgument:
         types = info.argument_types.fields
         if argument.name in given:
-            raise self.problem(argument.name_span, f"the argument `{argument.name}` is given twice")
+            raise self.problem(argument.name_span, f"the argument `{argument.name}` is given twice", "keep one of them")
         if argument.name not in types:
             raise self.problem(
                 argument.name_span,
                 f"`{info.qualified_name}` has no argument `{argument.name}`",
-                did_you_mean(argument.name, types),
+                did_you_mean(argument.name, types) or f"`{info.qualified_name}` takes {_some(types)}",
             )
         wanted = types[argument.name]
         value = self.typed_value(
@@ -680,15 +781,10 @@ class _Checker:
         else:
             value = self.expr(syntax, scope, wanted)
         if not assignable(value.type, wanted):
-            fix = None
-            if unwrap(wanted) == NUMBER and unwrap(value.type) == MONEY:
-                fix = f"for minor units (cents), write `cents({self.text(syntax)})`"
-            elif unwrap(wanted) == MONEY and unwrap(value.type) == NUMBER:
-                fix = "write an amount with its currency, such as `50 USD`"
-            elif unwrap(wanted) == STRING:
-                fix = "write text in double quotes"
             raise self.problem(
-                syntax.span, f"{what} takes {wanted.name}, not {value.type.name} (`{self.text(syntax)}`)", fix
+                syntax.span,
+                f"{what} takes {wanted.name}, not {value.type.name} (`{self.text(syntax)}`)",
+                _mismatch_fix(wanted, value.type, self.text(syntax)),
             )
         return value
 
@@ -701,7 +797,12 @@ class _Checker:
             first = self.mappings[mapping.name]
             where = f" (first defined at {first.location})" if first is not None else ""
             self.diagnostics.append(
-                Diagnostic.at(file, mapping.name_span, f"duplicate mapping name `{mapping.name}`{where}")
+                Diagnostic.at(
+                    file,
+                    mapping.name_span,
+                    f"duplicate mapping name `{mapping.name}`{where}",
+                    suggestion="give each mapping a name of its own",
+                )
             )
             return
         self.mappings[mapping.name] = None
@@ -747,7 +848,7 @@ class _Checker:
             raise self.problem(
                 mapping.source_span,
                 f"unknown mapping source `{mapping.source}`: write a connector and its events' subject",
-                did_you_mean(mapping.source, known) or f"for example `{known[0]}`" if known else None,
+                did_you_mean(mapping.source, known) or f"the loaded connectors have {_some(known)}",
             )
         return _Scope(tail, found[0].subject_type, found[0].spec.model)
 
@@ -758,19 +859,31 @@ class _Checker:
             owner = ".".join(field.target[:index])
             record = unwrap(current)
             if not isinstance(record, Record):
-                raise self.problem(field.target_spans[index], f"`{owner}` is {current.name}; it has no field `{name}`")
+                raise self.problem(
+                    field.target_spans[index],
+                    f"`{owner}` is {current.name}; it has no field `{name}`",
+                    f"set `{owner}` itself: `{owner} = …`",
+                )
             if name not in record.fields:
                 message = (
                     f"`{info.qualified_name}` has no argument `{name}`"
                     if index == 0
                     else f"`{owner}` has no field `{name}`"
                 )
-                raise self.problem(field.target_spans[index], message, did_you_mean(name, record.fields))
+                raise self.problem(
+                    field.target_spans[index],
+                    message,
+                    did_you_mean(name, record.fields) or f"`{owner or info.qualified_name}` has {_some(record.fields)}",
+                )
             current = record.fields[name]
             existing = branch.get(name)
             last = index == len(field.target) - 1
             if existing is not None and (last or not isinstance(existing, dict)):
-                raise self.problem(field.span, f"`{'.'.join(field.target[: index + 1])}` is set twice in this mapping")
+                raise self.problem(
+                    field.span,
+                    f"`{'.'.join(field.target[: index + 1])}` is set twice in this mapping",
+                    "keep one of the lines",
+                )
             if not last:
                 branch = branch.setdefault(name, {})  # type: ignore[assignment]
         target = ".".join(field.target)
@@ -781,7 +894,12 @@ class _Checker:
         name = action.mapping or ""
         span = action.mapping_span or action.span
         if name not in self.mappings:
-            raise self.problem(span, f"unknown mapping `{name}`", did_you_mean(name, self.mappings))
+            raise self.problem(
+                span,
+                f"unknown mapping `{name}`",
+                did_you_mean(name, self.mappings)
+                or f"define it: `mapping {name}: <connector>.<subject> -> {info.qualified_name} … end`",
+            )
         mapping = self.mappings[name]
         if mapping is None:
             raise _Problem(None)  # its own errors are already reported
@@ -805,12 +923,16 @@ class _Checker:
             if not candidates:
                 known = [n for c, n in self.catalog.actions] + [i.qualified_name for i in self.catalog.actions.values()]
                 raise self.problem(
-                    action.target_span, f"unknown action `{action.name}`", did_you_mean(action.name, known)
+                    action.target_span,
+                    f"unknown action `{action.name}`",
+                    did_you_mean(action.name, known) or f"the loaded connectors offer {_some(known)}",
                 )
             if len(candidates) > 1:
                 names = " and ".join(f"`{c.qualified_name}`" for c in candidates)
                 raise self.problem(
-                    action.target_span, f"`{action.name}` is ambiguous: both {names} offer it; write which one you mean"
+                    action.target_span,
+                    f"`{action.name}` is ambiguous: both {names} offer it",
+                    f"write which one you mean, such as `{candidates[-1].qualified_name}`",
                 )
             return candidates[0]
         connector = self.catalog.connector_name(action.connector)
@@ -819,7 +941,8 @@ class _Checker:
                 action.target_span,
                 f"unknown connector `{action.connector}`",
                 self.catalog.missing_table_hint(action.connector)
-                or did_you_mean(action.connector, self.catalog.aliases),
+                or did_you_mean(action.connector, self.catalog.aliases)
+                or f"the loaded connectors are {_some(self.catalog.connectors)}",
             )
         info = self.catalog.action(connector, action.name)
         if info is None:
@@ -827,7 +950,8 @@ class _Checker:
             raise self.problem(
                 action.target_span,
                 f"`{action.connector}` has no action `{action.name}`",
-                did_you_mean(action.name, offered, prefix=f"{action.connector}."),
+                did_you_mean(action.name, offered, prefix=f"{action.connector}.")
+                or f"`{action.connector}` offers {_some(offered)}",
             )
         return info
 
@@ -854,6 +978,7 @@ def currency_of(node: ir.Node) -> str | None:
 
 _ARITHMETIC_TYPES: dict[tuple[str, Type, Type], Type] = {
     **{(op, NUMBER, NUMBER): NUMBER for op in "+-*/"},
+    ("+", STRING, STRING): STRING,
     ("+", MONEY, MONEY): MONEY,
     ("-", MONEY, MONEY): MONEY,
     ("*", MONEY, NUMBER): MONEY,
@@ -869,14 +994,79 @@ def _arithmetic_type(op: str, left: Type, right: Type) -> Type | None:
     return _ARITHMETIC_TYPES.get((op, left, right))
 
 
-def _arithmetic_fix(op: str, left: Type, right: Type) -> str | None:
+def _arithmetic_fix(op: str, left: Type, right: Type) -> str:
     if MONEY in (left, right) and NUMBER in (left, right) and op in "+-":
         return "write the number as money, such as `5 USD`"
     if left in (DATE, DATETIME):
         return "use `add_days(date, n)` or `days_between(a, b)`"
     if left == MONEY and right == MONEY and op == "*":
         return "multiply money by a number"
-    return None
+    if STRING in (left, right):
+        return "only text + text joins text; other values go in a template, such as `{{ order.total }}`"
+    return "arithmetic works on numbers and money"
+
+
+def _mismatch_fix(wanted: Type, got: Type, text: str) -> str:
+    """A one-line fix for a value of type `got` written where `wanted` is needed."""
+    wanted, got = unwrap(wanted), unwrap(got)
+    unquoted = text.strip('"')
+    if wanted == MONEY and got == NUMBER:
+        return f"write the number as money, such as `{text} USD`"
+    if wanted == MONEY and got == STRING:
+        example = f"{unquoted} USD" if unquoted.replace(".", "", 1).isdigit() else "50 USD"
+        return f"write an amount without quotes and with its currency, such as `{example}`"
+    if wanted == NUMBER and got == MONEY:
+        return f"for minor units (cents), write `cents({text})`; for the number alone, `amount({text})`"
+    if wanted == NUMBER and got == STRING:
+        return f"write the number without quotes, such as `{unquoted if unquoted.isdigit() else 1}`"
+    if wanted == STRING:
+        return "write text in double quotes"
+    if isinstance(wanted, EnumType):
+        return f"write one of the labels of `{wanted.label}`: {_some(wanted.values)}"
+    if wanted in (DATE, DATETIME) and got == STRING:
+        return f'read the text as a date first, such as `date({text}, "MM/DD/YYYY")`'
+    return f"write a value of type {wanted.name}"
+
+
+_LITERALS = (ast.StringLiteral, ast.NumberLiteral, ast.MoneyLiteral, ast.BoolLiteral, ast.ListLiteral)
+_LITERAL_FIXES = {
+    "matches": "keep the pattern simple: no repeated group that repeats, no backreference or lookaround",
+    "convert": 'add the pair to [rates] in cartwire.toml, such as "USD/EUR" = "0.92"',
+    "money": 'write a currency code such as "USD"',
+    "keep": 'write the characters to keep, such as "A-Za-z0-9_-"',
+    "local_date": 'write an IANA time zone such as "America/Chicago"',
+}
+
+
+def _literal_fix(function: str, position: int) -> str:
+    if function in ("date", "format_date") and position == 1:
+        return 'write a pattern made of YYYY, MM, DD, HH, mm and ss, such as "MM/DD/YYYY"'
+    if function == "format_date":
+        return _LITERAL_FIXES["local_date"]
+    return _LITERAL_FIXES.get(function, "see the function table in docs/language.md")
+
+
+def _field_reader(name: str, type_: Type) -> Function:
+    """Reads the field `name` of a computed record (see `_Checker.member`)."""
+    return Function(f".{name}", (ANY,), type_, lambda value: ir.normalize(ir.step(value, name)))
+
+
+def _some(names: Iterable[str]) -> str:
+    """A few of `names`, for a fix that lists what there is."""
+    listed = sorted(names)
+    if not listed:
+        return "nothing to offer"
+    shown = ", ".join(f"`{n}`" for n in listed[:6])
+    return shown + (f" and {len(listed) - 6} more" if len(listed) > 6 else "")
+
+
+def _into(type_: Type, owner: str, name: str) -> str:
+    """How to reach `name` when `owner` is not a record."""
+    if isinstance(unwrap(type_), ListType):
+        return f"a list has no fields: test its items with `any(x in {owner}: x.{name} …)`"
+    if unwrap(type_) == MONEY:
+        return f"write `amount({owner})` for the number, `currency({owner})` for the code"
+    return f"`{owner}` has no fields: take `.{name}` away"
 
 
 def _fills(info: ActionInfo, name: str) -> str | None:

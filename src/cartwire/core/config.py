@@ -17,8 +17,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from cartwire.core import config_values
+from cartwire.core.currency import RateTable
 from cartwire.core.ratelimit import rate_limit_from_table
 from cartwire.core.retry import RetrySettings
+from cartwire.core.timeutil import zone
 from cartwire.plugins.connector import Connector
 from cartwire.plugins.manager import ConnectorRegistry
 from cartwire.plugins.policy import RateLimit
@@ -43,6 +45,8 @@ class Config:
     rate_limits: dict[str, RateLimit | None] = field(default_factory=dict)  # replacing connectors' declared ones
     # `${NAME}` references left empty because NAME was not set (only with `secrets_required=False`).
     unset_variables: tuple[str, ...] = ()
+    rates: RateTable = field(default_factory=RateTable)  # [rates], for `convert()` in rules
+    time_zone: str = "UTC"  # the store's zone: dates in rules and schedules without one
 
 
 def load_config(path: Path, *, secrets_required: bool = True) -> Config:
@@ -63,7 +67,7 @@ def load_config(path: Path, *, secrets_required: bool = True) -> Config:
 def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None, *, secrets_required: bool = True) -> Config:
     where = str(path) if path else "configuration"
     base = path.parent if path else Path.cwd()
-    known = {"database", "rules", "server", "connectors", "retry", "rate_limit"}
+    known = {"database", "rules", "server", "connectors", "retry", "rate_limit", "rates", "time_zone"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(f"{where}: unknown key {unknown[0]!r} (expected one of {', '.join(sorted(known))})")
@@ -85,6 +89,12 @@ def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None, *, sec
         }
     except (ValueError, AttributeError) as error:
         raise ConfigError(f"{where} {error}") from None
+    try:
+        rates = RateTable.parse(raw.get("rates", {}), f"{where} [rates]")
+        time_zone = raw.get("time_zone", "UTC")
+        zone(str(time_zone))
+    except ValueError as error:
+        raise ConfigError(f"{where}: {error}") from None
     unset: list[str] | None = None if secrets_required else []
     connectors = {
         name: {key: _resolve(value, f"{where} [connectors.{name}] {key}", unset) for key, value in settings.items()}
@@ -101,6 +111,8 @@ def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None, *, sec
         connectors=connectors,
         retry=retry,
         unset_variables=tuple(unset or ()),
+        rates=rates,
+        time_zone=str(time_zone),
     )
 
 

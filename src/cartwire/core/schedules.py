@@ -6,8 +6,9 @@ Three forms, the time zone being optional (the store's time zone when left out):
 - `weekly <day> HH:MM [zone]`: every week, `day` being `monday` … `sunday`;
 - `every N minutes`: at each multiple of N minutes since midnight UTC (N from 1 to 1440).
 
-A wall-clock time that a daylight-saving change skips runs at the instant the clock jumps past;
-one that happens twice runs once, the first time.
+A wall-clock time that a daylight-saving change skips runs as late as the jump (02:30 on the
+day the clocks go from 02:00 to 03:00 runs at 03:30); one that happens twice runs once, the first
+time.
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ _EVERY = re.compile(r"every (\d+) minutes?")
 
 
 class Tick(BaseModel):
-    """The subject of a schedule's event: which schedule and the instant it was due (UTC)."""
+    """The subject of a schedule's event, `schedule` in rules: its canonical text (`name`, such as
+    "daily 06:00 America/Chicago") and the instant it was due (`due_at`, UTC).
+    """
 
-    schedule: str
+    name: str
     due_at: datetime
 
 
@@ -76,7 +79,7 @@ class Schedule:
         return Event(
             source=SCHEDULE_SOURCE,
             type=self.event_type,
-            subject=Tick(schedule=self.text, due_at=due_at.astimezone(UTC)),
+            subject=Tick(name=self.text, due_at=due_at.astimezone(UTC)),
             entity=f"{SCHEDULE_SOURCE}:{self.text}",
             dedupe_key=f"{self.event_type}@{stamp}",
             occurred_at=due_at.astimezone(UTC),

@@ -159,6 +159,15 @@ class Quantifier(Node):
     variable_span: Span | None = field(default=None, compare=False, repr=False)
 
 
+@dataclass(frozen=True, kw_only=True)
+class Member(Node):
+    """`first(item in order.items: item.stock < 5).sku`: fields of a call's or quantifier's value."""
+
+    value: Call | Quantifier
+    names: tuple[str, ...]
+    name_spans: tuple[Span, ...] = field(compare=False, repr=False)
+
+
 Expr = (
     Path
     | StringLiteral
@@ -176,6 +185,7 @@ Expr = (
     | Default
     | Call
     | Quantifier
+    | Member
 )
 
 
@@ -228,6 +238,7 @@ class Rule(Node):
     schedule: str | None = None
     stop: bool = False
     hold: StringLiteral | None = None
+    stop_span: Span | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, kw_only=True)

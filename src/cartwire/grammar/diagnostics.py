@@ -68,7 +68,9 @@ class Diagnostic:
             "file": self.filename,
             "line": self.line,
             "column": self.column,
+            "end_line": self.line,
             "end_column": self.column + self.width if self.line else 0,
+            "source_line": self.source_line,
             "fix": self.suggestion,
         }
 

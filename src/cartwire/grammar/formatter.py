@@ -3,7 +3,7 @@
 Each expression kind has one small function registered on `expression`; a rule becomes a list of
 output lines, each remembering where its first token was written, and comments (which the tree
 does not hold) are put back next to the line they were written beside or above. The layout is
-described in docs/formatting.md.
+described in docs/language.md ("Formatting").
 """
 
 from __future__ import annotations
@@ -48,7 +48,12 @@ def format_text(text: str, filename: str, *, width: int = WIDTH) -> str:
 def format_rules(file: ast.RuleFile, *, width: int = WIDTH) -> str:
     """The canonical text of a parsed file, with `file.comments` put back (none for a tree built by hand)."""
     layout = _Layout(width, _Source(file.source), file.comments)
-    lines = [line for rule in file.rules for line in _rule(rule, layout)]
+    blocks: list[ast.Rule | ast.Mapping] = sorted([*file.rules, *file.mappings], key=lambda b: _start(b.span))
+    lines = [
+        line
+        for block in blocks
+        for line in (_rule(block, layout) if isinstance(block, ast.Rule) else _mapping(block, layout))
+    ]
     return _render(lines, layout)
 
 
@@ -56,19 +61,29 @@ def format_rules(file: ast.RuleFile, *, width: int = WIDTH) -> str:
 
 # How tightly each kind binds, loosest first. A child that binds more loosely than its place in
 # the grammar allows is parenthesized; every other pair of parentheses is dropped.
-OR, AND, NOT, COMPARE, ATOM = range(1, 6)
+OR, AND, NOT, COMPARE, DEFAULT, SUM, PRODUCT, UNARY, ATOM = range(1, 10)
 _LEVELS: dict[type[ast.Node], int] = {
     ast.Or: OR,
     ast.And: AND,
     ast.Not: NOT,
     ast.Compare: COMPARE,
     ast.Membership: COMPARE,
+    ast.Default: DEFAULT,
+    ast.Negate: UNARY,
 }
+
+
+def _level(node: ast.Expr) -> int:
+    if isinstance(node, ast.Arithmetic):
+        return SUM if node.op in "+-" else PRODUCT
+    if isinstance(node, ast.Call) and node.infix:
+        return COMPARE
+    return _LEVELS.get(type(node), ATOM)
 
 
 def _child(node: ast.Expr, needs: int) -> str:
     text = expression(node)
-    return f"({text})" if _LEVELS.get(type(node), ATOM) < needs else text
+    return f"({text})" if _level(node) < needs else text
 
 
 @singledispatch
@@ -94,12 +109,48 @@ def _not(node: ast.Not) -> str:
 
 @expression.register
 def _compare(node: ast.Compare) -> str:
-    return f"{_child(node.left, ATOM)} {node.op} {_child(node.right, ATOM)}"
+    return f"{_child(node.left, DEFAULT)} {node.op} {_child(node.right, DEFAULT)}"
 
 
 @expression.register
 def _membership(node: ast.Membership) -> str:
-    return f"{_child(node.item, ATOM)} in {_child(node.container, ATOM)}"
+    return f"{_child(node.item, DEFAULT)} in {_child(node.container, DEFAULT)}"
+
+
+@expression.register
+def _default(node: ast.Default) -> str:
+    return f"{_child(node.value, SUM)} ?? {_child(node.fallback, DEFAULT)}"
+
+
+@expression.register
+def _arithmetic(node: ast.Arithmetic) -> str:
+    level = _level(node)
+    return f"{_child(node.left, level)} {node.op} {_child(node.right, level + 1)}"
+
+
+@expression.register
+def _negate(node: ast.Negate) -> str:
+    return f"-{_child(node.operand, UNARY)}"
+
+
+@expression.register
+def _call(node: ast.Call) -> str:
+    if node.infix and len(node.arguments) == 2:
+        left, right = node.arguments
+        return f"{_child(left, DEFAULT)} {node.name} {_child(right, DEFAULT)}"
+    return f"{node.name}({', '.join(expression(a) for a in node.arguments)})"
+
+
+@expression.register
+def _member(node: ast.Member) -> str:
+    return ".".join((expression(node.value), *node.names))
+
+
+@expression.register
+def _quantifier(node: ast.Quantifier) -> str:
+    if node.variable is None or node.body is None:
+        return f"{node.kind}({expression(node.collection)})"
+    return f"{node.kind}({node.variable} in {_child(node.collection, DEFAULT)}: {expression(node.body)})"
 
 
 @expression.register
@@ -249,19 +300,47 @@ def _end(span: ast.Span) -> Pos:
 
 
 def _rule(rule: ast.Rule, layout: _Layout) -> list[_Line]:
+    trigger = rule.event_type if rule.schedule is None else f"schedule {quote(rule.schedule)}"
     lines = [
         _Line(f"rule {quote(rule.name)}", _start(rule.span), _end(rule.name_span), top=True),
-        _Line(f"{INDENT}on {rule.event_type}", _start(rule.event_span), _end(rule.event_span)),
+        _Line(f"{INDENT}on {trigger}", _start(rule.event_span), _end(rule.event_span)),
     ]
     if rule.condition is not None:
         lines += _condition(rule.condition, layout)
-    first_action = _start(rule.actions[0].span)
+    steps = _steps(rule)
+    first_step = steps[0][1]
     last_clause = _end(rule.event_span if rule.condition is None else rule.condition.span)
-    words = layout.source.clause_words(last_clause, first_action)
+    words = layout.source.clause_words(last_clause, first_step)
     if rule.priority:
-        lines.append(_Line(f"{INDENT}priority {rule.priority}", *words.get("priority", (first_action, first_action))))
-    lines += _then(rule.actions, words.get("then", (first_action, first_action)), layout)
+        lines.append(_Line(f"{INDENT}priority {rule.priority}", *words.get("priority", (first_step, first_step))))
+    lines += _then(steps, words.get("then", (first_step, first_step)), layout)
     end_line, end_column = _end(rule.span)
+    lines.append(_Line("end", (end_line, end_column - len("end")), (end_line, end_column), comment_indent=INDENT))
+    return lines
+
+
+_Step = tuple[ast.Action | str, Pos, Pos]  # an action, or the text of `hold "…"` / `stop`
+
+
+def _steps(rule: ast.Rule) -> list[_Step]:
+    """What follows `then`: the actions, then `hold`, then `stop` (their order carries no meaning)."""
+    steps: list[_Step] = [(a, _start(a.span), _end(a.span)) for a in rule.actions]
+    if rule.hold is not None:
+        steps.append((f"hold {quote(rule.hold.value)}", _start(rule.hold.span), _end(rule.hold.span)))
+    if rule.stop:
+        span = rule.stop_span or rule.span
+        steps.append(("stop", _start(span), _end(span)))
+    return sorted(steps, key=lambda step: step[1])
+
+
+def _mapping(mapping: ast.Mapping, layout: _Layout) -> list[_Line]:
+    head = f"mapping {mapping.name}: {mapping.source} -> {mapping.target}"
+    lines = [_Line(head, _start(mapping.span), _end(mapping.target_span), top=True)]
+    lines += [
+        _Line(f"{INDENT}{'.'.join(field.target)} = {expression(field.value)}", _start(field.span), _end(field.span))
+        for field in mapping.fields
+    ]
+    end_line, end_column = _end(mapping.span)
     lines.append(_Line("end", (end_line, end_column - len("end")), (end_line, end_column), comment_indent=INDENT))
     return lines
 
@@ -280,27 +359,40 @@ def _condition(condition: ast.Expr, layout: _Layout) -> list[_Line]:
     return layout.choose(joined, split)
 
 
-def _then(actions: tuple[ast.Action, ...], then: tuple[Pos, Pos], layout: _Layout) -> list[_Line]:
-    """One action on the `then` line; several, one per line below a bare `then`."""
-    if len(actions) == 1:
-        return _action(actions[0], f"{INDENT}then ", INDENT, then[0], layout)
+def _then(steps: list[_Step], then: tuple[Pos, Pos], layout: _Layout) -> list[_Line]:
+    """One step on the `then` line; several, one per line below a bare `then`."""
+    if len(steps) == 1:
+        return _step(steps[0], f"{INDENT}then ", INDENT, then[0], layout)
     lines = [_Line(f"{INDENT}then", *then)]
-    for action in actions:
-        lines += _action(action, INDENT * 2, INDENT * 2, _start(action.span), layout)
+    for step in steps:
+        lines += _step(step, INDENT * 2, INDENT * 2, step[1], layout)
     return lines
+
+
+def _step(step: _Step, lead: str, indent: str, start: Pos, layout: _Layout) -> list[_Line]:
+    what, _, end = step
+    if isinstance(what, str):
+        return [_Line(f"{lead}{what}", start, end)]
+    return _action(what, lead, indent, start, layout)
 
 
 def _action(action: ast.Action, lead: str, indent: str, start: Pos, layout: _Layout) -> list[_Line]:
     """`target(name: value, …)` on one line, or one argument per line with a trailing comma."""
     end = _end(action.span)
-    if not action.arguments:
+    if not action.arguments and action.mapping is None:
         return [_Line(f"{lead}{action.target}", start, end)]
+    if action.mapping is not None and not action.arguments:
+        return [_Line(f"{lead}{action.target}(from {action.mapping})", start, end)]
     arguments = [f"{argument.name}: {expression(argument.value)}" for argument in action.arguments]
+    if action.mapping is not None:
+        arguments.insert(0, f"from {action.mapping}")
     joined = _Line(f"{lead}{action.target}({', '.join(arguments)})", start, end)
     split = [_Line(f"{lead}{action.target}(", start, _end(action.target_span))]
+    spans = [argument.span for argument in action.arguments]
+    if action.mapping is not None:
+        spans.insert(0, action.mapping_span or action.target_span)
     split += [
-        _Line(f"{indent}{INDENT}{text},", _start(argument.span), _end(argument.span))
-        for text, argument in zip(arguments, action.arguments, strict=True)
+        _Line(f"{indent}{INDENT}{text},", _start(span), _end(span)) for text, span in zip(arguments, spans, strict=True)
     ]
     split.append(_Line(f"{indent})", (end[0], end[1] - 1), end, comment_indent=indent + INDENT))
     return layout.choose(joined, split)

@@ -140,6 +140,7 @@ class _ToAst(Transformer[Token, tuple[ast.Rule | ast.Mapping, ...]]):
             schedule=schedule,
             stop=bool(stops),
             hold=holds[0] if holds else None,
+            stop_span=_span(stops[0].meta) if stops else None,
         )
 
     def event_trigger(self, meta: Meta, children: list[Token]) -> tuple[str, None, ast.Span]:
@@ -272,6 +273,12 @@ class _ToAst(Transformer[Token, tuple[ast.Rule | ast.Mapping, ...]]):
             variable_span=head.item.span,
         )
 
+    def member(self, meta: Meta, children: list[Any]) -> ast.Member:
+        value, *names = children
+        return ast.Member(
+            value=value, names=tuple(str(n) for n in names), name_spans=tuple(_span(n) for n in names), span=_span(meta)
+        )
+
     def path(self, meta: Meta, names: list[Token]) -> ast.Path:
         return ast.Path(names=tuple(str(n) for n in names), name_spans=tuple(_span(n) for n in names), span=_span(meta))
 
@@ -328,6 +335,7 @@ _WORDS = {
     "_SCHEDULE": "`schedule`", "QUANTIFIER": "`any`, `all`, `count`, `sum` or `first`",
     "TEXT_TEST": "a text test such as `contains`", "PLUS": "`+`", "MINUS": "`-`", "STAR": "`*`",
     "SLASH": "`/`", "_DEFAULT": "`??`", "_ARROW": "`->`", "MONEY": "an amount such as `50 USD`",
+    "EQ": "`=`", "NE": "`!=`", "LT": "`<`", "LE": "`<=`", "GT": "`>`", "GE": "`>=`",
 }  # fmt: skip
 _COMPARISONS = frozenset({"EQ", "NE", "LT", "LE", "GT", "GE"})
 _VALUE_STARTS = frozenset(
@@ -398,22 +406,69 @@ def _diagnose(error: UnexpectedInput, text: str, filename: str) -> Diagnostic:
     if isinstance(error, UnexpectedCharacters):
         span = ast.Span(error.line, error.column, error.line, error.column + 1)
         if error.char == '"':
-            return at(span, 'unclosed string: a string must end with `"` on the same line')
-        words = _expected_words(_accepted(error), None)
-        return at(span, f"unexpected character `{error.char}`" + (f": expected {_join(words)}" if words else ""))
+            return at(span, 'unclosed string: a string must end with `"` on the same line', 'add the closing `"`')
+        expected = _accepted(error)
+        words = _expected_words(expected, None)
+        message = f"unexpected character `{error.char}`" + (f": expected {_join(words)}" if words else "")
+        return at(span, message, _CHARACTER_FIXES.get(error.char) or _fix(expected, None, None))
     assert isinstance(error, UnexpectedToken)
     token = error.token
     previous = error.token_history[-1] if error.token_history else _token_before(text, token)
     expected = _accepted(error)
     if token.type == "$END":
         span = ast.Span(token.end_line or 1, token.end_column or 1, token.end_line or 1, (token.end_column or 1) + 1)
-        return at(span, "unexpected end of file: a rule must end with `end`")
+        if "_END" not in expected:
+            wanted = _join(_expected_words(expected, previous))
+            return at(
+                span, f"unexpected end of file: expected {wanted}{_context(previous)}", _fix(expected, None, previous)
+            )
+        return at(
+            span, "unexpected end of file: a rule or mapping must end with `end`", "add `end` after its last line"
+        )
     span = _span(token)
-    if token.type == "_RULE" and "_END" in expected:
-        return at(span, "expected `end` before the next `rule`: every rule must end with `end`")
+    if token.type in ("_RULE", "_MAPPING") and "_END" in expected:
+        return at(
+            span,
+            f"expected `end` before the next `{token}`: every rule and mapping must end with `end`",
+            "add `end` on the line before",
+        )
     found = f"found {token}" if token.type == "STRING" else f"found `{token}`"
     message = f"expected {_join(_expected_words(expected, previous))}{_context(previous)}, {found}"
-    return at(span, message, _glued_keyword(str(token), expected))
+    return at(span, message, _glued_keyword(str(token), expected) or _fix(expected, token, previous))
+
+
+_CHARACTER_FIXES = {
+    "'": 'write text in double quotes: "like this"',
+    "&": "write `and`",
+    "|": "write `or`",
+    "!": "write `not`, or `!=` for “is not equal to”",
+    "{": 'templates go inside a string: "{{ order.total }}"',
+}
+
+
+def _fix(expected: set[str], token: Token | None, previous: Token | None) -> str:
+    """A one-line fix for a syntax error: what to write at the place it points at."""
+    if token is not None and previous is not None and token.type == "EQ" and str(previous) == "=":
+        return "compare with a single `=`"
+    if token is not None and "STRING" in expected and token.type in ("NAME", "EVENT_TYPE", "ACTION_TARGET"):
+        return f'write it in double quotes: "{token}"'
+    for name, fix in _FIXES:
+        if name in expected:
+            return fix
+    words = _expected_words(expected, previous)
+    return f"write {words[0]} here" if words else "see docs/language.md for the shape of a rule"
+
+
+# The fix for the first of these the parser could accept, in this order.
+_FIXES = (
+    ("_END", "end the rule (or mapping) with `end`"),
+    ("_THEN", "write `then` and the rule's actions after the condition"),
+    ("_COLON", "write each argument as `name: value`"),
+    ("EQ", "write each line of a mapping as `field = value`"),
+    ("_ARROW", "write `mapping name: connector.subject -> connector.action`"),
+    ("_RPAR", "close the parenthesis with `)`"),
+    ("_RSQB", "close the list with `]`"),
+)
 
 
 def _accepted(error: UnexpectedInput) -> set[str]:

@@ -9,6 +9,7 @@ from importlib import import_module
 
 import pluggy
 
+from cartwire.core.functions import Function, collect
 from cartwire.plugins import hookspecs
 from cartwire.plugins.connector import Connector
 
@@ -81,3 +82,12 @@ def connector_registry(pm: pluggy.PluginManager | None = None) -> ConnectorRegis
     registry = ConnectorRegistry()
     (pm or make_plugin_manager()).hook.cartwire_register_connectors(register=registry.register)
     return registry
+
+
+def plugin_functions(pm: pluggy.PluginManager | None = None) -> list[Function]:
+    """Ask every plugin to register its rule functions; a badly typed one is a `PluginError`."""
+    hook = (pm or make_plugin_manager()).hook.cartwire_register_functions
+    try:
+        return collect(lambda register: hook(register=register))
+    except ValueError as error:
+        raise PluginError(f"a plugin registered an invalid rule function: {error}") from None

@@ -86,16 +86,18 @@ def replay(
     (a 3dcart order array, a Sezzle event). Each event is evaluated at its own time; nothing is
     sent anywhere and signatures are not checked. Exit 1 when an event cannot be read or evaluated.
     """
-    from cartwire.cli import catalog_for
+    from cartwire.cli import catalog_for, library_for
 
-    catalog = catalog_for(config_path)
-    rules = TracedRules([rules_dir], catalog)
+    catalog, library = catalog_for(config_path), library_for(config_path)
+    rules = TracedRules([rules_dir], catalog, library)
     inputs = list(read_inputs(catalog, event_files))
     replayed = list(rules.replay(inputs))
     lines, failures = render_text(replayed)
     document: dict[str, Any] = {"events": [outcome_json(item, outcome) for item, outcome in replayed]}
     if other_rules is not None:
-        lines, document["changes"], _ = diff(replayed, list(TracedRules([other_rules], catalog).replay(inputs)))
+        lines, document["changes"], _ = diff(
+            replayed, list(TracedRules([other_rules], catalog, library).replay(inputs))
+        )
         document.pop("events")
     if coverage:
         report = _coverage(rules, replayed)
@@ -124,13 +126,13 @@ def _coverage(rules: TracedRules, replayed: list[Replayed]) -> dict[str, Any]:
 @click.option("--format", "output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def test_command(paths: tuple[Path, ...], config_path: Path | None, coverage: bool, output: str) -> None:
     """Run the rule tests (*.ruletest.toml) in PATHS (default: the current directory); exit 1 on any failure."""
-    from cartwire.cli import catalog_for
+    from cartwire.cli import catalog_for, library_for
 
     files = test_files(paths or (Path(),))
     if not files:
         click.echo(f"error: no *{RULE_TEST_SUFFIX} files in {', '.join(map(str, paths or (Path(),)))}", err=True)
         sys.exit(1)
-    runner = Runner(catalog_for(config_path))
+    runner = Runner(catalog_for(config_path), library_for(config_path))
     results: list[Result] = []
     lines: list[str] = []
     for path in files:

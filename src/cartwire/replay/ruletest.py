@@ -19,6 +19,7 @@ from typing import Any
 
 from cartwire.core.catalog import Catalog
 from cartwire.core.events import Event
+from cartwire.core.functions import Library
 from cartwire.core.plan import ActionCall
 from cartwire.core.timeutil import parse_rfc3339
 from cartwire.plugins.connector import WebhookRejected
@@ -132,13 +133,14 @@ def _paths(base: Path, value: Any, where: str) -> tuple[Path, ...]:
 class Runner:
     """Runs rule tests, compiling each rule set once."""
 
-    def __init__(self, catalog: Catalog):
+    def __init__(self, catalog: Catalog, library: Library | None = None):
         self.catalog = catalog
+        self.library = library
         self.rule_sets: dict[tuple[Path, ...], TracedRules] = {}
 
     def rules(self, paths: tuple[Path, ...]) -> TracedRules:
         if paths not in self.rule_sets:
-            self.rule_sets[paths] = TracedRules(paths, self.catalog)
+            self.rule_sets[paths] = TracedRules(paths, self.catalog, self.library)
         return self.rule_sets[paths]
 
     def run(self, test: RuleTest) -> Result:

@@ -19,6 +19,7 @@ from cartwire.core.catalog import Catalog
 from cartwire.core.checker import CheckedRule, check
 from cartwire.core.engine import Engine, EvaluationError, RuleError, compile_rules
 from cartwire.core.events import Event
+from cartwire.core.functions import Library
 from cartwire.core.money import CurrencyMismatch
 from cartwire.core.plan import Plan
 from cartwire.replay.describe import children, describe
@@ -81,15 +82,15 @@ class _Rule:
 class TracedRules:
     """A rule set compiled into an engine, with its checked conditions kept for explaining."""
 
-    def __init__(self, paths: Iterable[Path], catalog: Catalog):
+    def __init__(self, paths: Iterable[Path], catalog: Catalog, library: Library | None = None):
         paths = list(paths)
         files, diagnostics = parse_paths(paths)
         if diagnostics:
-            raise RuleError(check_paths(paths, catalog))
-        checked, diagnostics = check(files, catalog)
+            raise RuleError(check_paths(paths, catalog, library))
+        checked, diagnostics = check(files, catalog, library)
         if any(d.severity == "error" for d in diagnostics):
             raise RuleError(diagnostics)
-        self.engine: Engine = compile_rules(files, catalog)
+        self.engine: Engine = compile_rules(files, catalog, library=library)
         self.rules = {rule.name: _prepare(rule, catalog) for rule in checked}
 
     def files(self) -> dict[str, list[str]]:

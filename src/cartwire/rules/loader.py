@@ -5,10 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from pluggy import PluginManager
+
 from cartwire.core.catalog import Catalog
 from cartwire.core.checker import check
+from cartwire.core.config import Config
 from cartwire.core.engine import Engine, RuleError, compile_rules
+from cartwire.core.functions import Library, default_library
 from cartwire.grammar import Diagnostic, RuleFile, RuleSyntaxError, parse_rules
+from cartwire.plugins.manager import PluginError, plugin_functions
 
 TEMPLATES_DIR = Path(__file__).resolve().parent
 
@@ -44,21 +49,32 @@ def parse_paths(paths: Iterable[Path]) -> tuple[list[RuleFile], list[Diagnostic]
     return files, diagnostics
 
 
-def check_paths(paths: Iterable[Path], catalog: Catalog) -> list[Diagnostic]:
+def check_paths(paths: Iterable[Path], catalog: Catalog, library: Library | None = None) -> list[Diagnostic]:
     """Every syntax, name and type problem of the rule files at `paths` (empty when all is well),
     file by file in the order the files are read, and by position within a file.
     """
     paths = list(paths)
     files, diagnostics = parse_paths(paths)
     order = {str(path): index for index, path in enumerate(rule_files(paths))}
-    everything = diagnostics + check(files, catalog)[1]
+    everything = diagnostics + check(files, catalog, library)[1]
     return sorted(everything, key=lambda d: (order.get(d.filename, len(order)), d.line, d.column))
 
 
-def load_rules(paths: Iterable[Path], catalog: Catalog) -> Engine:
+def load_rules(paths: Iterable[Path], catalog: Catalog, library: Library | None = None) -> Engine:
     """Compile the rule files at `paths`; raise `RuleError` with every problem if any."""
     paths = list(paths)
     files, diagnostics = parse_paths(paths)
     if diagnostics:
-        raise RuleError(check_paths(paths, catalog))
-    return compile_rules(files, catalog)
+        raise RuleError(check_paths(paths, catalog, library))
+    return compile_rules(files, catalog, library=library)
+
+
+def rule_library(config: Config | None, pm: PluginManager | None = None) -> Library:
+    """The functions rules may call: the built-ins, with `config`'s [rates] and time zone, and
+    every function the plugins register (`cartwire_register_functions`).
+    """
+    rates, time_zone = (config.rates, config.time_zone) if config is not None else (None, "UTC")
+    try:
+        return default_library(rates, time_zone, plugin_functions(pm))
+    except ValueError as error:
+        raise PluginError(f"a plugin's rule function cannot be loaded: {error}") from None
