@@ -1,4 +1,5 @@
-"""The Sezzle connector: order events from webhooks, and capture / refund / release / get_order."""
+"""The Sezzle connector: order events from webhooks; checkout sessions, capture / refund / release /
+reauthorize, reference updates and get_order."""
 
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ from cartwire.plugins.connector import (
     PermanentError,
     WebhookRequest,
 )
+from cartwire.plugins.sezzle import orders
 from cartwire.plugins.sezzle.api import SezzleApi
 from cartwire.plugins.sezzle.models import AmountArguments, OrderArguments, SezzleSettings
+from cartwire.plugins.sezzle.session import SessionArguments
 from cartwire.plugins.sezzle.webhook import EVENT_TYPES, parse_body, parse_delivery
 from cartwire.plugins.sezzle.wire import WireFormatError, find_money, price
 
@@ -34,6 +37,16 @@ _MONEY_ACTIONS: dict[str, tuple[str, Callable[[Money], dict[str, Any]]]] = {
 }
 _Args = TypeVar("_Args", bound=ActionArguments)
 _TOTALS = {"captured": "captures", "refunded": "refunds", "released": "releases"}
+# create_session from a store order: argument -> the order fields it is taken from.
+_SESSION_FROM_ORDER = {
+    "reference_id": ("invoice_number",),
+    "amount": ("total",),
+    "lines": ("items",),
+    "tax": ("tax",),
+    "shipping": ("shipping",),
+    "discount": ("discount",),
+    "customer_email": ("email",),
+}
 
 
 class Sezzle(Connector):
@@ -65,6 +78,28 @@ class Sezzle(Connector):
             ActionSpec("refund", AmountArguments, "Refund part or all of the captured amount.", True, money),
             ActionSpec("release", AmountArguments, "Release (void) part or all of the uncaptured amount.", True, money),
             ActionSpec(
+                "reauthorize",
+                AmountArguments,
+                "Authorize again after expiry: a new order, same reference.",
+                True,
+                money,
+            ),
+            ActionSpec(
+                "create_session",
+                SessionArguments,
+                "Open a checkout session for a store order; the result carries `checkout_url`.",
+                False,
+                _SESSION_FROM_ORDER,
+            ),
+            ActionSpec(
+                "update_reference",
+                orders.ReferenceArguments,
+                "Change the order's reference id.",
+                False,
+                {"order": _ORDER},
+                ("order",),
+            ),
+            ActionSpec(
                 "get_order", OrderArguments, "Read the order with its running totals.", False, {"order": _ORDER}
             ),
         ]
@@ -78,6 +113,16 @@ class Sezzle(Connector):
     def execute(self, action: str, arguments: ActionArguments, idempotency_key: str) -> dict[str, Any]:
         if action == "get_order":
             return self._get_order(_expect(arguments, OrderArguments, action))
+        if action == "create_session":
+            return orders.create_session(self._session(), self.settings, _expect(arguments, SessionArguments, action))
+        if action == "update_reference":
+            return orders.update_reference(self._session(), _expect(arguments, orders.ReferenceArguments, action))
+        if action == "reauthorize":
+            args = _expect(arguments, AmountArguments, action)
+            self._same_currency(action, args.amount)
+            if not idempotency_key:
+                raise PermanentError(f"sezzle.{action} needs an idempotency key for its Sezzle-Request-Id")
+            return orders.reauthorize(self._session(), args.order, args.amount, idempotency_key)
         if action not in _MONEY_ACTIONS:
             raise PermanentError(
                 f"sezzle has no action {action!r} (it has {', '.join(s.name for s in self.actions())})"
@@ -93,12 +138,15 @@ class Sezzle(Connector):
             self._api = None
 
     # --- actions -------------------------------------------------------------------------
-    def _move_money(self, action: str, args: AmountArguments, request_id: str) -> dict[str, Any]:
-        if args.amount.currency != self.settings.currency:
+    def _same_currency(self, action: str, amount: Money) -> None:
+        if amount.currency != self.settings.currency:
             raise PermanentError(
-                f"sezzle.{action}: the amount is in {args.amount.currency} but the Sezzle account "
+                f"sezzle.{action}: the amount is in {amount.currency} but the Sezzle account "
                 f"and its orders are in {self.settings.currency}"
             )
+
+    def _move_money(self, action: str, args: AmountArguments, request_id: str) -> dict[str, Any]:
+        self._same_currency(action, args.amount)
         suffix, body = _MONEY_ACTIONS[action]
         answer = self._session().call(
             "POST", f"/v2/order/{args.order}/{suffix}", action, json=body(args.amount), request_id=request_id

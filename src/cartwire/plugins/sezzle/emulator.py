@@ -8,6 +8,11 @@ constructor option:
 - `business_error_status` (default 422): the status of a rule violation (over-capture, refund above
   the captured amount, capture after expiry). ASSUMPTION: Sezzle documents only that 400 and 422
   exist; 422 "cannot be processed" is the likelier of the two.
+- `parts_must_add_up` (default True): a session whose items, tax and shipping minus discounts
+  differ from `order_amount` is refused (400 at `order.order_amount`). ASSUMPTION: Sezzle says the
+  parts "must already be included in the order total" but not that it checks them.
+- `approve_reauthorizations` (default True): False makes `reauthorize` answer 200 with
+  `authorization.approved: false`, as Sezzle does when the shopper is declined.
 - `honour_request_id` (default True): a repeated `Sezzle-Request-Id` on the same path returns the
   first answer and changes nothing. ASSUMPTION: Sezzle does not document replay semantics.
 
@@ -91,6 +96,8 @@ class SezzleEmulator(WebhookOutbox):
         business_error_status: int = 422,
         *,
         honour_request_id: bool = True,
+        parts_must_add_up: bool = True,
+        approve_reauthorizations: bool = True,
         retry_delays: Sequence[float] = (0.05, 0.1, 0.2),
         new_id: Callable[[], str] | None = None,
     ):
@@ -99,6 +106,9 @@ class SezzleEmulator(WebhookOutbox):
         self.token_lifetime = token_lifetime
         self.business_error_status = business_error_status
         self.honour_request_id = honour_request_id
+        self.parts_must_add_up = parts_must_add_up
+        self.approve_reauthorizations = approve_reauthorizations
+        self._checkouts: dict[str, dict[str, Any]] = {}  # order uuid -> the session's order details
         self._time = MovableClock(clock)
         self._new_id = new_id or (lambda: str(uuidlib.uuid4()))
         self._lock = threading.RLock()
@@ -298,7 +308,9 @@ class SezzleEmulator(WebhookOutbox):
             raise RefusalError(
                 "invalid", "invalid", "order.order_amount.amount_in_cents", f"must be at least {_MIN_ORDER_CENTS}"
             )
+        details = _session_parts(order, cents, currency, check_sum=self.parts_must_add_up)
         created = self._ledger.open_checkout(reference_id, cents, currency, intent)
+        self._checkouts[created.uuid] = details
         session = self._new_id()
         return 201, {
             "uuid": session,
@@ -342,7 +354,9 @@ class SezzleEmulator(WebhookOutbox):
         return 200, {"uuid": txn.uuid}
 
     def _reauthorize(self, call: _Call) -> _Answer:
-        order = self._ledger.reauthorize(call.uuid, *_price(call.body, ""), self.now())
+        order = self._ledger.reauthorize(
+            call.uuid, *_price(call.body, ""), self.now(), approved=self.approve_reauthorizations
+        )
         full = self._order_json(order, call.base)
         return 200, {
             key: full[key] for key in ("uuid", "links", "intent", "reference_id", "order_amount", "authorization")
@@ -424,6 +438,7 @@ class SezzleEmulator(WebhookOutbox):
             "reference_id": order.reference_id,
             "checkout_status": order.checkout_status(now),
             "order_amount": _wire_price(order.cents, order.currency),
+            **self._checkouts.get(order.uuid, {}),
         }
         auth = order.authorization
         if auth is not None:
@@ -468,6 +483,43 @@ def _price(obj: Any, prefix: str) -> tuple[int, str]:
         return cents, check_currency(currency)
     except ValueError:
         raise RefusalError("invalid", "invalid", f"{prefix}currency", "must be an ISO 4217 code such as USD") from None
+
+
+def _session_parts(order: dict[str, Any], cents: int, currency: str, *, check_sum: bool) -> dict[str, Any]:
+    """The items, tax, shipping and discounts of a session's order, checked; kept for GET order."""
+    details: dict[str, Any] = {}
+    parts = 0
+    items = order.get("items") or []
+    if not isinstance(items, list):
+        raise RefusalError("invalid", "invalid", "order.items", "must be an array")
+    for index, item in enumerate(items):
+        where = f"order.items[{index}]."
+        _field(item, "name", str, where)
+        quantity = _field(item, "quantity", int, where)
+        price, item_currency = _price(_field(item, "price", dict, where), f"{where}price.")
+        if quantity < 1 or price < 0 or item_currency != currency:
+            raise RefusalError(
+                "invalid", "invalid", f"{where}price", "needs quantity >= 1, a price >= 0 in the order's currency"
+            )
+        parts += quantity * price
+    discounts = order.get("discounts") or []
+    if not isinstance(discounts, list):
+        raise RefusalError("invalid", "invalid", "order.discounts", "must be an array")
+    for index, discount in enumerate(discounts):
+        where = f"order.discounts[{index}]."
+        parts -= _price(_field(discount, "amount", dict, where), f"{where}amount.")[0]
+    for key in ("tax_amount", "shipping_amount"):
+        if key in order:
+            parts += _price(_field(order, key, dict, "order."), f"order.{key}.")[0]
+            details[key] = order[key]
+    if check_sum and (items or discounts or details) and parts != cents:
+        raise RefusalError(
+            "invalid",
+            "invalid",
+            "order.order_amount",
+            f"items, tax and shipping less discounts are {parts}, not {cents}",
+        )
+    return {**details, "items": items, "discounts": discounts}
 
 
 def _wire_price(cents: int, currency: str) -> dict[str, Any]:

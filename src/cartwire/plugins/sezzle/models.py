@@ -24,6 +24,8 @@ class SezzleSettings(ConnectorSettings):
     currency: CurrencyCode = "USD"  # the account's settlement currency; actions in another currency are refused
     timeout: float = 10.0
     token_margin_seconds: int = 60
+    checkout_complete_url: str = ""  # where Sezzle sends the shopper after checkout (create_session)
+    checkout_cancel_url: str = ""
 
     @field_validator("base_url")
     @classmethod
