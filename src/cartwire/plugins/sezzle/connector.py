@@ -3,8 +3,8 @@ reauthorize, reference updates and get_order."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from datetime import datetime
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime
 from typing import Any, ClassVar, TypeVar
 
 import httpx
@@ -19,7 +19,7 @@ from cartwire.plugins.connector import (
     PermanentError,
     WebhookRequest,
 )
-from cartwire.plugins.sezzle import orders
+from cartwire.plugins.sezzle import orders, settlements
 from cartwire.plugins.sezzle.api import SezzleApi
 from cartwire.plugins.sezzle.models import AmountArguments, OrderArguments, SezzleSettings
 from cartwire.plugins.sezzle.session import SessionArguments
@@ -130,6 +130,19 @@ class Sezzle(Connector):
         if not idempotency_key:
             raise PermanentError(f"sezzle.{action} needs an idempotency key for its Sezzle-Request-Id")
         return self._move_money(action, _expect(arguments, AmountArguments, action), idempotency_key)
+
+    # --- settlement reports (for reconciliation; not actions) --------------------------------
+    def settlement_summaries(
+        self, start: date, end: date | None = None, currency: str | None = None
+    ) -> list[settlements.PayoutSummary]:
+        """Payout summaries from `start` to `end` in `currency` (default: the account's); call once per currency."""
+        return settlements.fetch_summaries(
+            self._session(), start, end, currency or self.settings.currency, self.settings.settlement_summary_units
+        )
+
+    def settlement_details(self, payout_uuid: str, metadata: Sequence[str] = ()) -> settlements.SettlementReport:
+        """The parsed details CSV of one payout."""
+        return settlements.fetch_details(self._session(), payout_uuid, metadata)
 
     def close(self) -> None:
         if self._client is not None:

@@ -13,6 +13,8 @@ constructor option:
   parts "must already be included in the order total" but not that it checks them.
 - `approve_reauthorizations` (default True): False makes `reauthorize` answer 200 with
   `authorization.approved: false`, as Sezzle does when the shopper is declined.
+- `settlements`: a `SettlementBook` whose options choose the report shapes Sezzle's sources
+  disagree on (see `emulator_settlements`); add payouts with `add_payout`.
 - `honour_request_id` (default True): a repeated `Sezzle-Request-Id` on the same path returns the
   first answer and changes nothing. ASSUMPTION: Sezzle does not document replay semantics.
 
@@ -28,8 +30,8 @@ import re
 import secrets
 import threading
 import uuid as uuidlib
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,6 +43,7 @@ from starlette.routing import Route
 
 from cartwire.core.money import check_currency
 from cartwire.plugins.sezzle.api import REQUEST_ID_HEADER
+from cartwire.plugins.sezzle.emulator_settlements import Payout, SettlementBook
 from cartwire.plugins.sezzle.ledger import Ledger, Order, RefusalError, Txn
 from cartwire.plugins.sezzle.signing import HEADER, sign
 from cartwire.plugins.sezzle.wire import error_array
@@ -72,6 +75,15 @@ class _Call:
     uuid: str
     body: Any
     base: str
+    query: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Raw:
+    """A body that is not JSON (the settlement CSV) or JSON encoded by hand (exact decimals)."""
+
+    content: bytes
+    media_type: str
 
 
 @dataclass
@@ -98,6 +110,7 @@ class SezzleEmulator(WebhookOutbox):
         honour_request_id: bool = True,
         parts_must_add_up: bool = True,
         approve_reauthorizations: bool = True,
+        settlements: SettlementBook | None = None,
         retry_delays: Sequence[float] = (0.05, 0.1, 0.2),
         new_id: Callable[[], str] | None = None,
     ):
@@ -108,6 +121,7 @@ class SezzleEmulator(WebhookOutbox):
         self.honour_request_id = honour_request_id
         self.parts_must_add_up = parts_must_add_up
         self.approve_reauthorizations = approve_reauthorizations
+        self.settlements = settlements or SettlementBook()
         self._checkouts: dict[str, dict[str, Any]] = {}  # order uuid -> the session's order details
         self._time = MovableClock(clock)
         self._new_id = new_id or (lambda: str(uuidlib.uuid4()))
@@ -167,6 +181,11 @@ class SezzleEmulator(WebhookOutbox):
             self._announce("order.refunded", order, txn)
             return txn.uuid
 
+    def add_payout(self, payout: Payout) -> None:
+        """A payout (with its line items) that the settlement endpoints report."""
+        with self._lock:
+            self.settlements.add(payout)
+
     def subscribe(self, url: str, events: Sequence[str]) -> str:
         """What `POST /v2/webhooks` does; returns the subscription uuid."""
         with self._lock:
@@ -220,6 +239,8 @@ class SezzleEmulator(WebhookOutbox):
             route("/v2/order/{uuid}/refund", self._refund, ["POST"], idempotent=True),
             route("/v2/order/{uuid}/release", self._release, ["POST"], idempotent=True),
             route("/v2/order/{uuid}/reauthorize", self._reauthorize, ["POST"], idempotent=True),
+            route("/v2/settlements/summaries", self._summaries, ["GET"]),
+            route("/v2/settlements/details/{uuid}", self._details, ["GET"]),
             route("/v2/webhooks", self._list_webhooks, ["GET"]),
             route("/v2/webhooks", self._create_webhook, ["POST"]),
             route("/v2/webhooks/{uuid}", self._get_webhook, ["GET"]),
@@ -250,6 +271,8 @@ class SezzleEmulator(WebhookOutbox):
                 )
             if payload is None:
                 return Response(status_code=status)
+            if isinstance(payload, _Raw):
+                return Response(payload.content, status, media_type=payload.media_type)
             return JSONResponse(payload, status)
 
         return endpoint
@@ -264,7 +287,8 @@ class SezzleEmulator(WebhookOutbox):
             return self._replies[key]
         try:
             body = _json_body(raw) if request.method in ("POST", "PATCH") else None
-            call = _Call(request.path_params.get("uuid", ""), body, str(request.base_url).rstrip("/"))
+            base = str(request.base_url).rstrip("/")
+            call = _Call(request.path_params.get("uuid", ""), body, base, dict(request.query_params))
             answer = handler(call)
         except RefusalError as refusal:
             status = {"invalid": 400, "not_found": 404, "business": self.business_error_status}[refusal.kind]
@@ -361,6 +385,13 @@ class SezzleEmulator(WebhookOutbox):
         return 200, {
             key: full[key] for key in ("uuid", "links", "intent", "reference_id", "order_amount", "authorization")
         }
+
+    def _summaries(self, call: _Call) -> _Answer:
+        return 200, _Raw(self.settlements.summaries(call.query, self.now().date()), "application/json")
+
+    def _details(self, call: _Call) -> _Answer:
+        csv_text = self.settlements.details_csv(call.uuid, call.query.get("metadata", ""))
+        return 200, _Raw(csv_text.encode(), "text/csv")
 
     def _create_webhook(self, call: _Call) -> _Answer:
         return 200, {"uuid": self._subscribe(call.body), "links": []}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
 
@@ -26,6 +27,8 @@ class SezzleSettings(ConnectorSettings):
     token_margin_seconds: int = 60
     checkout_complete_url: str = ""  # where Sezzle sends the shopper after checkout (create_session)
     checkout_cancel_url: str = ""
+    # Integer amounts in settlement summaries: Sezzle's examples show both cents and dollars (unconfirmed).
+    settlement_summary_units: Literal["dollars", "cents"] = "dollars"
 
     @field_validator("base_url")
     @classmethod
