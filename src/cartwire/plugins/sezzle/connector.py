@@ -19,7 +19,7 @@ from cartwire.plugins.connector import (
     PermanentError,
     WebhookRequest,
 )
-from cartwire.plugins.sezzle import orders, settlements
+from cartwire.plugins.sezzle import orders, settlements, subscriptions
 from cartwire.plugins.sezzle.api import SezzleApi
 from cartwire.plugins.sezzle.models import AmountArguments, OrderArguments, SezzleSettings
 from cartwire.plugins.sezzle.session import SessionArguments
@@ -105,7 +105,7 @@ class Sezzle(Connector):
         ]
 
     def parse_webhook(self, request: WebhookRequest) -> list[Event]:
-        return parse_delivery(request, self.settings.private_key.get_secret_value())
+        return parse_delivery(request, self.settings.private_key.get_secret_value(), *self._previous_key())
 
     def parse_payload(self, body: bytes, query: Mapping[str, str] | None = None) -> list[Event]:
         return parse_body(body)
@@ -130,6 +130,26 @@ class Sezzle(Connector):
         if not idempotency_key:
             raise PermanentError(f"sezzle.{action} needs an idempotency key for its Sezzle-Request-Id")
         return self._move_money(action, _expect(arguments, AmountArguments, action), idempotency_key)
+
+    def _previous_key(self) -> tuple[str, ...]:
+        until = self.settings.previous_key_valid_until
+        if until is None or self._clock() >= until:
+            return ()
+        return (self.settings.previous_private_key.get_secret_value(),)
+
+    # --- webhook subscriptions (`cartwire connect sezzle --webhooks`) ---------------------------
+    def list_webhooks(self) -> list[subscriptions.Subscription]:
+        return subscriptions.list_subscriptions(self._session())
+
+    def ensure_webhooks(self, url: str | None = None) -> subscriptions.SubscriptionChange:
+        """Subscribe `url` (default: the `webhook_url` setting) to the events Cartwire needs, once."""
+        target = url or self.settings.webhook_url
+        if not target:
+            raise PermanentError("no webhook URL: set webhook_url in [connectors.sezzle] or pass --url")
+        return subscriptions.ensure(self._session(), target)
+
+    def delete_webhook(self, uuid: str) -> None:
+        subscriptions.delete(self._session(), uuid)
 
     # --- settlement reports (for reconciliation; not actions) --------------------------------
     def settlement_summaries(

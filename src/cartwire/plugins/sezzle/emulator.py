@@ -186,6 +186,12 @@ class SezzleEmulator(WebhookOutbox):
         with self._lock:
             self.settlements.add(payout)
 
+    def rotate_private_key(self, private_key: str) -> None:
+        """The merchant makes a new key pair: tokens from the old key stay valid until they expire,
+        new ones need the new key, and every delivery from now on is signed with it."""
+        with self._lock:
+            self._private_key = SecretStr(private_key)
+
     def subscribe(self, url: str, events: Sequence[str]) -> str:
         """What `POST /v2/webhooks` does; returns the subscription uuid."""
         with self._lock:
@@ -244,6 +250,7 @@ class SezzleEmulator(WebhookOutbox):
             route("/v2/webhooks", self._list_webhooks, ["GET"]),
             route("/v2/webhooks", self._create_webhook, ["POST"]),
             route("/v2/webhooks/{uuid}", self._get_webhook, ["GET"]),
+            route("/v2/webhooks/{uuid}", self._update_webhook, ["PATCH"]),
             route("/v2/webhooks/{uuid}", self._delete_webhook, ["DELETE"]),
         ]
 
@@ -404,6 +411,14 @@ class SezzleEmulator(WebhookOutbox):
         if uuid not in self._subscriptions:
             raise RefusalError("not_found", "not_found", "webhooks_uuid", f"no webhook subscription {uuid!r}")
         return 200, {"uuid": uuid, "links": [], **self._subscriptions[uuid]}
+
+    def _update_webhook(self, call: _Call) -> _Answer:
+        """PATCH replaces both url and events (both are required)."""
+        if call.uuid not in self._subscriptions:
+            raise RefusalError("not_found", "not_found", "webhooks_uuid", f"no webhook subscription {call.uuid!r}")
+        replacement = self._subscribe(call.body)
+        self._subscriptions[call.uuid] = self._subscriptions.pop(replacement)
+        return 200, {"uuid": call.uuid, "links": [], **self._subscriptions[call.uuid]}
 
     def _delete_webhook(self, call: _Call) -> _Answer:
         if self._subscriptions.pop(call.uuid, None) is None:

@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, SecretStr, field_validator, model_validator
 
 from cartwire.core.money import Money
 from cartwire.plugins.connector import ActionArguments, ConnectorSettings
@@ -29,6 +29,22 @@ class SezzleSettings(ConnectorSettings):
     checkout_cancel_url: str = ""
     # Integer amounts in settlement summaries: Sezzle's examples show both cents and dollars (unconfirmed).
     settlement_summary_units: Literal["dollars", "cents"] = "dollars"
+    webhook_url: str = ""  # the public URL of /hooks/sezzle, for `cartwire connect sezzle --webhooks`
+    # After a key rotation Sezzle signs retries of old deliveries with the new key, but deliveries
+    # in flight may still carry the old one: accept it until `previous_key_valid_until`.
+    previous_private_key: SecretStr = SecretStr("")
+    previous_key_valid_until: datetime | None = None
+
+    @model_validator(mode="after")
+    def _grace_period(self) -> SezzleSettings:
+        if self.previous_private_key.get_secret_value():
+            until = self.previous_key_valid_until
+            if until is None or until.tzinfo is None:
+                raise ValueError(
+                    "previous_private_key needs previous_key_valid_until, a date-time with a time zone "
+                    "(e.g. 2026-12-05T12:00:00Z), when the old key stops being accepted"
+                )
+        return self
 
     @field_validator("base_url")
     @classmethod
