@@ -197,3 +197,25 @@ def test_a_mapping_cleans_the_reference_and_sends_the_link_to_the_shopper() -> N
     args = SessionArguments.model_validate(call.arguments)
     assert args.reference_id == "".join(c for c in event.subject.invoice_number if c.isdigit())
     assert session_body(args, **URLS)["order"]["send_checkout_url"] == {"to_email": event.subject.billing.email}
+
+
+DOCUMENTED = """\
+mapping checkout: 3dcart.order -> sezzle.create_session
+  reference_id = keep(invoice_number, "A-Za-z0-9_-")
+  send_to_email = billing.email
+end
+
+rule "offer Sezzle" on 3dcart.order.created
+  when order.payment_method = "Sezzle"
+  then sezzle.create_session(from checkout)
+end
+"""
+
+
+def test_the_mapping_in_the_docs_plans_one_session_for_a_sezzle_order() -> None:
+    assert DOCUMENTED in (Path(__file__).parents[3] / "docs" / "connectors.md").read_text()
+    event = store_event()
+    assert event.subject.payment_method == "Sezzle"
+    [call] = compile_rules([parse_rules(DOCUMENTED, "t.rules")], catalog()).evaluate(event).calls
+    assert call.qualified_name == "sezzle.create_session"
+    assert SessionArguments.model_validate(call.arguments).send_to_email == event.subject.billing.email

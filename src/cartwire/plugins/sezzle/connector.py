@@ -117,19 +117,17 @@ class Sezzle(Connector):
             return orders.create_session(self._session(), self.settings, _expect(arguments, SessionArguments, action))
         if action == "update_reference":
             return orders.update_reference(self._session(), _expect(arguments, orders.ReferenceArguments, action))
-        if action == "reauthorize":
-            args = _expect(arguments, AmountArguments, action)
-            self._same_currency(action, args.amount)
-            if not idempotency_key:
-                raise PermanentError(f"sezzle.{action} needs an idempotency key for its Sezzle-Request-Id")
-            return orders.reauthorize(self._session(), args.order, args.amount, idempotency_key)
-        if action not in _MONEY_ACTIONS:
+        if action not in (*_MONEY_ACTIONS, "reauthorize"):
             raise PermanentError(
                 f"sezzle has no action {action!r} (it has {', '.join(s.name for s in self.actions())})"
             )
         if not idempotency_key:
             raise PermanentError(f"sezzle.{action} needs an idempotency key for its Sezzle-Request-Id")
-        return self._move_money(action, _expect(arguments, AmountArguments, action), idempotency_key)
+        args = _expect(arguments, AmountArguments, action)
+        if action == "reauthorize":
+            self._same_currency(action, args.amount)
+            return orders.reauthorize(self._session(), args.order, args.amount, idempotency_key)
+        return self._move_money(action, args, idempotency_key)
 
     def _previous_key(self) -> tuple[str, ...]:
         until = self.settings.previous_key_valid_until
