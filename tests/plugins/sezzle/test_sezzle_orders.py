@@ -12,7 +12,8 @@ from pydantic import ValidationError
 from cartwire.core.money import Money
 from cartwire.plugins.connector import PermanentError
 from cartwire.plugins.sezzle.api import SezzleRefusedError
-from cartwire.plugins.sezzle.models import AmountArguments
+from cartwire.plugins.sezzle.ledger import RefusalError
+from cartwire.plugins.sezzle.models import AmountArguments, OrderArguments
 from cartwire.plugins.sezzle.orders import ReferenceArguments
 from cartwire.plugins.sezzle.session import SessionArguments
 
@@ -114,3 +115,20 @@ def test_update_reference_changes_only_the_reference(emulator, connect) -> None:
 def test_reauthorize_needs_an_idempotency_key(connect) -> None:
     with pytest.raises(PermanentError, match="needs an idempotency key"):
         run(connect(), "reauthorize", "o1", "1.00", "")
+
+
+def test_cancel_checkout_deletes_an_open_checkout_but_not_a_completed_one(emulator, connect) -> None:
+    sezzle = connect(checkout_complete_url="https://s.example/ok", checkout_cancel_url="https://s.example/no")
+    session = sezzle.execute(
+        "create_session", SessionArguments(reference_id="AB-2008", amount=Money.of("20", USD)), "k"
+    )
+    order = session["sezzle_order"]
+    result = sezzle.execute("cancel_checkout", OrderArguments(order=order), "")
+    assert result == {"sezzle_order": order, "checkout": "deleted"}
+    assert emulator.order(order)["checkout_status"] == "deleted"
+    assert ("DELETE", f"/v2/order/{order}/checkout", None) in emulator.requests
+    with pytest.raises(RefusalError, match="was deleted"):  # the shopper can no longer complete it
+        emulator.authorize_order("AB-2008", 2000, uuid=order)
+    completed = emulator.authorize_order("AB-2009", 2000)
+    with pytest.raises(SezzleRefusedError, match="has completed checkout; release or refund instead"):
+        sezzle.execute("cancel_checkout", OrderArguments(order=completed), "")

@@ -6,7 +6,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -23,6 +23,7 @@ from cartwire.plugins.sezzle.session import SessionArguments, apportion, session
 
 USD = "USD"
 URLS = {"complete_url": "https://shop.example/done", "cancel_url": "https://shop.example/cancel"}
+URLS_SETTINGS = {f"checkout_{k}": v for k, v in URLS.items()}
 STORE = Path(__file__).parents[2] / "data" / "3dcart"
 
 
@@ -150,7 +151,7 @@ def test_create_session_needs_the_return_urls(emulator, connect) -> None:
 
 
 def test_the_emulator_refuses_parts_that_do_not_add_up(emulator, connect) -> None:
-    sezzle = connect(**{f"checkout_{k}": v for k, v in URLS.items()})
+    sezzle = connect(**URLS_SETTINGS)
     body = session_body(store_order_args(), **URLS)
     body["order"]["tax_amount"]["amount_in_cents"] += 1
     with pytest.raises(SezzleRefusedError) as caught:
@@ -159,7 +160,7 @@ def test_the_emulator_refuses_parts_that_do_not_add_up(emulator, connect) -> Non
 
 
 def test_session_below_sezzles_minimum_is_refused(connect) -> None:
-    sezzle = connect(**{f"checkout_{k}": v for k, v in URLS.items()})
+    sezzle = connect(**URLS_SETTINGS)
     with pytest.raises(SezzleRefusedError, match="must be at least 100"):
         sezzle.execute("create_session", SessionArguments(reference_id="A1", amount=usd("0.99")), "k")
 
@@ -219,3 +220,22 @@ def test_the_mapping_in_the_docs_plans_one_session_for_a_sezzle_order() -> None:
     [call] = compile_rules([parse_rules(DOCUMENTED, "t.rules")], catalog()).evaluate(event).calls
     assert call.qualified_name == "sezzle.create_session"
     assert SessionArguments.model_validate(call.arguments).send_to_email == event.subject.billing.email
+
+
+# One emulator serves every example: each session opens a new order, so nothing carries over.
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 5), st.decimals(Decimal("0.01"), Decimal("99.999"), places=3)), min_size=1, max_size=4
+    ),
+    st.decimals(Decimal("0"), Decimal("20"), places=3),
+)
+def test_sezzle_accepts_every_session_built_from_a_store_order(emulator, connect, lines, tax) -> None:
+    """The emulator checks that the parts make the total, so any order it refuses is a failure here."""
+    total = usd(sum((q * unit for q, unit in lines), Decimal(0)) + tax + Decimal("5"))
+    args = store_order_args(
+        amount=total, lines=[line(f"S{i}", q, str(u)) for i, (q, u) in enumerate(lines)], tax=usd(tax),
+        shipping=usd("5"), discount=None,
+    )  # fmt: skip
+    result = connect(**URLS_SETTINGS).execute("create_session", args, "k")
+    assert emulator.order(result["sezzle_order"])["order_amount"]["amount_in_cents"] == total.to_minor()

@@ -92,6 +92,13 @@ class Sezzle(Connector):
                 _SESSION_FROM_ORDER,
             ),
             ActionSpec(
+                "cancel_checkout",
+                OrderArguments,
+                "Delete a checkout the shopper has not completed.",
+                False,
+                {"order": _ORDER},
+            ),
+            ActionSpec(
                 "update_reference",
                 orders.ReferenceArguments,
                 "Change the order's reference id.",
@@ -115,6 +122,8 @@ class Sezzle(Connector):
             return self._get_order(_expect(arguments, OrderArguments, action))
         if action == "create_session":
             return orders.create_session(self._session(), self.settings, _expect(arguments, SessionArguments, action))
+        if action == "cancel_checkout":
+            return orders.cancel_checkout(self._session(), _expect(arguments, OrderArguments, action))
         if action == "update_reference":
             return orders.update_reference(self._session(), _expect(arguments, orders.ReferenceArguments, action))
         if action not in (*_MONEY_ACTIONS, "reauthorize"):

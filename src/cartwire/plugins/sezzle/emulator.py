@@ -123,6 +123,7 @@ class SezzleEmulator(WebhookOutbox):
         self.approve_reauthorizations = approve_reauthorizations
         self.settlements = settlements or SettlementBook()
         self._checkouts: dict[str, dict[str, Any]] = {}  # order uuid -> the session's order details
+        self._deleted_checkouts: set[str] = set()
         self._time = MovableClock(clock)
         self._new_id = new_id or (lambda: str(uuidlib.uuid4()))
         self._lock = threading.RLock()
@@ -165,6 +166,8 @@ class SezzleEmulator(WebhookOutbox):
         if at is not None and at.tzinfo is None:
             raise ValueError(f"authorize_order(at=...) needs an aware datetime, got {at!r}")
         with self._lock:
+            if uuid in self._deleted_checkouts:
+                raise RefusalError("business", "invalid", "order_uuid", f"the checkout of order {uuid} was deleted")
             when = (at or self.now()).astimezone(UTC)
             order = self._ledger.authorize(reference_id, amount_cents, check_currency(currency), when, uuid)
             self._announce("order.authorized", order, None)
@@ -244,6 +247,7 @@ class SezzleEmulator(WebhookOutbox):
             route("/v2/order/{uuid}/capture", self._capture, ["POST"], idempotent=True),
             route("/v2/order/{uuid}/refund", self._refund, ["POST"], idempotent=True),
             route("/v2/order/{uuid}/release", self._release, ["POST"], idempotent=True),
+            route("/v2/order/{uuid}/checkout", self._delete_checkout, ["DELETE"]),
             route("/v2/order/{uuid}/reauthorize", self._reauthorize, ["POST"], idempotent=True),
             route("/v2/settlements/summaries", self._summaries, ["GET"]),
             route("/v2/settlements/details/{uuid}", self._details, ["GET"]),
@@ -356,6 +360,15 @@ class SezzleEmulator(WebhookOutbox):
 
     def _get_order(self, call: _Call) -> _Answer:
         return 200, self._order_json(self._ledger.get(call.uuid), call.base)
+
+    def _delete_checkout(self, call: _Call) -> _Answer:
+        """204; again 204 for a checkout already deleted (ASSUMPTION: Sezzle does not say)."""
+        if self._ledger.get(call.uuid).authorization is not None:
+            raise RefusalError(
+                "business", "invalid", "order_uuid", "the shopper has completed checkout; release or refund instead"
+            )
+        self._deleted_checkouts.add(call.uuid)
+        return 204, None
 
     def _patch_order(self, call: _Call) -> _Answer:
         unknown = sorted(set(call.body) - {"reference_id"}) if isinstance(call.body, dict) else []
@@ -482,7 +495,7 @@ class SezzleEmulator(WebhookOutbox):
             "links": _order_links(base, order.uuid),
             "intent": order.intent,
             "reference_id": order.reference_id,
-            "checkout_status": order.checkout_status(now),
+            "checkout_status": "deleted" if order.uuid in self._deleted_checkouts else order.checkout_status(now),
             "order_amount": _wire_price(order.cents, order.currency),
             **self._checkouts.get(order.uuid, {}),
         }

@@ -1,5 +1,5 @@
-"""The Sezzle actions beyond capture/refund/release: open a checkout session, reauthorize an
-expired authorization, and change an order's reference id."""
+"""The Sezzle actions beyond capture/refund/release: open or cancel a checkout session,
+reauthorize an expired authorization, and change an order's reference id."""
 
 from __future__ import annotations
 
@@ -90,3 +90,10 @@ def update_reference(api: SezzleApi, args: ReferenceArguments) -> dict[str, Any]
     """`PATCH /v2/order/{order}` with the new reference id (Sezzle answers 204)."""
     api.call("PATCH", f"/v2/order/{args.order}", "update_reference", json={"reference_id": args.reference_id})
     return {"sezzle_order": args.order, "reference_id": args.reference_id}
+
+
+def cancel_checkout(api: SezzleApi, args: OrderArguments) -> dict[str, Any]:
+    """`DELETE /v2/order/{order}/checkout` (204): the store cancelled the order before the shopper
+    finished checkout. Sezzle refuses once the checkout is complete; release or refund instead."""
+    api.call("DELETE", f"/v2/order/{args.order}/checkout", "cancel_checkout")
+    return {"sezzle_order": args.order, "checkout": "deleted"}
