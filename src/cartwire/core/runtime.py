@@ -23,7 +23,7 @@ from cartwire.core.events import Event
 from cartwire.core.plan import Plan
 from cartwire.core.records import NewAction, NewEvent, StoredAction, StoredEvent
 from cartwire.core.timeutil import utcnow
-from cartwire.plugins.connector import ActionError, WebhookRejected, WebhookRequest
+from cartwire.plugins.connector import ActionError, Connector, WebhookRejected, WebhookRequest
 
 log = logging.getLogger("cartwire.runtime")
 
@@ -212,8 +212,20 @@ class Runtime:
             self._attempt_failed(action, attempt, f"unexpected {type(error).__name__}: {error}", transient=True)
             return
         result = json.loads(json.dumps(result, default=str))
+        self._announce(connector, action, result)
         self.store.action_done(action.row, result)
         self.observer.action_finished(action, "done", result)
+
+    def _announce(self, connector: Connector, action: StoredAction, result: dict[str, Any]) -> None:
+        """Store the events the action's result announces (see `Connector.result_events`)."""
+        try:
+            events = connector.result_events(action.action, result, action.idempotency_key)
+        except Exception:  # the action succeeded: a bug here must not make it run again
+            log.exception("%s.%s: its result could not be turned into events", action.connector, action.action)
+            return
+        if events:
+            self.store.add_events([_new_event(event) for event in events], json.dumps(result).encode())
+            self._wake.set()
 
     def _attempt_failed(
         self, action: StoredAction, attempt: int, error: str, *, transient: bool, retry_after: float | None = None

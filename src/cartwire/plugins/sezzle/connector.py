@@ -69,7 +69,7 @@ class Sezzle(Connector):
         self._api: SezzleApi | None = None
 
     def event_types(self) -> list[EventType]:
-        return list(EVENT_TYPES)
+        return [*EVENT_TYPES, orders.CHECKOUT_CREATED]
 
     def actions(self) -> list[ActionSpec]:
         money = {"order": _ORDER, "amount": _AMOUNT}
@@ -137,6 +137,12 @@ class Sezzle(Connector):
             self._same_currency(action, args.amount)
             return orders.reauthorize(self._session(), args.order, args.amount, idempotency_key)
         return self._move_money(action, args, idempotency_key)
+
+    def result_events(self, action: str, result: dict[str, Any], idempotency_key: str) -> list[Event]:
+        """`create_session` announces `sezzle.checkout.created`, so a rule can send the link on."""
+        if action != "create_session":
+            return []
+        return [orders.checkout_created(result, idempotency_key, self._clock())]
 
     def _previous_key(self) -> tuple[str, ...]:
         until = self.settings.previous_key_valid_until

@@ -79,6 +79,23 @@ class SezzleOrder(BaseModel):
     authorization_expires_at: datetime | None = None
 
 
+class SezzleCheckout(BaseModel):
+    """The subject of `sezzle.checkout.created`: a session `create_session` opened, with its link.
+
+    `uuid` is the Sezzle order the checkout will authorize (so `cancel_checkout` finds it);
+    `reference_id` is the store order's.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    uuid: str
+    reference_id: str
+    session_uuid: str
+    checkout_url: str
+    amount: Money
+    customer_email: str = ""
+
+
 def _order_id(value: str) -> str:
     if not _ORDER_ID.match(value):
         raise ValueError(f"not a Sezzle order uuid: {value!r}")

@@ -3,14 +3,16 @@ reauthorize an expired authorization, and change an order's reference id."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import Field, field_validator
 
+from cartwire.core.events import Event, EventType
 from cartwire.core.money import Money
 from cartwire.plugins.connector import PermanentError
 from cartwire.plugins.sezzle.api import SezzleApi
-from cartwire.plugins.sezzle.models import OrderArguments, SezzleSettings
+from cartwire.plugins.sezzle.models import OrderArguments, SezzleCheckout, SezzleSettings
 from cartwire.plugins.sezzle.session import SessionArguments, check_reference_id, read_session, session_body
 from cartwire.plugins.sezzle.wire import WireFormatError, find_money, price
 
@@ -52,8 +54,38 @@ def create_session(api: SezzleApi, settings: SezzleSettings, args: SessionArgume
         "checkout_url": link.checkout_url,
         "reference_id": args.reference_id,
         "intent": args.intent,
+        "customer_email": args.customer_email,
         **body["order"]["order_amount"],
     }
+
+
+CHECKOUT_CREATED = EventType(
+    "sezzle.checkout.created",
+    "checkout",
+    SezzleCheckout,
+    "create_session opened a checkout; `checkout_url` is the link to send to the shopper.",
+)
+
+
+def checkout_created(result: dict[str, Any], idempotency_key: str, at: datetime) -> Event:
+    """The event announcing a `create_session` result; one per action, whatever its attempts."""
+    checkout = SezzleCheckout(
+        uuid=result["sezzle_order"],
+        reference_id=result["reference_id"],
+        session_uuid=result["session_uuid"],
+        checkout_url=result["checkout_url"],
+        amount=Money.from_minor(result["amount_in_cents"], result["currency"]),
+        customer_email=result.get("customer_email", ""),
+    )
+    return Event(
+        source="sezzle",
+        type=CHECKOUT_CREATED.name,
+        subject=checkout,
+        entity=f"sezzle:order:{checkout.uuid}",
+        dedupe_key=f"sezzle:checkout:{idempotency_key or checkout.session_uuid}",
+        occurred_at=at,
+        id=f"sezzle-checkout-{checkout.session_uuid}",
+    )
 
 
 def reauthorize(api: SezzleApi, order: str, amount: Money, request_id: str) -> dict[str, Any]:
