@@ -93,6 +93,11 @@ def test_three_thirds_and_a_split_line() -> None:
     assert order["order_amount"]["amount_in_cents"] == 1082
 
 
+def test_a_zero_discount_sends_no_discount_line() -> None:
+    args = SessionArguments(reference_id="A1", amount=usd("5.00"), lines=[line("mug", 1, "5.00")], discount=usd("0.00"))
+    assert "discounts" not in session_body(args, **URLS)["order"]
+
+
 def test_a_fractional_quantity_is_one_item_priced_at_the_whole_line() -> None:
     args = SessionArguments(reference_id="A1", amount=usd("5.00"), lines=[line("flour", "2.5", "2.00")])
     [item] = session_body(args, **URLS)["order"]["items"]

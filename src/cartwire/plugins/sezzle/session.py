@@ -140,8 +140,9 @@ def session_body(args: SessionArguments, *, complete_url: str, cancel_url: str) 
     for key, money in extras.items():
         if money is not None:
             order[key] = _price(next(rest), currency)
-    if args.discount is not None:
-        order["discounts"] = [{"name": "Discount", "amount": _price(-next(rest), currency)}]
+    discount = -next(rest) if args.discount is not None else 0
+    if discount:  # a store sends 0.00 when there is none; Sezzle needs no empty discount line
+        order["discounts"] = [{"name": "Discount", "amount": _price(discount, currency)}]
     send = {"to_email": args.send_to_email, "to_sms_phone": args.send_to_phone}
     if any(send.values()):
         order["send_checkout_url"] = {k: v for k, v in send.items() if v}
