@@ -26,7 +26,7 @@ from cartwire.core.plan import Plan
 from cartwire.core.records import NewAction, NewEvent, RecordedWrite, StoredAction, StoredEvent
 from cartwire.core.retry import THROTTLED, RetryPolicies, RetrySettings, is_transient
 from cartwire.core.timeutil import utcnow
-from cartwire.plugins.connector import ActionError, Superseded, WebhookRejected, WebhookRequest
+from cartwire.plugins.connector import ActionError, Connector, Superseded, WebhookRejected, WebhookRequest
 from cartwire.plugins.policy import RetryPolicy
 
 __all__ = ["Accepted", "LogObserver", "Observer", "RetryPolicy", "Runtime"]
@@ -315,9 +315,21 @@ class Runtime:
             self._attempt_failed(action, attempt, f"unexpected {type(error).__name__}: {error}", transient=True)
             return
         result = json.loads(json.dumps(result, default=str))
+        self._announce(connector, action, result)
         writes = written(self._action_spec(action.connector, action.action), action, result)
         self.store.action_done(action.row, result, writes)
         self.observer.action_finished(action, "done", result)
+
+    def _announce(self, connector: Connector, action: StoredAction, result: dict[str, Any]) -> None:
+        """Store the events the action's result announces (see `Connector.result_events`)."""
+        try:
+            events = connector.result_events(action.action, result, action.idempotency_key)
+        except Exception:  # the action succeeded: a bug here must not make it run again
+            log.exception("%s.%s: its result could not be turned into events", action.connector, action.action)
+            return
+        if events:
+            self.store.add_events([_new_event(event) for event in events], json.dumps(result).encode())
+            self._wake.set()
 
     def _throttled(self, action: StoredAction, error: str, retry_after: float | None, policy: RetryPolicy) -> None:
         """The service said "too many requests": wait as long as it asks, and keep the attempt."""

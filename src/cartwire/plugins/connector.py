@@ -219,6 +219,14 @@ class Connector:
         """
         return event
 
+    def result_events(self, action: str, result: dict[str, Any], idempotency_key: str) -> list[Event]:
+        """Events that a finished action announces to rules (Sezzle: a checkout session and its link).
+
+        The runtime stores them before it marks the action done, so a crash in between repeats the
+        action; derive each dedupe key from `idempotency_key` so the repeat announces nothing twice.
+        """
+        return []
+
     def prepare(self) -> None:
         """Called once by `cartwire run` before rules are compiled: read what the rules are checked
         against from the live service (3dcart: the store's status table). Raise `ActionError` when the

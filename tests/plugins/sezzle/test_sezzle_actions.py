@@ -264,6 +264,6 @@ def test_money_actions_need_an_idempotency_key_and_known_names() -> None:
 
 def test_action_specs_declare_money_movement_and_implicit_sources() -> None:
     specs = {spec.name: spec for spec in Sezzle().actions()}
-    assert {name for name, spec in specs.items() if spec.moves_money} == {"capture", "refund", "release"}
+    assert {name for name, spec in specs.items() if spec.moves_money} == {"capture", "refund", "release", "reauthorize"}
     assert specs["capture"].implicit == {"order": ("sezzle_order", "uuid"), "amount": ("total", "amount")}
     assert specs["get_order"].implicit == {"order": ("sezzle_order", "uuid")}

@@ -22,10 +22,10 @@ from starlette.routing import Route
 from cartwire.core.events import Event
 from cartwire.core.money import Money
 from cartwire.core.timeutil import parse_rfc3339
-from cartwire.plugins.connector import WebhookRejected, WebhookRequest
+from cartwire.plugins.connector import PermanentError, WebhookRejected, WebhookRequest
 from cartwire.plugins.sezzle import Sezzle, SezzleSettings
 from cartwire.plugins.sezzle.ledger import RefusalError
-from cartwire.plugins.sezzle.models import AmountArguments
+from cartwire.plugins.sezzle.models import AmountArguments, OrderArguments
 from cartwire.testing.server import served
 
 ERROR_KEYS = ["code", "location", "message", "debug_uuid"]
@@ -400,3 +400,29 @@ def test_only_subscribed_events_are_sent(emulator, receiver) -> None:
     assert hook.bodies == []
     with pytest.raises(RefusalError, match="exceeds the captured amount"):
         emulator.dashboard_refund(order, 1)
+
+
+def test_after_a_key_rotation_deliveries_are_signed_with_the_new_key(emulator, connect, receiver) -> None:
+    hook, url = receiver
+    new_key = SecretStr("sz_rotated_private_key")
+    emulator.subscribe(url, ["order.captured"])
+    order = emulator.authorize_order("AB-1", 1000)
+    emulator.rotate_private_key(new_key.get_secret_value())
+    sezzle = connect(private_key=new_key)
+    capture = AmountArguments(order=order, amount=Money.of("1", "USD"))
+    sezzle.execute("capture", capture, "k1")
+    emulator.drain()
+    assert set(hook.rejected) == {401}  # a receiver that still verifies with the old key only
+    hook.parser = Sezzle(
+        SezzleSettings(
+            private_key=new_key,
+            previous_private_key=SecretStr(PRIVATE_KEY),
+            previous_key_valid_until=emulator.now() + timedelta(hours=1),
+        ),
+        clock=emulator.now,
+    )
+    sezzle.execute("capture", capture, "k2")
+    emulator.drain()
+    assert [event.type for event in hook.events] == ["sezzle.order.captured"]
+    with pytest.raises(PermanentError, match="Sezzle rejected the API keys"):  # the old key no longer authenticates
+        connect().execute("get_order", OrderArguments(order=order), "")

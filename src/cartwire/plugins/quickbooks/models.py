@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from cartwire.core.money import Money, check_currency
 from cartwire.plugins.connector import ActionArguments, ConnectorSettings
+from cartwire.plugins.fields import SalesLine
 
 PRODUCTION_API = "https://quickbooks.api.intuit.com"
 SANDBOX_API = "https://sandbox-quickbooks.api.intuit.com"
@@ -80,17 +80,6 @@ class QuickBooksSettings(ConnectorSettings):
         if not 0 < len(value.strip()) <= 31:
             raise ValueError("payment_method must be 1 to 31 characters (QuickBooks' limit)")
         return value.strip()
-
-
-class SalesLine(BaseModel):
-    """One line of a sale; a store order's `items` fit (their other fields are ignored)."""
-
-    model_config = ConfigDict(frozen=True, from_attributes=True, extra="ignore")
-
-    sku: str
-    name: str
-    quantity: Decimal = Field(gt=0)
-    unit_price: Money
 
 
 class CustomerArguments(ActionArguments):

@@ -7,7 +7,7 @@ The bearer token from `POST /v2/authentication` is cached until `token_margin_se
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -53,16 +53,30 @@ class SezzleApi:
 
     def call(self, method: str, path: str, what: str, *, json: Any = None, request_id: str | None = None) -> Any:
         """Send an authenticated request; return the decoded JSON body (None for an empty one)."""
+        response = self.request(method, path, what, json=json, request_id=request_id)
+        return _json(response, what) if response.content else None
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        *,
+        json: Any = None,
+        request_id: str | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """Send an authenticated request and return the successful response (for CSV and exact JSON)."""
         headers = {REQUEST_ID_HEADER: request_id} if request_id else {}
         token = self._current_token()
-        response = self._send(method, path, what, json=json, headers=headers, token=token)
+        response = self._send(method, path, what, json=json, headers=headers, token=token, params=params)
         if response.status_code == 401:
             token = self._renew_token(stale=token)
-            response = self._send(method, path, what, json=json, headers=headers, token=token)
+            response = self._send(method, path, what, json=json, headers=headers, token=token, params=params)
             if response.status_code == 401:
                 raise PermanentError(KEYS_REJECTED, status=401)
         _raise_for_status(response, what)
-        return _json(response, what) if response.content else None
+        return response
 
     # --- tokens ----------------------------------------------------------------------------
     def _current_token(self) -> _Token:
@@ -105,12 +119,20 @@ class SezzleApi:
 
     # --- transport ---------------------------------------------------------------------------
     def _send(
-        self, method: str, path: str, what: str, *, json: Any, headers: dict[str, str], token: _Token | None
+        self,
+        method: str,
+        path: str,
+        what: str,
+        *,
+        json: Any,
+        headers: dict[str, str],
+        token: _Token | None,
+        params: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         if token is not None:
             headers = {**headers, "Authorization": f"Bearer {token.value.get_secret_value()}"}
         try:
-            return self._client.request(method, path, json=json, headers=headers)
+            return self._client.request(method, path, json=json, headers=headers, params=params)
         except httpx.TimeoutException:
             raise TransientError(f"Sezzle did not answer {what} within {self._settings.timeout} s") from None
         except httpx.TransportError as error:

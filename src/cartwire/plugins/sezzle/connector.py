@@ -1,11 +1,12 @@
 """The Sezzle connector: order events from webhooks, expiring authorizations from its poll, the order's
-current state before rules act on a late event, and capture / refund / release / get_order."""
+current state before rules act on a late event; checkout sessions, capture / refund / release /
+reauthorize, reference updates and get_order."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
 import httpx
@@ -23,9 +24,10 @@ from cartwire.plugins.connector import (
     Superseded,
     WebhookRequest,
 )
-from cartwire.plugins.sezzle import expiry
+from cartwire.plugins.sezzle import expiry, orders, settlements, subscriptions
 from cartwire.plugins.sezzle.api import SezzleApi
 from cartwire.plugins.sezzle.models import AmountArguments, OrderArguments, SezzleSettings
+from cartwire.plugins.sezzle.session import SessionArguments
 from cartwire.plugins.sezzle.state import OrderState, order_state
 from cartwire.plugins.sezzle.webhook import EVENT_TYPES, parse_body, parse_delivery
 from cartwire.plugins.sezzle.wire import WireFormatError, find_money, price
@@ -42,6 +44,16 @@ _MONEY_ACTIONS: dict[str, tuple[str, Callable[[Money], dict[str, Any]]]] = {
 _Args = TypeVar("_Args", bound=ActionArguments)
 _TOTALS = {"captured": "captures", "refunded": "refunds", "released": "releases"}
 AUTHORIZED = expiry.AUTHORIZED
+# create_session from a store order: argument -> the order fields it is taken from.
+_SESSION_FROM_ORDER = {
+    "reference_id": ("invoice_number",),
+    "amount": ("total",),
+    "lines": ("items",),
+    "tax": ("tax",),
+    "shipping": ("shipping",),
+    "discount": ("discount",),
+    "customer_email": ("email",),
+}
 
 
 class Sezzle(Connector):
@@ -65,7 +77,7 @@ class Sezzle(Connector):
         self._api: SezzleApi | None = None
 
     def event_types(self) -> list[EventType]:
-        return [*EVENT_TYPES, expiry.EXPIRING_TYPE]
+        return [*EVENT_TYPES, expiry.EXPIRING_TYPE, orders.CHECKOUT_CREATED]
 
     def actions(self) -> list[ActionSpec]:
         money = {"order": _ORDER, "amount": _AMOUNT}
@@ -74,12 +86,41 @@ class Sezzle(Connector):
             ActionSpec("refund", AmountArguments, "Refund part or all of the captured amount.", True, money),
             ActionSpec("release", AmountArguments, "Release (void) part or all of the uncaptured amount.", True, money),
             ActionSpec(
+                "reauthorize",
+                AmountArguments,
+                "Authorize again after expiry: a new order, same reference.",
+                True,
+                money,
+            ),
+            ActionSpec(
+                "create_session",
+                SessionArguments,
+                "Open a checkout session for a store order; the result carries `checkout_url`.",
+                False,
+                _SESSION_FROM_ORDER,
+            ),
+            ActionSpec(
+                "cancel_checkout",
+                OrderArguments,
+                "Delete a checkout the shopper has not completed.",
+                False,
+                {"order": _ORDER},
+            ),
+            ActionSpec(
+                "update_reference",
+                orders.ReferenceArguments,
+                "Change the order's reference id.",
+                False,
+                {"order": _ORDER},
+                ("order",),
+            ),
+            ActionSpec(
                 "get_order", OrderArguments, "Read the order with its running totals.", False, {"order": _ORDER}
             ),
         ]
 
     def parse_webhook(self, request: WebhookRequest) -> list[Event]:
-        return parse_delivery(request, self.settings.private_key.get_secret_value())
+        return parse_delivery(request, self.settings.private_key.get_secret_value(), *self._previous_key())
 
     def parse_payload(self, body: bytes, query: Mapping[str, str] | None = None) -> list[Event]:
         return parse_body(body)
@@ -87,13 +128,62 @@ class Sezzle(Connector):
     def execute(self, action: str, arguments: ActionArguments, idempotency_key: str) -> dict[str, Any]:
         if action == "get_order":
             return self._get_order(_expect(arguments, OrderArguments, action))
-        if action not in _MONEY_ACTIONS:
+        if action == "create_session":
+            return orders.create_session(self._session(), self.settings, _expect(arguments, SessionArguments, action))
+        if action == "cancel_checkout":
+            return orders.cancel_checkout(self._session(), _expect(arguments, OrderArguments, action))
+        if action == "update_reference":
+            return orders.update_reference(self._session(), _expect(arguments, orders.ReferenceArguments, action))
+        if action not in (*_MONEY_ACTIONS, "reauthorize"):
             raise PermanentError(
                 f"sezzle has no action {action!r} (it has {', '.join(s.name for s in self.actions())})"
             )
         if not idempotency_key:
             raise PermanentError(f"sezzle.{action} needs an idempotency key for its Sezzle-Request-Id")
-        return self._move_money(action, _expect(arguments, AmountArguments, action), idempotency_key)
+        args = _expect(arguments, AmountArguments, action)
+        if action == "reauthorize":
+            self._same_currency(action, args.amount)
+            return orders.reauthorize(self._session(), args.order, args.amount, idempotency_key)
+        return self._move_money(action, args, idempotency_key)
+
+    def result_events(self, action: str, result: dict[str, Any], idempotency_key: str) -> list[Event]:
+        """`create_session` announces `sezzle.checkout.created`, so a rule can send the link on."""
+        if action != "create_session":
+            return []
+        return [orders.checkout_created(result, idempotency_key, self._clock())]
+
+    def _previous_key(self) -> tuple[str, ...]:
+        until = self.settings.previous_key_valid_until
+        if until is None or self._clock() >= until:
+            return ()
+        return (self.settings.previous_private_key.get_secret_value(),)
+
+    # --- webhook subscriptions (`cartwire connect sezzle --webhooks`) ---------------------------
+    def list_webhooks(self) -> list[subscriptions.Subscription]:
+        return subscriptions.list_subscriptions(self._session())
+
+    def ensure_webhooks(self, url: str | None = None) -> subscriptions.SubscriptionChange:
+        """Subscribe `url` (default: the `webhook_url` setting) to the events Cartwire needs, once."""
+        target = url or self.settings.webhook_url
+        if not target:
+            raise PermanentError("no webhook URL: set webhook_url in [connectors.sezzle] or pass --url")
+        return subscriptions.ensure(self._session(), target)
+
+    def delete_webhook(self, uuid: str) -> None:
+        subscriptions.delete(self._session(), uuid)
+
+    # --- settlement reports (for reconciliation; not actions) --------------------------------
+    def settlement_summaries(
+        self, start: date, end: date | None = None, currency: str | None = None
+    ) -> list[settlements.PayoutSummary]:
+        """Payout summaries from `start` to `end` in `currency` (default: the account's); call once per currency."""
+        return settlements.fetch_summaries(
+            self._session(), start, end, currency or self.settings.currency, self.settings.settlement_summary_units
+        )
+
+    def settlement_details(self, payout_uuid: str, metadata: Sequence[str] = ()) -> settlements.SettlementReport:
+        """The parsed details CSV of one payout."""
+        return settlements.fetch_details(self._session(), payout_uuid, metadata)
 
     def poll(self, cursor: str | None, history: History) -> PollResult:
         """Authorizations about to expire uncaptured (webhooks are not polled: Sezzle retries them for days)."""
@@ -124,12 +214,15 @@ class Sezzle(Connector):
             self._api = None
 
     # --- actions -------------------------------------------------------------------------
-    def _move_money(self, action: str, args: AmountArguments, request_id: str) -> dict[str, Any]:
-        if args.amount.currency != self.settings.currency:
+    def _same_currency(self, action: str, amount: Money) -> None:
+        if amount.currency != self.settings.currency:
             raise PermanentError(
-                f"sezzle.{action}: the amount is in {args.amount.currency} but the Sezzle account "
+                f"sezzle.{action}: the amount is in {amount.currency} but the Sezzle account "
                 f"and its orders are in {self.settings.currency}"
             )
+
+    def _move_money(self, action: str, args: AmountArguments, request_id: str) -> dict[str, Any]:
+        self._same_currency(action, args.amount)
         suffix, body = _MONEY_ACTIONS[action]
         answer = self._session().call(
             "POST", f"/v2/order/{args.order}/{suffix}", action, json=body(args.amount), request_id=request_id

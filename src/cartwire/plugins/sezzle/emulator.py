@@ -8,6 +8,13 @@ constructor option:
 - `business_error_status` (default 422): the status of a rule violation (over-capture, refund above
   the captured amount, capture after expiry). ASSUMPTION: Sezzle documents only that 400 and 422
   exist; 422 "cannot be processed" is the likelier of the two.
+- `parts_must_add_up` (default True): a session whose items, tax and shipping minus discounts
+  differ from `order_amount` is refused (400 at `order.order_amount`). ASSUMPTION: Sezzle says the
+  parts "must already be included in the order total" but not that it checks them.
+- `approve_reauthorizations` (default True): False makes `reauthorize` answer 200 with
+  `authorization.approved: false`, as Sezzle does when the shopper is declined.
+- `settlements`: a `SettlementBook` whose options choose the report shapes Sezzle's sources
+  disagree on (see `emulator_settlements`); add payouts with `add_payout`.
 - `honour_request_id` (default True): a repeated `Sezzle-Request-Id` on the same path returns the
   first answer and changes nothing. ASSUMPTION: Sezzle does not document replay semantics.
 
@@ -23,8 +30,8 @@ import re
 import secrets
 import threading
 import uuid as uuidlib
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,6 +43,7 @@ from starlette.routing import Route
 
 from cartwire.core.money import check_currency
 from cartwire.plugins.sezzle.api import REQUEST_ID_HEADER
+from cartwire.plugins.sezzle.emulator_settlements import Payout, SettlementBook
 from cartwire.plugins.sezzle.ledger import Ledger, Order, RefusalError, Txn
 from cartwire.plugins.sezzle.signing import HEADER, sign
 from cartwire.plugins.sezzle.wire import error_array
@@ -67,6 +75,15 @@ class _Call:
     uuid: str
     body: Any
     base: str
+    query: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Raw:
+    """A body that is not JSON (the settlement CSV) or JSON encoded by hand (exact decimals)."""
+
+    content: bytes
+    media_type: str
 
 
 @dataclass
@@ -91,6 +108,9 @@ class SezzleEmulator(WebhookOutbox):
         business_error_status: int = 422,
         *,
         honour_request_id: bool = True,
+        parts_must_add_up: bool = True,
+        approve_reauthorizations: bool = True,
+        settlements: SettlementBook | None = None,
         retry_delays: Sequence[float] = (0.05, 0.1, 0.2),
         new_id: Callable[[], str] | None = None,
     ):
@@ -99,6 +119,11 @@ class SezzleEmulator(WebhookOutbox):
         self.token_lifetime = token_lifetime
         self.business_error_status = business_error_status
         self.honour_request_id = honour_request_id
+        self.parts_must_add_up = parts_must_add_up
+        self.approve_reauthorizations = approve_reauthorizations
+        self.settlements = settlements or SettlementBook()
+        self._checkouts: dict[str, dict[str, Any]] = {}  # order uuid -> the session's order details
+        self._deleted_checkouts: set[str] = set()
         self._time = MovableClock(clock)
         self._new_id = new_id or (lambda: str(uuidlib.uuid4()))
         self._lock = threading.RLock()
@@ -141,6 +166,8 @@ class SezzleEmulator(WebhookOutbox):
         if at is not None and at.tzinfo is None:
             raise ValueError(f"authorize_order(at=...) needs an aware datetime, got {at!r}")
         with self._lock:
+            if uuid in self._deleted_checkouts:
+                raise RefusalError("business", "invalid", "order_uuid", f"the checkout of order {uuid} was deleted")
             when = (at or self.now()).astimezone(UTC)
             order = self._ledger.authorize(reference_id, amount_cents, check_currency(currency), when, uuid)
             self._announce("order.authorized", order, None)
@@ -156,6 +183,17 @@ class SezzleEmulator(WebhookOutbox):
             txn = self._ledger.refund(uuid, amount_cents, order.currency, self.now(), source="dashboard")
             self._announce("order.refunded", order, txn)
             return txn.uuid
+
+    def add_payout(self, payout: Payout) -> None:
+        """A payout (with its line items) that the settlement endpoints report."""
+        with self._lock:
+            self.settlements.add(payout)
+
+    def rotate_private_key(self, private_key: str) -> None:
+        """The merchant makes a new key pair: tokens from the old key stay valid until they expire,
+        new ones need the new key, and every delivery from now on is signed with it."""
+        with self._lock:
+            self._private_key = SecretStr(private_key)
 
     def subscribe(self, url: str, events: Sequence[str]) -> str:
         """What `POST /v2/webhooks` does; returns the subscription uuid."""
@@ -209,10 +247,14 @@ class SezzleEmulator(WebhookOutbox):
             route("/v2/order/{uuid}/capture", self._capture, ["POST"], idempotent=True),
             route("/v2/order/{uuid}/refund", self._refund, ["POST"], idempotent=True),
             route("/v2/order/{uuid}/release", self._release, ["POST"], idempotent=True),
+            route("/v2/order/{uuid}/checkout", self._delete_checkout, ["DELETE"]),
             route("/v2/order/{uuid}/reauthorize", self._reauthorize, ["POST"], idempotent=True),
+            route("/v2/settlements/summaries", self._summaries, ["GET"]),
+            route("/v2/settlements/details/{uuid}", self._details, ["GET"]),
             route("/v2/webhooks", self._list_webhooks, ["GET"]),
             route("/v2/webhooks", self._create_webhook, ["POST"]),
             route("/v2/webhooks/{uuid}", self._get_webhook, ["GET"]),
+            route("/v2/webhooks/{uuid}", self._update_webhook, ["PATCH"]),
             route("/v2/webhooks/{uuid}", self._delete_webhook, ["DELETE"]),
         ]
 
@@ -240,6 +282,8 @@ class SezzleEmulator(WebhookOutbox):
                 )
             if payload is None:
                 return Response(status_code=status)
+            if isinstance(payload, _Raw):
+                return Response(payload.content, status, media_type=payload.media_type)
             return JSONResponse(payload, status)
 
         return endpoint
@@ -254,7 +298,8 @@ class SezzleEmulator(WebhookOutbox):
             return self._replies[key]
         try:
             body = _json_body(raw) if request.method in ("POST", "PATCH") else None
-            call = _Call(request.path_params.get("uuid", ""), body, str(request.base_url).rstrip("/"))
+            base = str(request.base_url).rstrip("/")
+            call = _Call(request.path_params.get("uuid", ""), body, base, dict(request.query_params))
             answer = handler(call)
         except RefusalError as refusal:
             status = {"invalid": 400, "not_found": 404, "business": self.business_error_status}[refusal.kind]
@@ -298,7 +343,9 @@ class SezzleEmulator(WebhookOutbox):
             raise RefusalError(
                 "invalid", "invalid", "order.order_amount.amount_in_cents", f"must be at least {_MIN_ORDER_CENTS}"
             )
+        details = _session_parts(order, cents, currency, check_sum=self.parts_must_add_up)
         created = self._ledger.open_checkout(reference_id, cents, currency, intent)
+        self._checkouts[created.uuid] = details
         session = self._new_id()
         return 201, {
             "uuid": session,
@@ -313,6 +360,15 @@ class SezzleEmulator(WebhookOutbox):
 
     def _get_order(self, call: _Call) -> _Answer:
         return 200, self._order_json(self._ledger.get(call.uuid), call.base)
+
+    def _delete_checkout(self, call: _Call) -> _Answer:
+        """204; again 204 for a checkout already deleted (ASSUMPTION: Sezzle does not say)."""
+        if self._ledger.get(call.uuid).authorization is not None:
+            raise RefusalError(
+                "business", "invalid", "order_uuid", "the shopper has completed checkout; release or refund instead"
+            )
+        self._deleted_checkouts.add(call.uuid)
+        return 204, None
 
     def _patch_order(self, call: _Call) -> _Answer:
         unknown = sorted(set(call.body) - {"reference_id"}) if isinstance(call.body, dict) else []
@@ -342,11 +398,20 @@ class SezzleEmulator(WebhookOutbox):
         return 200, {"uuid": txn.uuid}
 
     def _reauthorize(self, call: _Call) -> _Answer:
-        order = self._ledger.reauthorize(call.uuid, *_price(call.body, ""), self.now())
+        order = self._ledger.reauthorize(
+            call.uuid, *_price(call.body, ""), self.now(), approved=self.approve_reauthorizations
+        )
         full = self._order_json(order, call.base)
         return 200, {
             key: full[key] for key in ("uuid", "links", "intent", "reference_id", "order_amount", "authorization")
         }
+
+    def _summaries(self, call: _Call) -> _Answer:
+        return 200, _Raw(self.settlements.summaries(call.query, self.now().date()), "application/json")
+
+    def _details(self, call: _Call) -> _Answer:
+        csv_text = self.settlements.details_csv(call.uuid, call.query.get("metadata", ""))
+        return 200, _Raw(csv_text.encode(), "text/csv")
 
     def _create_webhook(self, call: _Call) -> _Answer:
         return 200, {"uuid": self._subscribe(call.body), "links": []}
@@ -359,6 +424,14 @@ class SezzleEmulator(WebhookOutbox):
         if uuid not in self._subscriptions:
             raise RefusalError("not_found", "not_found", "webhooks_uuid", f"no webhook subscription {uuid!r}")
         return 200, {"uuid": uuid, "links": [], **self._subscriptions[uuid]}
+
+    def _update_webhook(self, call: _Call) -> _Answer:
+        """PATCH replaces both url and events (both are required)."""
+        if call.uuid not in self._subscriptions:
+            raise RefusalError("not_found", "not_found", "webhooks_uuid", f"no webhook subscription {call.uuid!r}")
+        replacement = self._subscribe(call.body)
+        self._subscriptions[call.uuid] = self._subscriptions.pop(replacement)
+        return 200, {"uuid": call.uuid, "links": [], **self._subscriptions[call.uuid]}
 
     def _delete_webhook(self, call: _Call) -> _Answer:
         if self._subscriptions.pop(call.uuid, None) is None:
@@ -422,8 +495,9 @@ class SezzleEmulator(WebhookOutbox):
             "links": _order_links(base, order.uuid),
             "intent": order.intent,
             "reference_id": order.reference_id,
-            "checkout_status": order.checkout_status(now),
+            "checkout_status": "deleted" if order.uuid in self._deleted_checkouts else order.checkout_status(now),
             "order_amount": _wire_price(order.cents, order.currency),
+            **self._checkouts.get(order.uuid, {}),
         }
         auth = order.authorization
         if auth is not None:
@@ -468,6 +542,43 @@ def _price(obj: Any, prefix: str) -> tuple[int, str]:
         return cents, check_currency(currency)
     except ValueError:
         raise RefusalError("invalid", "invalid", f"{prefix}currency", "must be an ISO 4217 code such as USD") from None
+
+
+def _session_parts(order: dict[str, Any], cents: int, currency: str, *, check_sum: bool) -> dict[str, Any]:
+    """The items, tax, shipping and discounts of a session's order, checked; kept for GET order."""
+    details: dict[str, Any] = {}
+    parts = 0
+    items = order.get("items") or []
+    if not isinstance(items, list):
+        raise RefusalError("invalid", "invalid", "order.items", "must be an array")
+    for index, item in enumerate(items):
+        where = f"order.items[{index}]."
+        _field(item, "name", str, where)
+        quantity = _field(item, "quantity", int, where)
+        price, item_currency = _price(_field(item, "price", dict, where), f"{where}price.")
+        if quantity < 1 or price < 0 or item_currency != currency:
+            raise RefusalError(
+                "invalid", "invalid", f"{where}price", "needs quantity >= 1, a price >= 0 in the order's currency"
+            )
+        parts += quantity * price
+    discounts = order.get("discounts") or []
+    if not isinstance(discounts, list):
+        raise RefusalError("invalid", "invalid", "order.discounts", "must be an array")
+    for index, discount in enumerate(discounts):
+        where = f"order.discounts[{index}]."
+        parts -= _price(_field(discount, "amount", dict, where), f"{where}amount.")[0]
+    for key in ("tax_amount", "shipping_amount"):
+        if key in order:
+            parts += _price(_field(order, key, dict, "order."), f"order.{key}.")[0]
+            details[key] = order[key]
+    if check_sum and (items or discounts or details) and parts != cents:
+        raise RefusalError(
+            "invalid",
+            "invalid",
+            "order.order_amount",
+            f"items, tax and shipping less discounts are {parts}, not {cents}",
+        )
+    return {**details, "items": items, "discounts": discounts}
 
 
 def _wire_price(cents: int, currency: str) -> dict[str, Any]:

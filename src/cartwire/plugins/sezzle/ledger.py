@@ -106,7 +106,14 @@ class Ledger:
         return order
 
     def authorize(
-        self, reference_id: str, cents: int, currency: str, at: datetime, order_uuid: str | None = None
+        self,
+        reference_id: str,
+        cents: int,
+        currency: str,
+        at: datetime,
+        order_uuid: str | None = None,
+        *,
+        approved: bool = True,
     ) -> Order:
         """The shopper completed checkout: an approved authorization valid for `auth_window`."""
         if cents <= 0:
@@ -117,7 +124,7 @@ class Ledger:
         elif order.authorization is not None:
             raise RefusalError("business", "invalid", "order_uuid", f"order {order.uuid} is already authorized")
         order.reference_id, order.currency, order.cents = reference_id, currency, cents
-        order.authorization = Authorization(self.new_id(), at, cents, True, at + self.auth_window)
+        order.authorization = Authorization(self.new_id(), at, cents, approved, at + self.auth_window)
         self.orders[order.uuid] = order
         return order
 
@@ -159,7 +166,7 @@ class Ledger:
             )
         return self._append(auth.refunds, cents, now, source)
 
-    def reauthorize(self, order_uuid: str, cents: int, currency: str, now: datetime) -> Order:
+    def reauthorize(self, order_uuid: str, cents: int, currency: str, now: datetime, *, approved: bool = True) -> Order:
         """A new order for the same reference_id, allowed once the old authorization expired or was released."""
         order, auth = self._authorized(order_uuid, cents, currency, "")
         released_all = auth.releases and auth.uncaptured(now) == 0
@@ -170,7 +177,7 @@ class Ledger:
                 "authorization.expiration",
                 f"the authorization is valid until {auth.expiration.isoformat()}; reauthorize only after it expires",
             )
-        return self.authorize(order.reference_id, cents, currency, now)
+        return self.authorize(order.reference_id, cents, currency, now, approved=approved)
 
     def set_reference(self, order_uuid: str, reference_id: str) -> None:
         self.get(order_uuid).reference_id = reference_id

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from cartwire.core.money import Money
 from cartwire.plugins.connector import ActionArguments, ConnectorSettings
@@ -26,6 +27,26 @@ class SezzleSettings(ConnectorSettings):
     token_margin_seconds: int = 60
     # Raise sezzle.order.authorization_expiring this long before an uncaptured authorization expires.
     expiry_lead_minutes: int = Field(default=60, ge=1)
+    checkout_complete_url: str = ""  # where Sezzle sends the shopper after checkout (create_session)
+    checkout_cancel_url: str = ""
+    # Integer amounts in settlement summaries: Sezzle's examples show both cents and dollars (unconfirmed).
+    settlement_summary_units: Literal["dollars", "cents"] = "dollars"
+    webhook_url: str = ""  # the public URL of /hooks/sezzle, for `cartwire connect sezzle --webhooks`
+    # After a key rotation Sezzle signs retries of old deliveries with the new key, but deliveries
+    # in flight may still carry the old one: accept it until `previous_key_valid_until`.
+    previous_private_key: SecretStr = SecretStr("")
+    previous_key_valid_until: datetime | None = None
+
+    @model_validator(mode="after")
+    def _grace_period(self) -> SezzleSettings:
+        if self.previous_private_key.get_secret_value():
+            until = self.previous_key_valid_until
+            if until is None or until.tzinfo is None:
+                raise ValueError(
+                    "previous_private_key needs previous_key_valid_until, a date-time with a time zone "
+                    "(e.g. 2026-12-05T12:00:00Z), when the old key stops being accepted"
+                )
+        return self
 
     @field_validator("base_url")
     @classmethod
@@ -58,6 +79,23 @@ class SezzleOrder(BaseModel):
     transaction_uuid: str | None = None
     approved: bool | None = None
     authorization_expires_at: datetime | None = None
+
+
+class SezzleCheckout(BaseModel):
+    """The subject of `sezzle.checkout.created`: a session `create_session` opened, with its link.
+
+    `uuid` is the Sezzle order the checkout will authorize (so `cancel_checkout` finds it);
+    `reference_id` is the store order's.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    uuid: str
+    reference_id: str
+    session_uuid: str
+    checkout_url: str
+    amount: Money
+    customer_email: str = ""
 
 
 def _order_id(value: str) -> str:

@@ -37,14 +37,19 @@ EVENT_TYPES = [
 ]
 
 
-def parse_delivery(request: WebhookRequest, private_key: str) -> list[Event]:
-    """Verify and parse one delivery; raise `WebhookRejected` (401 or 400) when it cannot be accepted."""
+def parse_delivery(request: WebhookRequest, private_key: str, *older_keys: str) -> list[Event]:
+    """Verify and parse one delivery; raise `WebhookRejected` (401 or 400) when it cannot be accepted.
+
+    `older_keys` are keys still accepted after a rotation (the connector passes the previous key
+    during its grace period); the current key is tried first.
+    """
     if not private_key:
         raise WebhookRejected(401, "Sezzle webhooks are refused: the setting 'private_key' is empty")
     signature = request.header(HEADER)
     if not signature or not signature.strip():
         raise WebhookRejected(401, f"{HEADER} is missing")
-    if not signature_matches(request.body, private_key, signature):
+    keys = (private_key, *(key for key in older_keys if key))
+    if not any(signature_matches(request.body, key, signature) for key in keys):
         raise WebhookRejected(401, f"{HEADER} does not match the body")
     return parse_body(request.body)
 
