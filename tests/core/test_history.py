@@ -10,6 +10,7 @@ import pytest
 from engine_fakes import order_event, outcome, store_order
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from runtime_fakes import build_world, delivery
 from test_engine import ORDERS, compile_text, rule
 
 from cartwire.core.catalog import Catalog
@@ -133,3 +134,37 @@ def test_compiled_history_agrees_with_the_reference_interpreter(
     for index, (order, history) in enumerate(cases):
         event = replace(order_event(order, key=str(index)), history=history)
         assert outcome(compiled, event) == outcome(reference, event)
+
+
+# --- the runtime folds it from its store ---------------------------------------------------------
+
+HISTORY_RULES = """
+rule "charge on the third evaluated event"
+  on shop.order.updated
+  when history.count = 2 and history.previous_type = "shop.order.updated"
+  then pay.charge(order: order.ref, amount: order.total)
+end
+
+rule "a new order needs a note"
+  on shop.order.updated
+  when order.status = New
+  then pay.charge(order: order.note, amount: order.total)
+end
+"""
+
+
+def test_the_runtime_reads_history_from_its_store_across_a_restart(tmp_path):
+    world = build_world(tmp_path, rules=HISTORY_RULES)
+    world.runtime.accept("shop", delivery(1))
+    world.runtime.accept("shop", delivery(2, status="New"))  # fails (no note): not part of the history
+    world.runtime.accept("shop", delivery(3))
+    world.runtime.evaluate_pending()
+    assert [e.state for e in world.store.events()] == ["evaluated", "failed", "evaluated"]
+    assert world.store.actions() == []
+
+    world = world.restart()
+    world.runtime.accept("shop", delivery(4))
+    world.runtime.evaluate_pending()
+    (action,) = world.store.actions()
+    assert world.store.event(action.event_row).dedupe_key == "shop:order:7:4"
+    assert action.rule == "charge on the third evaluated event"
