@@ -75,22 +75,35 @@ class Live(Observer):
         self.plans.append(plan)
 
 
-def record_story(directory: Path, recording: Path, salt: bytes = b"test-salt") -> tuple[Engine, list[Plan]]:
-    """Deliver the story to a runtime recording into `recording`; return its engine and live plans."""
+Step = tuple[str, str, str | None]
+
+
+def record_story(
+    directory: Path,
+    recording: Path,
+    salt: bytes = b"test-salt",
+    *,
+    rules: Path = TEMPLATES_DIR,
+    story: tuple[Step, ...] = STORY,
+) -> tuple[Engine, list[Plan]]:
+    """Deliver the story (or `story`: a sample's path may be absolute) to a runtime with `rules`,
+    recording into `recording`; return its engine and live plans."""
     with SezzleEmulator(private_key=SEZZLE_KEY) as sezzle, served(sezzle.app) as api:
         sezzle.authorize_order("AB-1001", 10891, uuid=FIRST_SEZZLE_ORDER)
-        return _record_story(catalog(api.base_url), recording, directory, salt)
+        return _record_story(catalog(api.base_url), recording, directory, salt, rules, story)
 
 
-def _record_story(cat: Catalog, recording: Path, directory: Path, salt: bytes) -> tuple[Engine, list[Plan]]:
-    engine = load_rules([TEMPLATES_DIR], cat)
+def _record_story(
+    cat: Catalog, recording: Path, directory: Path, salt: bytes, rules: Path, story: tuple[Step, ...]
+) -> tuple[Engine, list[Plan]]:
+    engine = load_rules([rules], cat)
     live = Live()
     store = Store(directory / "live.sqlite3")
     writer = RecordingWriter(recording)
     runtime = Runtime(store, cat, engine, observer=live, recorder=live_recorder(writer, Redactor(salt)))
     signed = signatures()
     try:
-        for connector, sample, hint in STORY:
+        for connector, sample, hint in story:
             body = (DATA / sample).read_bytes()
             headers = {"content-type": "application/json", "user-agent": "test"}
             if connector == "sezzle":

@@ -60,6 +60,9 @@ class RuntimeStore(Protocol):
 
     def fail_event(self, event_row: int, error: str) -> None: ...
 
+    # --- state between events: the entity's evaluated events and their plans, in evaluation order
+    def evaluated_plans(self, entity: str) -> list[tuple[StoredEvent, list[StoredAction]]]: ...
+
     # --- execution
     def due_actions(self, now: datetime, limit: int = 100) -> list[StoredAction]: ...
 

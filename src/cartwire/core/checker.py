@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from cartwire.core import ir
 from cartwire.core.catalog import ENVELOPE_FIELDS, ActionInfo, Catalog, EventInfo
 from cartwire.core.functions import Function, Library, default_library
+from cartwire.core.history import HISTORY_FIELDS
 from cartwire.core.mapping import CheckedMapping, FieldTree, build, missing_fields
 from cartwire.core.money import Money
 from cartwire.core.satisfiable import never_true
@@ -98,7 +99,7 @@ class _Scope:
         return None
 
     def names(self) -> list[str]:
-        return [self.subject, "event", *self.record.fields, *(n for n, _ in self.locals)]
+        return [self.subject, "event", "history", *self.record.fields, *(n for n, _ in self.locals)]
 
 
 def check(
@@ -352,7 +353,7 @@ class _Checker:
         return (
             isinstance(expr, ast.Path)
             and len(expr.names) == 1
-            and expr.names[0] not in (scope.subject, "event")
+            and expr.names[0] not in (scope.subject, "event", "history")
             and expr.names[0] not in scope.record.fields
             and scope.local(expr.names[0]) is None
         )
@@ -375,6 +376,14 @@ class _Checker:
             return self.walk("subject", scope.record, path, 1, "event")
         if first in scope.record.fields:
             return self.walk("subject", scope.record, path, 0, scope.subject)
+        if first == "history":
+            if len(path.names) == 1:
+                raise self.problem(
+                    path.span,
+                    "`history` needs a field",
+                    f"write one such as `history.count` (it has {_some(HISTORY_FIELDS)})",
+                )
+            return self.walk("history", Record("history", HISTORY_FIELDS), path, 1, "history")
         if len(path.names) > 1:
             raise self.problem(
                 path.name_spans[0],

@@ -274,6 +274,8 @@ class _Writer:
             root, names = f"event.{names[0]}", names[1:]
         elif field.root == "local":
             root = f"_v{field.index}"
+        elif field.root == "history":
+            root = "event.history"
         else:
             root = "event.subject"
         plain = not field.nullable and all(n.isidentifier() and not keyword.iskeyword(n) for n in names)

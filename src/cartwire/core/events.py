@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from cartwire.core.history import EMPTY, History
+
 
 @dataclass(frozen=True)
 class Event:
@@ -16,7 +18,9 @@ class Event:
     `subject` is the typed payload (for example a 3dcart order) that rules see under the event
     type's subject name (`order`). `entity` names what the event is about (`3dcart:order:5001`):
     the runtime processes the events of one entity one at a time, in order. `dedupe_key` is equal
-    for two deliveries of the same fact, so the second one is ignored.
+    for two deliveries of the same fact, so the second one is ignored. `history` is what rules know
+    of the entity's earlier events (`history.count`, …): the runtime and replay fill it in before
+    evaluating, from the store or the recording (`cartwire.core.history`).
     """
 
     source: str
@@ -26,6 +30,7 @@ class Event:
     dedupe_key: str
     occurred_at: datetime
     id: str = ""
+    history: History = EMPTY
 
     def envelope(self) -> dict[str, Any]:
         """The fields rules reach as `event.<name>` besides the subject's own."""

@@ -82,6 +82,8 @@ def _root(root: str, index: int, event: Event) -> Any:
         return event.envelope()
     if root == "local":
         return event.locals[index]  # type: ignore[attr-defined]
+    if root == "history":
+        return event.history
     return event.subject
 
 

@@ -35,14 +35,15 @@ class Const:
 
 @dataclass(frozen=True)
 class Field:
-    """A value read from the event: its subject's fields or the envelope (`event.source`).
+    """A value read from the event: its subject's fields, the envelope (`event.source`) or the
+    entity's history (`history.captured`).
 
     `nullable` is true when a step before the last may be missing (or is untyped), so the
     reader must go step by step; `normalize` is true when the value may hold Python enum
     members or a list, which `normalize` turns into labels and tuples.
     """
 
-    root: Literal["subject", "envelope", "local"]
+    root: Literal["subject", "envelope", "local", "history"]
     names: tuple[str, ...]
     type: Type
     nullable: bool = False
@@ -167,7 +168,7 @@ class Frame(Event):
         outer = event.locals if isinstance(event, Frame) else ()
         return cls(
             event.source, event.type, event.subject, event.entity, event.dedupe_key, event.occurred_at, event.id,
-            (*outer, value),
+            event.history, (*outer, value),
         )  # fmt: skip
 
 

@@ -21,6 +21,7 @@ from cartwire.core.catalog import Catalog
 from cartwire.core.echo import echo_of, written
 from cartwire.core.engine import Engine, EvaluationError
 from cartwire.core.events import Event
+from cartwire.core.history import history_of
 from cartwire.core.ordering import CurrentState, in_entity_order
 from cartwire.core.plan import Plan
 from cartwire.core.records import NewAction, NewEvent, RecordedWrite, StoredAction, StoredEvent
@@ -204,7 +205,7 @@ class Runtime:
                 waiting.add(stored.entity)
                 continue
             try:
-                event = self.current_state.refresh(self.load_event(stored))
+                event = self._with_history(self.current_state.refresh(self.load_event(stored)))
                 echo = self._echo_of(stored, event)
                 plan = self.engine.evaluate(event, skip=frozenset({echo.rule}) if echo else frozenset())
                 actions = [self._new_action(call, position) for position, call in enumerate(plan.calls)]
@@ -255,6 +256,11 @@ class Runtime:
             occurred_at=stored.occurred_at,
             id=stored.event_id,
         )
+
+    def _with_history(self, event: Event) -> Event:
+        """`event` with what rules may know of its entity's earlier events (`history.…`), from the store."""
+        earlier = self.store.evaluated_plans(event.entity)
+        return replace(event, history=history_of((stored.type, actions) for stored, actions in earlier))
 
     def _echo_of(self, stored: StoredEvent, event: Event) -> RecordedWrite | None:
         fields = self.catalog.events[stored.type].spec.echo_fields

@@ -182,6 +182,22 @@ class Store:
             ).fetchall()
         return [_event(row) for row in rows]
 
+    def evaluated_plans(self, entity: str) -> list[tuple[StoredEvent, list[StoredAction]]]:
+        """The evaluated events of `entity`, in the order they were evaluated, each with the
+        actions its plan asked for (whatever became of them): what `history` is folded from."""
+        with self._lock:
+            events = self._db.execute(
+                "SELECT * FROM events WHERE entity = ? AND state = 'evaluated' ORDER BY evaluated_at, occurred_at, id",
+                (entity,),
+            ).fetchall()
+            actions = self._db.execute(
+                "SELECT * FROM actions WHERE entity = ? ORDER BY event_row, position", (entity,)
+            ).fetchall()
+        planned: dict[int, list[StoredAction]] = {}
+        for row in actions:
+            planned.setdefault(row["event_row"], []).append(_action(row))
+        return [(_event(row), planned.get(row["id"], [])) for row in events]
+
     # --- evaluation -----------------------------------------------------------------------
     def pending_events(self, limit: int = 100) -> list[StoredEvent]:
         with self._lock:

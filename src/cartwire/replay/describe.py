@@ -30,7 +30,7 @@ def describe(node: ir.Node, subject: str, depth: int = 0) -> str:
         case ir.Const(value=value, type=type_):
             return literal(value, bare=isinstance(_unwrap(type_), EnumType))
         case ir.Field(root=root, names=names, index=index):
-            head = {"subject": subject, "envelope": "event"}.get(root, _variable(index))
+            head = {"subject": subject, "envelope": "event", "history": "history"}.get(root, _variable(index))
             return ".".join((head, *names))
         case ir.ListOf(items=items):
             return f"[{', '.join(text(i) for i in items)}]"

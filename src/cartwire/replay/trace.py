@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cartwire.core import interpreter, ir
@@ -20,6 +20,7 @@ from cartwire.core.checker import CheckedRule, check
 from cartwire.core.engine import Engine, EvaluationError, RuleError, compile_rules
 from cartwire.core.events import Event
 from cartwire.core.functions import Library
+from cartwire.core.history import EMPTY, History
 from cartwire.core.money import CurrencyMismatch
 from cartwire.core.plan import Plan
 from cartwire.replay.describe import children, describe
@@ -106,21 +107,27 @@ class TracedRules:
 
     def replay(self, inputs: Iterable[Input]) -> Iterator[tuple[Input, Outcome | None]]:
         """Each input with what the rules made of it, in order (None: it could not be read)."""
-        seen: set[str] = set()
+        state = _ReplayState()
         for item in inputs:
-            yield item, None if item.event is None else self._once(item.event, seen)
+            yield item, None if item.event is None else self._once(item.event, state)
 
     def replay_events(self, events: Iterable[Event]) -> list[Outcome]:
-        seen: set[str] = set()
-        return [self._once(event, seen) for event in events]
+        state = _ReplayState()
+        return [self._once(event, state) for event in events]
 
-    def _once(self, event: Event, seen: set[str]) -> Outcome:
+    def _once(self, event: Event, state: _ReplayState) -> Outcome:
         """A repeat of an earlier event (the same dedupe key) is marked `duplicate` and not
-        evaluated, as the runtime ignores it."""
-        if event.dedupe_key in seen:
+        evaluated, as the runtime ignores it. Each event sees the history of its entity folded
+        from the events replayed before it and the plans made of them, as the runtime folds it
+        from its store (`cartwire.core.history`)."""
+        if event.dedupe_key in state.seen:
             return Outcome(event, None, duplicate=True)
-        seen.add(event.dedupe_key)
-        return self.outcome(event)
+        state.seen.add(event.dedupe_key)
+        history = state.histories.get(event.entity, EMPTY)
+        outcome = self.outcome(replace(event, history=history))
+        if outcome.plan is not None:  # an event whose evaluation failed is not evaluated live either
+            state.histories[event.entity] = history.after(event.type, outcome.plan.calls)
+        return outcome
 
     def outcome(self, event: Event) -> Outcome:
         try:
@@ -149,6 +156,14 @@ class TracedRules:
             if plan is not None and plan.stopped_by == compiled.name:
                 break
         return tuple(traces)
+
+
+@dataclass
+class _ReplayState:
+    """What replay remembers between events: the dedupe keys seen, and each entity's history."""
+
+    seen: set[str] = field(default_factory=set)
+    histories: dict[str, History] = field(default_factory=dict)
 
 
 def _observer(seen: dict[int, set[bool]]) -> interpreter.Observe:
