@@ -11,7 +11,8 @@ Status Change") are delivered unsigned, as JSON arrays of full orders, by a back
 Choices where 3dcart's behaviour is unconfirmed, each an option: `date_format` ("iso" or "us",
 see `dates.FORMATTERS`), `over_limit` ("clamp" or "reject" a limit above 300), `webhook_events`
 (the numeric EventType of each event name), `echo_api_changes` (whether a status set through the
-API fires "Order Status Change"). An offset of 0 is read as 1.
+API fires "Order Status Change"). An offset of 0 is read as 1. Random seeded failures of the API
+and of webhook delivery are configured with `faults` and `webhook_faults` (`cartwire.testing.faults`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from cartwire.plugins.threedcart.client import OFFSET_PAST_END
 from cartwire.plugins.threedcart.dates import FORMATTERS, format_store_date, parse_local
 from cartwire.plugins.threedcart.models import STANDARD_STATUSES
 from cartwire.plugins.threedcart.wire import WireOrder
+from cartwire.testing.faults import ApiFaults, WebhookFaults, with_faults
 from cartwire.testing.webhooks import Delivery, WebhookSender
 
 ORDER_NEW = "Order New"
@@ -87,6 +89,8 @@ class ThreeDCartEmulator:
         webhook_events: Mapping[str, int] | None = None,
         delivery_attempts: int = 3,
         clock: Callable[[], datetime] = utcnow,
+        faults: ApiFaults | None = None,
+        webhook_faults: WebhookFaults | None = None,
     ):
         zone(time_zone)
         if date_format not in FORMATTERS:
@@ -114,9 +118,12 @@ class ThreeDCartEmulator:
             retry_delays=[0.05 * attempt for attempt in range(1, delivery_attempts)],
             verify=shared_ssl_context(),
             thread_name="3dcart-emulator-webhooks",
+            faults=webhook_faults,
         )
-        self.app = Starlette(
-            routes=[Mount(f"/3dCartWebAPI/{version}", routes=self._routes()) for version in ("v1", "v2")]
+        self.app = with_faults(
+            Starlette(routes=[Mount(f"/3dCartWebAPI/{version}", routes=self._routes()) for version in ("v1", "v2")]),
+            faults,
+            error_body=lambda status: jsonwire.dumps({"Message": "An error has occurred."}),
         )
 
     # --- control API (tests, demo) ------------------------------------------------------------
