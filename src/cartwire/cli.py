@@ -166,7 +166,9 @@ def run(config_path: Path) -> None:
     catalog = Catalog(connectors)
     engine = load_rules(config.rules, catalog)
     store = Store(config.database)
-    runtime = Runtime(store, catalog, engine, retry=config.retry, observer=LogObserver())
+    runtime = Runtime(
+        store, catalog, engine, retry=config.retry, observer=LogObserver(), concurrency=config.concurrency
+    )
     serve(runtime, config.host, config.port, closing=[store, *connectors])
 
 

@@ -36,6 +36,7 @@ class Config:
     port: int = 8080
     connectors: dict[str, dict[str, Any]] = field(default_factory=dict)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    concurrency: int = 8  # remote calls the worker makes at the same time, for different entities
 
 
 def load_config(path: Path) -> Config:
@@ -63,6 +64,9 @@ def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None) -> Con
         retry = RetryPolicy(**raw.get("retry", {}))
     except TypeError as error:
         raise ConfigError(f"{where} [retry]: {error}") from None
+    concurrency = server.get("concurrency", 8)
+    if type(concurrency) is not int or concurrency < 1:
+        raise ConfigError(f"{where} [server] concurrency: must be a whole number of at least 1, not {concurrency!r}")
     connectors = {
         name: {key: _resolve(value, f"{where} [connectors.{name}] {key}") for key, value in settings.items()}
         for name, settings in raw.get("connectors", {}).items()
@@ -75,6 +79,7 @@ def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None) -> Con
         port=int(server.get("port", 8080)),
         connectors=connectors,
         retry=retry,
+        concurrency=concurrency,
     )
 
 

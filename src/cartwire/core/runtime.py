@@ -3,6 +3,12 @@
 Evaluation and execution are separate steps joined by the store: a plan is written to the outbox
 in the same transaction that marks its event evaluated, and each action is executed from there,
 so a crash between the two never loses or repeats work that has been committed.
+
+A commit costs an fsync, so the worker writes in batches: the plans of the pending events it
+evaluated in one transaction, then up to `concurrency` due actions marked in flight in one, their
+remote calls made side by side (never two of one entity: `due_actions` offers only the first
+unfinished action of each), their outcomes recorded in one. A crash before the last commit leaves
+those actions in flight, and they are retried with their idempotency keys, as after any crash.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -104,11 +111,15 @@ class Runtime:
     observer: Observer = field(default_factory=Observer)
     clock: Callable[[], datetime] = utcnow
     max_body_bytes: int = 1_048_576
+    concurrency: int = 1  # remote calls made at the same time, for different entities (`cartwire run`: 8)
 
     def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {self.concurrency}")
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._pool: ThreadPoolExecutor | None = None
 
     # --- intake -----------------------------------------------------------------------------
     def accept(self, connector_name: str, request: WebhookRequest) -> Accepted:
@@ -136,8 +147,10 @@ class Runtime:
 
     # --- evaluation -------------------------------------------------------------------------
     def evaluate_pending(self) -> int:
-        """Evaluate stored events in arrival order; return how many were handled."""
-        handled = 0
+        """Evaluate stored events in arrival order, their plans written in one transaction; return
+        how many were handled."""
+        planned: list[tuple[StoredEvent, Event, Plan, list[NewAction]]] = []
+        failed: list[tuple[StoredEvent, str]] = []
         for stored in self.store.pending_events():
             if self._stop.is_set():
                 break
@@ -145,14 +158,20 @@ class Runtime:
                 event = self.load_event(stored)
                 plan = self.engine.evaluate(event)
             except (EvaluationError, LookupError, ValueError) as error:
-                self.store.fail_event(stored.row, str(error))
-                self.observer.event_failed(stored, str(error))
+                failed.append((stored, str(error)))
             else:
                 actions = [self._new_action(call, position) for position, call in enumerate(plan.calls)]
+                planned.append((stored, event, plan, actions))
+        with self.store.batch():
+            for stored, reason in failed:
+                self.store.fail_event(stored.row, reason)
+            for stored, _, plan, actions in planned:
                 self.store.record_plan(stored.row, stored.entity, plan.fired, actions, due=self.clock())
-                self.observer.evaluated(event, plan)
-            handled += 1
-        return handled
+        for stored, reason in failed:
+            self.observer.event_failed(stored, reason)
+        for _, event, plan, _ in planned:
+            self.observer.evaluated(event, plan)
+        return len(failed) + len(planned)
 
     def load_event(self, stored: StoredEvent) -> Event:
         """Rebuild the typed event from its stored form."""
@@ -183,44 +202,58 @@ class Runtime:
 
     # --- execution --------------------------------------------------------------------------
     def execute_due(self) -> int:
-        """Run every action whose time has come (until asked to stop); return how many were attempted."""
+        """Run every action whose time has come (until asked to stop), `concurrency` at a time;
+        return how many were attempted."""
+        due = self.store.due_actions(self.clock())
         attempted = 0
-        for action in self.store.due_actions(self.clock()):
-            if self._stop.is_set():
-                break
-            self._execute(action)
-            attempted += 1
+        while due and not self._stop.is_set():
+            batch, due = due[: self.concurrency], due[self.concurrency :]
+            self._execute(batch)
+            attempted += len(batch)
         return attempted
 
-    def _execute(self, action: StoredAction) -> None:
-        """One attempt. `in_flight` is committed before the call, so a crash during it is known at restart."""
+    def _execute(self, batch: list[StoredAction]) -> None:
+        """One attempt at each action of `batch` (of different entities), side by side."""
+        # Committed BEFORE the remote calls, so a crash during them is known at restart.
+        with self.store.batch():
+            for action in batch:
+                self.store.start_action(action.row)
+        if len(batch) == 1:
+            outcomes = [self._call(batch[0])]
+        else:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="cartwire-action")
+            outcomes = list(self._pool.map(self._call, batch))
+        with self.store.batch():
+            finished = [self._record(action, outcome) for action, outcome in zip(batch, outcomes, strict=True)]
+        for action, (state, detail) in zip(batch, finished, strict=True):
+            self.observer.action_finished(action, state, detail)
+
+    def _call(self, action: StoredAction) -> _Outcome:
+        """One attempt at the remote side; never raises."""
         connector = self.catalog.connectors[action.connector]
-        self.store.start_action(action.row)
-        attempt = action.attempts + 1
         try:
             arguments = self._action_spec(action.connector, action.action).arguments.model_validate(action.arguments)
             result = connector.execute(action.action, arguments, action.idempotency_key)
         except ActionError as error:
-            self._attempt_failed(action, attempt, str(error), transient=error.transient, retry_after=error.retry_after)
-            return
+            return _Outcome(None, str(error), error.transient, error.retry_after)
         except Exception as error:  # a connector bug must not leave the action in flight until a restart
             log.exception("%s.%s raised unexpectedly", action.connector, action.action)
-            self._attempt_failed(action, attempt, f"unexpected {type(error).__name__}: {error}", transient=True)
-            return
-        result = json.loads(json.dumps(result, default=str))
-        self.store.action_done(action.row, result)
-        self.observer.action_finished(action, "done", result)
+            return _Outcome(None, f"unexpected {type(error).__name__}: {error}", True)
+        return _Outcome(json.loads(json.dumps(result, default=str)))
 
-    def _attempt_failed(
-        self, action: StoredAction, attempt: int, error: str, *, transient: bool, retry_after: float | None = None
-    ) -> None:
-        if transient and attempt < self.retry.attempts:
-            wait = self.retry.delay(attempt, retry_after)
+    def _record(self, action: StoredAction, outcome: _Outcome) -> tuple[str, Any]:
+        """Write the outcome of one attempt; the state and detail to report."""
+        if outcome.result is not None:
+            self.store.action_done(action.row, outcome.result)
+            return "done", outcome.result
+        attempt, error = action.attempts + 1, outcome.error
+        if outcome.transient and attempt < self.retry.attempts:
+            wait = self.retry.delay(attempt, outcome.retry_after)
             self.store.action_retry(action.row, error, self.clock() + timedelta(seconds=wait))
-            self.observer.action_finished(action, "retrying", f"{error} (retry in {wait:.1f}s)")
-        else:
-            self.store.action_failed(action.row, error)
-            self.observer.action_finished(action, "failed", error)
+            return "retrying", f"{error} (retry in {wait:.1f}s)"
+        self.store.action_failed(action.row, error)
+        return "failed", error
 
     def recover(self) -> list[StoredAction]:
         """Call once at startup, before the worker runs: actions left in flight by a crash or kill
@@ -273,7 +306,20 @@ class Runtime:
             if self._thread.is_alive():
                 return False
             self._thread = None
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
         return True
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What one attempt came to: a result (done), or an error and whether it may pass."""
+
+    result: dict[str, Any] | None
+    error: str = ""
+    transient: bool = False
+    retry_after: float | None = None
 
 
 def _new_event(event: Event) -> NewEvent:
