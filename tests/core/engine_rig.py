@@ -120,6 +120,23 @@ class Rig:
             assert time.monotonic() < end, f"no {connector} action was ever seen in flight"
             time.sleep(0.01)
 
+    def settle(self, actions: int, deadline: float) -> None:
+        """Wait until every webhook is delivered and each of `actions` planned actions has finished."""
+        end = time.monotonic() + deadline
+        while True:
+            self.sezzle.drain(deadline)
+            self.shop.drain(deadline)
+            [(finished, unfinished)] = self.query(
+                "SELECT sum(state IN ('done', 'failed')), sum(state IN ('pending', 'in_flight')) FROM actions"
+            )
+            [(waiting,)] = self.query("SELECT count(*) FROM events WHERE state = 'pending'")
+            if finished == actions and not unfinished and not waiting:
+                return
+            assert time.monotonic() < end, (
+                f"not settled: {finished} of {actions} finished, {unfinished} unfinished\n{self.logs()[-20_000:]}"
+            )
+            time.sleep(0.05)
+
     def audit_verify(self) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "cartwire.cli", "audit", "verify", "--config", str(self.config)],

@@ -192,29 +192,22 @@ def expected_actions(plays: list[Story]) -> int:
     return sum(per_kind[story.kind] for story in plays)
 
 
-def settle(rig: Rig, merchant: Merchant, total: int) -> None:
-    end = time.monotonic() + SETTLE_SECONDS
-    merchant.join(SETTLE_SECONDS)
-    assert merchant.error is None, merchant.error
-    while True:
-        rig.sezzle.drain(SETTLE_SECONDS)
-        rig.shop.drain(SETTLE_SECONDS)
-        [(finished, unfinished)] = rig.query(
-            "SELECT sum(state IN ('done', 'failed')), sum(state IN ('pending', 'in_flight')) FROM actions"
-        )
-        [(waiting,)] = rig.query("SELECT count(*) FROM events WHERE state = 'pending'")
-        if finished == total and not unfinished and not waiting:
-            return
-        assert time.monotonic() < end, f"not settled: {finished} of {total} finished, {unfinished} unfinished"
-        time.sleep(0.1)
-
-
 def test_hundreds_of_orders_survive_failing_services_and_sigkill(rig):
     chance = random.Random(SEED)
     plays = stories(chance, ORDERS)
     for story in plays:
         place(rig, story)
     merchant = Merchant(rig, plays, random.Random(SEED + 4))
+    try:
+        play_with_kills(rig, merchant, chance, expected_actions(plays))
+        check_the_end_state(rig, plays)
+    except BaseException:
+        print(f"chaos test failed: repeat with CARTWIRE_CHAOS_SEED={SEED}")
+        raise
+
+
+def play_with_kills(rig: Rig, merchant: Merchant, chance: random.Random, actions: int) -> None:
+    """The stories, while the engine is killed `KILLS` times; then wait until everything is done."""
     engine = rig.start()
     try:
         merchant.start()
@@ -223,18 +216,12 @@ def test_hundreds_of_orders_survive_failing_services_and_sigkill(rig):
             engine.kill()
             engine.wait()
             engine = rig.start()
-        settle(rig, merchant, expected_actions(plays))
-    except BaseException:
-        print(f"chaos test failed: repeat with CARTWIRE_CHAOS_SEED={SEED}\n{rig.logs()[-20_000:]}")
-        raise
+        merchant.join(SETTLE_SECONDS)
+        assert merchant.error is None, merchant.error
+        rig.settle(actions, SETTLE_SECONDS)
     finally:
         engine.kill()
         engine.wait()
-    try:
-        check_the_end_state(rig, plays)
-    except BaseException:
-        print(f"chaos test failed: repeat with CARTWIRE_CHAOS_SEED={SEED}")
-        raise
 
 
 def check_the_end_state(rig: Rig, plays: list[Story]) -> None:

@@ -81,22 +81,6 @@ def open_orders(rig: Rig, count: int) -> dict[int, int]:
     return totals
 
 
-def settle(rig: Rig, expected_actions: int, deadline: float = 20.0) -> None:
-    """Wait until every webhook is delivered and every planned action is done."""
-    end = time.monotonic() + deadline
-    while True:
-        rig.sezzle.drain(deadline)
-        rig.shop.drain(deadline)
-        [(done, unfinished)] = rig.query(
-            "SELECT sum(state = 'done'), sum(state IN ('pending', 'in_flight')) FROM actions"
-        )
-        [(waiting,)] = rig.query("SELECT count(*) FROM events WHERE state = 'pending'")
-        if done == expected_actions and not unfinished and not waiting:
-            return
-        assert time.monotonic() < end, f"not settled: {done} done, {unfinished} unfinished\n{rig.logs()}"
-        time.sleep(0.05)
-
-
 def test_sigkill_at_the_worst_moments_loses_nothing_and_doubles_nothing(rig):
     seed = random.randrange(1_000_000)
     chance = random.Random(seed)
@@ -114,7 +98,7 @@ def test_sigkill_at_the_worst_moments_loses_nothing_and_doubles_nothing(rig):
             engine.kill()
             engine.wait()
         engine = rig.start()
-        settle(rig, expected_actions=3 * len(totals))  # a capture, then a transaction and a comment
+        rig.settle(3 * len(totals), deadline=20.0)  # a capture, then a transaction and a comment
     finally:
         engine.kill()
         engine.wait()
