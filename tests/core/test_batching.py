@@ -139,3 +139,13 @@ def test_two_actions_of_one_order_never_overlap(world):
     assert overlaps == [1, 1]
     assert [action.state for action in world.store.actions()] == ["done", "done"]
     world.runtime.stop()
+
+
+def test_cartwire_run_makes_eight_calls_at_once_unless_configured():
+    from cartwire.core.config import ConfigError, config_from_mapping
+
+    assert config_from_mapping({}).concurrency == 8
+    assert config_from_mapping({"server": {"concurrency": 2}}).concurrency == 2
+    for wrong in (0, "4", 1.5):
+        with pytest.raises(ConfigError, match=r"\[server\] concurrency: must be a whole number of at least 1"):
+            config_from_mapping({"server": {"concurrency": wrong}})
