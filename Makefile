@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,13 @@ lint: $(STAMP)
 # Speed, measured side by side with hand-written Python and two other rule engines (docs/performance.md).
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/run.py
+
+# The chaos test of `make test`, bigger (docs/reliability.md): `make chaos CHAOS_ORDERS=2000`;
+# CARTWIRE_CHAOS_SEED=<seed> in the environment repeats a failed run's decisions.
+CHAOS_ORDERS ?= 1000
+CHAOS_KILLS ?= 12
+chaos: $(STAMP)
+	CARTWIRE_CHAOS_ORDERS=$(CHAOS_ORDERS) CARTWIRE_CHAOS_KILLS=$(CHAOS_KILLS) $(BIN)/python -m pytest -m chaos -q -s tests/core/test_chaos.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 
 import condition
+import runtime
 import scaling
 from harness import load, machine
 
@@ -15,6 +16,7 @@ from harness import load, machine
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=100_000, help="orders in the condition benchmark")
+    parser.add_argument("--runtime-events", type=int, default=2000, help="webhooks per runtime scenario")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (the median is shown)")
     arguments = parser.parse_args()
     if arguments.events < 1 or arguments.repeats < 1:
@@ -23,6 +25,8 @@ def main() -> None:
     condition.run(arguments.events, arguments.repeats)
     print()
     scaling.run(arguments.repeats)
+    print()
+    runtime.run(arguments.runtime_events)
 
 
 if __name__ == "__main__":

@@ -173,7 +173,9 @@ def run(config_path: Path, record_path: Path | None, keep_personal_data: bool) -
     catalog = configured_catalog(connectors)
     engine = load_rules(config.rules, catalog, rule_library(config))
     try:
-        runtime = Runtime(store, catalog, engine, retries=config.retry, observer=LogObserver())
+        runtime = Runtime(
+            store, catalog, engine, retries=config.retry, observer=LogObserver(), concurrency=config.concurrency
+        )
     except ValueError as error:  # a [retry."scope"] naming nothing loaded
         raise ConfigError(f"{config_path} {error}") from None
     closing: list[Closable] = [store, *connectors]

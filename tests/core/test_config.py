@@ -53,7 +53,10 @@ def test_a_missing_environment_variable_is_named(tmp_path, monkeypatch):
         ("rules = [", "not valid TOML"),
         ("[server]\nport = 'abc'", r"cartwire.toml: \[server\] port: expected an integer from 1 to 65535, got 'abc'"),
         ("[server]\nport = 99999", r"\[server\] port: expected an integer from 1 to 65535, got 99999"),
-        ("[server]\nhots = 'x'", r"\[server\]: unknown key 'hots' \(expected one of host, port, stop_timeout\)"),
+        (
+            "[server]\nhots = 'x'",
+            r"\[server\]: unknown key 'hots' \(expected one of host, port, stop_timeout, concurrency\)",
+        ),
         ("server = 5", r"server: expected a table \[server\], got 5"),
         ("database = 5", r"cartwire.toml: database: expected a non-empty string, got 5"),
         ("rules = 5", r"rules: expected a string or a list of strings, got 5"),

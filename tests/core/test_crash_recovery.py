@@ -11,31 +11,29 @@ import asyncio
 import os
 import random
 import signal
-import socket
-import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+from engine_rig import (
+    FAST_BUCKET,
+    SEZZLE_KEY,
+    SEZZLE_PUBLIC_KEY,
+    SHIPPED,
+    SHOP,
+    Rig,
+    free_port,
+    place_sezzle_order,
+    sezzle_uuid,
+    write_config,
+)
 
-from cartwire.demo import sample_order
 from cartwire.plugins.sezzle.emulator import SezzleEmulator
 from cartwire.plugins.threedcart.emulator import ThreeDCartEmulator
-from cartwire.rules.loader import TEMPLATES_DIR
 from cartwire.testing.server import served
-
-SEZZLE_KEY = "sz_test_private_key_do_not_use_in_production"
-SHOP = {"secure_url": "crash-store.3dcartstores.com", "private_key": "crash-app-key", "token": "crash-store-token"}
-WEBHOOK_SECRET = "crash-test-webhook-secret-0123456789"
-SHIPPED = 4
 
 
 class SlowReplies:
@@ -55,106 +53,23 @@ class SlowReplies:
         await self.app(scope, receive, send_later)
 
 
-@dataclass
-class Rig:
-    sezzle: SezzleEmulator
-    shop: ThreeDCartEmulator
-    directory: Path
-    config: Path
-    base_url: str
-    runs: list[Path]
-
-    @property
-    def database(self) -> Path:
-        return self.directory / "cw.sqlite3"
-
-    def start(self) -> subprocess.Popen[bytes]:
-        """`cartwire run` as its own process, ready when /healthz answers."""
-        log = self.directory / f"run-{len(self.runs) + 1}.log"
-        self.runs.append(log)
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "cartwire.cli", "run", "--config", str(self.config)],
-                cwd=self.directory,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(f"{self.base_url}/healthz", timeout=1)
-                return process
-            except httpx.TransportError:
-                assert process.poll() is None, self.logs()
-                assert time.monotonic() < deadline, "cartwire run did not start"
-                time.sleep(0.05)
-
-    def query(self, sql: str, *parameters: Any) -> list[tuple[Any, ...]]:
-        with sqlite3.connect(self.database, timeout=10) as db:
-            return db.execute(sql, parameters).fetchall()
-
-    def wait_for_in_flight(self, connector: str, deadline: float = 10.0) -> None:
-        """Return while an action of `connector` is in flight: the moment to kill."""
-        end = time.monotonic() + deadline
-        while not self.query("SELECT 1 FROM actions WHERE state = 'in_flight' AND connector = ?", connector):
-            assert time.monotonic() < end, f"no {connector} action was ever seen in flight"
-            time.sleep(0.01)
-
-    def logs(self) -> str:
-        return "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')}" for log in self.runs)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def rig(tmp_path) -> Iterator[Rig]:
     with ExitStack() as stack:
         # The emulators keep retrying their webhooks while the engine is down, as real senders do.
-        sezzle = SezzleEmulator(public_key="sz_pub_crash", private_key=SEZZLE_KEY, retry_delays=[0.2] * 100)
+        sezzle = SezzleEmulator(public_key=SEZZLE_PUBLIC_KEY, private_key=SEZZLE_KEY, retry_delays=[0.2] * 100)
         stack.callback(sezzle.close)
-        shop = ThreeDCartEmulator(**SHOP, time_zone="America/New_York", delivery_attempts=60)
+        shop = ThreeDCartEmulator(**SHOP, time_zone="America/New_York", delivery_attempts=60, leaky_bucket=FAST_BUCKET)
         stack.callback(shop.close)
         money_moves = SlowReplies(sezzle.app, 0.3, lambda method, path: path.endswith("/capture"))
         writes = SlowReplies(shop.app, 0.3, lambda method, path: method in ("POST", "PUT"))
         sezzle_server = stack.enter_context(served(money_moves))
         shop_server = stack.enter_context(served(writes))
         port = free_port()
-        config = tmp_path / "cartwire.toml"
-        config.write_text(f"""
-database = "cw.sqlite3"
-rules = ["{TEMPLATES_DIR}"]
-[server]
-port = {port}
-[retry]
-initial = 0.2
-maximum = 1.0
-attempts = 20
-[connectors.3dcart]
-base_url = "{shop_server.base_url}"
-secure_url = "{SHOP["secure_url"]}"
-private_key = "{SHOP["private_key"]}"
-token = "{SHOP["token"]}"
-webhook_secret = "{WEBHOOK_SECRET}"
-time_zone = "America/New_York"
-# The kills are timed against webhooks trickling in; the poller would catch them all up at once.
-poll_interval = 0
-[connectors.sezzle]
-base_url = "{sezzle_server.base_url}"
-public_key = "sz_pub_crash"
-private_key = "{SEZZLE_KEY}"
-""")
-        base_url = f"http://127.0.0.1:{port}"
-        shop.subscribe("Order Status Change", f"{base_url}/hooks/3dcart/{WEBHOOK_SECRET}?event=status_changed")
-        sezzle.subscribe(f"{base_url}/hooks/sezzle", ["order.captured"])
-        yield Rig(sezzle, shop, tmp_path, config, base_url, [])
-
-
-def sezzle_uuid(number: int) -> str:
-    return f"00000000-0000-4000-8000-{number:012d}"
+        config = write_config(tmp_path, shop_url=shop_server.base_url, sezzle_url=sezzle_server.base_url, port=port)
+        rig = Rig(sezzle, shop, tmp_path, config, f"http://127.0.0.1:{port}", [])
+        rig.subscribe(["order.captured"])
+        yield rig
 
 
 def open_orders(rig: Rig, count: int) -> dict[int, int]:
@@ -162,37 +77,9 @@ def open_orders(rig: Rig, count: int) -> dict[int, int]:
     totals = {}
     for number in range(1, count + 1):
         order_id, cents = 6000 + number, 5000 + 137 * number
-        amount = Decimal(cents) / 100
-        rig.sezzle.authorize_order(f"AB-{order_id}", cents, uuid=sezzle_uuid(number))
-        auth = sample_order("order-new.json")["TransactionList"][0] | {
-            "OrderID": order_id,
-            "TransactionID": sezzle_uuid(number),
-            "TransactionAmount": amount,
-            "TransactionReference": f"AB-{order_id}",
-        }
-        rig.shop.add_order(
-            sample_order(
-                "order-new.json", OrderID=order_id, InvoiceNumber=order_id, OrderAmount=amount, TransactionList=[auth]
-            )
-        )
+        place_sezzle_order(rig, number, order_id, cents)
         totals[order_id] = cents
     return totals
-
-
-def settle(rig: Rig, expected_actions: int, deadline: float = 20.0) -> None:
-    """Wait until every webhook is delivered and every planned action is done."""
-    end = time.monotonic() + deadline
-    while True:
-        rig.sezzle.drain(deadline)
-        rig.shop.drain(deadline)
-        [(done, unfinished)] = rig.query(
-            "SELECT sum(state = 'done'), sum(state IN ('pending', 'in_flight')) FROM actions"
-        )
-        [(waiting,)] = rig.query("SELECT count(*) FROM events WHERE state = 'pending'")
-        if done == expected_actions and not unfinished and not waiting:
-            return
-        assert time.monotonic() < end, f"not settled: {done} done, {unfinished} unfinished\n{rig.logs()}"
-        time.sleep(0.05)
 
 
 def test_sigkill_at_the_worst_moments_loses_nothing_and_doubles_nothing(rig):
@@ -212,7 +99,7 @@ def test_sigkill_at_the_worst_moments_loses_nothing_and_doubles_nothing(rig):
             engine.kill()
             engine.wait()
         engine = rig.start()
-        settle(rig, expected_actions=3 * len(totals))  # a capture, then a transaction and a comment
+        rig.settle(3 * len(totals), deadline=20.0)  # a capture, then a transaction and a comment
     finally:
         engine.kill()
         engine.wait()
@@ -230,12 +117,7 @@ def test_sigkill_at_the_worst_moments_loses_nothing_and_doubles_nothing(rig):
     recovered = rig.query("SELECT count(*) FROM audit WHERE kind = 'action.recovered'")[0][0]
     assert recovered >= 3, context  # each kill while in flight left one action of unknown outcome
     assert rig.query("SELECT count(*) FROM actions WHERE state != 'done'") == [(0,)]
-    verified = subprocess.run(
-        [sys.executable, "-m", "cartwire.cli", "audit", "verify", "--config", str(rig.config)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    verified = rig.audit_verify()
     assert verified.returncode == 0, verified.stderr
     assert verified.stdout.startswith("ok: ")
 

@@ -26,6 +26,7 @@ PUBLIC_KIT = frozenset(
         "cartwire.plugins.policy",
         "cartwire.plugins.retry_after",
         "cartwire.testing.clock",
+        "cartwire.testing.faults",
         "cartwire.testing.server",
         "cartwire.testing.webhooks",
     }

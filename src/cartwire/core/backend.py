@@ -6,12 +6,15 @@ implements the same methods with the same guarantees and the runtime does not ch
 - each method that writes is one transaction, and its audit entries are part of it;
 - an action is `in_flight` from `start_action` until `action_done`/`action_retry`/`action_failed`,
   and `recover_in_flight` is the only way out of that state after a crash;
-- `due_actions` never returns an action while an earlier one of the same entity is unfinished.
+- `due_actions` never returns an action while an earlier one of the same entity is unfinished;
+- inside `batch()` the writes are one transaction, committed when the block ends (a failed method
+  leaves nothing behind and the others stand).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -29,6 +32,8 @@ from cartwire.core.records import (
 
 
 class RuntimeStore(Protocol):
+    def batch(self) -> AbstractContextManager[None]: ...
+
     # --- intake
     def add_events(self, events: Sequence[NewEvent], body: bytes) -> tuple[list[int], int]: ...
 

@@ -47,6 +47,7 @@ class Config:
     unset_variables: tuple[str, ...] = ()
     rates: RateTable = field(default_factory=RateTable)  # [rates], for `convert()` in rules
     time_zone: str = "UTC"  # the store's zone: dates in rules and schedules without one
+    concurrency: int = 8  # remote calls the worker makes at the same time, for different entities
 
 
 def load_config(path: Path, *, secrets_required: bool = True) -> Config:
@@ -72,7 +73,7 @@ def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None, *, sec
     if unknown:
         raise ConfigError(f"{where}: unknown key {unknown[0]!r} (expected one of {', '.join(sorted(known))})")
     try:
-        host, port, stop_timeout = config_values.server(raw.get("server", {}))
+        host, port, stop_timeout, concurrency = config_values.server(raw.get("server", {}))
         rules = config_values.texts(raw.get("rules", ["rules"]), "rules")
         database = config_values.text(raw.get("database", "cartwire.sqlite3"), "database")
         tables = config_values.tables(raw.get("connectors", {}), "connectors")
@@ -113,6 +114,7 @@ def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None, *, sec
         unset_variables=tuple(unset or ()),
         rates=rates,
         time_zone=str(time_zone),
+        concurrency=concurrency,
     )
 
 

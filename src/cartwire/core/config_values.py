@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-SERVER_KEYS = ("host", "port", "stop_timeout")
+SERVER_KEYS = ("host", "port", "stop_timeout", "concurrency")
 
 
 class ConfigValueError(ValueError):
@@ -41,8 +41,8 @@ def tables(value: Any, key: str) -> Mapping[str, Mapping[str, Any]]:
     return value
 
 
-def server(value: Any) -> tuple[str, int, float]:
-    """Host, port and stop timeout of `[server]`, which takes no other key."""
+def server(value: Any) -> tuple[str, int, float, int]:
+    """Host, port, stop timeout and concurrency of `[server]`, which takes no other key."""
     if not isinstance(value, Mapping):
         raise ConfigValueError(f"server: expected a table [server], got {_show(value)}")
     unknown = sorted(set(value) - set(SERVER_KEYS))
@@ -56,7 +56,10 @@ def server(value: Any) -> tuple[str, int, float]:
         raise ConfigValueError(
             f"[server] stop_timeout: expected a number of seconds above 0, got {_show(stop_timeout)}"
         )
-    return text(value.get("host", "127.0.0.1"), "[server] host"), port, float(stop_timeout)
+    concurrency = value.get("concurrency", 8)
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ConfigValueError(f"[server] concurrency: expected a whole number of at least 1, got {_show(concurrency)}")
+    return text(value.get("host", "127.0.0.1"), "[server] host"), port, float(stop_timeout), concurrency
 
 
 def _show(value: Any) -> str:

@@ -12,6 +12,7 @@ import logging
 import threading
 import traceback
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -114,8 +115,12 @@ class Runtime:
     echo_window: timedelta = timedelta(minutes=15)  # how long after our write its echo is expected
     # Told about each delivery that stored new events (`cartwire run --record`).
     recorder: Callable[[WebhookRequest, list[Event]], None] | None = None
+    concurrency: int = 1  # remote calls made at the same time, for different entities (`cartwire run`: 8)
 
     def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {self.concurrency}")
+        self._pool: ThreadPoolExecutor | None = None
         self.policies = RetryPolicies(self.catalog, self.retry, self.retries)
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -191,52 +196,97 @@ class Runtime:
             ) from None
 
     # --- evaluation -------------------------------------------------------------------------
-    def evaluate_pending(self) -> int:
-        """Evaluate stored events, each entity's in the order they occurred; return how many were handled.
+    def evaluate_pending(self, limit: int = 100) -> int:
+        """Evaluate stored events, each entity's in the order they occurred, in rounds until none is
+        left (or about `limit` were handled); return how many were handled.
 
-        An entity whose current state cannot be read just now waits, and its later events with it.
+        What a round decides is written in one transaction (one commit for the lot). A round takes one
+        event per entity, so that the next event of the same order is evaluated with the plan of this
+        one committed (its `history`, its echoes). An entity whose current state cannot be read just
+        now waits, and its later events with it.
         """
         handled = 0
-        waiting: set[str] = set()
+        while handled < limit and not self._stop.is_set():
+            done = self._evaluate_round()
+            if not done:
+                break
+            handled += done
+        return handled
+
+    def _evaluate_round(self) -> int:
+        steps: list[tuple[StoredEvent, Callable[[], None], Callable[[], None]]] = []  # (event, write, tell)
+        taken: set[str] = set()
         for stored in in_entity_order(self.store.pending_events()):
             if self._stop.is_set():
                 break
-            if stored.entity in waiting or self.current_state.waits(stored.entity):
-                waiting.add(stored.entity)
+            if stored.entity in taken or self.current_state.waits(stored.entity):
+                taken.add(stored.entity)
                 continue
-            try:
-                event = self._with_history(self.current_state.refresh(self.load_event(stored)))
-                echo = self._echo_of(stored, event)
-                plan = self.engine.evaluate(event, skip=frozenset({echo.rule}) if echo else frozenset())
-                actions = [self._new_action(call, position) for position, call in enumerate(plan.calls)]
-            except Superseded as reason:
-                self.store.supersede_event(stored.row, str(reason))
-                self.observer.superseded(stored, str(reason))
-            except ActionError as error:  # raised by the connector reading the current state
-                if self._state_unreadable(stored, error):
-                    waiting.add(stored.entity)
-                    continue
-            except (EvaluationError, LookupError, ValueError) as error:
-                self._event_failed(stored, str(error))
-            except Exception as error:  # one event must never stop the worker for all the others
-                log.exception("evaluating event %s raised unexpectedly", stored.row)
-                self._event_failed(stored, f"unexpected {type(error).__name__} while evaluating: {error}")
-            else:
-                self.store.record_plan(stored.row, stored.entity, plan.fired, actions, due=self.clock(), echo=echo)
-                if echo is not None:
-                    self.observer.echo(event, echo)
-                self.observer.evaluated(event, plan)
-            handled += 1
-        return handled
+            taken.add(stored.entity)
+            step = self._decide(stored)
+            if step is not None:
+                steps.append((stored, *step))
+        if not steps:
+            return 0
+        broken: list[tuple[StoredEvent, BaseException]] = []
+        with self.store.batch():
+            for stored, write, _ in steps:
+                try:
+                    write()
+                except Exception as failure:  # that step is rolled back; the others are committed
+                    log.exception("recording what was decided for event %s failed", stored.row)
+                    broken.append((stored, failure))
+        for stored, _, tell in steps:
+            if all(stored is not other for other, _ in broken):
+                tell()
+        for event_of, problem in broken:
+            self._event_failed(event_of, f"unexpected {type(problem).__name__} while recording its plan: {problem}")
+        return len(steps)
+
+    def _decide(self, stored: StoredEvent) -> tuple[Callable[[], None], Callable[[], None]] | None:
+        """What to write for one event and what to tell the observer once it is committed; None when
+        the event waits for its entity's current state."""
+        try:
+            event = self._with_history(self.current_state.refresh(self.load_event(stored)))
+            echo = self._echo_of(stored, event)
+            plan = self.engine.evaluate(event, skip=frozenset({echo.rule}) if echo else frozenset())
+            actions = [self._new_action(call, position) for position, call in enumerate(plan.calls)]
+        except Superseded as superseded:
+            reason = str(superseded)
+            return (
+                lambda: self.store.supersede_event(stored.row, reason),
+                lambda: self.observer.superseded(stored, reason),
+            )
+        except ActionError as error:  # raised by the connector reading the current state
+            if self._state_unreadable(stored, error):
+                return None
+            return self._failure(stored, f"reading the current state failed: {error}")
+        except (EvaluationError, LookupError, ValueError) as error:
+            return self._failure(stored, str(error))
+        except Exception as error:  # one event must never stop the worker for all the others
+            log.exception("evaluating event %s raised unexpectedly", stored.row)
+            return self._failure(stored, f"unexpected {type(error).__name__} while evaluating: {error}")
+
+        def tell() -> None:
+            if echo is not None:
+                self.observer.echo(event, echo)
+            self.observer.evaluated(event, plan)
+
+        due = self.clock()
+        return (
+            lambda: self.store.record_plan(stored.row, stored.entity, plan.fired, actions, due=due, echo=echo)
+        ), tell
+
+    def _failure(self, stored: StoredEvent, reason: str) -> tuple[Callable[[], None], Callable[[], None]]:
+        return (lambda: self.store.fail_event(stored.row, reason), lambda: self.observer.event_failed(stored, reason))
 
     def _state_unreadable(self, stored: StoredEvent, error: ActionError) -> bool:
         """True when the entity must wait (a transient failure); otherwise the event is a dead letter."""
-        if error.transient:
-            wait = self.current_state.pause(stored.entity, error.retry_after)
-            log.warning("%s (%s) waits %.1fs for its current state: %s", stored.type, stored.entity, wait, error)
-            return True
-        self._event_failed(stored, f"reading the current state failed: {error}")
-        return False
+        if not error.transient:
+            return False
+        wait = self.current_state.pause(stored.entity, error.retry_after)
+        log.warning("%s (%s) waits %.1fs for its current state: %s", stored.type, stored.entity, wait, error)
+        return True
 
     def _event_failed(self, stored: StoredEvent, reason: str) -> None:
         self.store.fail_event(stored.row, reason)
@@ -289,42 +339,77 @@ class Runtime:
         (queued, not failed), so that one busy service does not hold up the others."""
         attempted = 0
         held_back: set[str] = set()  # connectors found without room in this pass
+        batch: list[StoredAction] = []  # of different entities: the store gives one action per entity
         for action in self.store.due_actions(self.clock()):
             if self._stop.is_set():
                 break
             if action.connector in held_back or self.catalog.connectors[action.connector].ready_in() > 0:
                 held_back.add(action.connector)
                 continue
-            self._execute(action)
-            attempted += 1
+            batch.append(action)
+            if len(batch) == self.concurrency:
+                attempted += self._execute_side_by_side(batch)
+                batch = []
+        if batch and not self._stop.is_set():
+            attempted += self._execute_side_by_side(batch)
         return attempted
 
-    def _execute(self, action: StoredAction) -> None:
-        """One attempt. `in_flight` is committed before the call, so a crash during it is known at restart."""
+    def _execute_side_by_side(self, batch: list[StoredAction]) -> int:
+        """One attempt at each action of `batch` (each of another entity), at most `concurrency` at once.
+
+        All are marked in flight in one commit BEFORE the remote calls (a crash during them is known
+        at restart), and their outcomes are recorded in one commit after."""
+        with self.store.batch():
+            for action in batch:
+                self.store.start_action(action.row)
+        if len(batch) == 1:
+            outcomes = [self._call(batch[0])]
+        else:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="cartwire-action")
+            outcomes = list(self._pool.map(self._call, batch))
+        with self.store.batch():
+            for action, outcome in zip(batch, outcomes, strict=True):
+                try:
+                    self._finish(action, outcome)
+                except Exception:  # that one stays in flight: the next start retries it with its key
+                    log.exception("recording the outcome of %s.%s failed", action.connector, action.action)
+        return len(batch)
+
+    def _call(self, action: StoredAction) -> dict[str, Any] | Exception:
+        """One attempt at the remote side: its JSON result, or the error it ended with (never raised)."""
         connector = self.catalog.connectors[action.connector]
-        self.store.start_action(action.row)
-        attempt = action.attempts + 1
         try:
             arguments = self._action_spec(action.connector, action.action).arguments.model_validate(action.arguments)
             result = connector.execute(action.action, arguments, action.idempotency_key)
         except ActionError as error:
-            policy = self.policies.for_action(action.connector, action.action)
-            if error.status == THROTTLED and is_transient(error, policy):
-                self._throttled(action, str(error), error.retry_after, policy)
-            else:
-                self._attempt_failed(
-                    action, attempt, str(error), transient=is_transient(error, policy), retry_after=error.retry_after
-                )
-            return
+            return error
         except Exception as error:  # a connector bug must not leave the action in flight until a restart
             log.exception("%s.%s raised unexpectedly", action.connector, action.action)
-            self._attempt_failed(action, attempt, f"unexpected {type(error).__name__}: {error}", transient=True)
+            return error
+        return dict(json.loads(json.dumps(result, default=str)))
+
+    def _finish(self, action: StoredAction, outcome: dict[str, Any] | Exception) -> None:
+        """Record one attempt's outcome: done, retried later, or a dead letter."""
+        attempt = action.attempts + 1
+        if isinstance(outcome, ActionError):
+            policy = self.policies.for_action(action.connector, action.action)
+            if outcome.status == THROTTLED and is_transient(outcome, policy):
+                self._throttled(action, str(outcome), outcome.retry_after, policy)
+            else:
+                transient = is_transient(outcome, policy)
+                self._attempt_failed(
+                    action, attempt, str(outcome), transient=transient, retry_after=outcome.retry_after
+                )
             return
-        result = json.loads(json.dumps(result, default=str))
-        self._announce(connector, action, result)
-        writes = written(self._action_spec(action.connector, action.action), action, result)
-        self.store.action_done(action.row, result, writes)
-        self.observer.action_finished(action, "done", result)
+        if isinstance(outcome, Exception):
+            error = f"unexpected {type(outcome).__name__}: {outcome}"
+            self._attempt_failed(action, attempt, error, transient=True)
+            return
+        self._announce(self.catalog.connectors[action.connector], action, outcome)
+        writes = written(self._action_spec(action.connector, action.action), action, outcome)
+        self.store.action_done(action.row, outcome, writes)
+        self.observer.action_finished(action, "done", outcome)
 
     def _announce(self, connector: Connector, action: StoredAction, result: dict[str, Any]) -> None:
         """Store the events the action's result announces (see `Connector.result_events`)."""
@@ -411,6 +496,9 @@ class Runtime:
             if self._thread.is_alive():
                 return False
             self._thread = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         return True
 
 

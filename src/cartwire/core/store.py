@@ -3,7 +3,10 @@
 Everything that crosses a process boundary is written here before it is acknowledged. One
 connection is shared behind a lock; SQLite in WAL mode with `synchronous=FULL` makes a commit
 durable before the webhook is answered. Every change is written together with its audit entry,
-in the same transaction. The schema is in `cartwire.core.schema`; the contract in `backend`.
+in the same transaction. A commit costs an fsync, so deliveries arriving together share one
+(`_group_commit`) and the worker writes a batch of steps in one (`batch`); nobody is told that
+something is stored before the commit that stored it. The schema is in `cartwire.core.schema`;
+the contract in `backend`.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cartwire.core.audit import GENESIS, new_entry
 from cartwire.core.records import (
@@ -50,6 +53,22 @@ SELECT CASE
 FROM events e GROUP BY outcome
 """
 _AUDIT_PAGE = 1000
+_T = TypeVar("_T")
+
+
+class _Ticket:
+    """One caller's share of a group commit: its work, then its result or error."""
+
+    def __init__(self, work: Callable[[sqlite3.Connection], Any]):
+        self.work = work
+        self.finished = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    def outcome(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.result
 
 
 @dataclass(frozen=True)
@@ -66,6 +85,9 @@ class Store:
         self.path = str(path)
         self.clock = clock
         self._lock = threading.RLock()
+        self._depth = 0  # > 0 inside a transaction: further ones are savepoints of it
+        self._queue: list[_Ticket] = []
+        self._queue_lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -78,14 +100,63 @@ class Store:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One transaction; inside another (a `batch`, a group commit) a savepoint of it, so that a
+        step that fails leaves nothing behind while the others are committed together."""
         with self._lock:
+            if self._depth:
+                self._db.execute("SAVEPOINT step")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK TO step")
+                    self._db.execute("RELEASE step")
+                    raise
+                self._db.execute("RELEASE step")
+                return
             self._db.execute("BEGIN IMMEDIATE")
+            self._depth += 1
             try:
                 yield self._db
+                self._depth -= 1
+                self._db.execute("COMMIT")
             except BaseException:
+                self._depth = 0
                 self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """The writes made inside are one transaction, committed (durable) when the block ends;
+        an exception rolls all of them back."""
+        with self._transaction():
+            yield
+
+    def _group_commit(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run `work` in one transaction with what other threads submit meanwhile: one commit (one
+        fsync) for all of them. Each caller returns only after the commit that holds its work."""
+        ticket = _Ticket(work)
+        with self._queue_lock:
+            self._queue.append(ticket)
+        with self._lock:
+            if not ticket.finished:  # else a previous leader already committed it
+                with self._queue_lock:
+                    tickets, self._queue = self._queue, []
+                try:
+                    with self._transaction() as db:
+                        for each in tickets:
+                            try:
+                                with self._transaction():  # a savepoint: one failure spoils no other
+                                    each.result = each.work(db)
+                            except Exception as error:  # noqa: BLE001 - handed to the caller it belongs to
+                                each.error = error
+                except BaseException as error:  # the commit failed: nothing of the group is stored
+                    for each in tickets:
+                        each.error = each.error or error
+                    raise
+                finally:
+                    for each in tickets:
+                        each.finished = True
+        return ticket.outcome()  # type: ignore[no-any-return]
 
     def _now(self) -> str:
         return _ts(self.clock())
@@ -102,35 +173,38 @@ class Store:
 
     # --- intake ---------------------------------------------------------------------------
     def add_events(self, events: Sequence[NewEvent], body: bytes) -> tuple[list[int], int]:
-        """Store new events in one transaction; return their rows and how many were duplicates."""
+        """Store new events in one transaction (shared with concurrent deliveries); return their rows
+        and how many were duplicates."""
+        return self._group_commit(lambda db: self._insert_events(db, events, body))
+
+    def _insert_events(self, db: sqlite3.Connection, events: Sequence[NewEvent], body: bytes) -> tuple[list[int], int]:
         rows: list[int] = []
         now = self._now()
-        with self._transaction() as db:
-            for event in events:
-                cursor = db.execute(
-                    "INSERT OR IGNORE INTO events (event_id, source, type, entity, dedupe_key, occurred_at,"
-                    " received_at, subject, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        event.event_id,
-                        event.source,
-                        event.type,
-                        event.entity,
-                        event.dedupe_key,
-                        _ts(event.occurred_at),
-                        now,
-                        event.subject,
-                        body if event.body is None else event.body,
-                    ),
+        for event in events:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO events (event_id, source, type, entity, dedupe_key, occurred_at,"
+                " received_at, subject, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    event.event_id,
+                    event.source,
+                    event.type,
+                    event.entity,
+                    event.dedupe_key,
+                    _ts(event.occurred_at),
+                    now,
+                    event.subject,
+                    body if event.body is None else event.body,
+                ),
+            )
+            if cursor.rowcount:
+                row = int(cursor.lastrowid or 0)
+                rows.append(row)
+                self._audit(
+                    db,
+                    "event.stored",
+                    event.entity,
+                    {"event": row, "id": event.event_id, "type": event.type, "dedupe_key": event.dedupe_key},
                 )
-                if cursor.rowcount:
-                    row = int(cursor.lastrowid or 0)
-                    rows.append(row)
-                    self._audit(
-                        db,
-                        "event.stored",
-                        event.entity,
-                        {"event": row, "id": event.event_id, "type": event.type, "dedupe_key": event.dedupe_key},
-                    )
         return rows, len(events) - len(rows)
 
     def add_rejected(self, source: str, status: int, reason: str, headers: dict[str, str], body: bytes) -> int:

@@ -4,6 +4,7 @@ Each body is tried once, then again after each of `retry_delays`, until a status
 then it is recorded in `delivered`, or else in `failed`. `drain()` waits until everything queued has
 been tried; `close()` stops retrying and ends the thread. What differs between shops is a parameter:
 extra headers computed for every attempt (a signature), which statuses count as delivered, delays.
+With `faults` (`cartwire.testing.faults.WebhookFaults`) some bodies are sent twice or held back.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Self
 import httpx
 
 from cartwire.plugins.connector import shared_ssl_context
+from cartwire.testing.faults import WebhookFaultPicker, WebhookFaults
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class WebhookSender:
         timeout: float = 5.0,
         verify: ssl.SSLContext | bool | None = None,
         thread_name: str = "emulator-webhooks",
+        faults: WebhookFaults | None = None,
     ):
         self._retry_delays = tuple(retry_delays)
         self._accepted = accepted
@@ -70,18 +73,27 @@ class WebhookSender:
         self._pending = 0
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self.faults = None if faults is None else WebhookFaultPicker(faults)
         self.delivered: list[Delivery] = []
         self.failed: list[Delivery] = []
 
     def send(self, url: str, body: bytes, *, event: str | None = None) -> None:
+        delays = (0.0,) if self.faults is None else self.faults.schedule()
         with self._idle:
             if self._stopping.is_set():
                 raise RuntimeError("the webhook sender is closed")
-            self._pending += 1
+            self._pending += len(delays)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=self._thread_name, daemon=True)
                 self._thread.start()
-        self._queue.put(Delivery(url, body, event=event))
+        for delay in delays:
+            delivery = Delivery(url, body, event=event)
+            if delay:
+                timer = threading.Timer(delay, self._queue.put, (delivery,))
+                timer.daemon = True
+                timer.start()
+            else:
+                self._queue.put(delivery)
 
     def drain(self, timeout: float = 10.0) -> None:
         """Wait until every queued delivery succeeded or failed for good; TimeoutError if too long."""

@@ -18,7 +18,8 @@ constructor option:
 - `honour_request_id` (default True): a repeated `Sezzle-Request-Id` on the same path returns the
   first answer and changes nothing. ASSUMPTION: Sezzle does not document replay semantics.
 
-Faults for tests (`fail_next`, `stall_next`) apply to every call except `/v2/authentication`.
+Faults for tests (`fail_next`, `stall_next`) apply to every call except `/v2/authentication`;
+random seeded ones are configured with `faults` and `webhook_faults` (`cartwire.testing.faults`).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from cartwire.plugins.sezzle.ledger import Ledger, Order, RefusalError, Txn
 from cartwire.plugins.sezzle.signing import HEADER, sign
 from cartwire.plugins.sezzle.wire import error_array
 from cartwire.testing.clock import MovableClock
+from cartwire.testing.faults import ApiFaults, WebhookFaults, with_faults
 from cartwire.testing.webhooks import WebhookOutbox, WebhookSender
 
 WEBHOOK_EVENTS = frozenset(
@@ -113,6 +115,8 @@ class SezzleEmulator(WebhookOutbox):
         settlements: SettlementBook | None = None,
         retry_delays: Sequence[float] = (0.05, 0.1, 0.2),
         new_id: Callable[[], str] | None = None,
+        faults: ApiFaults | None = None,
+        webhook_faults: WebhookFaults | None = None,
     ):
         self.public_key = public_key
         self._private_key = SecretStr(private_key)
@@ -138,8 +142,9 @@ class SezzleEmulator(WebhookOutbox):
             accepted=lambda status: status == 200,
             headers=self._signature,
             thread_name="sezzle-emulator-webhooks",
+            faults=webhook_faults,
         )
-        self.app = Starlette(routes=self._routes())
+        self.app = with_faults(Starlette(routes=self._routes()), faults, error_body=_injected_error)
 
     # --- control API -----------------------------------------------------------------------
     def now(self) -> datetime:
@@ -515,6 +520,10 @@ class SezzleEmulator(WebhookOutbox):
                 "refunds": txns(auth.refunds),
             }
         return copy.deepcopy(result)
+
+
+def _injected_error(status: int) -> bytes:
+    return json.dumps(error_array("internal_error", "", f"injected failure (HTTP {status})")).encode()
 
 
 def _json_body(raw: bytes) -> Any:

@@ -15,7 +15,8 @@ API fires "Order Status Change"), `throttle_status` (the answer to a request the
 for; 429 with `Retry-After`, as AE reports). An offset of 0 is read as 1.
 
 Throttling is 3dcart's documented leaky bucket, `leaky_bucket=(50, 2.0)`: 50 requests, draining
-at 2 per second (`None` turns it off); `throttled` counts the requests it refused.
+at 2 per second (`None` turns it off); `throttled` counts the requests it refused. Random seeded failures of the API
+and of webhook delivery are configured with `faults` and `webhook_faults` (`cartwire.testing.faults`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from cartwire.plugins.threedcart.client import OFFSET_PAST_END
 from cartwire.plugins.threedcart.dates import FORMATTERS, format_store_date, parse_local
 from cartwire.plugins.threedcart.models import STANDARD_STATUSES
 from cartwire.plugins.threedcart.wire import WireOrder
+from cartwire.testing.faults import ApiFaults, WebhookFaults, with_faults
 from cartwire.testing.webhooks import WebhookOutbox, WebhookSender
 
 ORDER_NEW = "Order New"
@@ -96,6 +98,8 @@ class ThreeDCartEmulator(WebhookOutbox):
         leaky_bucket: tuple[int, float] | None = (50, 2.0),
         throttle_status: int = 429,
         monotonic: Callable[[], float] = time.monotonic,
+        faults: ApiFaults | None = None,
+        webhook_faults: WebhookFaults | None = None,
     ):
         zone(time_zone)
         if date_format not in FORMATTERS:
@@ -127,9 +131,12 @@ class ThreeDCartEmulator(WebhookOutbox):
             retry_delays=[0.05 * attempt for attempt in range(1, delivery_attempts)],
             verify=shared_ssl_context(),
             thread_name="3dcart-emulator-webhooks",
+            faults=webhook_faults,
         )
-        self.app = Starlette(
-            routes=[Mount(f"/3dCartWebAPI/{version}", routes=self._routes()) for version in ("v1", "v2")]
+        self.app = with_faults(
+            Starlette(routes=[Mount(f"/3dCartWebAPI/{version}", routes=self._routes()) for version in ("v1", "v2")]),
+            faults,
+            error_body=lambda status: jsonwire.dumps({"Message": "An error has occurred."}),
         )
 
     # --- control API (tests, demo) ------------------------------------------------------------
