@@ -15,7 +15,7 @@ import pytest
 from threedcart_helpers import PRIVATE_KEY, SECURE_URL, TOKEN, WEBHOOK_SECRET, sample_order
 
 from cartwire.core.catalog import Catalog
-from cartwire.core.engine import compile_rules
+from cartwire.core.engine import RuleError, compile_rules
 from cartwire.core.intake import intake_app
 from cartwire.core.runtime import RetryPolicy, Runtime
 from cartwire.core.store import Store
@@ -228,3 +228,61 @@ def test_our_own_status_change_coming_back_does_not_trigger_the_rule_that_made_i
         settle(runtime, emulator)
     assert [a.action for a in runtime.store.actions()] == ["set_status", "add_comment", "add_comment"]
     assert emulator.order(5001)["InternalComments"].count("processing noticed") == 2
+
+
+EVERY_ORDER = """
+rule "record every order"
+  on 3dcart.order.created
+  then 3dcart.add_transaction(type: "Capture", amount: order.total, transaction_id: "sz-1")
+end
+
+rule "note every change"
+  on 3dcart.order.status_changed
+  then 3dcart.add_comment(text: "changed")
+end
+"""
+
+
+def test_a_not_completed_checkout_is_stored_and_audited_but_no_rule_sees_it(
+    runtime_for: Callable[..., Runtime], emulator: ThreeDCartEmulator
+) -> None:
+    runtime = runtime_for(EVERY_ORDER)
+    abandoned = sample_order("order-new.json") | {"OrderStatusID": 7}
+    runtime.accept("3dcart", WebhookRequest(jsonwire.dumps([abandoned]), {}, path_secret=WEBHOOK_SECRET))
+    settle(runtime, emulator)
+    [event] = runtime.store.events()
+    assert (event.type, event.state, event.fired) == ("3dcart.order.created", "evaluated", [])
+    assert runtime.store.actions() == []
+    [superseded] = [e for e in runtime.store.audit_entries() if e.kind == "event.superseded"]
+    assert "Not Completed" in json.loads(superseded.detail)["reason"]
+    assert superseded.entity == "3dcart:order:5001"
+    assert emulator.order(5001)["TransactionList"] == sample_order("order-new.json")["TransactionList"]
+
+
+def test_an_order_in_a_status_the_table_lacks_is_held_for_review_not_guessed(
+    runtime_for: Callable[..., Runtime], emulator: ThreeDCartEmulator
+) -> None:
+    runtime = runtime_for(EVERY_ORDER)
+    deliver(runtime, sample_order("order-new.json") | {"OrderStatusID": 13})
+    settle(runtime, emulator)
+    [event] = runtime.store.events()
+    assert event.state == "failed"
+    assert "status ID 13" in event.error
+    assert "held for review" in event.error
+    assert runtime.store.actions() == []
+    assert emulator.order(5001)["InternalComments"] == sample_order("order-new.json")["InternalComments"]
+
+
+def test_an_unknown_status_label_in_a_rule_is_a_check_error_once_the_table_is_known(
+    make_connector: Callable[..., Any], emulator: ThreeDCartEmulator
+) -> None:
+    rules = parse_rules(
+        'rule "r"\n  on 3dcart.order.status_changed\n  when order.status = Shipped\n  then 3dcart.add_comment(text: "x")\nend\n',
+        "t.rules",
+    )
+    connector = make_connector()
+    compile_rules([rules], Catalog([connector]))  # the configured (standard) table has Shipped
+    emulator.statuses = {1: "New", 4: "Dispatched", 5: "Cancel"}
+    connector.prepare()
+    with pytest.raises(RuleError, match="`Shipped` is not a value of `order_status`"):
+        compile_rules([rules], Catalog([connector]))

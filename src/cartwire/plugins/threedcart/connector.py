@@ -29,7 +29,7 @@ from cartwire.plugins.policy import RateLimit
 from cartwire.plugins.threedcart import webhook
 from cartwire.plugins.threedcart.actions import SPECS, Actions
 from cartwire.plugins.threedcart.client import ThreeDCartClient
-from cartwire.plugins.threedcart.models import STANDARD_STATUSES, Order
+from cartwire.plugins.threedcart.models import NOT_COMPLETED, STANDARD_STATUSES, Order
 from cartwire.plugins.threedcart.poller import poll_orders
 
 _ARGUMENTS = {spec.name: spec.arguments for spec in SPECS}
@@ -137,7 +137,25 @@ class ThreeDCart(Connector):
         )
 
     def current(self, event: Event, latest: Event | None) -> Event:
-        """An order event is a snapshot: one older than the order's latest evaluated state is out of date."""
+        """What rules may see of an order event (the choices are in docs/connectors.md, "3dcart").
+
+        A Not Completed checkout (status 7) is stored and audited as superseded, so it never
+        reaches a rule (no payment, no accounting). An order in a status ID the store's table does
+        not have fails as a dead letter for a person to review: its meaning is not guessed. An
+        event older than the order's latest evaluated state is out of date.
+        """
+        status_id = getattr(event.subject, "status_id", None)
+        if status_id == NOT_COMPLETED:
+            raise Superseded(
+                "a Not Completed checkout (status 7) is kept but never shown to rules: it is not a real order"
+            )
+        if isinstance(status_id, int) and status_id not in self._statuses:
+            known = ", ".join(f"{number} {label}" for number, label in sorted(self._statuses.items()))
+            raise PermanentError(
+                f"the order is in status ID {status_id}, which the store's status table does not have "
+                f"({known}); held for review instead of guessed: add the status in the store, restart "
+                "`cartwire run` so the table is read again, then `cartwire failed retry` the event"
+            )
         if latest is not None and event.occurred_at < latest.occurred_at:
             raise Superseded(
                 f"a newer state of the order (LastUpdate {latest.occurred_at.isoformat()}) was already processed"
