@@ -27,8 +27,8 @@ from cartwire.plugins.threedcart import jsonwire, webhook
 from cartwire.plugins.threedcart.client import ThreeDCartClient
 from cartwire.plugins.threedcart.dates import format_store_date
 from cartwire.plugins.threedcart.models import NOT_COMPLETED, Order
+from cartwire.plugins.threedcart.orderquery import PAGE_SIZE
 
-PAGE_SIZE = 300  # the most 3dcart returns per page of orders
 # Rows each page re-reads from the previous one: 3dcart does not document the order of the list, so
 # an order modified while we page may move and push another back across a page boundary.
 PAGE_OVERLAP = 10
