@@ -23,6 +23,7 @@ from cartwire.grammar import parse_rules
 from cartwire.plugins.connector import WebhookRequest
 from cartwire.plugins.threedcart import jsonwire
 from cartwire.plugins.threedcart.emulator import ThreeDCartEmulator
+from cartwire.replay.inputs import parse_body
 from cartwire.testing.server import AppSwitch, ServedApp, served
 
 HOLD, PROCESSING, SHIPPED = 6, 2, 4
@@ -244,19 +245,24 @@ end
 """
 
 
-def test_a_not_completed_checkout_is_stored_and_audited_but_no_rule_sees_it(
+ABANDONED = """
+rule "follow up"
+  on 3dcart.order.not_completed
+  then 3dcart.add_comment(text: "abandoned checkout")
+end
+"""
+
+
+def test_a_not_completed_checkout_is_stored_but_never_reaches_order_rules(
     runtime_for: Callable[..., Runtime], emulator: ThreeDCartEmulator
 ) -> None:
-    runtime = runtime_for(EVERY_ORDER)
+    runtime = runtime_for(EVERY_ORDER + ABANDONED)
     abandoned = sample_order("order-new.json") | {"OrderStatusID": 7}
     runtime.accept("3dcart", WebhookRequest(jsonwire.dumps([abandoned]), {}, path_secret=WEBHOOK_SECRET))
     settle(runtime, emulator)
     [event] = runtime.store.events()
-    assert (event.type, event.state, event.fired) == ("3dcart.order.created", "evaluated", [])
-    assert runtime.store.actions() == []
-    [superseded] = [e for e in runtime.store.audit_entries() if e.kind == "event.superseded"]
-    assert "Not Completed" in json.loads(superseded.detail)["reason"]
-    assert superseded.entity == "3dcart:order:5001"
+    assert (event.type, event.state, event.fired) == ("3dcart.order.not_completed", "evaluated", ["follow up"])
+    assert [a.action for a in runtime.store.actions()] == ["add_comment"]  # only the rule written for it
     assert emulator.order(5001)["TransactionList"] == sample_order("order-new.json")["TransactionList"]
 
 
@@ -287,3 +293,11 @@ def test_an_unknown_status_label_in_a_rule_is_a_check_error_once_the_table_is_kn
     connector.prepare()
     with pytest.raises(RuleError, match="`Shipped` is not a value of `order_status`"):
         compile_rules([rules], Catalog([connector]))
+
+
+def test_replay_of_an_abandoned_checkout_plans_no_payment(make_connector: Callable[..., Any]) -> None:
+    catalog = Catalog([make_connector()])
+    engine = compile_rules([parse_rules(EVERY_ORDER, "t.rules")], catalog)
+    body = jsonwire.dumps([sample_order("order-new.json") | {"OrderStatusID": 7}])
+    [event] = parse_body(catalog, body, {"event": "created"})
+    assert engine.evaluate(event).calls == ()

@@ -109,6 +109,12 @@ class ThreeDCart(Connector):
             EventType(
                 webhook.STATUS_CHANGED, "order", Order, "An order moved to another status.", echo_fields=("status",)
             ),
+            EventType(
+                webhook.NOT_COMPLETED_CHECKOUT,
+                "order",
+                Order,
+                "A checkout that was abandoned or failed (status 7): never a real order, never paid.",
+            ),
         ]
 
     def actions(self) -> list[ActionSpec]:
@@ -161,16 +167,11 @@ class ThreeDCart(Connector):
     def current(self, event: Event, latest: Event | None) -> Event:
         """What rules may see of an order event (the choices are in docs/connectors.md, "3dcart").
 
-        A Not Completed checkout (status 7) is stored and audited as superseded, so it never
-        reaches a rule (no payment, no accounting). An order in a status ID the store's table does
-        not have fails as a dead letter for a person to review: its meaning is not guessed. An
-        event older than the order's latest evaluated state is out of date.
+        An order in a status ID the store's table does not have fails as a dead letter for a
+        person to review: its meaning is not guessed. An event older than the order's latest
+        evaluated state is out of date. Otherwise the order gets its customer's groups.
         """
         status_id = getattr(event.subject, "status_id", None)
-        if status_id == NOT_COMPLETED:
-            raise Superseded(
-                "a Not Completed checkout (status 7) is kept but never shown to rules: it is not a real order"
-            )
         if isinstance(status_id, int) and status_id not in self._statuses:
             known = ", ".join(f"{number} {label}" for number, label in sorted(self._statuses.items()))
             raise PermanentError(

@@ -87,4 +87,6 @@ def _news(order: Order, history: History) -> Event | None:
     # Strictly older only: with minute-precision dates two changes can share one LastUpdate.
     if order.updated_at < latest.occurred_at or getattr(latest.subject, "status_id", None) == order.status_id:
         return None
-    return webhook.order_event(order, webhook.STATUS_CHANGED)
+    return webhook.order_event(
+        order, webhook.infer_type(order) if order.status_id == NOT_COMPLETED else webhook.STATUS_CHANGED
+    )

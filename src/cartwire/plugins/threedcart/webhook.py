@@ -24,6 +24,9 @@ from cartwire.plugins.threedcart.wire import WireOrder
 SOURCE = "3dcart"
 CREATED = "3dcart.order.created"
 STATUS_CHANGED = "3dcart.order.status_changed"
+# An abandoned or failed checkout (status 7) is never a real order: it gets a type of its own, so
+# rules on created/status_changed (payment, accounting) never see it, here, in polls and in replay.
+NOT_COMPLETED_CHECKOUT = "3dcart.order.not_completed"
 EVENT_HINTS = {"created": CREATED, "status_changed": STATUS_CHANGED}
 # Status IDs an order is never created in; an order in one of these has changed status.
 _TERMINAL = frozenset({4, 5})
@@ -42,7 +45,7 @@ def parse_orders(
     time_zone: str,
     currency: str,
 ) -> list[Event]:
-    """Turn one delivery's body into events, one per order (Not Completed ones too: see `ThreeDCart.current`)."""
+    """Turn one delivery's body into events, one per order (a Not Completed one as `not_completed`)."""
     hint = _hint(query)
     orders = _orders(body)
     events = []
@@ -50,7 +53,11 @@ def parse_orders(
         order = read_order(
             raw, f"order {position} of {len(orders)}", statuses=statuses, time_zone=time_zone, currency=currency
         )
-        events.append(order_event(order, hint or infer_type(order)))
+        events.append(
+            order_event(
+                order, NOT_COMPLETED_CHECKOUT if order.status_id == NOT_COMPLETED else hint or infer_type(order)
+            )
+        )
     return events
 
 
@@ -96,7 +103,7 @@ def _wire(raw: Any, where: str) -> WireOrder:
 def infer_type(order: Order) -> str:
     """Created or status changed, for a delivery without the `event` hint (see the module's text)."""
     if order.status_id == NOT_COMPLETED:
-        return CREATED  # what an abandoned checkout is, if anything; no rule sees it either way
+        return NOT_COMPLETED_CHECKOUT
     same_minute = order.created_at.replace(second=0, microsecond=0) == order.updated_at.replace(second=0, microsecond=0)
     return CREATED if same_minute and order.status_id not in _TERMINAL else STATUS_CHANGED
 
