@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from threedcart_helpers import sample_order
 
+from cartwire.cli import main
 from cartwire.core.catalog import Catalog
 from cartwire.core.engine import compile_rules
 from cartwire.grammar import parse_rules
@@ -126,3 +129,14 @@ def test_a_customer_is_read_once_per_cache_period(
             connector.current(order_event(connector, OrderID=order_id), None)
     lookups = [path for _, path in vip_store.requests if path.endswith("/Customers/301")]
     assert len(lookups) == 1 + 3
+
+
+def test_cartwire_check_accepts_the_documented_vip_and_stock_rules(tmp_path: Path) -> None:
+    stock = 'rule "take sold items off the shelf"\n  on sezzle.order.captured\n  then 3dcart.deduct_stock\nend\n'
+    (tmp_path / "vip.rules").write_text(VIP_RULE + "\n" + stock)
+    result = CliRunner().invoke(main, ["check", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    (tmp_path / "vip.rules").write_text(VIP_RULE.replace("order.customer.groups", "order.customer.group"))
+    result = CliRunner().invoke(main, ["check", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "`order.customer` has no field `group`" in result.output
