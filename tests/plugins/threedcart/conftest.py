@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import SecretStr
 from threedcart_helpers import PRIVATE_KEY, SECURE_URL, TOKEN, WEBHOOK_SECRET, sample_order
 
 from cartwire.plugins.threedcart import ThreeDCart, ThreeDCartSettings
+from cartwire.plugins.threedcart.client import ThreeDCartClient
 from cartwire.plugins.threedcart.emulator import ThreeDCartEmulator
 from cartwire.testing.server import AppSwitch, ServedApp
 
@@ -57,3 +59,16 @@ def make_connector(store_server: ServedApp) -> Iterator[Callable[..., ThreeDCart
 @pytest.fixture
 def connector(make_connector: Callable[..., ThreeDCart]) -> ThreeDCart:
     return make_connector()
+
+
+@pytest.fixture
+def api_client(store_server: ServedApp) -> Iterator[ThreeDCartClient]:
+    """A bare client of the served emulator, for reading the wire directly."""
+    client = ThreeDCartClient(
+        secure_url=SECURE_URL,
+        private_key=SecretStr(PRIVATE_KEY),
+        token=SecretStr(TOKEN),
+        make_client=lambda headers: httpx.Client(base_url=f"{store_server.base_url}/3dCartWebAPI/v1", headers=headers),
+    )
+    yield client
+    client.close()

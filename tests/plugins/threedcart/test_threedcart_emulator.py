@@ -149,7 +149,7 @@ def test_status_table_and_store_settings(api: httpx.Client) -> None:
     }
     assert body(api.get("/OrderStatus", params={"offset": 11}))[0]["StatusText"] == "Unpaid"
     standards = body(api.get("/StoreSettings"))["StoreStandards"]
-    assert standards == {"StoreTimeZone": "America/New_York", "CurrencyCode": "USD"}
+    assert standards == {"StoreTimeZone": "America/New_York", "CurrencyCode": "USD", "CurrencySymbol": "$"}
 
 
 # --- writes ------------------------------------------------------------------------------------

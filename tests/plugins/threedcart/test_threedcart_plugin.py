@@ -59,7 +59,11 @@ def test_status_keys_from_a_config_file_become_ids() -> None:
 
 def test_catalog_sees_typed_events_and_actions() -> None:
     catalog = Catalog([ThreeDCart(ThreeDCartSettings(statuses={1: "New", 4: "Shipped", 5: "Cancel"}))])
-    assert catalog.event_type_names() == ["3dcart.order.created", "3dcart.order.status_changed"]
+    assert catalog.event_type_names() == [
+        "3dcart.order.created",
+        "3dcart.order.not_completed",
+        "3dcart.order.status_changed",
+    ]
     info = catalog.events["3dcart.order.status_changed"]
     assert (info.connector, info.subject, info.spec.model) == ("3dcart", "order", Order)
     fields = info.subject_type.fields
@@ -68,7 +72,7 @@ def test_catalog_sees_typed_events_and_actions() -> None:
     set_status = catalog.action("shift4shop", "set_status")
     assert set_status is not None
     assert set_status.argument_types.fields["status"] == EnumType("order_status", ("New", "Shipped", "Cancel"))
-    for name in ("set_status", "add_comment", "add_transaction"):
+    for name in ("set_status", "add_comment", "add_transaction", "add_tracking", "adjust_stock", "deduct_stock"):
         action = catalog.action("3dcart", name)
         assert action is not None
         assert action.spec.implicit == {"order": ("invoice_number", "reference_id")}

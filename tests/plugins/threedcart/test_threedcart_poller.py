@@ -111,6 +111,17 @@ def test_a_change_other_than_the_status_gives_no_event(poll: Poll) -> None:
     assert [e.type for e in poll.runtime.store.events()] == ["3dcart.order.status_changed"] * 2
 
 
+def test_a_not_completed_checkout_is_stored_once_and_its_completion_is_a_new_order(poll: Poll) -> None:
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    poll.emulator.set_status(5001, 7, at=later)  # the checkout failed
+    assert poll.pollers.poll("3dcart").stored == 1
+    assert poll.evaluate() == []  # stored as not_completed: no order rule sees it
+    assert poll.pollers.poll("3dcart").found == 0  # the same abandoned state is not news twice
+    poll.emulator.set_status(5001, SHIPPED, at=later + timedelta(minutes=1))  # completed after all
+    assert poll.pollers.poll("3dcart").stored == 1
+    assert [e.type for e in poll.runtime.store.events()] == ["3dcart.order.not_completed", "3dcart.order.created"]
+
+
 def test_each_poll_reaches_back_by_the_overlap_in_the_stores_timeZoneInfo(poll: Poll) -> None:
     cursor = datetime.fromisoformat(poll.runtime.store.poll_cursor("3dcart") or "")
     poll.pollers.poll("3dcart")

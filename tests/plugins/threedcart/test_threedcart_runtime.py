@@ -15,7 +15,7 @@ import pytest
 from threedcart_helpers import PRIVATE_KEY, SECURE_URL, TOKEN, WEBHOOK_SECRET, sample_order
 
 from cartwire.core.catalog import Catalog
-from cartwire.core.engine import compile_rules
+from cartwire.core.engine import RuleError, compile_rules
 from cartwire.core.intake import intake_app
 from cartwire.core.runtime import RetryPolicy, Runtime
 from cartwire.core.store import Store
@@ -23,6 +23,7 @@ from cartwire.grammar import parse_rules
 from cartwire.plugins.connector import WebhookRequest
 from cartwire.plugins.threedcart import jsonwire
 from cartwire.plugins.threedcart.emulator import ThreeDCartEmulator
+from cartwire.replay.inputs import parse_body
 from cartwire.testing.server import AppSwitch, ServedApp, served
 
 HOLD, PROCESSING, SHIPPED = 6, 2, 4
@@ -105,7 +106,8 @@ end
 def test_a_burst_is_queued_within_the_bucket_and_nothing_fails(
     runtime_for: Callable[..., Runtime], emulator: ThreeDCartEmulator
 ) -> None:
-    """28 held orders at once: an invoice lookup and a PUT each, 56 requests, more than the bucket holds."""
+    """28 held orders of one customer at once: the customer's lookup, then an invoice lookup and a PUT
+    each, 57 requests, more than the bucket holds."""
     runtime = runtime_for(RESUME)
     template = sample_order("order-new.json")
     for number in range(28):
@@ -116,7 +118,7 @@ def test_a_burst_is_queued_within_the_bucket_and_nothing_fails(
     assert emulator.throttled == 0  # no request was ever refused...
     actions = runtime.store.actions()
     assert [(a.state, a.attempts) for a in actions] == [("done", 1)] * 28  # ...and none had to be retried
-    assert len(emulator.requests) == 56
+    assert len(emulator.requests) == 57
     assert all(emulator.order(7000 + n)["OrderStatusID"] == PROCESSING for n in range(28))
 
 
@@ -228,3 +230,74 @@ def test_our_own_status_change_coming_back_does_not_trigger_the_rule_that_made_i
         settle(runtime, emulator)
     assert [a.action for a in runtime.store.actions()] == ["set_status", "add_comment", "add_comment"]
     assert emulator.order(5001)["InternalComments"].count("processing noticed") == 2
+
+
+EVERY_ORDER = """
+rule "record every order"
+  on 3dcart.order.created
+  then 3dcart.add_transaction(type: "Capture", amount: order.total, transaction_id: "sz-1")
+end
+
+rule "note every change"
+  on 3dcart.order.status_changed
+  then 3dcart.add_comment(text: "changed")
+end
+"""
+
+
+ABANDONED = """
+rule "follow up"
+  on 3dcart.order.not_completed
+  then 3dcart.add_comment(text: "abandoned checkout")
+end
+"""
+
+
+def test_a_not_completed_checkout_is_stored_but_never_reaches_order_rules(
+    runtime_for: Callable[..., Runtime], emulator: ThreeDCartEmulator
+) -> None:
+    runtime = runtime_for(EVERY_ORDER + ABANDONED)
+    abandoned = sample_order("order-new.json") | {"OrderStatusID": 7}
+    runtime.accept("3dcart", WebhookRequest(jsonwire.dumps([abandoned]), {}, path_secret=WEBHOOK_SECRET))
+    settle(runtime, emulator)
+    [event] = runtime.store.events()
+    assert (event.type, event.state, event.fired) == ("3dcart.order.not_completed", "evaluated", ["follow up"])
+    assert [a.action for a in runtime.store.actions()] == ["add_comment"]  # only the rule written for it
+    assert emulator.order(5001)["TransactionList"] == sample_order("order-new.json")["TransactionList"]
+
+
+def test_an_order_in_a_status_the_table_lacks_is_held_for_review_not_guessed(
+    runtime_for: Callable[..., Runtime], emulator: ThreeDCartEmulator
+) -> None:
+    runtime = runtime_for(EVERY_ORDER)
+    deliver(runtime, sample_order("order-new.json") | {"OrderStatusID": 13})
+    settle(runtime, emulator)
+    [event] = runtime.store.events()
+    assert event.state == "failed"
+    assert "status ID 13" in event.error
+    assert "held for review" in event.error
+    assert runtime.store.actions() == []
+    assert emulator.order(5001)["InternalComments"] == sample_order("order-new.json")["InternalComments"]
+
+
+def test_an_unknown_status_label_in_a_rule_is_a_check_error_once_the_table_is_known(
+    make_connector: Callable[..., Any], emulator: ThreeDCartEmulator
+) -> None:
+    rules = parse_rules(
+        'rule "r"\n  on 3dcart.order.status_changed\n  when order.status = Shipped\n  then 3dcart.add_comment(text: "x")\nend\n',
+        "t.rules",
+    )
+    connector = make_connector()
+    compile_rules([rules], Catalog([connector]))  # the configured (standard) table has Shipped
+    emulator.statuses = {1: "New", 4: "Dispatched", 5: "Cancel"}
+    connector.prepare()
+    with pytest.raises(RuleError, match="`Shipped` is not a value of `order_status`"):
+        compile_rules([rules], Catalog([connector]))
+
+
+def test_replay_of_an_abandoned_checkout_plans_no_payment(make_connector: Callable[..., Any]) -> None:
+    catalog = Catalog([make_connector()])
+    engine = compile_rules([parse_rules(EVERY_ORDER, "t.rules")], catalog)
+    body = jsonwire.dumps([sample_order("order-new.json") | {"OrderStatusID": 7}])
+    [event] = parse_body(catalog, body, {"event": "created"})
+    assert engine.evaluate(event).calls == ()

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from threedcart_helpers import WEBHOOK_SECRET, sample_bytes, sample_order
 
 from cartwire.core.money import Money
-from cartwire.plugins.connector import WebhookRejected, WebhookRequest
+from cartwire.plugins.connector import PermanentError, WebhookRejected, WebhookRequest
 from cartwire.plugins.threedcart import Item, ThreeDCart, ThreeDCartSettings, jsonwire
 from cartwire.plugins.threedcart.dates import format_store_date
 
@@ -117,11 +117,16 @@ def test_a_new_order_updated_later_counts_as_a_status_change(hooks: ThreeDCart) 
 
 
 def test_one_body_with_several_orders_and_a_not_completed_one(hooks: ThreeDCart) -> None:
+    """A Not Completed order is not dropped at intake: it is kept, as an event type of its own."""
     first = sample_order("order-new.json")
     abandoned = first | {"OrderID": 5003, "OrderStatusID": 7}
     second = sample_order("order-status-cancelled.json")
     events = deliver(hooks, [first, abandoned, second])
-    assert [event.entity for event in events] == ["3dcart:order:5001", "3dcart:order:5002"]
+    assert [event.entity for event in events] == ["3dcart:order:5001", "3dcart:order:5003", "3dcart:order:5002"]
+    assert events[1].type == "3dcart.order.not_completed"
+    # Whatever the webhook it came from says.
+    [hinted] = deliver(hooks, [abandoned], event="created")
+    assert hinted.type == "3dcart.order.not_completed"
 
 
 @settings(max_examples=40)
@@ -156,6 +161,8 @@ def test_a_single_object_is_tolerated(hooks: ThreeDCart) -> None:
 def test_unknown_status_id_is_not_guessed(hooks: ThreeDCart) -> None:
     [event] = deliver(hooks, [sample_order("order-new.json") | {"OrderStatusID": 13}])
     assert (event.subject.status, event.subject.status_id) == ("", 13)
+    with pytest.raises(PermanentError, match=r"status ID 13.*held for review"):
+        hooks.current(event, None)
 
 
 def test_renamed_status_labels_come_from_the_store_table() -> None:

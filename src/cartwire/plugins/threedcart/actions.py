@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import Field
@@ -18,10 +19,13 @@ from cartwire.core.money import Money
 from cartwire.core.types import EnumRef
 from cartwire.plugins.connector import ActionArguments, ActionSpec, PermanentError
 from cartwire.plugins.policy import Write
+from cartwire.plugins.threedcart import inventory
 from cartwire.plugins.threedcart.client import ThreeDCartClient
 from cartwire.plugins.threedcart.dates import format_store_date
+from cartwire.plugins.threedcart.orderquery import invoice_params
+from cartwire.plugins.threedcart.storesettings import Locale
 from cartwire.plugins.threedcart.webhook import order_entity
-from cartwire.plugins.threedcart.wire import WireOrder, WireStatus, WireTransaction
+from cartwire.plugins.threedcart.wire import SHIP_TO_FIELDS, WireOrder, WireShipment, WireStatus, WireTransaction
 
 OrderRef = Annotated[
     str,
@@ -52,6 +56,24 @@ class AddTransactionArguments(ActionArguments):
     response_text: str = ""
 
 
+class AddTrackingArguments(ActionArguments):
+    order: OrderRef
+    tracking_code: str = Field(min_length=1, max_length=100, description="ShipmentTrackingCode")
+    method: str = Field(default="", max_length=150, description="ShipmentMethodName; empty keeps the shipment's")
+    shipped_at: datetime | None = Field(default=None, description="written as ShipmentShippedDate (store's date)")
+
+
+class AdjustStockArguments(ActionArguments):
+    order: OrderRef  # the stock plan is kept in this order's comments, which makes a repeat harmless
+    sku: str = Field(min_length=1, max_length=255, description="a product's SKU or a variant's (SKU + suffix)")
+    change: Decimal = Field(description="added to the stock; negative to take away")
+    catalog_id: int = Field(default=0, ge=0, description="the product's CatalogID; needed for a variant's SKU")
+
+
+class DeductStockArguments(ActionArguments):
+    order: OrderRef
+
+
 def _status_written(arguments: Mapping[str, Any], result: Mapping[str, Any]) -> Write:
     """set_status changes what "Order Status Change" reports: the status of the order it names."""
     return Write(order_entity(result["order_id"]), {"status": result["status"]})
@@ -78,7 +100,34 @@ SPECS = (
         "Record a payment transaction on the order (a record only; no money moves).",
         implicit=_ORDER_FROM_SUBJECT,
     ),
+    ActionSpec(
+        "adjust_stock",
+        AdjustStockArguments,
+        "Change a product's or variant's stock by an amount (once; never below zero unless allowed).",
+        implicit=_ORDER_FROM_SUBJECT,
+    ),
+    ActionSpec(
+        "deduct_stock",
+        DeductStockArguments,
+        "Take each line of the order off its product's or variant's stock (once).",
+        implicit=_ORDER_FROM_SUBJECT,
+    ),
+    ActionSpec(
+        "add_tracking",
+        AddTrackingArguments,
+        "Record a tracking number: on the first shipment without one, else on a new shipment (once).",
+        implicit=_ORDER_FROM_SUBJECT,
+    ),
 )
+
+
+def _comments(order: WireOrder) -> str:
+    return order.InternalComments.replace("\r\n", "\n").rstrip("\n")
+
+
+def _tag(idempotency_key: str) -> str:
+    """What marks a line of the order's comments as written by one action call."""
+    return f"[cartwire {idempotency_key[:12]}]"
 
 
 class Actions:
@@ -91,16 +140,16 @@ class Actions:
         client: ThreeDCartClient,
         *,
         statuses: dict[int, str],
-        currency: str,
-        time_zone: str,
+        locale: Locale,
         clock: Callable[[], datetime],
+        negative_stock: inventory.NegativeStock = "backorder",
     ):
         self._client = client
         self._statuses = statuses  # shared with the connector, which reads it for enum labels
         self._clock = clock
-        self._currency = currency
-        self._time_zone = time_zone
+        self._locale = locale  # shared with the connector, which refreshes it from the store
         self._order_ids: dict[str, int] = {}
+        self._negative_stock: inventory.NegativeStock = negative_stock
 
     @property
     def client(self) -> ThreeDCartClient:
@@ -119,13 +168,12 @@ class Actions:
         return self._order_ids[reference]
 
     def _find_invoice(self, reference: str) -> int:
-        digits = len(reference) - len(reference.rstrip("0123456789"))
-        prefix, number = reference[:-digits], reference[-digits:]
-        rows = self._client.get_rows("/Orders", {"invoicenumber": int(number), "invoiceprefix": prefix, "limit": 300})
+        params = {"invoiceprefix": "", **invoice_params(reference)}
+        rows = self._client.get_rows("/Orders", {**params, "limit": 300})
         matches = {
             order.OrderID
             for order in (WireOrder.model_validate(row) for row in rows)
-            if order.InvoiceNumberPrefix == prefix and order.InvoiceNumber == int(number)
+            if order.InvoiceNumberPrefix == params["invoiceprefix"] and order.InvoiceNumber == params["invoicenumber"]
         }
         if len(matches) != 1:
             found = "no order" if not matches else f"{len(matches)} orders"
@@ -143,12 +191,12 @@ class Actions:
         return dict(table)
 
     def set_status(self, arguments: SetStatusArguments, idempotency_key: str) -> dict[str, Any]:
-        status_id = self._status_id(arguments.status)
+        status_id = self.status_id(arguments.status)
         order_id = self.order_id(arguments.order)
         self._client.write("PUT", f"/Orders/{order_id}", {"OrderID": order_id, "OrderStatusID": status_id})
         return {"order_id": order_id, "status": self._statuses[status_id], "status_id": status_id}
 
-    def _status_id(self, label: str) -> int:
+    def status_id(self, label: str) -> int:
         wanted = label.strip().casefold()
         for status_id, known in self._statuses.items():
             if known.casefold() == wanted:
@@ -159,27 +207,58 @@ class Actions:
         """Append a line tagged with the action's key: the tag, not the text, tells a repeat
         (two refunds may well be commented with the same words)."""
         order_id = self.order_id(arguments.order)
-        rows = self._client.get_rows(f"/Orders/{order_id}")
-        if not rows:
-            raise PermanentError(f"3dcart has no order with OrderID {order_id}")
-        existing = WireOrder.model_validate(rows[0]).InternalComments.replace("\r\n", "\n").rstrip("\n")
-        tag = f"[cartwire {idempotency_key[:12]}]"
+        existing = _comments(self._read_order(order_id))
+        tag = _tag(idempotency_key)
         text = f"{arguments.text.replace(chr(13) + chr(10), chr(10)).strip(chr(10))} {tag}"
         result = {"order_id": order_id, "comment": text}
         if tag in existing:
             return {**result, "already_present": True}
-        comments = f"{existing}\n{text}" if existing.strip() else text
-        self._client.write("PUT", f"/Orders/{order_id}", {"OrderID": order_id, "InternalComments": comments})
+        self._append_comment(order_id, existing, text)
         return {**result, "already_present": False}
 
+    def adjust_stock(self, arguments: AdjustStockArguments, idempotency_key: str) -> dict[str, Any]:
+        order_id = self.order_id(arguments.order)
+        change = (arguments.sku.strip(), arguments.catalog_id, arguments.change)
+        return self._change_stock(order_id, self._read_order(order_id), idempotency_key, [change])
+
+    def deduct_stock(self, arguments: DeductStockArguments, idempotency_key: str) -> dict[str, Any]:
+        order_id = self.order_id(arguments.order)
+        order = self._read_order(order_id)
+        changes = [(item.ItemID.strip(), item.CatalogID, -item.ItemQuantity) for item in order.OrderItemList]
+        return self._change_stock(order_id, order, idempotency_key, changes)
+
+    def _change_stock(
+        self, order_id: int, order: WireOrder, key: str, changes: list[tuple[str, int, Decimal]]
+    ) -> dict[str, Any]:
+        """Plan, journal in the order's comments, apply (see `inventory` for why in that order)."""
+        existing, tag = _comments(order), _tag(key)
+        planned = inventory.read_journal(existing, tag)
+        fresh = planned is None
+        if planned is None:
+            planned = inventory.plan(self._client, changes, self._negative_stock)
+            if planned:
+                self._append_comment(order_id, existing, f"{inventory.journal_text(planned)} {tag}")
+        outcome = inventory.apply(self._client, planned, fresh=fresh)
+        return {"order_id": order_id, "stock": inventory.summary(planned, outcome), "already_present": not fresh}
+
+    def _read_order(self, order_id: int) -> WireOrder:
+        rows = self._client.get_rows(f"/Orders/{order_id}")
+        if not rows:
+            raise PermanentError(f"3dcart has no order with OrderID {order_id}")
+        return WireOrder.model_validate(rows[0])
+
+    def _append_comment(self, order_id: int, existing: str, line: str) -> None:
+        comments = f"{existing}\n{line}" if existing.strip() else line
+        self._client.write("PUT", f"/Orders/{order_id}", {"OrderID": order_id, "InternalComments": comments})
+
     def add_transaction(self, arguments: AddTransactionArguments, idempotency_key: str) -> dict[str, Any]:
-        if arguments.amount.currency != self._currency:
+        if arguments.amount.currency != self._locale.currency:
             raise PermanentError(
-                f"amount is in {arguments.amount.currency} but the store's currency is {self._currency}"
+                f"amount is in {arguments.amount.currency} but the store's currency is {self._locale.currency}"
             )
         order_id = self.order_id(arguments.order)
         path = f"/Orders/{order_id}/Transactions"
-        amount = Money.from_minor(arguments.amount.to_minor(), self._currency)
+        amount = Money.from_minor(arguments.amount.to_minor(), self._locale.currency)
         result = {
             "order_id": order_id,
             "transaction_id": arguments.transaction_id,
@@ -199,7 +278,32 @@ class Actions:
                 "TransactionMethod": arguments.method,
                 "TransactionAmount": amount.amount,
                 "TransactionResponseText": arguments.response_text,
-                "TransactionDateTime": format_store_date(self._clock(), "iso", self._time_zone),
+                "TransactionDateTime": format_store_date(self._clock(), "iso", self._locale.time_zone),
             },
         )
         return {**result, "already_present": False}
+
+    def add_tracking(self, arguments: AddTrackingArguments, idempotency_key: str) -> dict[str, Any]:
+        """A split shipment gets its own row; the tracking code itself tells a repeat."""
+        order_id = self.order_id(arguments.order)
+        path = f"/Orders/{order_id}/Shipments"
+        shipments = [WireShipment.model_validate(row) for row in self._client.get_all(path, {}, page_size=500)]
+        code = arguments.tracking_code.strip()
+        result: dict[str, Any] = {"order_id": order_id, "tracking_code": code}
+        for shipment in shipments:
+            if shipment.ShipmentTrackingCode.strip() == code:
+                return {**result, "shipment_id": shipment.ShipmentID, "already_present": True}
+        changes: dict[str, Any] = {"ShipmentTrackingCode": code}
+        if arguments.method:
+            changes["ShipmentMethodName"] = arguments.method
+        if arguments.shipped_at is not None:
+            changes["ShipmentShippedDate"] = format_store_date(arguments.shipped_at, "date", self._locale.time_zone)
+        blank = next((s for s in shipments if not s.ShipmentTrackingCode.strip()), None)
+        if blank is not None:
+            self._client.write("PUT", f"{path}/{blank.ShipmentID}", {"ShipmentID": blank.ShipmentID, **changes})
+            return {**result, "shipment_id": blank.ShipmentID, "already_present": False}
+        # A further parcel: 3dcart needs the ship-to address on the new row; it is the first shipment's.
+        address = {name: getattr(shipments[0], name) for name in SHIP_TO_FIELDS} if shipments else {}
+        results = self._client.write("POST", path, [{**address, **changes}])
+        shipment_id = next((int(r.Value) for r in results if r.Key == "ShipmentID" and r.Value.isdigit()), 0)
+        return {**result, "shipment_id": shipment_id, "already_present": False}

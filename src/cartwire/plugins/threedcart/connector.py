@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, ClassVar, Literal
 
@@ -14,6 +16,7 @@ from cartwire.core.events import Event, EventType
 from cartwire.core.timeutil import utcnow
 from cartwire.plugins.connector import (
     ActionArguments,
+    ActionError,
     ActionSpec,
     Connector,
     ConnectorSettings,
@@ -26,12 +29,16 @@ from cartwire.plugins.connector import (
 )
 from cartwire.plugins.fields import CurrencyCode, TimeZoneName
 from cartwire.plugins.policy import RateLimit
-from cartwire.plugins.threedcart import webhook
+from cartwire.plugins.threedcart import customers, orderquery, webhook
 from cartwire.plugins.threedcart.actions import SPECS, Actions
 from cartwire.plugins.threedcart.client import ThreeDCartClient
-from cartwire.plugins.threedcart.models import STANDARD_STATUSES, Order
+from cartwire.plugins.threedcart.inventory import NegativeStock
+from cartwire.plugins.threedcart.models import NOT_COMPLETED, STANDARD_STATUSES, Customer, Order, order_from_wire
+from cartwire.plugins.threedcart.orderquery import OrderQuery
 from cartwire.plugins.threedcart.poller import poll_orders
+from cartwire.plugins.threedcart.storesettings import Locale, read_store_locale
 
+log = logging.getLogger(__name__)
 _ARGUMENTS = {spec.name: spec.arguments for spec in SPECS}
 
 
@@ -47,6 +54,17 @@ class ThreeDCartSettings(ConnectorSettings):
     time_zone: TimeZoneName = "America/New_York"
     currency: CurrencyCode = "USD"
     statuses: dict[int, str] = Field(default_factory=lambda: dict(STANDARD_STATUSES))
+    customer_groups: dict[int, str] = Field(
+        default_factory=dict, description="CustomerGroupID -> name; refreshed from GET /CustomerGroups"
+    )
+    look_up_customers: bool = Field(
+        default=True, description="read each order's customer (and group) from the store before rules see it"
+    )
+    customer_cache: float = Field(default=300.0, ge=0, description="seconds a looked-up customer is reused")
+    negative_stock: NegativeStock = Field(
+        default="backorder",
+        description="stock below zero: only on products sold on back-order, always ('allow') or never ('refuse')",
+    )
     timeout: float = Field(default=10.0, gt=0)
     poll_overlap: float = Field(default=300.0, ge=0, description="seconds each poll reaches back before its cursor")
 
@@ -77,6 +95,10 @@ class ThreeDCart(Connector):
         self.settings: ThreeDCartSettings = settings
         # Updated in place by refresh_statuses(), so the actions see the same table.
         self._statuses: dict[int, str] = dict(settings.statuses)
+        self._groups: dict[int, str] = dict(settings.customer_groups)
+        # Updated in place by refresh_locale() from the store's settings, unless configured.
+        self._locale = Locale(settings.time_zone, settings.currency)
+        self._customers = customers.CustomerCache(settings.customer_cache)
         self._lock = threading.Lock()
         self._actions: Actions | None = None
 
@@ -86,6 +108,12 @@ class ThreeDCart(Connector):
             EventType(webhook.CREATED, "order", Order, "A new order was placed in the store."),
             EventType(
                 webhook.STATUS_CHANGED, "order", Order, "An order moved to another status.", echo_fields=("status",)
+            ),
+            EventType(
+                webhook.NOT_COMPLETED_CHECKOUT,
+                "order",
+                Order,
+                "A checkout that was abandoned or failed (status 7): never a real order, never paid.",
             ),
         ]
 
@@ -107,8 +135,8 @@ class ThreeDCart(Connector):
             body,
             query or {},
             statuses=self._statuses,
-            time_zone=self.settings.time_zone,
-            currency=self.settings.currency,
+            time_zone=self._locale.time_zone,
+            currency=self._locale.currency,
         )
 
     def execute(self, action: str, arguments: ActionArguments, idempotency_key: str) -> dict[str, Any]:
@@ -130,27 +158,117 @@ class ThreeDCart(Connector):
             cursor,
             history,
             statuses=self._statuses,
-            time_zone=settings.time_zone,
-            currency=settings.currency,
+            time_zone=self._locale.time_zone,
+            currency=self._locale.currency,
             overlap=timedelta(seconds=settings.poll_overlap),
             now=utcnow(),
         )
 
     def current(self, event: Event, latest: Event | None) -> Event:
-        """An order event is a snapshot: one older than the order's latest evaluated state is out of date."""
+        """What rules may see of an order event (the choices are in docs/connectors.md, "3dcart").
+
+        An order in a status ID the store's table does not have fails as a dead letter for a
+        person to review: its meaning is not guessed. An event older than the order's latest
+        evaluated state is out of date. Otherwise the order gets its customer's groups.
+        """
+        status_id = getattr(event.subject, "status_id", None)
+        if isinstance(status_id, int) and status_id not in self._statuses:
+            known = ", ".join(f"{number} {label}" for number, label in sorted(self._statuses.items()))
+            raise PermanentError(
+                f"the order is in status ID {status_id}, which the store's status table does not have "
+                f"({known}); held for review instead of guessed: add the status in the store, restart "
+                "`cartwire run` so the table is read again, then `cartwire failed retry` the event"
+            )
         if latest is not None and event.occurred_at < latest.occurred_at:
             raise Superseded(
                 f"a newer state of the order (LastUpdate {latest.occurred_at.isoformat()}) was already processed"
             )
-        return event
+        return self._with_customer(event)
+
+    def _with_customer(self, event: Event) -> Event:
+        """The order with its customer's groups read from the store (when configured and possible)."""
+        order = event.subject
+        if not isinstance(order, Order) or order.customer.looked_up or not self._may_look_up():
+            return event
+        customer = self._customers.get(
+            order.customer_id,
+            order.email,
+            lambda: customers.lookup(self._remote().client, order.customer_id, order.email, self._groups),
+        )
+        return replace(event, subject=order.model_copy(update={"customer": customer}))
+
+    def _may_look_up(self) -> bool:
+        settings = self.settings
+        return settings.look_up_customers and bool(settings.secure_url.strip() and settings.token.get_secret_value())
+
+    def find_customer(self, email: str) -> list[Customer]:
+        """The store's accounts with this email, each with its group's name."""
+        return [
+            customers.lookup(self._remote().client, account.CustomerID, account.Email, self._groups)
+            for account in customers.find_by_email(self._remote().client, email)
+        ]
+
+    def orders(self, query: OrderQuery, *, include_not_completed: bool = False) -> list[Order]:
+        """The orders `GET /Orders` finds for `query`, as rules see them; Not Completed checkouts are
+        left out unless asked for (3dcart returns them to any query not filtered by status)."""
+        locale = self._locale
+        found = []
+        for wire in orderquery.list_orders(self._remote().client, query.params(locale.time_zone)):
+            if wire.OrderStatusID == NOT_COMPLETED and not include_not_completed:
+                continue
+            try:
+                found.append(
+                    order_from_wire(wire, statuses=self._statuses, time_zone=locale.time_zone, currency=locale.currency)
+                )
+            except ValueError as error:
+                raise PermanentError(f"3dcart order {wire.OrderID}: {error}") from None
+        return found
+
+    def count_orders(self, query: OrderQuery) -> int:
+        """How many orders match (`countonly=1`), Not Completed ones included as 3dcart counts them."""
+        return orderquery.count_orders(self._remote().client, query.params(self._locale.time_zone))
+
+    def status_id(self, label: str) -> int:
+        """The ID of a status label of the store's table (any case); `PermanentError` if it has none."""
+        return self._remote().status_id(label)
+
+    def refresh_locale(self) -> Locale:
+        """Read the store's time zone and currency (`GET /StoreSettings`); a configured one wins."""
+        found, notes = read_store_locale(self._remote().client, self._locale)
+        for note in notes:
+            log.warning("3dcart: %s; keeping the configured value", note)
+        configured = self.settings.model_fields_set
+        if "time_zone" not in configured:
+            self._locale.time_zone = found.time_zone
+        if "currency" not in configured:
+            self._locale.currency = found.currency
+        return Locale(self._locale.time_zone, self._locale.currency)
+
+    def refresh_customer_groups(self) -> dict[int, str]:
+        """Replace the group table with the store's (`GET /CustomerGroups`) when it has rows."""
+        table = customers.read_groups(self._remote().client)
+        if table:
+            self._groups.clear()
+            self._groups.update(table)
+        return dict(self._groups)
 
     def refresh_statuses(self) -> dict[int, str]:
         """Replace the status table with the store's own (`GET /OrderStatus`) and return it."""
         return self._remote().refresh_statuses()
 
     def prepare(self) -> None:
-        """Rules are checked against the store's own status labels, not the configured defaults."""
+        """Rules are checked against the store's own status labels, not the configured defaults.
+        The customer groups are read too, if the store answers; if not, the configured ones stay."""
         self.refresh_statuses()
+        try:
+            self.refresh_locale()
+        except ActionError as error:
+            log.warning("3dcart: keeping the configured time_zone and currency: %s", error)
+        if self.settings.look_up_customers:
+            try:
+                self.refresh_customer_groups()
+            except ActionError as error:
+                log.warning("3dcart: keeping the configured customer_groups: %s", error)
 
     def close(self) -> None:
         with self._lock:
@@ -176,8 +294,8 @@ class ThreeDCart(Connector):
                 self._actions = Actions(
                     client,
                     statuses=self._statuses,
-                    currency=settings.currency,
-                    time_zone=settings.time_zone,
+                    locale=self._locale,
                     clock=utcnow,
+                    negative_stock=settings.negative_stock,
                 )
             return self._actions

@@ -42,7 +42,7 @@ from cartwire.plugins.threedcart import jsonwire
 from cartwire.plugins.threedcart.client import OFFSET_PAST_END
 from cartwire.plugins.threedcart.dates import FORMATTERS, format_store_date, parse_local
 from cartwire.plugins.threedcart.models import STANDARD_STATUSES
-from cartwire.plugins.threedcart.wire import WireOrder
+from cartwire.plugins.threedcart.wire import WireOrder, WireProduct
 from cartwire.testing.faults import ApiFaults, WebhookFaults, with_faults
 from cartwire.testing.webhooks import WebhookOutbox, WebhookSender
 
@@ -55,6 +55,7 @@ DENIED = {"Message": "Authorization has been denied for this request."}
 SHIPPED = 4
 MAX_ORDERS_PER_PAGE = 300
 MAX_ROWS_PER_PAGE = 500
+MAX_PRODUCTS_PER_PAGE = 200
 _BLANK_TRANSACTION: dict[str, Any] = {
     "TransactionID": "",
     "TransactionType": "",
@@ -68,6 +69,35 @@ _BLANK_TRANSACTION: dict[str, Any] = {
     "TransactionResponseText": "",
     "TransactionResponseCode": "",
     "TransactionCaptured": 0,
+}
+
+_BLANK_SHIPMENT: dict[str, Any] = {
+    "ShipmentLastUpdate": "",
+    "ShipmentBoxes": 1,
+    "ShipmentInternalComment": "",
+    "ShipmentOrderStatus": 1,
+    "ShipmentAddress": "",
+    "ShipmentAddress2": "",
+    "ShipmentAlias": "",
+    "ShipmentCity": "",
+    "ShipmentCompany": "",
+    "ShipmentCost": Decimal(0),
+    "ShipmentCountry": "",
+    "ShipmentEmail": "",
+    "ShipmentFirstName": "",
+    "ShipmentLastName": "",
+    "ShipmentMethodID": 0,
+    "ShipmentMethodName": "",
+    "ShipmentShippedDate": "",
+    "ShipmentPhone": "",
+    "ShipmentState": "",
+    "ShipmentZipCode": "",
+    "ShipmentTax": Decimal(0),
+    "ShipmentWeight": Decimal(0),
+    "ShipmentTrackingCode": "",
+    "ShipmentUserID": "",
+    "ShipmentNumber": 0,
+    "ShipmentAddressTypeID": 0,
 }
 
 Handler = Callable[[Request, Any], Response]
@@ -100,6 +130,10 @@ class ThreeDCartEmulator(WebhookOutbox):
         monotonic: Callable[[], float] = time.monotonic,
         faults: ApiFaults | None = None,
         webhook_faults: WebhookFaults | None = None,
+        customer_groups: Mapping[int, str] | None = None,
+        group_name_field: str = "Name",
+        store_time_zone: str | None = None,
+        single_as_object: bool = False,
     ):
         zone(time_zone)
         if date_format not in FORMATTERS:
@@ -121,6 +155,13 @@ class ThreeDCartEmulator(WebhookOutbox):
         self._orders: dict[int, dict[str, Any]] = {}
         self._webhooks: dict[int, dict[str, Any]] = {}
         self._next_transaction = 1
+        self._next_shipment = 1
+        self._products: dict[int, dict[str, Any]] = {}
+        self._customers: dict[int, dict[str, Any]] = {}
+        self.customer_groups = dict(customer_groups or {})
+        self.group_name_field = group_name_field
+        self.single_as_object = single_as_object  # GET /Orders/{id} answers the bare object, not [order]
+        self.store_time_zone = store_time_zone  # the StoreTimeZone text served; None: `time_zone` itself
         self._failures: list[tuple[int, float | None]] = []
         self._bucket = None if leaky_bucket is None else _LeakyBucket(*leaky_bucket, monotonic)
         self.throttle_status = throttle_status
@@ -153,6 +194,8 @@ class ThreeDCartEmulator(WebhookOutbox):
             copy.setdefault("InternalComments", "")
             for key in ("ShipmentList", "OrderItemList", "TransactionList"):
                 copy.setdefault(key, [])
+            for shipment in copy["ShipmentList"]:
+                self._next_shipment = max(self._next_shipment, int(shipment.get("ShipmentID", 0)) + 1)
             for transaction in copy["TransactionList"]:
                 self._next_transaction = max(self._next_transaction, int(transaction.get("TransactionIndexID", 0)) + 1)
             self._orders[order_id] = copy
@@ -181,6 +224,30 @@ class ThreeDCartEmulator(WebhookOutbox):
                 if status_id == SHIPPED:
                     shipment["ShipmentShippedDate"] = format_store_date(moment, "date", self.time_zone)
         self._fire(ORDER_STATUS_CHANGE, order_id)
+
+    def add_product(self, product: Mapping[str, Any]) -> int:
+        """Store a wire-shape product (`SKUInfo` with its `CatalogID`, optional `AdvancedOptionList`)."""
+        raw = jsonwire.loads(jsonwire.dumps(product))
+        catalog_id = WireProduct.model_validate(raw).SKUInfo.CatalogID
+        with self._lock:
+            raw.setdefault("InventoryControl", -1)
+            raw.setdefault("AdvancedOptionList", [])
+            self._products[catalog_id] = raw
+        return catalog_id
+
+    def product(self, catalog_id: int) -> dict[str, Any]:
+        """The product's current wire state."""
+        with self._lock:
+            state: dict[str, Any] = jsonwire.loads(self._dumps(self._products[catalog_id]))
+            return state
+
+    def add_customer(self, customer: Mapping[str, Any]) -> int:
+        """Store a wire-shape customer (`CustomerID`, `Email`, `CustomerGroupID`, ...)."""
+        raw = jsonwire.loads(jsonwire.dumps(customer))
+        customer_id = int(raw["CustomerID"])
+        with self._lock:
+            self._customers[customer_id] = {"Email": "", "CustomerGroupID": 0, "Enabled": True, **raw}
+        return customer_id
 
     def subscribe(self, event_name: str, url: str) -> int:
         """Register a JSON webhook for `event_name` ("Order New", "Order Status Change")."""
@@ -275,6 +342,18 @@ class ThreeDCartEmulator(WebhookOutbox):
             route("/Orders/{order_id:int}", "PUT", self._update_order),
             route("/Orders/{order_id:int}/Transactions", "GET", self._list_transactions),
             route("/Orders/{order_id:int}/Transactions", "POST", self._add_transactions),
+            route("/Orders/{order_id:int}/Shipments", "GET", self._list_shipments),
+            route("/Orders/{order_id:int}/Shipments", "POST", self._add_shipments),
+            route("/Orders/{order_id:int}/Shipments/{shipment_id:int}", "PUT", self._update_shipment),
+            route("/Products", "GET", self._list_products),
+            route("/Products", "PUT", self._update_products),
+            route("/Products/skuinfo", "GET", self._list_skuinfo),
+            route("/Products/{catalog_id:int}", "GET", self._get_product),
+            route("/Products/{catalog_id:int}/AdvancedOptions", "GET", self._list_options),
+            route("/Products/{catalog_id:int}/AdvancedOptions/{code}", "PUT", self._update_option),
+            route("/Customers", "GET", self._list_customers),
+            route("/Customers/{customer_id:int}", "GET", self._get_customer),
+            route("/CustomerGroups", "GET", self._list_customer_groups),
             route("/OrderStatus", "GET", self._list_statuses),
             route("/StoreSettings", "GET", self._store_settings),
             route("/Webhooks", "GET", self._list_webhooks),
@@ -359,10 +438,16 @@ class ThreeDCartEmulator(WebhookOutbox):
         status = _int(params, "orderstatus", 0)
         email = params.get("billingemail", "").casefold()
         start, end = (self._bound(params, name) for name in ("lastupdatestart", "lastupdateend"))
+        placed_start, placed_end = (self._bound(params, name) for name in ("datestart", "dateend"))
+        first, last = _int(params, "invoicenumberstart", 0), _int(params, "invoicenumberend", 0)
         rows = [
             order
             for _, order in sorted(self._orders.items())
             if (not invoice or order.get("InvoiceNumber") == invoice)
+            and (not first or int(order.get("InvoiceNumber", 0)) >= first)
+            and (not last or int(order.get("InvoiceNumber", 0)) <= last)
+            and (placed_start is None or order["OrderDate"] >= placed_start[0])
+            and (placed_end is None or order["OrderDate"] < placed_end[0] + placed_end[1])
             and (not prefix or str(order.get("InvoiceNumberPrefix", "")).casefold() == prefix.casefold())
             and (not status or order["OrderStatusID"] == status)
             and (not email or str(order.get("BillingEmail", "")).casefold() == email)
@@ -385,7 +470,9 @@ class ThreeDCartEmulator(WebhookOutbox):
 
     def _get_order(self, request: Request, _: Any) -> Response:
         order = self._orders.get(request.path_params["order_id"])
-        return Response(status_code=404) if order is None else self._json([order])
+        if order is None:
+            return Response(status_code=404)
+        return self._json(order if self.single_as_object else [order])
 
     def _update_order(self, request: Request, body: Any) -> Response:
         changes = body[0] if isinstance(body, list) and len(body) == 1 else body
@@ -396,9 +483,7 @@ class ThreeDCartEmulator(WebhookOutbox):
         if not isinstance(body, list) or not body:
             raise BadRequestError("expected a JSON array of orders, each with its OrderID")
         results = [self._apply(item.get("OrderID") if isinstance(item, dict) else None, item) for item in body]
-        succeeded = sum(result["Status"].startswith("2") for result in results)
-        status = 200 if succeeded == len(results) else 206 if succeeded else 400
-        return self._json(results, status)
+        return self._json(results, _bulk_status(results))
 
     def _apply(self, order_id: Any, changes: Any) -> dict[str, str]:
         """Apply a partial order; the answer is one result-array element."""
@@ -423,17 +508,19 @@ class ThreeDCartEmulator(WebhookOutbox):
 
     # --- transactions -------------------------------------------------------------------------
     def _list_transactions(self, request: Request, _: Any) -> Response:
+        return self._order_rows(request, "TransactionList")
+
+    def _order_rows(self, request: Request, field: str) -> Response:
+        """A paged list of one of the order's collections; 404 for an unknown order."""
         order = self._orders.get(request.path_params["order_id"])
-        return Response(status_code=404) if order is None else self._page(request, order["TransactionList"])
+        return Response(status_code=404) if order is None else self._page(request, order[field])
 
     def _add_transactions(self, request: Request, body: Any) -> Response:
         order_id = request.path_params["order_id"]
         order = self._orders.get(order_id)
         if order is None:
             return Response(status_code=404)
-        items = body if isinstance(body, list) else [body]
-        if not items or not all(isinstance(item, dict) for item in items):
-            raise BadRequestError("expected a transaction object or an array of them")
+        items = _objects(body, "a transaction")
         for item in items:
             if len(str(item.get("TransactionType", ""))) > 10:
                 raise BadRequestError("TransactionType is longer than 10 characters")
@@ -452,6 +539,114 @@ class ThreeDCartEmulator(WebhookOutbox):
                 _result("TransactionIndexID", str(record["TransactionIndexID"]), 201, "Created successfully")
             )
         return self._json(results, 201)
+
+    # --- shipments ----------------------------------------------------------------------------
+    def _list_shipments(self, request: Request, _: Any) -> Response:
+        return self._order_rows(request, "ShipmentList")
+
+    def _add_shipments(self, request: Request, body: Any) -> Response:
+        order = self._orders.get(request.path_params["order_id"])
+        if order is None:
+            return Response(status_code=404)
+        items = _objects(body, "a shipment")
+        for item in items:
+            _check_shipment(item)
+        results = []
+        for item in items:
+            record = {**_BLANK_SHIPMENT, **item, "ShipmentID": self._next_shipment, "ShipmentLastUpdate": self._now()}
+            self._next_shipment += 1
+            order["ShipmentList"].append(record)
+            results.append(_result("ShipmentID", str(record["ShipmentID"]), 201, "Created successfully"))
+        order["LastUpdate"] = self._now()
+        return self._json(results, 201)
+
+    def _update_shipment(self, request: Request, body: Any) -> Response:
+        order = self._orders.get(request.path_params["order_id"])
+        shipment_id = request.path_params["shipment_id"]
+        shipment = next((s for s in (order or {}).get("ShipmentList", []) if s.get("ShipmentID") == shipment_id), None)
+        if order is None or shipment is None:
+            return Response(status_code=404)
+        changes = body[0] if isinstance(body, list) and len(body) == 1 else body
+        if not isinstance(changes, dict):
+            raise BadRequestError("expected a shipment object")
+        if changes.get("ShipmentID", shipment_id) != shipment_id:
+            raise BadRequestError("ShipmentID in the body does not match the URL")
+        _check_shipment(changes)
+        shipment.update(changes)
+        shipment["ShipmentLastUpdate"] = order["LastUpdate"] = self._now()
+        return self._json([_result("ShipmentID", str(shipment_id), 200, "updated successfully")])
+
+    # --- products -------------------------------------------------------------------------------
+    def _matching_products(self, request: Request) -> list[dict[str, Any]]:
+        params = _params(request)
+        sku = params.get("sku", "").casefold()
+        catalog_id = _int(params, "catalogid", 0)
+        return [
+            product
+            for _, product in sorted(self._products.items())
+            if (not sku or str(product["SKUInfo"].get("SKU", "")).casefold() == sku)
+            and (not catalog_id or product["SKUInfo"]["CatalogID"] == catalog_id)
+        ]
+
+    def _list_products(self, request: Request, _: Any) -> Response:
+        return self._page(request, self._matching_products(request), MAX_PRODUCTS_PER_PAGE)
+
+    def _list_skuinfo(self, request: Request, _: Any) -> Response:
+        return self._page(request, [p["SKUInfo"] for p in self._matching_products(request)], MAX_PRODUCTS_PER_PAGE)
+
+    def _get_product(self, request: Request, _: Any) -> Response:
+        product = self._products.get(request.path_params["catalog_id"])
+        return Response(status_code=404) if product is None else self._json([product])
+
+    def _update_products(self, request: Request, body: Any) -> Response:
+        if not isinstance(body, list) or not body:
+            raise BadRequestError("expected a JSON array of products, each with its SKUInfo.CatalogID")
+        results = [self._apply_product(item) for item in body]
+        return self._json(results, _bulk_status(results))
+
+    def _apply_product(self, item: Any) -> dict[str, str]:
+        info = item.get("SKUInfo") if isinstance(item, dict) else None
+        catalog_id = info.get("CatalogID") if isinstance(info, dict) else None
+        product = self._products.get(catalog_id) if isinstance(catalog_id, int) else None
+        if not isinstance(info, dict) or product is None:
+            return _result("CatalogID", str(catalog_id or ""), 404, "No product found with the specified id")
+        unknown = sorted(key for key in info if key not in product["SKUInfo"])
+        if unknown or set(item) - {"SKUInfo"}:
+            return _result("CatalogID", str(catalog_id), 400, "only SKUInfo fields can be updated here")
+        product["SKUInfo"].update(info)
+        return _result("CatalogID", str(catalog_id), 200, "updated successfully")
+
+    def _list_options(self, request: Request, _: Any) -> Response:
+        product = self._products.get(request.path_params["catalog_id"])
+        return Response(status_code=404) if product is None else self._page(request, product["AdvancedOptionList"])
+
+    def _update_option(self, request: Request, body: Any) -> Response:
+        product = self._products.get(request.path_params["catalog_id"])
+        code = request.path_params["code"]
+        options = [] if product is None else product["AdvancedOptionList"]
+        option = next((o for o in options if str(o.get("AdvancedOptionCode")) == code), None)
+        if option is None:
+            return Response(status_code=404)
+        if not isinstance(body, dict) or any(key not in option for key in body):
+            raise BadRequestError("expected an AdvancedOption object with known fields")
+        if str(body.get("AdvancedOptionCode", code)) != code:
+            raise BadRequestError("AdvancedOptionCode in the body does not match the URL")
+        option.update(body)
+        return self._json([_result("AdvancedOptionCode", code, 200, "updated successfully")])
+
+    # --- customers ------------------------------------------------------------------------------
+    def _list_customers(self, request: Request, _: Any) -> Response:
+        email = _params(request).get("email", "").strip().casefold()
+        rows = [c for _, c in sorted(self._customers.items()) if not email or str(c["Email"]).casefold() == email]
+        return self._page(request, rows)
+
+    def _get_customer(self, request: Request, _: Any) -> Response:
+        customer = self._customers.get(request.path_params["customer_id"])
+        return Response(status_code=404) if customer is None else self._json([customer])
+
+    def _list_customer_groups(self, request: Request, _: Any) -> Response:
+        rows = [{"CustomerGroupID": i, self.group_name_field: name} for i, name in sorted(self.customer_groups.items())]
+        return self._page(request, rows)
 
     # --- store ----------------------------------------------------------------------------------
     def _list_statuses(self, request: Request, _: Any) -> Response:
@@ -475,7 +670,11 @@ class ThreeDCartEmulator(WebhookOutbox):
                     "StoreSecureURL": f"https://{_host(self.secure_url)}",
                 },
                 "MerchantInformation": {},
-                "StoreStandards": {"StoreTimeZone": self.time_zone, "CurrencyCode": self.currency},
+                "StoreStandards": {
+                    "StoreTimeZone": self.time_zone if self.store_time_zone is None else self.store_time_zone,
+                    "CurrencyCode": self.currency,
+                    "CurrencySymbol": "$",
+                },
             }
         )
 
@@ -524,6 +723,29 @@ class _LeakyBucket:
             return (self._level + 1 - self.size) / self.drain
         self._level += 1
         return 0.0
+
+
+def _objects(body: Any, what: str) -> list[dict[str, Any]]:
+    """A POST body of one object or an array of them, as a list."""
+    items = body if isinstance(body, list) else [body]
+    if not items or not all(isinstance(item, dict) for item in items):
+        raise BadRequestError(f"expected {what} object or an array of them")
+    return items
+
+
+def _bulk_status(results: list[dict[str, str]]) -> int:
+    """A bulk write's status: 200 if every item succeeded, 206 if some did, else 400."""
+    succeeded = sum(result["Status"].startswith("2") for result in results)
+    return 200 if succeeded == len(results) else 206 if succeeded else 400
+
+
+def _check_shipment(shipment: Mapping[str, Any]) -> None:
+    unknown = sorted(key for key in shipment if key not in _BLANK_SHIPMENT and key != "ShipmentID")
+    if unknown:
+        raise BadRequestError(f"unknown shipment fields: {', '.join(unknown)}")
+    for name, longest in (("ShipmentTrackingCode", 100), ("ShipmentMethodName", 150), ("ShipmentShippedDate", 50)):
+        if len(str(shipment.get(name, ""))) > longest:
+            raise BadRequestError(f"{name} is longer than {longest} characters")
 
 
 def _result(key: str, value: str, status: int, message: str) -> dict[str, str]:

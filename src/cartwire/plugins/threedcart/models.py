@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from cartwire.core.money import Money
 from cartwire.core.types import EnumRef
@@ -59,6 +59,17 @@ class Item(_Frozen):
     stock: Decimal
 
 
+class Customer(_Frozen):
+    """The account behind an order. `groups` holds the name of its customer group (3dcart gives each
+    customer one, or none); `looked_up` is False until the store was asked (see `ThreeDCart.current`)."""
+
+    id: int = 0
+    email: str = ""
+    group_id: int = 0
+    groups: list[str] = Field(default_factory=list)
+    looked_up: bool = False
+
+
 class Order(_Frozen):
     """A 3dcart order.
 
@@ -80,6 +91,7 @@ class Order(_Frozen):
     sezzle_order: str | None
     customer_id: int
     email: str
+    customer: Customer = Field(default_factory=Customer)
     billing: Address
     shipping_address: Address
     items: list[Item]
@@ -116,6 +128,7 @@ def order_from_wire(wire: WireOrder, *, statuses: Mapping[int, str], time_zone: 
         ),
         customer_id=wire.CustomerID,
         email=wire.BillingEmail,
+        customer=Customer(id=wire.CustomerID, email=wire.BillingEmail),
         billing=Address(
             first_name=wire.BillingFirstName,
             last_name=wire.BillingLastName,

@@ -26,9 +26,9 @@ from cartwire.plugins.connector import Found, History, PollResult, WebhookReject
 from cartwire.plugins.threedcart import jsonwire, webhook
 from cartwire.plugins.threedcart.client import ThreeDCartClient
 from cartwire.plugins.threedcart.dates import format_store_date
-from cartwire.plugins.threedcart.models import Order
+from cartwire.plugins.threedcart.models import NOT_COMPLETED, Order
+from cartwire.plugins.threedcart.orderquery import PAGE_SIZE
 
-PAGE_SIZE = 300  # the most 3dcart returns per page of orders
 # Rows each page re-reads from the previous one: 3dcart does not document the order of the list, so
 # an order modified while we page may move and push another back across a page boundary.
 PAGE_OVERLAP = 10
@@ -67,8 +67,6 @@ def poll_orders(
         except WebhookRejected as error:
             rejected.append((error.reason, body))
             continue
-        if order is None:
-            continue
         newest = max(newest, order.updated_at)
         event = _news(order, history)
         if event is not None:
@@ -83,7 +81,12 @@ def _news(order: Order, history: History) -> Event | None:
     latest = history.latest(entity)
     if latest is None:
         return webhook.order_event(order, webhook.infer_type(order))
+    if getattr(latest.subject, "status_id", None) == NOT_COMPLETED and order.status_id != NOT_COMPLETED:
+        # The abandoned checkout was completed after all: only now is it a new order.
+        return webhook.order_event(order, webhook.CREATED)
     # Strictly older only: with minute-precision dates two changes can share one LastUpdate.
     if order.updated_at < latest.occurred_at or getattr(latest.subject, "status_id", None) == order.status_id:
         return None
-    return webhook.order_event(order, webhook.STATUS_CHANGED)
+    return webhook.order_event(
+        order, webhook.infer_type(order) if order.status_id == NOT_COMPLETED else webhook.STATUS_CHANGED
+    )

@@ -24,6 +24,9 @@ from cartwire.plugins.threedcart.wire import WireOrder
 SOURCE = "3dcart"
 CREATED = "3dcart.order.created"
 STATUS_CHANGED = "3dcart.order.status_changed"
+# An abandoned or failed checkout (status 7) is never a real order: it gets a type of its own, so
+# rules on created/status_changed (payment, accounting) never see it, here, in polls and in replay.
+NOT_COMPLETED_CHECKOUT = "3dcart.order.not_completed"
 EVENT_HINTS = {"created": CREATED, "status_changed": STATUS_CHANGED}
 # Status IDs an order is never created in; an order in one of these has changed status.
 _TERMINAL = frozenset({4, 5})
@@ -42,7 +45,7 @@ def parse_orders(
     time_zone: str,
     currency: str,
 ) -> list[Event]:
-    """Turn one delivery's body into events (one per order, none for Not Completed orders)."""
+    """Turn one delivery's body into events, one per order (a Not Completed one as `not_completed`)."""
     hint = _hint(query)
     orders = _orders(body)
     events = []
@@ -50,16 +53,17 @@ def parse_orders(
         order = read_order(
             raw, f"order {position} of {len(orders)}", statuses=statuses, time_zone=time_zone, currency=currency
         )
-        if order is not None:
-            events.append(order_event(order, hint or infer_type(order)))
+        events.append(
+            order_event(
+                order, NOT_COMPLETED_CHECKOUT if order.status_id == NOT_COMPLETED else hint or infer_type(order)
+            )
+        )
     return events
 
 
-def read_order(raw: Any, where: str, *, statuses: Mapping[int, str], time_zone: str, currency: str) -> Order | None:
-    """One wire order as rules see it; None for a Not Completed checkout; `WebhookRejected` when unreadable."""
+def read_order(raw: Any, where: str, *, statuses: Mapping[int, str], time_zone: str, currency: str) -> Order:
+    """One wire order as rules see it; `WebhookRejected` when unreadable."""
     wire = _wire(raw, where)
-    if wire.OrderStatusID == NOT_COMPLETED:
-        return None
     try:
         return order_from_wire(wire, statuses=statuses, time_zone=time_zone, currency=currency)
     except ValueError as error:
@@ -98,6 +102,8 @@ def _wire(raw: Any, where: str) -> WireOrder:
 
 def infer_type(order: Order) -> str:
     """Created or status changed, for a delivery without the `event` hint (see the module's text)."""
+    if order.status_id == NOT_COMPLETED:
+        return NOT_COMPLETED_CHECKOUT
     same_minute = order.created_at.replace(second=0, microsecond=0) == order.updated_at.replace(second=0, microsecond=0)
     return CREATED if same_minute and order.status_id not in _TERMINAL else STATUS_CHANGED
 

@@ -54,6 +54,16 @@ class WireShipment(_Wire):
     ShipmentTrackingCode: Text = ""
 
 
+# The ship-to fields of a shipment, copied onto a further shipment of the same order.
+SHIP_TO_FIELDS = tuple(
+    f"Shipment{name}"
+    for name in (
+        "FirstName", "LastName", "Company", "Address", "Address2", "City", "State", "ZipCode", "Country", "Phone",
+        "Email",
+    )
+)  # fmt: skip
+
+
 class WireItem(_Wire):
     CatalogID: Int = 0
     ItemIndexID: Int = 0
@@ -111,6 +121,70 @@ class WireOrder(_Wire):
     def invoice(self) -> str:
         """The invoice number as the store shows it: prefix + number (`AB-1001`)."""
         return f"{self.InvoiceNumberPrefix}{self.InvoiceNumber}"
+
+
+class WireSkuInfo(_Wire):
+    """A product's `SKUInfo` (also what `GET /Products/skuinfo` answers)."""
+
+    CatalogID: int
+    SKU: Text = ""
+    Name: Text = ""
+    Cost: Number = Decimal(0)
+    Price: Number = Decimal(0)
+    RetailPrice: Number = Decimal(0)
+    SalePrice: Number = Decimal(0)
+    OnSale: bool = False
+    Stock: Number = Decimal(0)
+
+
+class WireAdvancedOption(_Wire):
+    """A variant (`AdvancedOptionList[]`); `AdvancedOptionSufix` is spelled as 3dcart spells it."""
+
+    AdvancedOptionCode: Text = ""
+    AdvancedOptionSufix: Text = ""
+    AdvancedOptionName: Text = ""
+    AdvancedOptionStock: Number = Decimal(0)
+    AdvancedOptionPrice: Number = Decimal(0)
+
+
+class WireProduct(_Wire):
+    SKUInfo: WireSkuInfo
+    InventoryControl: Int = -1
+    AdvancedOptionList: list[WireAdvancedOption] = Field(default_factory=list)
+
+
+class WireCustomer(_Wire):
+    CustomerID: int
+    Email: Text = ""
+    BillingFirstName: Text = ""
+    BillingLastName: Text = ""
+    CustomerGroupID: Int = 0
+    Enabled: bool = True
+
+
+class WireCustomerGroup(_Wire):
+    """A row of `GET /CustomerGroups`; the name's field is undocumented, so any known spelling is read."""
+
+    CustomerGroupID: int
+    Name: Text = ""
+    GroupName: Text = ""
+    CustomerGroupName: Text = ""
+
+    @property
+    def label(self) -> str:
+        return (self.Name or self.GroupName or self.CustomerGroupName).strip()
+
+
+class WireStoreStandards(_Wire):
+    StoreTimeZone: Text = ""
+    CurrencyCode: Text = ""
+    CurrencySymbol: Text = ""
+
+
+class WireStoreSettings(_Wire):
+    """`GET /StoreSettings`; only the part Cartwire reads."""
+
+    StoreStandards: WireStoreStandards | None = None
 
 
 class WireStatus(_Wire):
