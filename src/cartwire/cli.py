@@ -10,6 +10,7 @@ import click
 
 from cartwire.cli_connect import connect
 from cartwire.core.admin import audit, failed, status
+from cartwire.core.backend import StoreUnavailable, open_store
 from cartwire.core.catalog import Catalog
 from cartwire.core.config import Config, ConfigError, build_connectors, default_connectors, load_config
 from cartwire.core.engine import RuleError
@@ -115,7 +116,6 @@ def run(config_path: Path, record_path: Path | None, keep_personal_data: bool) -
     from cartwire.core.ratelimit import apply_rate_limits
     from cartwire.core.runtime import LogObserver, Runtime
     from cartwire.core.serve import Closable, serve
-    from cartwire.core.store import Store
     from cartwire.replay.record import live_recorder, redactor_from_environment
     from cartwire.replay.recording import RecordingWriter
     from cartwire.rules.loader import load_rules
@@ -134,7 +134,7 @@ def run(config_path: Path, record_path: Path | None, keep_personal_data: bool) -
             logging.getLogger("cartwire").warning("%s: using the configured settings: %s", connector.name, error)
     catalog = Catalog(connectors)
     engine = load_rules(config.rules, catalog)
-    store = Store(config.database)
+    store = open_store(config.database)
     try:
         runtime = Runtime(store, catalog, engine, retries=config.retry, observer=LogObserver())
     except ValueError as error:  # a [retry."scope"] naming nothing loaded
@@ -192,7 +192,7 @@ def run_main() -> None:
     except RuleError as error:
         click.echo(render_all(error.diagnostics), err=True)
         sys.exit(1)
-    except (ConfigError, PluginError) as error:
+    except (ConfigError, PluginError, StoreUnavailable) as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(2)
 

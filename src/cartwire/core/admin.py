@@ -18,9 +18,10 @@ import click
 from cartwire.core import audit as audit_chain
 from cartwire.core import deadletters
 from cartwire.core import status as status_report
+from cartwire.core.backend import open_store
 from cartwire.core.config import ConfigError, load_config
 from cartwire.core.records import DeadLetterError, Decision
-from cartwire.core.store import Store
+from cartwire.core.store import SqlStore
 from cartwire.core.timeutil import utcnow
 
 config_option = click.option(
@@ -35,12 +36,12 @@ by_option = click.option("--by", default=None, help="Who decides, for the record
 
 
 @contextmanager
-def opened_store(config_path: Path) -> Iterator[Store]:
+def opened_store(config_path: Path) -> Iterator[SqlStore]:
     """The configured database; an error (not a new empty file) when it does not exist yet."""
     database = load_config(config_path).database
-    if not database.exists():
+    if isinstance(database, Path) and not database.exists():
         raise ConfigError(f"{config_path}: the database {database} does not exist (has `cartwire run` run yet?)")
-    store = Store(database)
+    store = open_store(database)
     try:
         yield store
     finally:

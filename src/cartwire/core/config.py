@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from cartwire.core.backend import is_postgres_url
 from cartwire.core.ratelimit import rate_limit_from_table
 from cartwire.core.retry import RetrySettings
 from cartwire.plugins.connector import Connector
@@ -32,7 +33,7 @@ class ConfigError(Exception):
 @dataclass(frozen=True)
 class Config:
     path: Path | None
-    database: Path
+    database: Path | str  # an SQLite file, or a postgresql:// URL (see `backend.open_store`)
     rules: list[Path]
     host: str = "127.0.0.1"
     port: int = 8080
@@ -83,7 +84,7 @@ def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None) -> Con
     }
     return Config(
         path=path,
-        database=base / raw.get("database", "cartwire.sqlite3"),
+        database=_database(raw.get("database", "cartwire.sqlite3"), base, where),
         rules=[base / entry for entry in rules],
         host=server.get("host", "127.0.0.1"),
         port=int(server.get("port", 8080)),
@@ -92,6 +93,14 @@ def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None) -> Con
         connectors=connectors,
         retry=retry,
     )
+
+
+def _database(value: Any, base: Path, where: str) -> Path | str:
+    """A URL as written (`${VAR}` allowed, to keep a password out of the file); a path relative to the file."""
+    value = _resolve(value, f"{where} database")
+    if not isinstance(value, str):
+        raise ConfigError(f"{where} database: expected a file path or a postgresql:// URL, got {value!r}")
+    return value if is_postgres_url(value) else base / value
 
 
 def _resolve(value: Any, where: str) -> Any:

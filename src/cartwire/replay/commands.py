@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
+from cartwire.core.backend import open_store
 from cartwire.core.config import load_config
-from cartwire.core.store import Store
 from cartwire.replay import RULE_TEST_SUFFIX
 from cartwire.replay.coverage import Coverage, render_table
 from cartwire.replay.inputs import read_inputs
@@ -50,10 +50,10 @@ def record(config_path: Path, since: str | None, until: str | None, output: Path
     across recordings.
     """
     config = load_config(config_path)
-    if not config.database.exists():
+    if isinstance(config.database, Path) and not config.database.exists():
         click.echo(f"error: no store at {config.database}", err=True)
         sys.exit(2)
-    store = Store(config.database)
+    store = open_store(config.database)
     try:
         redactor = redactor_from_environment(keep_personal_data=keep_personal_data)
         count = write_records(output, stored_records(store, redactor, _moment(since), _moment(until)))
