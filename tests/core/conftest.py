@@ -1,13 +1,11 @@
-"""Fixtures for the core's tests: catalogs of fake connectors, orders and events; a store of each backend."""
+"""Fixtures for the rule engine's tests: catalogs of fake connectors, orders and events."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 from engine_fakes import FakePaypal, FakeSezzle, FakeStore, StoreOrder, connectors, order_event, store_order
-from postgres import postgres_schema
 
 from cartwire.core.catalog import Catalog
 from cartwire.core.events import Event
@@ -32,13 +30,3 @@ def make_event() -> Callable[..., Event]:
 @pytest.fixture
 def make_order() -> Callable[..., StoreOrder]:
     return store_order
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path | str]:
-    """Where a store lives, once per backend: an SQLite file, or a fresh PostgreSQL schema dropped after."""
-    if request.param == "sqlite":
-        yield tmp_path / "cartwire.sqlite3"
-    else:
-        with postgres_schema() as url:
-            yield url
