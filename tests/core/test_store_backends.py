@@ -3,17 +3,22 @@ one audit chain shared by several processes writing at once."""
 
 from __future__ import annotations
 
+import tempfile
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
-from postgres import postgres_schema
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cartwire.core.audit import verify
 from cartwire.core.backend import StoreUnavailable, open_store
 from cartwire.core.config import config_from_mapping
 from cartwire.core.records import NewEvent
+from postgres import postgres_schema
 
 
 def event(number: int) -> NewEvent:
@@ -91,3 +96,39 @@ def test_an_unreachable_server_is_a_clear_error():
     pytest.importorskip("psycopg", reason="psycopg is not installed: pip install -e '.[postgres]'")
     with pytest.raises(StoreUnavailable, match=r"cannot connect to the PostgreSQL store: .*127\.0\.0\.1.*1"):
         open_store("postgresql://127.0.0.1:1/test?connect_timeout=3")
+
+
+@contextmanager
+def fresh_database(backend: str) -> Iterator[Path | str]:
+    if backend == "postgresql":
+        with postgres_schema() as url:
+            yield url
+    else:
+        with tempfile.TemporaryDirectory() as directory:
+            yield Path(directory) / "cartwire.sqlite3"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 12), max_size=5), max_size=6))
+def test_every_dedupe_key_is_stored_once_in_arrival_order_and_audited_once(backend, batches):
+    with fresh_database(backend) as database:
+        store = open_store(database)
+        try:
+            duplicates = sum(store.add_events([event(number) for number in batch], b"body")[1] for batch in batches)
+            arrived = list(dict.fromkeys(f"shop:{number}" for batch in batches for number in batch))
+            assert [stored.dedupe_key for stored in store.events()] == arrived
+            assert duplicates == sum(map(len, batches)) - len(arrived)
+            entries = list(store.audit_chain())
+            assert [entry.kind for entry in entries] == ["event.stored"] * len(arrived)
+            assert verify(entries).broken is None
+        finally:
+            store.close()
+
+
+def test_a_url_naming_a_missing_schema_is_a_clear_error(postgres):
+    missing = postgres.replace("cartwire_test_", "cartwire_missing_")
+    with pytest.raises(
+        StoreUnavailable, match="cannot prepare the PostgreSQL store's tables: no schema has been selected"
+    ):
+        open_store(missing)

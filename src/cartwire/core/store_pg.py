@@ -74,8 +74,12 @@ class PostgresStore(SqlStore):
         try:
             connection = PostgresConnection(url)
         except psycopg.OperationalError as error:
-            raise StoreUnavailable(f"cannot connect to the PostgreSQL store: {' '.join(str(error).split())}") from None
-        migrate(connection)
+            raise StoreUnavailable(f"cannot connect to the PostgreSQL store: {_one_line(error)}") from None
+        try:
+            migrate(connection)
+        except psycopg.Error as error:  # e.g. the URL's search_path names a schema that does not exist
+            connection.close()
+            raise StoreUnavailable(f"cannot prepare the PostgreSQL store's tables: {_one_line(error)}") from None
         super().__init__(connection, clock)
 
     def _lock_audit_head(self, db: Database) -> None:
@@ -91,3 +95,8 @@ class PostgresStore(SqlStore):
                 "another cartwire worker is running on this PostgreSQL store; one worker per store is supported"
             )
         return super().recover_in_flight(max_attempts)
+
+
+def _one_line(error: Exception) -> str:
+    """libpq's messages run over several lines; a log line or a CLI error wants one."""
+    return " ".join(str(error).split())
