@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from cartwire.testing.server import AppSwitch, ServedApp, served
+from postgres import postgres_schema
 
 
 @pytest.fixture(scope="session")
@@ -15,6 +17,16 @@ def loopback() -> Iterator[tuple[AppSwitch, ServedApp]]:
     switch = AppSwitch()
     with served(switch) as running:
         yield switch, running
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path | str]:
+    """Where a store lives, once per backend: an SQLite file, or a fresh PostgreSQL schema dropped after."""
+    if request.param == "sqlite":
+        yield tmp_path / "cartwire.sqlite3"
+    else:
+        with postgres_schema() as url:
+            yield url
 
 
 pytest_plugins = ["pytester"]

@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from click.testing import CliRunner
 
 from cartwire.cli import main, run_main
 from cartwire.rules.loader import TEMPLATES_DIR
+from postgres import query
 
 DATA = Path(__file__).parent / "data"
 SEZZLE_KEY = "sz_test_private_key_do_not_use_in_production"
@@ -147,11 +147,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_run_serves_webhooks_stores_them_and_stops_on_sigterm(tmp_path):
+def test_run_serves_webhooks_stores_them_and_stops_on_sigterm(tmp_path, database):
     secret = "a-long-random-webhook-secret-0123456789"
     port, dead_port = free_port(), free_port()
     (tmp_path / "cartwire.toml").write_text(f"""
-database = "cw.sqlite3"
+database = "{database}"
 rules = ["{TEMPLATES_DIR}"]
 [server]
 port = {port}
@@ -207,10 +207,9 @@ private_key = "{SEZZLE_KEY}"
         assert sezzle.json() == {"accepted": 1, "duplicates": 0}
         deadline = time.monotonic() + 20
         while True:  # the capture cannot reach Sezzle: it must be kept with its error, not dropped
-            with sqlite3.connect(tmp_path / "cw.sqlite3") as db:
-                rows = db.execute(
-                    "SELECT connector, action, state, last_error FROM actions WHERE connector = 'sezzle'"
-                ).fetchall()
+            rows = query(
+                database, "SELECT connector, action, state, last_error FROM actions WHERE connector = 'sezzle'"
+            )
             if rows and rows[0][3]:
                 break
             assert time.monotonic() < deadline, "the capture was never attempted"

@@ -10,6 +10,7 @@ import click
 
 from cartwire.cli_connect import connect
 from cartwire.core.admin import audit, failed, status
+from cartwire.core.backend import StoreUnavailable
 from cartwire.core.catalog import Catalog
 from cartwire.core.config import Config, ConfigError, build_connectors, default_connectors, load_config
 from cartwire.core.configured_store import open_store
@@ -231,7 +232,7 @@ def run_main() -> None:
     except RuleError as error:
         click.echo(render_all(error.diagnostics), err=True)
         sys.exit(1)
-    except (ConfigError, PluginError) as error:
+    except (ConfigError, PluginError, StoreUnavailable) as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(2)
 

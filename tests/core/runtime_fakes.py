@@ -16,12 +16,13 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, SecretStr
 
+from cartwire.core.backend import open_store
 from cartwire.core.catalog import Catalog
 from cartwire.core.engine import compile_rules
 from cartwire.core.events import Event, EventType
 from cartwire.core.money import Money
 from cartwire.core.runtime import RetryPolicy, Runtime
-from cartwire.core.store import Store
+from cartwire.core.store import SqlStore
 from cartwire.core.types import EnumRef
 from cartwire.grammar import parse_rules
 from cartwire.plugins.connector import (
@@ -155,21 +156,22 @@ class World:
     shop: Shop
     pay: Pay
     clock: Clock
-    database: Path
+    database: Path | str
+    directory: Path  # where a test writes its cartwire.toml
 
     @property
-    def store(self) -> Store:
-        assert isinstance(self.runtime.store, Store)
+    def store(self) -> SqlStore:
+        assert isinstance(self.runtime.store, SqlStore)
         return self.runtime.store
 
     def restart(self, rules: str | None = None) -> World:
         """A new process on the same database: new store, new runtime (new rules if given), the same connectors."""
         self.store.close()
-        store = Store(self.database, clock=self.clock)
+        store = open_store(self.database, clock=self.clock)
         catalog = self.runtime.catalog
         engine = self.runtime.engine if rules is None else compile_rules([parse_rules(rules, "test.rules")], catalog)
         runtime = Runtime(store, catalog, engine, retry=self.runtime.retry, clock=self.clock)
-        return World(runtime, self.shop, self.pay, self.clock, self.database)
+        return World(runtime, self.shop, self.pay, self.clock, self.database, self.directory)
 
 
 def build_world(
@@ -177,17 +179,19 @@ def build_world(
     rules: str = RULES,
     shop_token: str = TOKEN,
     shop_class: type[Shop] | None = None,
+    database: Path | str | None = None,
     **pay_settings: Any,
 ) -> World:
+    """A runtime over a fake shop and payment provider; the store is SQLite in `directory` unless `database`."""
     shop = (shop_class or Shop)(ShopSettings(webhook_token=SecretStr(shop_token)))
     pay = Pay(PaySettings(**pay_settings))
     catalog = Catalog([shop, pay])
     engine = compile_rules([parse_rules(rules, "test.rules")], catalog)
     clock = Clock()
-    database = directory / "cartwire.sqlite3"
-    store = Store(database, clock=clock)
+    database = directory / "cartwire.sqlite3" if database is None else database
+    store = open_store(database, clock=clock)
     runtime = Runtime(store, catalog, engine, retry=RetryPolicy(initial=10, jitter=0, attempts=3), clock=clock)
-    return World(runtime, shop, pay, clock, database)
+    return World(runtime, shop, pay, clock, database, directory)
 
 
 def delivery(version: int = 1, status: str = "Shipped", token: str = TOKEN, order: int = 7) -> WebhookRequest:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -21,22 +25,36 @@ FORGED = "sk_live_PLANTED_forged_token_e81b44"
 
 
 @pytest.fixture
-def world(tmp_path):
-    world = build_world(tmp_path)
+def world(tmp_path, database):
+    world = build_world(tmp_path, database=database)
     yield world
     world.store.close()
 
 
 def audit_cli(world, *args: str):
-    config = write_config(world.database.parent, world.database)
+    config = write_config(world.directory, world.database)
     return CliRunner().invoke(main, ["audit", *args, "--config", str(config)])
 
 
+@contextmanager
+def outside(world) -> Iterator[tuple[Any, type[Exception], tuple[str, ...]]]:
+    """A connection to the store's database that bypasses the store, the error its append-only guard
+    raises, and the statements that drop the guard."""
+    if isinstance(world.database, Path):
+        with sqlite3.connect(world.database) as db:
+            yield db, sqlite3.IntegrityError, ("DROP TRIGGER audit_no_update", "DROP TRIGGER audit_no_delete")
+    else:
+        import psycopg
+
+        with psycopg.connect(world.database, autocommit=True) as db:
+            yield db, psycopg.errors.RaiseException, ("DROP TRIGGER audit_no_change ON audit",)
+
+
 def tamper(world, statement: str) -> None:
-    """What someone with the database file could do: drop the append-only guard and change rows."""
-    with sqlite3.connect(world.database) as db:
-        db.execute("DROP TRIGGER audit_no_update")
-        db.execute("DROP TRIGGER audit_no_delete")
+    """What someone with access to the database could do: drop the append-only guard and change rows."""
+    with outside(world) as (db, _, unguard):
+        for drop in unguard:
+            db.execute(drop)
         db.execute(statement)
 
 
@@ -86,9 +104,9 @@ def test_verify_reports_ok_with_the_count_and_head(world):
 
 def test_the_table_refuses_updates_and_deletes(world):
     world.runtime.accept("shop", delivery())
-    with sqlite3.connect(world.database) as db:
+    with outside(world) as (db, refused, _):
         for statement in ("UPDATE audit SET detail = '{}'", "DELETE FROM audit"):
-            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            with pytest.raises(refused, match="append-only"):
                 db.execute(statement)
 
 

@@ -14,9 +14,9 @@ from cartwire.plugins.connector import PermanentError
 
 
 @pytest.fixture
-def world(tmp_path):
+def world(tmp_path, database):
     """One charge refused for good (action a1) and one done (a2)."""
-    world = build_world(tmp_path)
+    world = build_world(tmp_path, database=database)
     world.pay.script = [PermanentError("over-capture refused: 108.91 USD exceeds the authorization")]
     world.runtime.accept("shop", delivery(order=1))
     world.runtime.accept("shop", delivery(order=2))
@@ -27,7 +27,7 @@ def world(tmp_path):
 
 def failed(world, *args: str):
     """Run `cartwire failed ...`; it writes with the real clock, so the world's clock catches up."""
-    config = write_config(world.database.parent, world.database)
+    config = write_config(world.directory, world.database)
     result = CliRunner().invoke(main, ["failed", *args, "--config", str(config)])
     world.clock.now = max(world.clock.now, utcnow())
     return result
@@ -55,7 +55,7 @@ def test_show_gives_the_arguments_key_and_the_event_it_came_from(world):
 
 
 def test_show_of_an_event_agrees_with_status_about_its_outcome(world):
-    config = write_config(world.database.parent, world.database)
+    config = write_config(world.directory, world.database)
     status = CliRunner().invoke(main, ["status", "--config", str(config)])
     assert "2 received: 1 processed, 0 pending, 1 failed" in status.output
     shown = failed(world, "show", "e1").output
@@ -91,8 +91,8 @@ def test_discard_keeps_the_action_and_records_who_and_when(world):
     assert [call[0] for call in world.pay.calls] == ["AB-1", "AB-2"]  # a discarded action never runs
 
 
-def test_an_event_whose_evaluation_failed_is_listed_and_reevaluated_on_retry(tmp_path):
-    broken = build_world(tmp_path, rules=RULES_BY_NOTE)
+def test_an_event_whose_evaluation_failed_is_listed_and_reevaluated_on_retry(tmp_path, database):
+    broken = build_world(tmp_path, database=database, rules=RULES_BY_NOTE)
     broken.runtime.accept("shop", delivery(order=3))
     broken.runtime.run_once()
     listed = failed(broken, "list").output
@@ -107,8 +107,8 @@ def test_an_event_whose_evaluation_failed_is_listed_and_reevaluated_on_retry(tmp
     fixed.store.close()
 
 
-def test_a_failed_event_can_be_discarded(tmp_path):
-    broken = build_world(tmp_path, rules=RULES_BY_NOTE)
+def test_a_failed_event_can_be_discarded(tmp_path, database):
+    broken = build_world(tmp_path, database=database, rules=RULES_BY_NOTE)
     broken.runtime.accept("shop", delivery(order=3))
     broken.runtime.run_once()
     assert failed(broken, "discard", "e1", "--by", "carol").exit_code == 0

@@ -55,8 +55,8 @@ def shop_event(order: int, version: int, status: str, minutes: int) -> Event:
 
 
 @pytest.fixture
-def world(tmp_path):
-    world = build_world(tmp_path, shop_class=SnapshotShop)
+def world(tmp_path, database):
+    world = build_world(tmp_path, database=database, shop_class=SnapshotShop)
     world.runtime.observer = Evaluated()
     yield world
     world.store.close()
@@ -111,8 +111,8 @@ def test_a_permanent_failure_to_read_the_state_makes_a_dead_letter(world):
     assert "shop has no order 7" in event.error
 
 
-def test_connectors_without_current_are_not_asked(tmp_path):
-    world = build_world(tmp_path)
+def test_connectors_without_current_are_not_asked(tmp_path, database):
+    world = build_world(tmp_path, database=database)
     deliver(world, shop_event(7, 1, "Shipped", 1))
     world.runtime.evaluate_pending()
     assert len(world.store.actions()) == 1

@@ -45,8 +45,8 @@ def _event(order_id: int, status: str, version: int) -> Event:
 
 
 @pytest.fixture
-def world(tmp_path):
-    world = build_world(tmp_path, shop_class=PollingShop)
+def world(tmp_path, database):
+    world = build_world(tmp_path, database=database, shop_class=PollingShop)
     yield world
     world.store.close()
 

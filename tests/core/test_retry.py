@@ -106,8 +106,8 @@ def test_the_policy_can_reclassify_errors_by_status_or_code():
     assert not is_transient(PermanentError("refused", status=422, code="other"), policy)
 
 
-def test_the_configured_policy_drives_the_runtime(tmp_path):
-    world = build_world(tmp_path)
+def test_the_configured_policy_drives_the_runtime(tmp_path, database):
+    world = build_world(tmp_path, database=database)
     world.runtime = Runtime(
         world.store,
         world.runtime.catalog,
@@ -128,8 +128,8 @@ def test_the_configured_policy_drives_the_runtime(tmp_path):
     world.store.close()
 
 
-def test_a_429_waits_as_asked_and_uses_up_no_attempt(tmp_path):
-    world = build_world(tmp_path)  # 3 attempts in all
+def test_a_429_waits_as_asked_and_uses_up_no_attempt(tmp_path, database):
+    world = build_world(tmp_path, database=database)  # 3 attempts in all
     world.pay.script = [TransientError("429 from pay", status=429, retry_after=45)] * 6
     world.runtime.accept("shop", delivery())
     world.runtime.run_once()

@@ -18,8 +18,8 @@ from cartwire.testing.server import served
 
 
 @pytest.fixture
-def world(tmp_path):
-    world = build_world(tmp_path)
+def world(tmp_path, database):
+    world = build_world(tmp_path, database=database)
     yield world.runtime, world.pay, world.clock
     world.runtime.store.close()
 
@@ -103,8 +103,8 @@ def test_permanent_failures_and_exhausted_retries_become_dead_letters(world):
     assert len(pay.calls) == 1 + 3
 
 
-def test_a_restart_neither_loses_nor_repeats_work(tmp_path):
-    first = build_world(tmp_path)
+def test_a_restart_neither_loses_nor_repeats_work(tmp_path, database):
+    first = build_world(tmp_path, database=database)
     first.runtime.accept("shop", delivery(version=1))
     first.runtime.run_once()
     first.runtime.accept("shop", delivery(version=2))  # stored, not yet evaluated, when the process "dies"
@@ -146,8 +146,8 @@ def test_an_action_is_in_flight_with_its_attempt_counted_before_the_remote_call(
     assert [(a.state, a.attempts) for a in runtime.store.actions()] == [("done", 1)]
 
 
-def test_a_crash_during_the_remote_call_is_retried_after_restart_with_the_same_key(tmp_path):
-    first = build_world(tmp_path)
+def test_a_crash_during_the_remote_call_is_retried_after_restart_with_the_same_key(tmp_path, database):
+    first = build_world(tmp_path, database=database)
     first.runtime.accept("shop", delivery())
 
     def die():
@@ -171,8 +171,8 @@ def test_a_crash_during_the_remote_call_is_retried_after_restart_with_the_same_k
     second.store.close()
 
 
-def test_an_action_in_flight_with_no_attempts_left_is_a_dead_letter_after_restart(tmp_path):
-    first = build_world(tmp_path)  # three attempts in all
+def test_an_action_in_flight_with_no_attempts_left_is_a_dead_letter_after_restart(tmp_path, database):
+    first = build_world(tmp_path, database=database)  # three attempts in all
     first.pay.script = [TransientError("503"), TransientError("503")]
     first.runtime.accept("shop", delivery())
     for _ in range(2):

@@ -19,9 +19,9 @@ from cartwire.plugins.connector import PermanentError, TransientError
 
 
 @pytest.fixture
-def world(tmp_path):
+def world(tmp_path, database):
     """Orders 1-4: two done (2 s and 6 s after receipt), one dead letter, one waiting to be retried."""
-    world = build_world(tmp_path)
+    world = build_world(tmp_path, database=database)
     world.pay.during = lambda: world.clock.advance(2)  # each remote call takes 2 s
     world.pay.script = [None, PermanentError("refused"), TransientError("503")]
     for order in (1, 2, 3):
@@ -60,8 +60,8 @@ def test_the_text_report_names_each_figure(world):
     ]
 
 
-def test_an_event_that_planned_nothing_is_processed_when_evaluated(tmp_path):
-    world = build_world(tmp_path)
+def test_an_event_that_planned_nothing_is_processed_when_evaluated(tmp_path, database):
+    world = build_world(tmp_path, database=database)
     world.runtime.accept("shop", delivery(status="New"))
     world.clock.advance(0.25)
     world.runtime.run_once()
@@ -71,8 +71,8 @@ def test_an_event_that_planned_nothing_is_processed_when_evaluated(tmp_path):
     world.store.close()
 
 
-def test_json_output_for_monitoring(tmp_path):
-    world = build_world(tmp_path, rules=RULES_BY_NOTE)
+def test_json_output_for_monitoring(tmp_path, database):
+    world = build_world(tmp_path, database=database, rules=RULES_BY_NOTE)
     world.clock.now = utcnow() - timedelta(minutes=5)
     world.runtime.accept("shop", delivery())
     world.runtime.run_once()
@@ -90,7 +90,7 @@ def test_json_output_for_monitoring(tmp_path):
 
 
 def test_text_output_from_the_command(world):
-    config = write_config(world.database.parent, world.database)
+    config = write_config(world.directory, world.database)
     result = CliRunner().invoke(main, ["status", "--config", str(config)])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("events   4 received: 1 processed, 2 pending, 1 failed, 0 discarded\n")

@@ -21,7 +21,7 @@ from cartwire.core import status as status_report
 from cartwire.core.config import load_config
 from cartwire.core.configured_store import open_store
 from cartwire.core.records import DeadLetterError, Decision
-from cartwire.core.store import Store
+from cartwire.core.store import SqlStore
 from cartwire.core.timeutil import utcnow
 
 config_option = click.option(
@@ -36,7 +36,7 @@ by_option = click.option("--by", default=None, help="Who decides, for the record
 
 
 @contextmanager
-def opened_store(config_path: Path) -> Iterator[Store]:
+def opened_store(config_path: Path) -> Iterator[SqlStore]:
     """The configured database; an error (not a new empty file) when it does not exist yet."""
     store = open_store(load_config(config_path), must_exist=True)
     try:

@@ -1,7 +1,8 @@
 """What a store must offer: the runtime's needs (`RuntimeStore`) and the admin commands' (`AdminStore`).
 
-The SQLite store (`cartwire.core.store.Store`) implements both. Another backend (PostgreSQL)
-implements the same methods with the same guarantees and the runtime does not change:
+The SQLite store (`cartwire.core.store.Store`) implements both, and so does the PostgreSQL one
+(`cartwire.core.store_pg.PostgresStore`), with the same guarantees; `open_store` picks one by the
+configured `database`. The runtime does not change:
 
 - each method that writes is one transaction, and its audit entries are part of it;
 - an action is `in_flight` from `start_action` until `action_done`/`action_retry`/`action_failed`,
@@ -16,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cartwire.core.records import (
     AuditEntry,
@@ -29,6 +31,10 @@ from cartwire.core.records import (
     StoredAction,
     StoredEvent,
 )
+from cartwire.core.timeutil import utcnow
+
+if TYPE_CHECKING:
+    from cartwire.core.store import SqlStore
 
 
 class RuntimeStore(Protocol):
@@ -119,3 +125,24 @@ class AdminStore(RuntimeStore, Protocol):
     def processing_times(self) -> list[float]: ...
 
     def oldest_pending(self) -> PendingItem | None: ...
+
+
+class StoreUnavailable(Exception):
+    """The configured store cannot be used: its server is unreachable, or another worker holds it."""
+
+
+def is_postgres_url(database: object) -> bool:
+    return isinstance(database, str) and database.startswith(("postgresql://", "postgres://"))
+
+
+def open_store(database: Path | str, clock: Callable[[], datetime] = utcnow) -> SqlStore:
+    """The store `database` names: a `postgresql://` URL, or the path of an SQLite file."""
+    if is_postgres_url(database):
+        try:
+            from cartwire.core.store_pg import PostgresStore
+        except ImportError:
+            raise StoreUnavailable("a postgresql:// database needs psycopg: pip install 'cartwire[postgres]'") from None
+        return PostgresStore(str(database), clock)
+    from cartwire.core.store import Store
+
+    return Store(database, clock)

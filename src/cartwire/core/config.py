@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from cartwire.core import config_values
+from cartwire.core.backend import is_postgres_url
 from cartwire.core.currency import RateTable
 from cartwire.core.ratelimit import rate_limit_from_table
 from cartwire.core.retry import RetrySettings
@@ -35,7 +36,7 @@ class ConfigError(Exception):
 @dataclass(frozen=True)
 class Config:
     path: Path | None
-    database: Path
+    database: Path | str  # an SQLite file, or a postgresql:// URL (see `backend.open_store`)
     rules: list[Path]
     host: str = "127.0.0.1"
     port: int = 8080
@@ -103,7 +104,7 @@ def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None, *, sec
     }
     return Config(
         path=path,
-        database=base / database,
+        database=_database(database, base, where),
         rules=[base / entry for entry in rules],
         host=host,
         port=port,
@@ -116,6 +117,14 @@ def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None, *, sec
         time_zone=str(time_zone),
         concurrency=concurrency,
     )
+
+
+def _database(value: Any, base: Path, where: str) -> Path | str:
+    """A URL as written (`${VAR}` allowed, to keep a password out of the file); a path relative to the file."""
+    value = _resolve(value, f"{where} database")
+    if not isinstance(value, str):
+        raise ConfigError(f"{where} database: expected a file path or a postgresql:// URL, got {value!r}")
+    return value if is_postgres_url(value) else base / value
 
 
 def _resolve(value: Any, where: str, unset: list[str] | None = None) -> Any:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
+from cartwire.core import backend
 from cartwire.core.config import Config, ConfigError
-from cartwire.core.store import Store
+from cartwire.core.store import SqlStore, Store
 
 
-def open_store(config: Config, *, must_exist: bool = False) -> Store:
-    """The store at the configured `database`; a ConfigError (never a traceback) when it cannot be
-    opened: its directory is missing, it is not a SQLite file, or (`must_exist`) it is not there yet."""
+def open_store(config: Config, *, must_exist: bool = False) -> SqlStore:
+    """The store at the configured `database` (a SQLite file, or a `postgresql://` URL); a ConfigError
+    (never a traceback) when a SQLite file cannot be opened: its directory is missing, it is not a
+    SQLite file, or (`must_exist`) it is not there yet."""
+    if not isinstance(config.database, Path):
+        return backend.open_store(config.database)
     where = f"{config.path or 'configuration'}: database"
     database = config.database
     if must_exist and not database.exists():

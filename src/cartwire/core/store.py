@@ -7,6 +7,10 @@ in the same transaction. A commit costs an fsync, so deliveries arriving togethe
 (`_group_commit`) and the worker writes a batch of steps in one (`batch`); nobody is told that
 something is stored before the commit that stored it. The schema is in `cartwire.core.schema`;
 the contract in `backend`.
+
+`SqlStore` holds the SQL both backends speak (`?` placeholders, `ON CONFLICT DO NOTHING`,
+`RETURNING`, timestamps as fixed-width UTC text); `Store` opens SQLite and
+`cartwire.core.store_pg.PostgresStore` opens PostgreSQL.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from cartwire.core.audit import GENESIS, new_entry
 from cartwire.core.records import (
@@ -37,7 +41,7 @@ from cartwire.core.records import (
 from cartwire.core.schema import migrate
 from cartwire.core.timeutil import utcnow
 
-__all__ = ["NewAction", "NewEvent", "Store", "StoredAction", "StoredEvent"]
+__all__ = ["NewAction", "NewEvent", "SqlStore", "Store", "StoredAction", "StoredEvent"]
 
 _TABLES: dict[DeadLetterKind, str] = {"action": "actions", "event": "events"}
 # Where each event's handling stands, its actions included (see `status` for the definitions).
@@ -59,7 +63,7 @@ _T = TypeVar("_T")
 class _Ticket:
     """One caller's share of a group commit: its work, then its result or error."""
 
-    def __init__(self, work: Callable[[sqlite3.Connection], Any]):
+    def __init__(self, work: Callable[[Database], Any]):
         self.work = work
         self.finished = False
         self.result: Any = None
@@ -78,28 +82,45 @@ class Raw:
     sql: str
 
 
-class Store:
-    """SQLite-backed inbox, outbox, rejected log and audit chain (see `backend.AdminStore`)."""
+# A row of either backend: read by column name or by position, like `sqlite3.Row`.
+Row = Any
 
-    def __init__(self, path: str | Path, clock: Callable[[], datetime] = utcnow):
-        self.path = str(path)
+
+class Cursor(Protocol):
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Database(Protocol):
+    """One connection in autocommit mode: `SqlStore` opens and ends its transactions itself."""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Cursor: ...
+
+    def close(self) -> None: ...
+
+
+class SqlStore:
+    """Inbox, outbox, rejected log and audit chain over one SQL connection (see `backend.AdminStore`)."""
+
+    _BEGIN: ClassVar[str] = "BEGIN IMMEDIATE"  # SQLite: take the write lock now, not at the first write
+
+    def __init__(self, db: Database, clock: Callable[[], datetime] = utcnow):
         self.clock = clock
         self._lock = threading.RLock()
         self._depth = 0  # > 0 inside a transaction: further ones are savepoints of it
         self._queue: list[_Ticket] = []
         self._queue_lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        migrate(self._db)
+        self._db = db
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self) -> Iterator[Database]:
         """One transaction; inside another (a `batch`, a group commit) a savepoint of it, so that a
         step that fails leaves nothing behind while the others are committed together."""
         with self._lock:
@@ -113,7 +134,7 @@ class Store:
                     raise
                 self._db.execute("RELEASE step")
                 return
-            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(self._BEGIN)
             self._depth += 1
             try:
                 yield self._db
@@ -131,7 +152,7 @@ class Store:
         with self._transaction():
             yield
 
-    def _group_commit(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+    def _group_commit(self, work: Callable[[Database], _T]) -> _T:
         """Run `work` in one transaction with what other threads submit meanwhile: one commit (one
         fsync) for all of them. Each caller returns only after the commit that holds its work."""
         ticket = _Ticket(work)
@@ -161,8 +182,12 @@ class Store:
     def _now(self) -> str:
         return _ts(self.clock())
 
-    def _audit(self, db: sqlite3.Connection, kind: str, entity: str, detail: Mapping[str, Any]) -> None:
+    def _lock_audit_head(self, db: Database) -> None:
+        """Make this transaction the only one extending the chain until it ends (SQLite: BEGIN IMMEDIATE did)."""
+
+    def _audit(self, db: Database, kind: str, entity: str, detail: Mapping[str, Any]) -> None:
         """Append one entry to the chain; call inside the transaction that makes the change."""
+        self._lock_audit_head(db)
         head = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
         entry = new_entry(seq, self._now(), kind, entity, detail, prev)
@@ -177,13 +202,14 @@ class Store:
         and how many were duplicates."""
         return self._group_commit(lambda db: self._insert_events(db, events, body))
 
-    def _insert_events(self, db: sqlite3.Connection, events: Sequence[NewEvent], body: bytes) -> tuple[list[int], int]:
+    def _insert_events(self, db: Database, events: Sequence[NewEvent], body: bytes) -> tuple[list[int], int]:
         rows: list[int] = []
         now = self._now()
         for event in events:
-            cursor = db.execute(
-                "INSERT OR IGNORE INTO events (event_id, source, type, entity, dedupe_key, occurred_at,"
-                " received_at, subject, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            inserted = db.execute(
+                "INSERT INTO events (event_id, source, type, entity, dedupe_key, occurred_at,"
+                " received_at, subject, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING RETURNING id",
                 (
                     event.event_id,
                     event.source,
@@ -195,9 +221,9 @@ class Store:
                     event.subject,
                     body if event.body is None else event.body,
                 ),
-            )
-            if cursor.rowcount:
-                row = int(cursor.lastrowid or 0)
+            ).fetchall()
+            if inserted:
+                row = int(inserted[0][0])
                 rows.append(row)
                 self._audit(
                     db,
@@ -209,11 +235,13 @@ class Store:
 
     def add_rejected(self, source: str, status: int, reason: str, headers: dict[str, str], body: bytes) -> int:
         with self._transaction() as db:
-            cursor = db.execute(
-                "INSERT INTO rejected (source, received_at, status, reason, headers, body) VALUES (?, ?, ?, ?, ?, ?)",
-                (source, self._now(), status, reason, json.dumps(headers, sort_keys=True), body),
+            row = int(
+                db.execute(
+                    "INSERT INTO rejected (source, received_at, status, reason, headers, body)"
+                    " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                    (source, self._now(), status, reason, json.dumps(headers, sort_keys=True), body),
+                ).fetchone()[0]
             )
-            row = int(cursor.lastrowid or 0)
             # Neither headers nor body: the reason says what was wrong, the rejected table keeps the rest.
             kind = "delivery.ignored" if status < 400 else "delivery.rejected"  # kept, yet answered 200
             self._audit(db, kind, "", {"rejected": row, "source": source, "status": status, "reason": reason})
@@ -307,10 +335,10 @@ class Store:
         with self._transaction() as db:
             for action in actions:
                 arguments = json.dumps(action.arguments, sort_keys=True)
-                cursor = db.execute(
-                    "INSERT OR IGNORE INTO actions (event_row, entity, position, rule, connector, action, arguments,"
+                inserted = db.execute(
+                    "INSERT INTO actions (event_row, entity, position, rule, connector, action, arguments,"
                     " idempotency_key, next_attempt_at, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
                     (
                         event_row,
                         entity,
@@ -324,11 +352,11 @@ class Store:
                         now,
                         now,
                     ),
-                )
-                if cursor.rowcount:
+                ).fetchall()
+                if inserted:
                     planned.append(
                         {
-                            "action": int(cursor.lastrowid or 0),
+                            "action": int(inserted[0][0]),
                             "rule": action.rule,
                             "call": f"{action.connector}.{action.action}",
                             "arguments": action.arguments,
@@ -516,11 +544,13 @@ class Store:
     # --- audit ----------------------------------------------------------------------------
     def audit_entries(self, entity: str | None = None, limit: int | None = None) -> list[AuditEntry]:
         """The latest `limit` entries (all when None), of one entity if given, oldest first."""
-        where, params = ("WHERE entity = ?", [entity]) if entity is not None else ("", [])
+        where, params = ("WHERE entity = ?", list[Any]([entity])) if entity is not None else ("", [])
+        if limit is not None:
+            params.append(limit)
         with self._lock:
             rows = self._db.execute(
-                f"SELECT * FROM audit {where} ORDER BY seq DESC LIMIT ?",  # noqa: S608 - the clause is ours
-                (*params, -1 if limit is None else limit),
+                f"SELECT * FROM audit {where} ORDER BY seq DESC {'' if limit is None else 'LIMIT ?'}",  # noqa: S608 - the clauses are ours
+                params,
             ).fetchall()
         return [_entry(row) for row in reversed(rows)]
 
@@ -569,7 +599,7 @@ class Store:
                 "SELECT id, entity, state, created_at FROM actions"
                 " WHERE state IN ('pending', 'in_flight') ORDER BY created_at, id LIMIT 1"
             ).fetchone()
-        kinds: tuple[tuple[DeadLetterKind, sqlite3.Row | None], ...] = (("event", event), ("action", action))
+        kinds: tuple[tuple[DeadLetterKind, Row | None], ...] = (("event", event), ("action", action))
         items = [
             PendingItem(kind, row[0], row[1], row[2], datetime.fromisoformat(row[3]))
             for kind, row in kinds
@@ -584,7 +614,7 @@ class Store:
     def actions(self, state: str | None = None) -> list[StoredAction]:
         return [_action(row) for row in self._select("actions", state)]
 
-    def _select(self, table: str, state: str | None) -> list[sqlite3.Row]:
+    def _select(self, table: str, state: str | None) -> list[Row]:
         where, params = ("WHERE state = ?", (state,)) if state is not None else ("", ())
         with self._lock:
             return self._db.execute(f"SELECT * FROM {table} {where} ORDER BY id", params).fetchall()  # noqa: S608
@@ -632,12 +662,25 @@ class Store:
         return not any(counts.get(name) for name in ("events_pending", "actions_pending", "actions_in_flight"))
 
 
-def _entity_of(db: sqlite3.Connection, table: str, row: int) -> str:
+class Store(SqlStore):
+    """The embedded SQLite store, one file (see the module's docstring)."""
+
+    def __init__(self, path: str | Path, clock: Callable[[], datetime] = utcnow):
+        self.path = str(path)
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        migrate(db)
+        super().__init__(db, clock)
+
+
+def _entity_of(db: Database, table: str, row: int) -> str:
     found = db.execute(f"SELECT entity FROM {table} WHERE id = ?", (row,)).fetchone()  # noqa: S608 - names are ours
     return str(found[0]) if found else ""
 
 
-def _event(row: sqlite3.Row) -> StoredEvent:
+def _event(row: Row) -> StoredEvent:
     return StoredEvent(
         row=row["id"],
         event_id=row["event_id"],
@@ -657,7 +700,7 @@ def _event(row: sqlite3.Row) -> StoredEvent:
     )
 
 
-def _action(row: sqlite3.Row) -> StoredAction:
+def _action(row: Row) -> StoredAction:
     return StoredAction(
         row=row["id"],
         event_row=row["event_row"],
@@ -681,7 +724,7 @@ def _action(row: sqlite3.Row) -> StoredAction:
     )
 
 
-def _entry(row: sqlite3.Row) -> AuditEntry:
+def _entry(row: Row) -> AuditEntry:
     return AuditEntry(row["seq"], row["at"], row["kind"], row["entity"], row["detail"], row["prev_hash"], row["hash"])
 
 

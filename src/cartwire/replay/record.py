@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from cartwire.core.events import Event
-from cartwire.core.store import Store
+from cartwire.core.store import SqlStore
 from cartwire.plugins.connector import WebhookRequest
 from cartwire.replay.recording import RecordedEvent, RecordingWriter, record_of
 from cartwire.replay.redact import Redactor
@@ -49,7 +49,7 @@ def live_recorder(writer: RecordingWriter, redactor: Redactor) -> Callable[[Webh
 
 
 def stored_records(
-    store: Store, redactor: Redactor, since: datetime | None, until: datetime | None
+    store: SqlStore, redactor: Redactor, since: datetime | None, until: datetime | None
 ) -> Iterator[RecordedEvent]:
     """The store's events received in `[since, until)`, as redacted records in arrival order."""
     for stored, body in store.received_between(since, until):

@@ -1,0 +1,102 @@
+"""The PostgreSQL store: the same inbox, outbox, rejected log and audit chain as SQLite, on a server.
+
+`SqlStore` holds the SQL; this module opens the connection (autocommit, so `SqlStore` begins and
+commits each transaction itself: a COMMIT returns only once the server has made it durable, before
+the webhook is answered), rewrites `?` placeholders into psycopg's `%s`, and serializes the audit
+chain's head with a transaction-scoped advisory lock, so that two processes writing to one database
+never give two entries the same `seq`. The schema is in `cartwire.core.schema_pg`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from cartwire.core.backend import StoreUnavailable
+from cartwire.core.records import StoredAction
+from cartwire.core.schema_pg import AUDIT_HEAD_LOCK, STORE_KEY, WORKER_LOCK, migrate
+from cartwire.core.store import Database, SqlStore
+from cartwire.core.timeutil import utcnow
+
+
+class PostgresRow:
+    """A row read by column name or by position, and iterated over its values, like `sqlite3.Row`."""
+
+    __slots__ = ("_names", "_values")
+
+    def __init__(self, names: Mapping[str, int], values: Sequence[Any]):
+        self._names = names
+        self._values = values
+
+    def __getitem__(self, key: int | str) -> Any:
+        return self._values[key if isinstance(key, int) else self._names[key]]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def keys(self) -> list[str]:
+        return list(self._names)
+
+
+def _rows(cursor: psycopg.Cursor[Any]) -> Callable[[Sequence[Any]], PostgresRow]:
+    names = {column.name: index for index, column in enumerate(cursor.description or ())}
+    return lambda values: PostgresRow(names, values)
+
+
+class PostgresConnection:
+    """A psycopg connection speaking `SqlStore`'s dialect (`Database`)."""
+
+    def __init__(self, url: str):
+        self._connection: psycopg.Connection[PostgresRow] = psycopg.connect(url, autocommit=True, row_factory=_rows)
+
+    def execute(self, sql: str, parameters: Any = (), /) -> psycopg.Cursor[PostgresRow]:
+        if not parameters:  # as written: no placeholders, and several statements may be sent at once
+            return self._connection.execute(sql)
+        # psycopg's placeholder is %s, so a literal % is written %%; our SQL has no ? inside a literal.
+        return self._connection.execute(sql.replace("%", "%%").replace("?", "%s"), parameters)
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+class PostgresStore(SqlStore):
+    """The store on a PostgreSQL server, named by a `postgresql://` URL (libpq's form)."""
+
+    _BEGIN = "BEGIN"
+
+    def __init__(self, url: str, clock: Callable[[], datetime] = utcnow):
+        try:
+            connection = PostgresConnection(url)
+        except psycopg.OperationalError as error:
+            raise StoreUnavailable(f"cannot connect to the PostgreSQL store: {_one_line(error)}") from None
+        try:
+            migrate(connection)
+        except psycopg.Error as error:  # e.g. the URL's search_path names a schema that does not exist
+            connection.close()
+            raise StoreUnavailable(f"cannot prepare the PostgreSQL store's tables: {_one_line(error)}") from None
+        super().__init__(connection, clock)
+
+    def _lock_audit_head(self, db: Database) -> None:
+        db.execute(f"SELECT pg_advisory_xact_lock(?, {STORE_KEY})", (AUDIT_HEAD_LOCK,))
+
+    def recover_in_flight(self, max_attempts: int | Callable[[str, str], int]) -> list[StoredAction]:
+        """The worker's first call: claim the store for this worker (until the connection closes) first,
+        because recovery takes every in-flight action for orphaned, and one of another running worker is not."""
+        with self._lock:
+            claimed = self._db.execute(f"SELECT pg_try_advisory_lock(?, {STORE_KEY})", (WORKER_LOCK,)).fetchone()[0]
+        if not claimed:
+            raise StoreUnavailable(
+                "another cartwire worker is running on this PostgreSQL store; one worker per store is supported"
+            )
+        return super().recover_in_flight(max_attempts)
+
+
+def _one_line(error: Exception) -> str:
+    """libpq's messages run over several lines; a log line or a CLI error wants one."""
+    return " ".join(str(error).split())

@@ -1,0 +1,134 @@
+"""What each store backend promises on its own, below the runtime: dedupe, reopening, and (PostgreSQL)
+one audit chain shared by several processes writing at once."""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cartwire.core.audit import verify
+from cartwire.core.backend import StoreUnavailable, open_store
+from cartwire.core.config import config_from_mapping
+from cartwire.core.records import NewEvent
+from postgres import postgres_schema
+
+
+def event(number: int) -> NewEvent:
+    return NewEvent(
+        event_id=f"e{number}",
+        source="shop",
+        type="order.updated",
+        entity=f"order:{number % 3}",
+        dedupe_key=f"shop:{number}",
+        occurred_at=datetime(2026, 12, 1, tzinfo=UTC),
+        subject="{}",
+    )
+
+
+def test_a_duplicate_is_stored_once_and_reopening_keeps_everything(database):
+    store = open_store(database)
+    assert store.add_events([event(1), event(2)], b"body") == ([1, 2], 0)
+    [third], duplicates = store.add_events([event(2), event(3)], b"body")  # a refused row may use up an id
+    assert (third > 2, duplicates) == (True, 1)
+    store.close()
+    again = open_store(database)  # the schema is already there: nothing is created twice
+    assert [stored.dedupe_key for stored in again.events()] == ["shop:1", "shop:2", "shop:3"]
+    assert verify(again.audit_chain()).broken is None
+    again.close()
+
+
+@pytest.fixture
+def postgres() -> Iterator[str]:
+    with postgres_schema() as url:
+        yield url
+
+
+def test_processes_writing_at_once_extend_one_unbroken_chain(postgres):
+    stores = [open_store(postgres) for _ in range(4)]  # four connections, as four processes would have
+
+    def write(index: int) -> None:
+        for number in range(index * 100, index * 100 + 25):
+            stores[index].add_events([event(number)], b"body")
+
+    threads = [threading.Thread(target=write, args=(index,)) for index in range(len(stores))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    entries = list(stores[0].audit_chain())
+    assert [entry.seq for entry in entries] == list(range(1, 101))
+    assert verify(entries).broken is None
+    for store in stores:
+        store.close()
+
+
+def test_a_postgresql_url_is_kept_as_written_and_may_come_from_the_environment(tmp_path, monkeypatch):
+    url = "postgresql://cartwire:secret@db.internal:5432/shop"
+    monkeypatch.setenv("CARTWIRE_DATABASE_URL", url)
+    assert config_from_mapping({"database": url}, tmp_path / "cartwire.toml").database == url
+    from_env = config_from_mapping({"database": "${CARTWIRE_DATABASE_URL}"}, tmp_path / "cartwire.toml")
+    assert from_env.database == url
+    assert (
+        config_from_mapping({"database": "cw.sqlite3"}, tmp_path / "cartwire.toml").database == tmp_path / "cw.sqlite3"
+    )
+
+
+def test_a_second_worker_on_one_postgresql_store_is_refused_until_the_first_stops(postgres):
+    first, second = open_store(postgres), open_store(postgres)
+    first.recover_in_flight(3)  # what a worker does first
+    with pytest.raises(StoreUnavailable, match="another cartwire worker is running on this PostgreSQL store"):
+        second.recover_in_flight(3)
+    second.add_events([event(1)], b"body")  # reading and writing stay open to every process
+    first.close()
+    assert second.recover_in_flight(3) == []
+    second.close()
+
+
+def test_an_unreachable_server_is_a_clear_error():
+    pytest.importorskip("psycopg", reason="psycopg is not installed: pip install -e '.[postgres]'")
+    with pytest.raises(StoreUnavailable, match=r"cannot connect to the PostgreSQL store: .*127\.0\.0\.1.*1"):
+        open_store("postgresql://127.0.0.1:1/test?connect_timeout=3")
+
+
+@contextmanager
+def fresh_database(backend: str) -> Iterator[Path | str]:
+    if backend == "postgresql":
+        with postgres_schema() as url:
+            yield url
+    else:
+        with tempfile.TemporaryDirectory() as directory:
+            yield Path(directory) / "cartwire.sqlite3"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 12), max_size=5), max_size=6))
+def test_every_dedupe_key_is_stored_once_in_arrival_order_and_audited_once(backend, batches):
+    with fresh_database(backend) as database:
+        store = open_store(database)
+        try:
+            duplicates = sum(store.add_events([event(number) for number in batch], b"body")[1] for batch in batches)
+            arrived = list(dict.fromkeys(f"shop:{number}" for batch in batches for number in batch))
+            assert [stored.dedupe_key for stored in store.events()] == arrived
+            assert duplicates == sum(map(len, batches)) - len(arrived)
+            entries = list(store.audit_chain())
+            assert [entry.kind for entry in entries] == ["event.stored"] * len(arrived)
+            assert verify(entries).broken is None
+        finally:
+            store.close()
+
+
+def test_a_url_naming_a_missing_schema_is_a_clear_error(postgres):
+    missing = postgres.replace("cartwire_test_", "cartwire_missing_")
+    with pytest.raises(
+        StoreUnavailable, match="cannot prepare the PostgreSQL store's tables: no schema has been selected"
+    ):
+        open_store(missing)
