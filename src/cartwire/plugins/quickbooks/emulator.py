@@ -25,7 +25,7 @@ import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode
@@ -35,9 +35,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from cartwire.core.timeutil import utcnow
 from cartwire.plugins import jsonwire
 from cartwire.plugins.quickbooks.emulator_query import QueryError, parse_query
+from cartwire.testing.clock import MovableClock
 
 TOKEN_PATH = "/oauth2/v1/tokens/bearer"  # noqa: S105 - a path
 AUTHORIZE_PATH = "/connect/oauth2"
@@ -102,8 +102,7 @@ class QuickBooksEmulator:
         self.throttle_status = throttle_status
         self.throttle_format = throttle_format
         self.throttle_retry_after = throttle_retry_after
-        self._clock = clock or utcnow
-        self._offset = timedelta(0)
+        self._time = MovableClock(clock)
         self._lock = threading.RLock()
         self._company = _Company(realm_id, {name: {} for name in _ENTITIES.values()})
         self._access: dict[str, tuple[str, datetime]] = {}  # token -> (realm, expiry)
@@ -136,13 +135,11 @@ class QuickBooksEmulator:
         }
 
     def now(self) -> datetime:
-        with self._lock:
-            return self._clock().astimezone(UTC) + self._offset
+        return self._time.now()
 
     def advance(self, delta: timedelta) -> None:
         """Move the clock: expire access tokens (3600 s) and refresh tokens."""
-        with self._lock:
-            self._offset += delta
+        self._time.advance(delta)
 
     def issue_tokens(self) -> dict[str, Any]:
         """Tokens as if the company had just been connected (a token-endpoint answer)."""
