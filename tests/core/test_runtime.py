@@ -13,7 +13,7 @@ from runtime_fakes import TOKEN, build_world, delivery
 
 from cartwire.core.intake import intake_app
 from cartwire.core.runtime import Accepted
-from cartwire.plugins.connector import PermanentError, TransientError, WebhookRejected
+from cartwire.plugins.connector import PermanentError, TransientError, WebhookRejected, WebhookRequest
 from cartwire.testing.server import served
 
 
@@ -66,6 +66,16 @@ def test_oversized_and_unknown_deliveries_are_refused_and_kept(world):
         runtime.accept("erp", delivery())
     assert (too_big.value.status, unknown.value.status) == (413, 404)
     assert [r["status"] for r in runtime.store.rejected()] == [413, 404]
+
+
+def test_a_refused_body_is_kept_only_in_part(world):
+    """Review needs the start of a refused body, and junk posted to the port must not fill the disk."""
+    runtime, _, _ = world
+    junk = WebhookRequest(b"x" * 3_000_000, {"content-type": "application/json"})
+    with pytest.raises(WebhookRejected, match="exceeds the limit"):
+        runtime.accept("shop", junk)
+    [kept] = runtime.store.rejected()
+    assert kept["body"] == b"x" * runtime.kept_body_bytes
 
 
 def test_transient_failures_are_retried_with_the_same_idempotency_key(world):

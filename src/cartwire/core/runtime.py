@@ -111,6 +111,9 @@ class Runtime:
     observer: Observer = field(default_factory=Observer)
     clock: Callable[[], datetime] = utcnow
     max_body_bytes: int = 1_048_576
+    # Of a refused or ignored delivery, the first this many bytes are kept for review: enough to see
+    # what was wrong, while a stranger posting junk cannot grow the store by a MiB a request.
+    kept_body_bytes: int = 65_536
     retries: RetrySettings = field(default_factory=RetrySettings)  # `[retry]` of cartwire.toml
     echo_window: timedelta = timedelta(minutes=15)  # how long after our write its echo is expected
     # Told about each delivery that stored new events (`cartwire run --record`).
@@ -177,7 +180,7 @@ class Runtime:
     def _keep_unstored(self, source: str, request: WebhookRequest, status: int, reason: str) -> None:
         """Keep a delivery that stored no event in the `rejected` table (status 200: ignored)."""
         kept = {name: value for name, value in request.headers.items() if name in KEPT_HEADERS}
-        self.store.add_rejected(source, status, reason, kept, request.body[: self.max_body_bytes])
+        self.store.add_rejected(source, status, reason, kept, request.body[: self.kept_body_bytes])
 
     def _parse(self, source: str, request: WebhookRequest) -> list[Event]:
         """The connector's parse; a bug in it becomes a 500 whose delivery is kept like any rejection.
