@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from cartwire.cli_connect import connect
-from cartwire.core.admin import audit, failed, status
+from cartwire.core.admin import audit, failed, held, status
 from cartwire.core.backend import StoreUnavailable
 from cartwire.core.catalog import Catalog
 from cartwire.core.config import Config, ConfigError, build_connectors, default_connectors, load_config
@@ -153,6 +153,7 @@ def run(config_path: Path, record_path: Path | None, keep_personal_data: bool) -
     from cartwire.core.poller import Pollers
     from cartwire.core.ratelimit import apply_rate_limits
     from cartwire.core.runtime import LogObserver, Runtime
+    from cartwire.core.scheduler import Scheduler
     from cartwire.core.serve import Closable, serve
     from cartwire.replay.record import live_recorder, redactor_from_environment
     from cartwire.replay.recording import RecordingWriter
@@ -190,7 +191,7 @@ def run(config_path: Path, record_path: Path | None, keep_personal_data: bool) -
         config.port,
         closing=closing,
         stop_timeout=config.stop_timeout,
-        services=[Pollers(runtime)],
+        services=[Pollers(runtime), Scheduler(runtime)],
     )
 
 
@@ -219,6 +220,7 @@ main.add_command(record)
 main.add_command(replay)
 main.add_command(test_command)
 main.add_command(failed)
+main.add_command(held)
 main.add_command(audit)
 main.add_command(status)
 main.add_command(connect)

@@ -53,6 +53,7 @@ def test_the_text_report_names_each_figure(world):
     assert lines == [
         "events   4 received: 3 processed, 0 pending, 1 failed, 0 discarded",
         "actions  3 done, 0 pending (0 in flight), 1 failed, 0 discarded",
+        "held     0 events held by a rule for review (cartwire held)",
         "rejected 0 deliveries; 0 ignored (no event Cartwire handles, answered 200)",
         "success  75.0% of finished events needed no one",
         "time     average 34.0 s, 95th percentile 82.0 s from receipt to the last action",  # 2, 18 and 82 s

@@ -1,4 +1,5 @@
-"""The operator's commands on a store: `cartwire failed …`, `cartwire audit …` and `cartwire status`.
+"""The operator's commands on a store: `cartwire failed …`, `cartwire held`, `cartwire audit …` and
+`cartwire status`.
 
 They open the database named by the configuration file, next to (or while) `cartwire run` works
 on it: SQLite serialises the writers, and the worker picks up a retried dead letter on its next pass.
@@ -20,6 +21,7 @@ from cartwire.core import deadletters
 from cartwire.core import status as status_report
 from cartwire.core.config import load_config
 from cartwire.core.configured_store import open_store
+from cartwire.core.held import held_lines
 from cartwire.core.records import DeadLetterError, Decision
 from cartwire.core.store import SqlStore
 from cartwire.core.timeutil import utcnow
@@ -110,6 +112,16 @@ def failed_retry(idents: tuple[str, ...], config_path: Path, by: str | None) -> 
 def failed_discard(idents: tuple[str, ...], config_path: Path, by: str | None) -> None:
     """Mark dead letters as dealt with; they are kept, with who discarded them and when."""
     _decide(idents, config_path, "discard", by)
+
+
+@click.command()
+@config_option
+def held(config_path: Path) -> None:
+    """Events a rule's `hold "reason"` set aside: id, when, rule, entity, reason."""
+    with opened_store(config_path) as store:
+        lines = held_lines(store)
+    for line in lines or ["no held events"]:
+        click.echo(line)
 
 
 @click.group()

@@ -191,6 +191,10 @@ class Engine:
         kept, overridden, conflicts = resolve(calls, fired, self._conflict_keys)
         return Plan(event, kept, tuple(fired), tuple(holds), overridden, conflicts, stopped_by)
 
+    @property
+    def has_schedules(self) -> bool:
+        return bool(self._schedules)
+
     def due_schedules(self, after: datetime, until: datetime) -> list[Event]:
         """The synthetic events of every schedule due in `(after, until]`, oldest first; evaluate
         each to run the rules `on schedule` it belongs to. The same instant gives the same event

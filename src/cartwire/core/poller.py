@@ -10,13 +10,13 @@ is tried again at the next interval.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cartwire.core.events import Event
 from cartwire.core.runtime import Runtime
+from cartwire.core.ticking import Ticking
 from cartwire.core.timeutil import utcnow
 from cartwire.plugins.connector import ActionError
 
@@ -49,10 +49,15 @@ class StoreHistory:
         return [self._runtime.load_event(s) for s in self._runtime.store.events_of_type(event_type, occurred_after)]
 
 
-class Pollers:
-    """Runs the poll of every connector with a positive `polling_interval()`, in one background thread."""
+class Pollers(Ticking):
+    """Runs the poll of every connector with a positive `polling_interval()`, in one background thread
+    (none when no connector polls)."""
+
+    thread_name = "cartwire-poller"
+    failure = "a poll failed unexpectedly; trying again at the next interval"
 
     def __init__(self, runtime: Runtime, clock: Callable[[], datetime] = utcnow):
+        super().__init__()
         self.runtime = runtime
         self.clock = clock
         self.intervals = {
@@ -61,8 +66,10 @@ class Pollers:
             if connector.polling_interval() > 0
         }
         self._next: dict[str, datetime] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.intervals)
 
     def poll(self, name: str) -> PollReport:
         """Poll one connector now; raise its `ActionError` when the remote side cannot be read."""
@@ -106,30 +113,3 @@ class Pollers:
                 )
             reports.append(report)
         return reports
-
-    def start(self, tick: float = 1.0) -> None:
-        """Poll in a background thread until `stop()`; nothing starts when no connector polls."""
-        if not self.intervals:
-            return
-
-        def loop() -> None:
-            while not self._stop.is_set():
-                try:
-                    self.run_due()
-                except Exception:
-                    log.exception("a poll failed unexpectedly; trying again at the next interval")
-                self._stop.wait(tick)
-
-        self._stop.clear()
-        self._thread = threading.Thread(target=loop, name="cartwire-poller", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 30.0) -> bool:
-        """Finish the poll in progress (its events are stored before its cursor), start no other."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                return False
-            self._thread = None
-        return True

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import BaseModel
+
 from cartwire.core.backend import RuntimeStore
 from cartwire.core.catalog import Catalog
 from cartwire.core.echo import echo_of, written
@@ -27,6 +29,7 @@ from cartwire.core.ordering import CurrentState, in_entity_order
 from cartwire.core.plan import Plan
 from cartwire.core.records import NewAction, NewEvent, RecordedWrite, StoredAction, StoredEvent
 from cartwire.core.retry import THROTTLED, RetryPolicies, RetrySettings, is_transient
+from cartwire.core.schedules import SCHEDULE_SOURCE, Tick
 from cartwire.core.timeutil import utcnow
 from cartwire.plugins.connector import ActionError, Connector, Superseded, WebhookRejected, WebhookRequest
 from cartwire.plugins.policy import RetryPolicy
@@ -276,8 +279,11 @@ class Runtime:
             self.observer.evaluated(event, plan)
 
         due = self.clock()
+        holds = [(hold.rule, hold.reason) for hold in plan.holds]
         return (
-            lambda: self.store.record_plan(stored.row, stored.entity, plan.fired, actions, due=due, echo=echo)
+            lambda: self.store.record_plan(
+                stored.row, stored.entity, plan.fired, actions, due=due, echo=echo, holds=holds
+            )
         ), tell
 
     def _failure(self, stored: StoredEvent, reason: str) -> tuple[Callable[[], None], Callable[[], None]]:
@@ -298,12 +304,16 @@ class Runtime:
     def load_event(self, stored: StoredEvent) -> Event:
         """Rebuild the typed event from its stored form."""
         info = self.catalog.events.get(stored.type)
-        if info is None:
+        if info is not None:
+            model: type[BaseModel] = info.spec.model
+        elif stored.source == SCHEDULE_SOURCE:
+            model = Tick
+        else:
             raise LookupError(f"event type {stored.type!r} is not offered by any loaded connector")
         return Event(
             source=stored.source,
             type=stored.type,
-            subject=info.spec.model.model_validate_json(stored.subject),
+            subject=model.model_validate_json(stored.subject),
             entity=stored.entity,
             dedupe_key=stored.dedupe_key,
             occurred_at=stored.occurred_at,
@@ -316,7 +326,8 @@ class Runtime:
         return replace(event, history=history_of((stored.type, actions) for stored, actions in earlier))
 
     def _echo_of(self, stored: StoredEvent, event: Event) -> RecordedWrite | None:
-        fields = self.catalog.events[stored.type].spec.echo_fields
+        info = self.catalog.events.get(stored.type)  # None for a schedule's event
+        fields = () if info is None else info.spec.echo_fields
         if not fields:
             return None
         writes = self.store.recent_writes(stored.entity, self.clock() - self.echo_window)

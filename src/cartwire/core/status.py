@@ -3,6 +3,8 @@
 An event is *processed* when it was evaluated and every action it planned is done; *pending* while
 it waits for evaluation or one of its actions waits or runs; *failed* when its evaluation failed or
 one of its actions is a dead letter; *discarded* when a person discarded it (or one of its actions).
+*Held* counts, besides, the events a rule's `hold` set aside for review (each also counted by its
+outcome).
 The success rate is processed / (processed + failed + discarded): of the events whose handling
 ended, the share that ended without a person. Processing time runs from the event's receipt to
 its last action finished (to its evaluation when it planned nothing), over processed events.
@@ -29,6 +31,7 @@ class Status:
     actions: dict[str, int]
     rejected: int
     ignored: int
+    held: int  # events a rule's `hold` set aside for a person (`cartwire held`)
     success_rate: float | None
     average_seconds: float | None
     p95_seconds: float | None
@@ -62,6 +65,7 @@ def gather(store: AdminStore, now: datetime) -> Status:
         actions=actions,
         rejected=counts.get("rejected", 0),
         ignored=counts.get("ignored", 0),
+        held=counts.get("held", 0),
         success_rate=events["processed"] / ended if ended else None,
         average_seconds=sum(times) / len(times) if times else None,
         p95_seconds=percentile(times, 0.95) if times else None,
@@ -77,6 +81,7 @@ def as_json(status: Status) -> dict[str, Any]:
         "actions": status.actions,
         "rejected_deliveries": status.rejected,
         "ignored_deliveries": status.ignored,
+        "held_events": status.held,
         "success_rate": status.success_rate,
         "processing_seconds": {"average": status.average_seconds, "p95": status.p95_seconds},
         "oldest_pending": None
@@ -100,6 +105,7 @@ def render_text(status: Status) -> list[str]:
         f" {events['failed']} failed, {events['discarded']} discarded",
         f"actions  {actions['done']} done, {actions['pending'] + actions['in_flight']} pending"
         f" ({actions['in_flight']} in flight), {actions['failed']} failed, {actions['discarded']} discarded",
+        f"held     {status.held} events held by a rule for review (cartwire held)",
         f"rejected {status.rejected} deliveries; {status.ignored} ignored (no event Cartwire handles, answered 200)",
         f"success  {rate} of finished events needed no one",
         f"time     average {_duration(status.average_seconds)}, 95th percentile {_duration(status.p95_seconds)}"

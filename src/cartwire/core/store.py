@@ -327,9 +327,11 @@ class SqlStore:
         actions: Sequence[NewAction],
         due: datetime,
         echo: RecordedWrite | None = None,
+        holds: Sequence[tuple[str, str]] = (),
     ) -> None:
         """Write the plan's actions (first due at `due`) and mark the event evaluated, atomically; `echo`
-        is the write of ours the event reports back, consumed in the same transaction."""
+        is the write of ours the event reports back, consumed in the same transaction; `holds` the
+        (rule, reason) of each `hold` step, recorded as `event.held` for review."""
         now = self._now()
         planned: list[dict[str, Any]] = []
         with self._transaction() as db:
@@ -371,6 +373,8 @@ class SqlStore:
                 detail = {"event": event_row, "of_action": echo.action, "changes": echo.changes}
                 self._audit(db, "event.echo", entity, detail | {"rule_skipped": echo.rule})
             self._audit(db, "event.planned", entity, {"event": event_row, "fired": list(fired), "actions": planned})
+            for rule, reason in holds:
+                self._audit(db, "event.held", entity, {"event": event_row, "rule": rule, "reason": reason})
 
     def fail_event(self, event_row: int, error: str) -> None:
         with self._transaction() as db:
@@ -554,6 +558,12 @@ class SqlStore:
             ).fetchall()
         return [_entry(row) for row in reversed(rows)]
 
+    def held(self) -> list[AuditEntry]:
+        """The `event.held` entries, oldest first: events a rule's `hold` set aside for a person."""
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM audit WHERE kind = 'event.held' ORDER BY seq").fetchall()
+        return [_entry(row) for row in rows]
+
     def audit_chain(self) -> Iterator[AuditEntry]:
         """Every entry in order, a page at a time so the lock is never held for the whole walk."""
         after = 0
@@ -654,6 +664,7 @@ class SqlStore:
             }
             result["rejected"] = self._db.execute("SELECT count(*) FROM rejected WHERE status >= 400").fetchone()[0]
             result["ignored"] = self._db.execute("SELECT count(*) FROM rejected WHERE status < 400").fetchone()[0]
+            result["held"] = self._db.execute("SELECT count(*) FROM audit WHERE kind = 'event.held'").fetchone()[0]
         return result
 
     def is_idle(self) -> bool:
