@@ -141,9 +141,7 @@ class Runtime:
             if source not in self.catalog.connectors:
                 raise WebhookRejected(404, f"no connector named {connector_name!r} is configured")
             if len(request.body) > self.max_body_bytes:
-                raise WebhookRejected(
-                    413, f"body of {len(request.body)} bytes exceeds the limit of {self.max_body_bytes}"
-                )
+                raise WebhookRejected(413, f"the body is larger than the limit of {self.max_body_bytes} bytes")
             events = self._parse(source, request)
         except WebhookRejected as rejection:
             self._keep_unstored(source, request, rejection.status, rejection.reason)

@@ -265,6 +265,7 @@ def test_secret_is_not_in_settings_repr() -> None:
         ),
         (b'[{"OrderID": ' + b"9" * 5000 + b', "OrderStatusID": 1}]', "order 1 of 1: OrderID: Input should be less"),
         (b"[" * 100_000 + b"]" * 100_000, "body is not JSON (arrays or objects are nested too deeply)"),
+        (b'[{"OrderID": 1, "OrderStatusID": true}]', "order 1 of 1: OrderStatusID: Value error, expected a number"),
     ],
 )
 def test_malformed_bodies_say_what_and_where(hooks: ThreeDCart, body: bytes, message: str) -> None:

@@ -16,6 +16,13 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from cartwire.core.money import check_amount
 
 
+def _no_bool(value: Any) -> Any:
+    """`true` is not order 1: pydantic would read a JSON boolean as an integer."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number, not true or false")
+    return value
+
+
 def _or(empty: Any) -> BeforeValidator:
     return BeforeValidator(lambda value: empty if value is None else value)
 
@@ -24,7 +31,7 @@ Text = Annotated[str, _or("")]
 # Finite and small enough for Money, so an absurd amount is refused at the edge, naming its field.
 Number = Annotated[Decimal, _or(Decimal(0)), AfterValidator(check_amount)]
 # 3dcart's IDs are database integers; the bound turns a 5000-digit ID into an error naming its field.
-Id = Annotated[int, Field(ge=-(2**63), lt=2**63)]
+Id = Annotated[int, BeforeValidator(_no_bool), Field(ge=-(2**63), lt=2**63)]
 Int = Annotated[Id, _or(0)]
 
 
