@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +20,10 @@ class Event:
     the runtime processes the events of one entity one at a time, in order. `dedupe_key` is equal
     for two deliveries of the same fact, so the second one is ignored. `history` is what rules know
     of the entity's earlier events (`history.count`, …): the runtime and replay fill it in before
-    evaluating, from the store or the recording (`cartwire.core.history`).
+    evaluating, from the store or the recording (`cartwire.core.history`). `raw` is the event's
+    own raw record when it is not in the delivery's body (ShipStation's shipments, fetched from
+    the notification's resource_url): the store and recordings keep it, so replay reads what was
+    read live without calling the service again.
     """
 
     source: str
@@ -31,6 +34,7 @@ class Event:
     occurred_at: datetime
     id: str = ""
     history: History = EMPTY
+    raw: bytes | None = field(default=None, compare=False, repr=False)
 
     def envelope(self) -> dict[str, Any]:
         """The fields rules reach as `event.<name>` besides the subject's own."""

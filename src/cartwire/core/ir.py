@@ -168,7 +168,7 @@ class Frame(Event):
         outer = event.locals if isinstance(event, Frame) else ()
         return cls(
             event.source, event.type, event.subject, event.entity, event.dedupe_key, event.occurred_at, event.id,
-            event.history, (*outer, value),
+            event.history, locals=(*outer, value),
         )  # fmt: skip
 
 

@@ -162,9 +162,12 @@ class Runtime:
         request: WebhookRequest | None = None,
     ) -> Accepted:
         """Store parsed events (webhook or poll: the same path, the same dedupe keys) and wake the worker.
-        `bodies`, when given, holds each event's own raw record instead of the shared `body`; `request`
-        is the webhook delivery they came in (None for a poll)."""
+        `bodies`, when given, holds each event's own raw record instead of the shared `body` (by
+        default an event's `raw`, when the connector read it elsewhere); `request` is the webhook
+        delivery they came in (None for a poll)."""
         new = [_new_event(event) for event in events]
+        if bodies is None and any(event.raw is not None for event in events):
+            bodies = [body if event.raw is None else event.raw for event in events]
         if bodies is not None:
             new = [replace(item, body=own) for item, own in zip(new, bodies, strict=True)]
         rows, duplicates = self.store.add_events(new, body)

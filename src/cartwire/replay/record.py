@@ -36,7 +36,7 @@ def live_recorder(writer: RecordingWriter, redactor: Redactor) -> Callable[[Webh
                 type=event.type,
                 entity=event.entity,
                 time=event.occurred_at,
-                body=request.body,
+                body=request.body if event.raw is None else event.raw,  # what was read, not a link to it
                 dedupe_key=event.dedupe_key,
                 id=event.id,
                 headers=request.headers,

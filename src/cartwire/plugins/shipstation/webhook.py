@@ -4,7 +4,9 @@ ShipStation signs nothing and sends no shipment data, so the endpoint is protect
 its URL and the body is only a hint: the connector fetches `resource_url` (a shipments list, paged
 with `page`) with its own credentials, and only from ShipStation's hosts, so the credentials never
 go to an address a delivery names. A fetch that fails is answered 503 (or 502 for a refusal) and
-the delivery is kept in the rejected log.
+the delivery is kept in the rejected log. Each event keeps its fetched shipment as its own raw
+record (`{"shipments": [...]}`), which is what the store and recordings keep: replay parses that
+and never follows a resource_url (`thin_notification`).
 """
 
 from __future__ import annotations
@@ -56,10 +58,8 @@ def allowed_resource(url: str, *, base_url: str, hosts: Iterable[str]) -> str:
 
 def follow(notification: dict[str, Any], fetch: Fetch, *, max_pages: int) -> list[Any]:
     """Every shipment the notification's resource lists, all pages; [] for other resource types."""
-    url = notification.get("resource_url")
+    url = _resource_url(notification)
     kind = notification.get("resource_type")
-    if not isinstance(url, str) or not url.strip():
-        raise WebhookRejected(400, "shipstation: resource_url is missing or not a string")
     if kind not in SHIPMENT_RESOURCES:
         return []  # ORDER_NOTIFY and the rest: acknowledged, nothing rules listen to
     shipments: list[Any] = []
@@ -91,8 +91,30 @@ def events_from(shipments: list[Any], *, time_zone: str, currency: str) -> list[
             shipment = shipment_from_wire(wire, time_zone=time_zone, currency=currency)
         except ValueError as error:
             raise WebhookRejected(400, f"shipstation: {where} (shipmentId {wire.shipmentId}): {error}") from None
-        events.append(_event(shipment))
+        events.append(_event(shipment, jsonwire.dumps({"shipments": [raw]})))
     return events
+
+
+def thin_notification(notification: dict[str, Any]) -> list[Event]:
+    """What replay makes of a bare notification: nothing without a fetch, which replay never makes.
+
+    [] for resource types rules do not listen to (as live); otherwise a 400 saying what to give instead.
+    """
+    _resource_url(notification)
+    if notification.get("resource_type") not in SHIPMENT_RESOURCES:
+        return []
+    raise WebhookRejected(
+        400,
+        "shipstation: this notification holds only a resource_url, and replay never calls ShipStation;"
+        " give the shipments list (what GET resource_url returns) or a recording made by cartwire",
+    )
+
+
+def _resource_url(notification: dict[str, Any]) -> str:
+    url = notification.get("resource_url")
+    if not isinstance(url, str) or not url.strip():
+        raise WebhookRejected(400, "shipstation: resource_url is missing or not a string")
+    return url
 
 
 def _shipments(data: Any) -> list[Any]:
@@ -119,7 +141,8 @@ def _with_page(url: str, page: int) -> str:
     return urlunsplit(parts._replace(query=urlencode([*query, ("page", str(page))])))
 
 
-def _event(shipment: Shipment) -> Event:
+def _event(shipment: Shipment, raw: bytes) -> Event:
+    """The event of one shipment; `raw` is its own record, kept by the store and recordings."""
     return Event(
         source=SOURCE,
         type=SHIPMENT_CREATED,
@@ -128,4 +151,5 @@ def _event(shipment: Shipment) -> Event:
         dedupe_key=f"shipstation:shipment:{shipment.shipment_id}",
         occurred_at=shipment.created_at,
         id=str(shipment.shipment_id),
+        raw=raw,
     )
