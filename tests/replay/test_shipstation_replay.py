@@ -65,6 +65,7 @@ def test_a_followed_notification_is_recorded_with_the_shipments_read(tmp_path: P
     assert "resource_url" not in body
     [shipment] = body["shipments"]
     assert shipment["shipmentId"] == 33974374
+    assert shipment["shipTo"]["street1"] != "100 Sample Street"  # redacted all the same
 
 
 def test_a_shipstation_recording_replays_without_any_request(tmp_path: Path) -> None:

@@ -1,13 +1,16 @@
 """Make a delivery safe to keep in a recording: secrets removed, personal data replaced.
 
-The body is walked as JSON and each string is judged by its key. Secrets (card data, tokens,
-passwords, signatures, the query of a URL) become `[removed]`. Personal data (names, emails,
-phones, street addresses, postal codes, cities, IP addresses) becomes a placeholder derived from
-an HMAC of the value under a salt: the same value always gives the same placeholder within one
-salt, so joins between events still work (an email in a 3dcart order and in a later refund match),
-while the value cannot be read back without the salt, which is never written to the recording.
-Emails and IP addresses are also replaced wherever they appear inside other text (a comment).
-Numbers, booleans and empty strings are left as they are: amounts and ids are what rules need.
+The body is walked as JSON and each value is judged by its key (docs/recording.md lists the keys).
+Secrets (card data, tokens, passwords, signatures, the query of a URL) become `[removed]`. Personal
+data (names, emails, phones, street addresses, postal codes, cities, IP addresses), whether sent as
+a string or as a number (`"BillingZipCode": 60601`), becomes a placeholder string derived from an
+HMAC of the value under a salt: the same value always gives the same placeholder within one salt,
+so joins between events still work (an email in a 3dcart order and in a later refund match), while
+the value cannot be read back without the salt, which is never written to the recording.
+Inside other text (a comment) only what has a recognisable shape is replaced: emails, IPv4 and IPv6
+addresses, and phone numbers (`_looks_like_phone`); a name or a street in free text cannot be found
+reliably and stays. Other numbers, booleans and empty strings are kept: amounts and ids are what
+rules need.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import hmac
 import ipaddress
 import re
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -29,6 +33,11 @@ KEPT_HEADERS = frozenset({"content-type", "user-agent"})
 _SECRET_KEYS = ("token", "secret", "password", "signature", "apikey", "privatekey", "card", "cvv")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _IPV4 = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
+# Candidates only, each checked with `ipaddress` (so a time such as 10:32:13 stays).
+_IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{1,4})?(?![\w:]|\.\d)")
+# Candidates only, each checked by `_looks_like_phone`: digits with spaces, dots, dashes, parentheses.
+_PHONE = re.compile(r"(?<![\w+.:/-])\+?\(?\d[\d ().-]{5,}\d(?![\w:/-]|\.\d)")
+_PHONE_GROUPS = re.compile(r"[ ().-]+")
 
 
 def _kind_of_key(key: str) -> str | None:
@@ -36,24 +45,45 @@ def _kind_of_key(key: str) -> str | None:
     name = re.sub(r"[^a-z0-9]", "", key.lower())
     if any(part in name for part in _SECRET_KEYS):
         return "secret"
+    stem = name.rstrip("0123456789")  # street1, AddressLine2, Line1: numbered parts of one address
     for kind, parts in _PERSONAL_KEYS:
-        if any(name.endswith(part) for part in parts):
+        if any(stem.endswith(part) for part in parts):
             return kind
+    if stem != name and stem in _NUMBERED_ADDRESS_KEYS:
+        return "address"
     return _EXACT_KEYS.get(name)
 
 
+# Suffixes of normalised keys (lower case, only letters and digits, trailing digits dropped).
 _PERSONAL_KEYS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("email", ("email",)),
-    ("phone", ("phone", "phonenumber")),
+    ("email", ("email", "emailaddress", "emailaddr")),
+    ("phone", ("phone", "phonenumber", "freeformnumber", "mobile", "fax")),
     ("ip", ("ipaddress",)),
-    ("name", ("firstname", "lastname", "fullname", "customername", "company")),
-    ("address", ("address", "address2", "street", "street2")),
+    (
+        "name",
+        (
+            "firstname",
+            "lastname",
+            "middlename",
+            "fullname",
+            "givenname",
+            "familyname",
+            "displayname",
+            "customername",
+            "companyname",
+            "company",
+            "username",
+        ),
+    ),
+    ("address", ("address", "addressline", "street")),
     ("postal", ("zipcode", "zip", "postalcode")),
     ("city", ("city",)),
     ("birth", ("dob", "dateofbirth", "birthdate", "birthday")),
 )
 # Short names that would match too much as suffixes (`relationship`, `methodname`).
 _EXACT_KEYS = {"ip": "ip", "name": "name"}
+# Parts of an address only when numbered (QuickBooks' `Line1`; its `Line` is a list of sale lines).
+_NUMBERED_ADDRESS_KEYS = frozenset({"line", "addr"})
 
 
 class Redactor:
@@ -99,22 +129,24 @@ class Redactor:
             return {k: self._value(v, k) for k, v in value.items()}
         if isinstance(value, list):
             return [self._value(item, key) for item in value]
-        if not isinstance(value, str) or not value:
+        if isinstance(value, bool) or not isinstance(value, str | int | Decimal | float) or value == "":
             return value
         kind = None if key is None else _kind_of_key(key)
         if kind == "secret":
             return REMOVED
-        if kind is not None:
-            return value if self.keep_personal_data else self.placeholder(kind, value)
-        return self._text(value)
+        if kind is not None:  # a zip code or phone sent as a number is personal all the same
+            return value if self.keep_personal_data else self.placeholder(kind, str(value))
+        return self._text(value) if isinstance(value, str) else value
 
     def _text(self, text: str) -> str:
-        """Free text: URL queries removed; emails and IP addresses inside it replaced."""
+        """Free text: URL queries removed; emails, IP addresses and phone numbers inside it replaced."""
         text = _strip_url_query(text)
         if self.keep_personal_data:
             return text
         text = _EMAIL.sub(self._sub("email"), text)
-        return _IPV4.sub(self._sub("ip", valid=_is_ip), text)
+        text = _IPV6.sub(self._sub("ip", valid=_is_ip), text)  # before IPv4: `::ffff:203.0.113.7`
+        text = _IPV4.sub(self._sub("ip", valid=_is_ip), text)
+        return _PHONE.sub(self._sub("phone", valid=_looks_like_phone), text)
 
     def _sub(self, kind: str, valid: Callable[[str], bool] = lambda _: True) -> Callable[[re.Match[str]], str]:
         def replace(match: re.Match[str]) -> str:
@@ -130,6 +162,23 @@ def _is_ip(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _looks_like_phone(text: str) -> bool:
+    """7 to 15 digits in groups of at most 5, each after the first of at least 2 and the last of at
+    least 3 (`555-0100`, `+1 (312) 555-0199`), or 10 to 15 digits in a row (`3125550199`). Dates
+    (`2026-11-28`), times, amounts (`1234567.89`), versions and short ids stay.
+    """
+    groups = [group for group in _PHONE_GROUPS.split(text.lstrip("+")) if group]
+    digits = sum(len(group) for group in groups)
+    if len(groups) == 1:
+        return 10 <= digits <= 15
+    return (
+        7 <= digits <= 15
+        and all(len(group) <= 5 for group in groups)
+        and all(len(group) >= 2 for group in groups[1:])
+        and len(groups[-1]) >= 3
+    )
 
 
 def _strip_url_query(text: str) -> str:
