@@ -143,7 +143,7 @@ def library_for(config_path: Path | None) -> Library:
     "--record",
     "record_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Append each stored delivery to this recording (docs/recording.md).",
+    help="Append each stored delivery to this recording; its salt is kept in FILE.salt (docs/recording.md).",
 )
 @click.option(
     "--keep-personal-data", is_flag=True, help="With --record: keep personal data (secrets are removed all the same)."
@@ -155,12 +155,17 @@ def run(config_path: Path, record_path: Path | None, keep_personal_data: bool) -
     from cartwire.core.runtime import LogObserver, Runtime
     from cartwire.core.scheduler import Scheduler
     from cartwire.core.serve import Closable, serve
-    from cartwire.replay.record import live_recorder, redactor_from_environment
-    from cartwire.replay.recording import RecordingWriter
+    from cartwire.replay.record import start_recording
     from cartwire.rules.loader import load_rules, rule_library
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = load_config(config_path)
+    recording = None
+    if record_path is not None:  # before anything starts: a recording that cannot be written stops the start
+        try:
+            recording = start_recording(record_path, keep_personal_data=keep_personal_data)
+        except OSError as error:
+            raise click.ClickException(str(error)) from None
     store = open_store(config)  # first: a wrong database is named before connectors are contacted
     connectors = build_connectors(connector_registry(), config.connectors)
     try:
@@ -181,9 +186,8 @@ def run(config_path: Path, record_path: Path | None, keep_personal_data: bool) -
     except ValueError as error:  # a [retry."scope"] naming nothing loaded
         raise ConfigError(f"{config_path} {error}") from None
     closing: list[Closable] = [store, *connectors]
-    if record_path is not None:
-        writer = RecordingWriter(record_path)
-        runtime.recorder = live_recorder(writer, redactor_from_environment(keep_personal_data=keep_personal_data))
+    if recording is not None:
+        writer, runtime.recorder = recording
         closing.append(writer)
     serve(
         runtime,

@@ -49,10 +49,15 @@ def record(config_path: Path, since: str | None, until: str | None, output: Path
     Placeholders are consistent within one recording; set $CARTWIRE_RECORD_SALT to keep them the same
     across recordings.
     """
+    start, end = _moment(since), _moment(until)
+    if start is not None and end is not None and start >= end:
+        raise click.BadParameter(f"--since {since} must be before --until {until}: the period is empty")
     store = open_store(load_config(config_path), must_exist=True)
     try:
         redactor = redactor_from_environment(keep_personal_data=keep_personal_data)
-        count = write_records(output, stored_records(store, redactor, _moment(since), _moment(until)))
+        count = write_records(output, stored_records(store, redactor, start, end))
+    except OSError as error:
+        raise click.ClickException(f"cannot write the recording {output}: {error.strerror}") from None
     finally:
         store.close()
     click.echo(f"recorded {count} event{'s' if count != 1 else ''} to {output}")

@@ -17,12 +17,54 @@ from cartwire.replay.redact import Redactor
 SALT_VARIABLE = "CARTWIRE_RECORD_SALT"
 
 
+class SaltError(OSError):
+    """The salt file of a recording cannot be read or made; the message names it."""
+
+
 def redactor_from_environment(*, keep_personal_data: bool) -> Redactor:
     """A redactor salted with $CARTWIRE_RECORD_SALT (placeholders that stay the same across
     recordings), or with a random salt used for this recording only and never written anywhere.
     """
     salt = os.environ.get(SALT_VARIABLE, "").encode() or secrets.token_bytes(32)
     return Redactor(salt, keep_personal_data=keep_personal_data)
+
+
+def redactor_for_recording(path: Path, *, keep_personal_data: bool) -> Redactor:
+    """A redactor for a recording that is appended to (`run --record`): salted with
+    $CARTWIRE_RECORD_SALT when set, else with the random salt kept in `salt_path(path)`, made on
+    first use, so a restarted process gives the same placeholders. The salt never enters the recording.
+    """
+    salt = os.environ.get(SALT_VARIABLE, "").encode() or recording_salt(salt_path(path))
+    return Redactor(salt, keep_personal_data=keep_personal_data)
+
+
+def salt_path(recording: Path) -> Path:
+    """`traffic.jsonl` -> `traffic.jsonl.salt`, beside it."""
+    return recording.with_name(recording.name + ".salt")
+
+
+def recording_salt(path: Path) -> bytes:
+    """The salt kept at `path` (hex, readable by its owner only), made there if there is none yet."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _read_salt(path)
+    except OSError as error:
+        raise SaltError(f"cannot create the salt file {path}: {error.strerror}") from None
+    salt = secrets.token_hex(32)
+    with os.fdopen(fd, "w", encoding="ascii") as file:
+        file.write(salt + "\n")
+    return salt.encode()
+
+
+def _read_salt(path: Path) -> bytes:
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        raise SaltError(f"cannot read the salt file {path}: {getattr(error, 'strerror', error)}") from None
+    if len(text) < 32:
+        raise SaltError(f"the salt file {path} is empty or too short; remove it to start new placeholders")
+    return text.encode()
 
 
 def live_recorder(writer: RecordingWriter, redactor: Redactor) -> Callable[[WebhookRequest, list[Event]], None]:
@@ -46,6 +88,23 @@ def live_recorder(writer: RecordingWriter, redactor: Redactor) -> Callable[[Webh
         )
 
     return record
+
+
+def start_recording(
+    path: Path, *, keep_personal_data: bool
+) -> tuple[RecordingWriter, Callable[[WebhookRequest, list[Event]], None]]:
+    """Open `path` for `run --record` (before serving, so a wrong path stops the start): its writer
+    and the `Runtime.recorder`. Raises OSError with a message naming the file."""
+    try:
+        writer = RecordingWriter(path)
+    except OSError as error:
+        raise OSError(f"cannot write the recording {path}: {error.strerror}") from None
+    try:
+        redactor = redactor_for_recording(path, keep_personal_data=keep_personal_data)
+    except OSError:
+        writer.close()
+        raise
+    return writer, live_recorder(writer, redactor)
 
 
 def stored_records(
