@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import pytest
 from hypothesis import given, settings
@@ -12,6 +13,8 @@ from cartwire.replay import recording
 from cartwire.replay.inputs import read_inputs
 from cartwire.replay.recording import RecordingError
 from cartwire.replay.redact import Redactor
+from cartwire.replay.trace import TracedRules
+from cartwire.rules.loader import TEMPLATES_DIR
 
 from .story import DATA, PERSONAL, SECRETS, catalog, record_story, summary
 
@@ -154,20 +157,71 @@ def test_a_newer_format_version_is_refused_with_the_line(tmp_path):
 
 
 def test_an_older_version_is_upgraded_step_by_step(tmp_path, monkeypatch):
-    """The reader brings a line up to the current version before reading it: here a pretend
-    version 2 that renamed `time` to `occurred_at` still reads the version-1 line."""
+    """A pretend version 3 whose step 1 -> 2 renamed `time` to `occurred_at` and whose step 2 -> 3
+    renamed it back: a line of each version is brought up with exactly its own steps, in order."""
     path = tmp_path / "story.jsonl"
     record_story(tmp_path, path)
-    old_line = path.read_text().splitlines()[0]
-    current = recording.parse_line(old_line, "x")
+    v1 = json.loads(path.read_text().splitlines()[0])
+    current = recording.parse_line(json.dumps(v1), "x")
+    steps: list[int] = []
 
-    def upgrade(line):
-        return {**line, "version": 2}
+    def one_to_two(line):
+        steps.append(1)
+        rest = {k: v for k, v in line.items() if k != "time"}
+        return {**rest, "version": 2, "occurred_at": line["time"]}
 
-    monkeypatch.setattr(recording, "VERSION", 2)
-    monkeypatch.setitem(recording.UPGRADES, 1, upgrade)
-    upgraded = recording.parse_line(old_line, "x")
-    assert upgraded == current
+    def two_to_three(line):
+        steps.append(2)
+        rest = {k: v for k, v in line.items() if k not in ("occurred_at", "time")}  # v2 has no `time`
+        return {**rest, "version": 3} | ({"time": line["occurred_at"]} if "occurred_at" in line else {})
+
+    monkeypatch.setattr(recording, "VERSION", 3)
+    monkeypatch.setitem(recording.UPGRADES, 1, one_to_two)
+    monkeypatch.setitem(recording.UPGRADES, 2, two_to_three)
+    v2 = one_to_two(v1)
+    steps.clear()
+    for line, expected_steps in ((v1, [1, 2]), (v2, [2]), ({**v1, "version": 3}, [])):
+        assert recording.parse_line(json.dumps(line), "x") == current
+        assert steps == expected_steps
+        steps.clear()
+    monkeypatch.setitem(recording.UPGRADES, 1, lambda line: {**line, "version": 2})  # step 1 skipped
+    with pytest.raises(RecordingError, match="'time' is missing"):
+        recording.parse_line(json.dumps(v1), "x")
+
+
+GOLDEN = DATA / "recordings" / "story-v1.jsonl"
+# (rules fired, planned calls with their idempotency keys) of each line of GOLDEN with the shipped
+# templates. If a template changes on purpose, update this table; never the recording.
+GOLDEN_PLANS = [
+    ((), []),
+    ((), []),
+    (("capture on shipment",), [("sezzle.capture", "f60bb0020faeed2dfdce9f41d39451a0")]),
+    (
+        ("record a Sezzle capture on the store order",),
+        [("3dcart.add_transaction", "c351b9182e72842678f15ca8f3d0578d"),
+         ("3dcart.add_comment", "a0c4311a4330077f5e2ef9bc8629c027")],
+    ),
+    (
+        ("record a Sezzle refund on the store order",),
+        [("3dcart.add_transaction", "309e1b7ae84a60a58cc035d732b0224b"),
+         ("3dcart.add_comment", "78090fad02408f4a2386f9eb6370e1f1")],
+    ),
+    (("release on cancel",), [("sezzle.release", "53710d397a6bd67902b01ba8e5ffce3b")]),
+]  # fmt: skip
+
+
+def test_the_committed_version_1_recording_still_replays_into_its_plans():
+    """A recording written by format version 1, kept as it was: a change to the format or to how
+    bodies are parsed again that breaks old recordings fails here."""
+    assert {json.loads(line)["version"] for line in GOLDEN.read_text().splitlines()} == {1}
+    cat = catalog()
+    replayed = list(TracedRules([TEMPLATES_DIR], cat).replay(read_inputs(cat, [GOLDEN])))
+    assert [item.problem for item, _ in replayed] == [""] * len(GOLDEN_PLANS)
+    plans = [outcome.plan for _, outcome in replayed if outcome is not None]
+    assert [(p.fired, [(c.qualified_name, c.idempotency_key) for c in p.calls]) for p in plans if p] == GOLDEN_PLANS
+    capture = plans[2].calls[0] if plans[2] else None
+    assert capture is not None
+    assert capture.arguments["amount"].amount == Decimal("108.91")
 
 
 def test_a_line_with_a_missing_field_names_the_field(tmp_path):
