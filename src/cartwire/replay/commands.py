@@ -16,7 +16,7 @@ from cartwire.replay import RULE_TEST_SUFFIX
 from cartwire.replay.coverage import Coverage, render_table
 from cartwire.replay.inputs import read_inputs
 from cartwire.replay.record import redactor_from_environment, stored_records, write_records
-from cartwire.replay.report import Replayed, diff, outcome_json, render_text
+from cartwire.replay.report import Replayed, diff, outcome_json, problems, render_text
 from cartwire.replay.ruletest import Result, RuleTest, RuleTestError, Runner, load, test_files
 from cartwire.replay.trace import TracedRules
 
@@ -100,9 +100,13 @@ def replay(
     lines, failures = render_text(replayed)
     document: dict[str, Any] = {"events": [outcome_json(item, outcome) for item, outcome in replayed]}
     if other_rules is not None:
-        lines, document["changes"], _ = diff(
-            replayed, list(TracedRules([other_rules], catalog, library).replay(inputs))
-        )
+        other = list(TracedRules([other_rules], catalog, library).replay(inputs))
+        found = problems(replayed, other)  # shown, since only what changes is listed
+        lines, document["changes"], _ = diff(replayed, other)
+        lines = [f"error: {p['where']}: {p['problem']}" for p in found] + lines
+        if found:
+            document["problems"] = found
+        failures = len(found)
         document.pop("events")
     if coverage:
         report = _coverage(rules, replayed)

@@ -20,17 +20,22 @@ from cartwire.replay.recording import RecordedEvent, RecordingError
 
 @dataclass(frozen=True)
 class Input:
-    """One event to replay, or the reason a delivery could not be read (`event` is None)."""
+    """One event to replay, or the reason a delivery could not be read (`event` is None), or a note
+    about a file that holds no event (an empty recording)."""
 
     where: str
     event: Event | None = None
     problem: str = ""
+    note: str = ""  # with no event and no problem: something to tell that is not a failure
 
 
 def read_inputs(catalog: Catalog, paths: Iterable[Path]) -> Iterator[Input]:
     """The events of each file in order: every line of a recording, every event of a raw body."""
     for path in paths:
         data = path.read_bytes()
+        if recording.is_empty(data):
+            yield Input(str(path), note="an empty file: read as a recording of no events")
+            continue
         if recording.is_recording(data):
             try:
                 for record in recording.read(path):

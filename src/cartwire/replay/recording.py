@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -119,14 +120,24 @@ def private_file(path: Path, *, append: bool) -> IO[str]:
     return os.fdopen(os.open(path, flags, 0o600), "a" if append else "w", encoding="utf-8")
 
 
+def is_empty(data: bytes) -> bool:
+    """Whether `data` is an empty recording: a recording of no events (`cartwire record` of a quiet
+    period) is an empty file, since every line is an event."""
+    return not data.strip()
+
+
 def is_recording(data: bytes) -> bool:
-    """Whether `data` is a recording (rather than the raw body of one delivery)."""
+    """Whether `data` is a recording (rather than the raw body of one delivery): its first line is a
+    JSON object of this format, or, damaged, still starts like one (so reading names the bad line)."""
     first = data.lstrip().split(b"\n", 1)[0]
     try:
         line = json.loads(first)
     except (ValueError, UnicodeDecodeError):
-        return False
+        return first.startswith(b"{") and _FORMAT_FIELD.search(first[:200]) is not None
     return isinstance(line, dict) and line.get("format") == FORMAT
+
+
+_FORMAT_FIELD = re.compile(rb'"format"\s*:\s*"' + FORMAT.encode() + rb'"')
 
 
 def read(path: Path) -> Iterator[RecordedEvent]:

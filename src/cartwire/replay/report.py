@@ -63,8 +63,8 @@ def render_text(replayed: Iterable[Replayed]) -> tuple[list[str], int]:
             shown = _file_of(item.where)
             lines.append(f"{shown}:")
         if outcome is None:
-            lines.append(f"  {item.problem}")
-            failures += 1
+            lines.append(f"  {item.problem or 'note: ' + item.note}")
+            failures += bool(item.problem)
             continue
         lines.append(f"  {_heading(outcome)}")
         if outcome.duplicate:
@@ -114,7 +114,9 @@ def _file_of(where: str) -> str:
 
 def outcome_json(item: Input, outcome: Outcome | None) -> dict[str, Any]:
     if outcome is None:
-        return {"where": item.where, "problem": item.problem}
+        return (
+            {"where": item.where, "problem": item.problem} if item.problem else {"where": item.where, "note": item.note}
+        )
     event = outcome.event
     result: dict[str, Any] = {
         "where": item.where,
@@ -168,6 +170,17 @@ def _decision_lines(outcome: Outcome | None) -> list[str]:
     lines += [f"hold: {h.reason}  [rule {h.rule!r}]" for h in plan.holds]
     lines += [f"conflict: {c.reason}" for c in plan.conflicts]
     return lines or ["(no action)"]
+
+
+def problems(*replays: list[Replayed]) -> list[dict[str, str]]:
+    """Every input that could not be read, or whose evaluation failed, in any of `replays`, once."""
+    found: dict[tuple[str, str], dict[str, str]] = {}
+    for replayed in replays:
+        for item, outcome in replayed:
+            problem = item.problem if outcome is None else (outcome.error if outcome.plan is None else "")
+            if problem and not (outcome is not None and outcome.duplicate):
+                found.setdefault((item.where, problem), {"where": item.where, "problem": problem})
+    return list(found.values())
 
 
 def diff(before: list[Replayed], after: list[Replayed]) -> tuple[list[str], list[dict[str, Any]], int]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cartwire.core.catalog import Catalog
+from cartwire.core.engine import RuleError
 from cartwire.core.events import Event
 from cartwire.core.functions import Library
 from cartwire.core.plan import ActionCall
@@ -100,10 +101,8 @@ def _test(path: Path, rules: tuple[Path, ...], index: int, entry: Any) -> RuleTe
     events = entry.get("events")
     if not isinstance(events, list) or not events or not all(isinstance(e, dict) for e in events):
         raise RuleTestError(f"{where}: `events` must be a list of tables, each with a file, a recording or a body")
-    for event in events:
-        _known(event, {"file", "recording", "line", "body", "source", "type", "query", "time", "set"}, where)
-        if sum(key in event for key in ("file", "recording", "body")) != 1:
-            raise RuleTestError(f"{where}: each event needs exactly one of `file`, `recording` or `body`")
+    for number, event in enumerate(events, start=1):
+        _event_spec(event, f"{where}: event {number}")
     if "expect" not in entry and "hold" not in entry:
         raise RuleTestError(f"{where}: say what is expected: `expect = [...]` (empty for no action) or `hold`")
     calls = None
@@ -111,10 +110,49 @@ def _test(path: Path, rules: tuple[Path, ...], index: int, entry: Any) -> RuleTe
         expect = entry["expect"]
         if not isinstance(expect, list) or not all(isinstance(c, dict) and "call" in c for c in expect):
             raise RuleTestError(f'{where}: `expect` must be a list of {{ call = "…", arguments = {{…}} }}')
+        for call in expect:
+            _known(call, {"call", "arguments"}, f"{where}: expected call {call['call']!r}")
+            _of_type(call.get("arguments", {}), dict, f"{where}: expected call {call['call']!r}: arguments",
+                     "a table such as { amount = \"108.91 USD\" }")  # fmt: skip
         calls = tuple(ExpectedCall(str(c["call"]), dict(c.get("arguments", {}))) for c in expect)
     own_rules = _paths(path.parent, entry["rules"], where) if "rules" in entry else rules
     hold = entry.get("hold")
-    return RuleTest(path, name, own_rules, tuple(events), calls, None if hold is None else str(hold))
+    if hold is not None:
+        _of_type(hold, str, f"{where}: hold", "the hold's reason as a string")
+    return RuleTest(path, name, own_rules, tuple(events), calls, hold)
+
+
+# What each key of an event may hold: (types, how to say it).
+_EVENT_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "file": (str, "a path"),
+    "recording": (str, "a path"),
+    "line": (int, "a line number"),
+    "body": ((str, dict, list), "a string, a table or an array"),
+    "source": (str, "a connector name"),
+    "type": (str, "an event type"),
+    "query": (dict, 'a table such as { event = "created" }'),
+    "time": (str, "an RFC 3339 time in a string"),
+    "set": (dict, 'a table of "dotted.path" = value'),
+}
+
+
+def _event_spec(event: Mapping[str, Any], where: str) -> None:
+    _known(event, set(_EVENT_KEYS), where)
+    if sum(key in event for key in ("file", "recording", "body")) != 1:
+        raise RuleTestError(f"{where}: needs exactly one of `file`, `recording` or `body`")
+    for key, value in event.items():
+        kinds, wanted = _EVENT_KEYS[key]
+        _of_type(value, kinds, f"{where}: {key}", wanted)
+    if "line" in event and "recording" not in event:
+        raise RuleTestError(f"{where}: `line` picks a line of a `recording`, and there is none")
+
+
+def _of_type(value: Any, kinds: type | tuple[type, ...], what: str, wanted: str) -> None:
+    """Refuse `value` unless it is one of `kinds` (a TOML boolean is never a number)."""
+    if isinstance(value, kinds) and not isinstance(value, bool):
+        return
+    got = "a table" if isinstance(value, dict) else "an array" if isinstance(value, list) else repr(value)
+    raise RuleTestError(f"{what} must be {wanted}, got {got}")
 
 
 def _known(table: Mapping[str, Any], keys: set[str], where: str) -> None:
@@ -138,18 +176,27 @@ class Runner:
         self.library = library
         self.rule_sets: dict[tuple[Path, ...], TracedRules] = {}
 
+        self._broken: dict[tuple[Path, ...], str] = {}  # rule sets that do not load: why
+
     def rules(self, paths: tuple[Path, ...]) -> TracedRules:
+        """The compiled rule set; raises `RuleTestError` (each time asked) when it does not load."""
+        if paths in self._broken:
+            raise RuleTestError(self._broken[paths])
         if paths not in self.rule_sets:
-            self.rule_sets[paths] = TracedRules(paths, self.catalog, self.library)
+            try:
+                self.rule_sets[paths] = TracedRules(paths, self.catalog, self.library)
+            except RuleError as error:
+                self._broken[paths] = f"the rules {', '.join(map(str, paths))} do not load:\n{error}"
+                raise RuleTestError(self._broken[paths]) from None
         return self.rule_sets[paths]
 
     def run(self, test: RuleTest) -> Result:
         try:
             events = [e for spec in test.events for e in self._events(test, spec)]
+            rules = self.rules(test.rules)
         except (RuleTestError, RecordingError, WebhookRejected, LookupError, OSError, ValueError) as error:
             reason = error.reason if isinstance(error, WebhookRejected) else str(error)
             return Result(test, (f"error: {reason}",))
-        rules = self.rules(test.rules)
         outcomes = tuple(rules.replay_events(events))
         errors = [f"error: {o.error}" for o in outcomes if o.error]
         if errors:
@@ -157,6 +204,8 @@ class Runner:
         return Result(test, tuple(compare(outcomes, test.calls, test.hold)), outcomes)
 
     def _events(self, test: RuleTest, spec: Mapping[str, Any]) -> list[Event]:
+        if "type" in spec:
+            self._known_type(str(spec["type"]))
         base = test.file.parent
         if "recording" in spec:
             records = list(recording.read(base / str(spec["recording"])))
@@ -180,6 +229,13 @@ class Runner:
         else:
             events = parse_body(self.catalog, body, query)
         return [_with(event, spec) for event in events]
+
+    def _known_type(self, name: str) -> None:
+        """An overridden type must be one the loaded connectors offer: rules on any other never fire."""
+        if name not in self.catalog.events:
+            close = difflib.get_close_matches(name, self.catalog.events, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(self.catalog.events))}"
+            raise RuleTestError(f"type {name!r} is not an event type of the loaded connectors; {hint}")
 
 
 def _inline(body: Any) -> bytes:
@@ -214,14 +270,25 @@ def _set(body: bytes, changes: Mapping[str, Any] | None) -> bytes:
 
 def _assign(target: Any, steps: list[str], value: Any, path: str) -> None:
     for step in steps[:-1]:
-        target = target[int(step)] if isinstance(target, list) else target.get(step)
+        target = target[_index(target, step, path)] if isinstance(target, list) else target.get(step)
         if not isinstance(target, dict | list):
             raise RuleTestError(f"set {path!r}: the body has no object at {step!r}")
     last = steps[-1]
     if isinstance(target, list):
-        target[int(last)] = value
+        target[_index(target, last, path)] = value
     else:
         target[last] = value
+
+
+def _index(items: list[Any], step: str, path: str) -> int:
+    """The list position `step` names, or an error naming the path and what is there."""
+    if not step.isdigit():
+        raise RuleTestError(f"set {path!r}: {step!r} is not a position in a list (0, 1, …)")
+    if int(step) >= len(items):
+        raise RuleTestError(
+            f"set {path!r}: the list at {step!r} has {len(items)} item(s), positions 0 to {len(items) - 1}"
+        )
+    return int(step)
 
 
 def compare(outcomes: Iterable[Outcome], calls: Sequence[ExpectedCall] | None, hold: str | None = None) -> list[str]:
