@@ -72,3 +72,35 @@ def test_the_fixtures_load_rules_feed_events_and_assert_on_plans(pytester):
     """)
     result = pytester.runpytest("-p", "no:cacheprovider", "-k", "test_capture or inline or wrong")
     result.assert_outcomes(passed=3)
+
+
+ONLY_THE_STORE = '[connectors.3dcart]\nwebhook_secret = "s"\n'  # no Sezzle: rules calling it cannot load
+
+
+def test_collected_rule_tests_use_the_configuration_given_on_the_command_line(pytester):
+    project(pytester)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=4)  # without a configuration: every connector, default settings
+    (pytester.path / "store-only.toml").write_text(ONLY_THE_STORE)
+    result = pytester.runpytest("-p", "no:cacheprovider", "--cartwire-config", "store-only.toml")
+    result.assert_outcomes(failed=4)
+    result.stdout.fnmatch_lines(["*do not load*", "*sezzle*"])
+
+
+def test_the_ini_option_configures_rule_tests_and_fixtures(pytester):
+    project(pytester)
+    (pytester.path / "store-only.toml").write_text(ONLY_THE_STORE)
+    pytester.makeini("[pytest]\nfilterwarnings = error\ncartwire_config = store-only.toml\n")
+    pytester.makepyfile("""
+        def test_the_fixture_sees_the_configured_connectors(cartwire_catalog):
+            assert sorted(cartwire_catalog.connectors) == ["3dcart"]
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=4)
+
+
+def test_a_missing_configuration_is_a_usage_error(pytester):
+    project(pytester)
+    result = pytester.runpytest("-p", "no:cacheprovider", "--cartwire-config", "nowhere.toml")
+    assert result.ret != 0
+    result.stderr.fnmatch_lines(["*cartwire_config: nowhere.toml is not a file*"])

@@ -3,9 +3,12 @@ project's own test suite.
 
 - Every `*.ruletest.toml` under the collected paths becomes test items, one per `[[test]]`,
   reported with the same diff as `cartwire test`.
-- Fixtures: `cartwire_catalog` (every registered connector with default settings; override it in
-  a conftest for other settings) and `cartwire_rules`, which loads a rule set into a `RuleSet`
-  that evaluates events from bodies, files or recordings and asserts on the plans.
+- Fixtures: `cartwire_catalog` (the connectors of the configuration, or every registered one with
+  default settings) and `cartwire_rules`, which loads a rule set into a `RuleSet` that evaluates
+  events from bodies, files or recordings and asserts on the plans.
+- The configuration is `--cartwire-config FILE` or the ini option `cartwire_config` (relative to
+  the ini file), read as `cartwire test --config FILE` reads it; rule test files and the fixtures
+  both use it.
 - For connector authors (`cartwire.testing.connector_fixtures`): `cartwire_emulator`,
   `cartwire_engine` and `cartwire_events`.
 
@@ -30,20 +33,64 @@ from cartwire.testing.connector_fixtures import catalog_of, events_of
 if TYPE_CHECKING:
     from cartwire.core.catalog import Catalog
     from cartwire.core.events import Event
+    from cartwire.core.functions import Library
     from cartwire.replay.ruletest import RuleTest, Runner
     from cartwire.replay.trace import Outcome
 
 _RUNNER = pytest.StashKey["Runner"]()
+_CONFIGURED = pytest.StashKey["tuple[Catalog, Library | None]"]()
+CONFIG_HELP = "Cartwire configuration for rule tests and fixtures, as `cartwire test --config` reads it."
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("cartwire").addoption("--cartwire-config", dest="cartwire_config", metavar="FILE", help=CONFIG_HELP)
+    parser.addini("cartwire_config", CONFIG_HELP + " Relative to the ini file.", default="")
+
+
+def config_path(config: pytest.Config) -> Path | None:
+    """The configuration file given on the command line (relative to where pytest runs), else in the ini."""
+    given = config.getoption("cartwire_config", None)
+    if given:
+        return Path(given)
+    ini = str(config.getini("cartwire_config") or "")
+    if not ini:
+        return None
+    return (config.inipath.parent if config.inipath else config.rootpath) / ini
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A configuration file that is not there stops the session at once (nothing is loaded yet)."""
+    path = config_path(config)
+    if path is not None and not path.is_file():
+        raise pytest.UsageError(f"cartwire_config: {path} is not a file")
+
+
+def configured(config: pytest.Config) -> tuple[Catalog, Library | None]:
+    """The connectors and rule functions of the configuration, read once per session; without one,
+    every registered connector with default settings and the built-in functions."""
+    if _CONFIGURED not in config.stash:
+        path = config_path(config)
+        if path is None:
+            config.stash[_CONFIGURED] = (default_catalog(), None)
+        else:
+            from cartwire.cli import catalog_for, library_for
+            from cartwire.core.config import ConfigError
+
+            try:
+                config.stash[_CONFIGURED] = (catalog_for(path), library_for(path))
+            except ConfigError as error:
+                raise pytest.UsageError(f"cartwire_config: {error}") from None
+    return config.stash[_CONFIGURED]
 
 
 class RuleSet:
     """A rule set under test: feed it events, get `Outcome`s (plan, reasons), assert on them."""
 
-    def __init__(self, paths: Sequence[Path], catalog: Catalog):
+    def __init__(self, paths: Sequence[Path], catalog: Catalog, library: Library | None = None):
         from cartwire.replay.trace import TracedRules
 
         self.catalog = catalog
-        self.rules = TracedRules(paths, catalog)
+        self.rules = TracedRules(paths, catalog, library)
 
     def events(self, source: bytes | str | Path | Any, *, query: Mapping[str, str] | None = None) -> list[Event]:
         """The events of a raw body (bytes, or a JSON-able value), a body file or a recording."""
@@ -81,17 +128,18 @@ def default_catalog() -> Catalog:
 
 
 @pytest.fixture
-def cartwire_catalog() -> Catalog:
-    """The connectors rules are checked against: every registered one, with default settings."""
-    return default_catalog()
+def cartwire_catalog(pytestconfig: pytest.Config) -> Catalog:
+    """The connectors rules are checked against: the configuration's (`--cartwire-config`), or every
+    registered one with default settings."""
+    return configured(pytestconfig)[0]
 
 
 @pytest.fixture
-def cartwire_rules(cartwire_catalog: Catalog) -> Callable[..., RuleSet]:
+def cartwire_rules(cartwire_catalog: Catalog, pytestconfig: pytest.Config) -> Callable[..., RuleSet]:
     """`cartwire_rules("rules/")` -> a `RuleSet` of those rule files or directories."""
 
     def load(*paths: str | Path) -> RuleSet:
-        return RuleSet([Path(p) for p in paths], cartwire_catalog)
+        return RuleSet([Path(p) for p in paths], cartwire_catalog, configured(pytestconfig)[1])
 
     return load
 
@@ -142,5 +190,5 @@ def _runner(config: pytest.Config) -> Runner:
     if _RUNNER not in config.stash:
         from cartwire.replay.ruletest import Runner
 
-        config.stash[_RUNNER] = Runner(default_catalog())
+        config.stash[_RUNNER] = Runner(*configured(config))
     return config.stash[_RUNNER]
