@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import TypeVar
 
 from pydantic import BaseModel
@@ -39,7 +40,7 @@ from cartwire.core.types import (
     type_of_model,
 )
 from cartwire.grammar import ast
-from cartwire.grammar.diagnostics import Diagnostic, did_you_mean
+from cartwire.grammar.diagnostics import Diagnostic, did_you_mean, internal_error
 
 T = TypeVar("T")
 _ORDERED = frozenset({"number", "money", "datetime", "date", "any"})
@@ -112,12 +113,13 @@ def check(
     checker = _Checker(catalog, library or default_library())
     for file in files:
         for mapping in file.mappings:
-            checker.mapping(file, mapping)
+            checker.isolated(file, mapping, partial(checker.mapping, file, mapping))
     rules = [
         rule
         for file_index, file in enumerate(files)
         for rule_index, node in enumerate(file.rules)
-        if (rule := checker.rule(file, node, (file_index, rule_index))) is not None
+        if (rule := checker.isolated(file, node, partial(checker.rule, file, node, (file_index, rule_index))))
+        is not None
     ]
     return rules, checker.diagnostics
 
@@ -202,6 +204,18 @@ class _Checker:
         except _Problem as problem:
             if problem.diagnostic is not None:
                 self.diagnostics.append(problem.diagnostic)
+            return None
+
+    def isolated(self, file: ast.RuleFile, block: ast.Rule | ast.Mapping, step: Callable[[], T]) -> T | None:
+        """Check one rule or mapping; a failure of the checker itself becomes a diagnostic at the
+        block, so one block that trips a bug never hides the problems of the others.
+        """
+        try:
+            return step()
+        except Exception as error:  # noqa: BLE001 - any failure of the checker, reported, not raised
+            what = f'rule "{block.name}"' if isinstance(block, ast.Rule) else f"mapping `{block.name}`"
+            where = block.name_span
+            self.diagnostics.append(internal_error(file.filename, error, f"checking {what}", file.source, where))
             return None
 
     # --- rules -----------------------------------------------------------------------------
@@ -313,10 +327,10 @@ class _Checker:
                 return self.compare(expr, scope)
             case ast.Membership():
                 return self.membership(expr, scope)
-            case ast.And(left=left, right=right):
-                return ir.And(*self.operands(scope, left, right))
-            case ast.Or(left=left, right=right):
-                return ir.Or(*self.operands(scope, left, right))
+            case ast.And(operands=operands):
+                return ir.joined(ir.And, self.operands(scope, operands))
+            case ast.Or(operands=operands):
+                return ir.joined(ir.Or, self.operands(scope, operands))
             case ast.Not(operand=operand):
                 return ir.Not(self.condition(operand, scope))
             case ast.Arithmetic():
@@ -340,13 +354,12 @@ class _Checker:
                 return self.member(expr, scope)
         raise AssertionError(f"unexpected syntax node {expr!r}")
 
-    def operands(self, scope: _Scope, left: ast.Expr, right: ast.Expr) -> tuple[ir.Node, ir.Node]:
-        """Check both operands of `and` / `or`, so that a mistake on each side is reported."""
-        checked_left = self.guard(lambda: self.condition(left, scope))
-        checked_right = self.guard(lambda: self.condition(right, scope))
-        if checked_left is None or checked_right is None:
+    def operands(self, scope: _Scope, operands: tuple[ast.Expr, ...]) -> list[ir.Node]:
+        """Check every operand of `and` / `or`, so that a mistake in each is reported."""
+        checked = [self.guard(lambda o=o: self.condition(o, scope)) for o in operands]  # type: ignore[misc]
+        if any(node is None for node in checked):
             raise _Problem(None)
-        return checked_left, checked_right
+        return [node for node in checked if node is not None]
 
     def is_label(self, expr: ast.Expr, scope: _Scope) -> bool:
         """A bare name that is not a field: an enum label, resolved by what it is compared with."""
