@@ -120,7 +120,7 @@ def _quantifiers(children: st.SearchStrategy[ast.Expr]) -> st.SearchStrategy[ast
 
 def _run(kind: type[ast.And] | type[ast.Or], children: st.SearchStrategy[ast.Expr]) -> st.SearchStrategy[ast.Expr]:
     """`a and b …` as the parser builds it: a run never starts with a run of its own kind."""
-    operands = st.lists(children, min_size=2, max_size=3).filter(lambda o: not isinstance(o[0], kind))
+    operands = st.lists(children, min_size=2, max_size=2).filter(lambda o: not isinstance(o[0], kind))
     return st.builds(kind, operands=operands.map(tuple), span=st.just(SPAN))
 
 
