@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from cartwire.cli import main
 from cartwire.core import checker
 from cartwire.core.catalog import Catalog
-from cartwire.core.engine import compile_rules
+from cartwire.core.engine import EvaluationError, compile_rules
 from cartwire.core.events import Event
 from cartwire.grammar import parse_rules
 from cartwire.grammar.formatter import format_text
@@ -107,3 +107,15 @@ def test_a_formatter_failure_in_one_file_does_not_stop_the_others(tmp_path: Path
     result = CliRunner().invoke(main, ["fmt", "--check", str(tmp_path)])
     assert "Cartwire failed while formatting the rule file: RuntimeError: boom" in result.output
     assert f"would reformat {tmp_path / 'b.rules'}" in result.output
+
+
+@pytest.mark.parametrize("reference", [False, True], ids=["compiled", "interpreted"])
+def test_money_too_large_at_evaluation_is_an_evaluation_error_naming_the_rule_and_place(
+    reference: bool, catalog: Catalog, make_event: Callable[..., Event]
+):
+    text = _rule("order.total * 100000000000000000000 > 1 USD", "huge")
+    engine = compile_rules([parse_rules(text, "t.rules")], catalog, reference=reference)
+    with pytest.raises(EvaluationError) as raised:
+        engine.evaluate(make_event())
+    assert (raised.value.rule, raised.value.location) == ("huge", "t.rules:3:8")
+    assert str(raised.value) == 't.rules:3:8: rule "huge": amount is too large (its magnitude must be below 1E+18)'

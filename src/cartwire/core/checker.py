@@ -16,10 +16,11 @@ from pydantic import BaseModel
 
 from cartwire.core import ir
 from cartwire.core.catalog import ENVELOPE_FIELDS, ActionInfo, Catalog, EventInfo
+from cartwire.core.compiler import fold
 from cartwire.core.functions import Function, Library, default_library
 from cartwire.core.history import HISTORY_FIELDS
 from cartwire.core.mapping import CheckedMapping, FieldTree, build, missing_fields
-from cartwire.core.money import Money
+from cartwire.core.money import AmountTooLarge, Money
 from cartwire.core.satisfiable import never_true
 from cartwire.core.schedules import Schedule, Tick, parse_schedule
 from cartwire.core.templates import compile_template, is_template
@@ -557,7 +558,24 @@ class _Checker:
             self.same_currency(node, [(node.left, left), (node.right, right)], verb)
         if isinstance(left.type, Optional_) or isinstance(right.type, Optional_):
             result = Optional_(result)
+        self.constant_arithmetic(node, left, right)
         return ir.Arithmetic(node.op, left, right, result)
+
+    def constant_arithmetic(self, node: ast.Arithmetic, left: ir.Node, right: ir.Node) -> None:
+        """What fails on every event fails now: dividing by a constant zero, and arithmetic on
+        constants whose result money cannot hold."""
+        left, right = fold(left), fold(right)
+        if node.op == "/" and isinstance(right, ir.Const) and right.value is not None and right.value == 0:
+            raise self.problem(
+                node.right.span,
+                f"division by zero: `{self.text(node.right)}` is always zero",
+                "divide by something else",
+            )
+        if isinstance(left, ir.Const) and isinstance(right, ir.Const):
+            try:
+                ir.arithmetic(node.op, left.value, right.value)
+            except AmountTooLarge as error:
+                raise self.problem(node.span, f"`{self.text(node)}`: {error}", "use smaller numbers") from None
 
     def default(self, node: ast.Default, scope: _Scope, expected: Type | None) -> ir.Node:
         value = self.expr(node.value, scope, expected)

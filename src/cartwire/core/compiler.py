@@ -30,6 +30,7 @@ from typing import Any
 
 from cartwire.core import interpreter, ir
 from cartwire.core.events import Event
+from cartwire.core.money import AmountTooLarge
 from cartwire.core.types import ANY, BOOL, DATE, DATETIME, MONEY, NUMBER, STRING, EnumType, ListType, Optional_, Type
 
 Evaluate = Callable[[Event], Any]
@@ -120,7 +121,7 @@ def _constant(compute: Callable[[], Any], type_: Type) -> ir.Const | None:
     """
     try:
         return ir.Const(compute(), type_)
-    except ir.EvalFailure:
+    except (ir.EvalFailure, AmountTooLarge):
         return None
 
 

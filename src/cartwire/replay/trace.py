@@ -17,11 +17,10 @@ from pathlib import Path
 from cartwire.core import interpreter, ir
 from cartwire.core.catalog import Catalog
 from cartwire.core.checker import CheckedRule, check
-from cartwire.core.engine import Engine, EvaluationError, RuleError, compile_rules
+from cartwire.core.engine import REFUSALS, Engine, EvaluationError, RuleError, compile_rules
 from cartwire.core.events import Event
 from cartwire.core.functions import Library
 from cartwire.core.history import EMPTY, History
-from cartwire.core.money import CurrencyMismatch
 from cartwire.core.plan import Plan
 from cartwire.replay.describe import children, describe
 from cartwire.replay.inputs import Input
@@ -145,7 +144,7 @@ class TracedRules:
             seen: dict[int, set[bool]] = {}
             if prepared.checked.condition is not None:
                 # The engine's own error, if any, is what replay reports; the parts before it still count.
-                with suppress(CurrencyMismatch, TypeError, ir.EvalFailure):
+                with suppress(*REFUSALS):
                     interpreter.evaluate(prepared.checked.condition, event, _observer(seen))
             fired = plan is not None and compiled.name in plan.fired
             conditions = tuple(
