@@ -119,3 +119,17 @@ def test_money_too_large_at_evaluation_is_an_evaluation_error_naming_the_rule_an
         engine.evaluate(make_event())
     assert (raised.value.rule, raised.value.location) == ("huge", "t.rules:3:8")
     assert str(raised.value) == 't.rules:3:8: rule "huge": amount is too large (its magnitude must be below 1E+18)'
+
+
+def test_replay_says_the_rules_after_an_error_were_not_evaluated(tmp_path: Path):
+    rules = tmp_path / "r.rules"
+    rules.write_text(
+        _rule("order.total * 100000000000000000000 > 1 USD", "huge")
+        + 'rule "after"\n  on 3dcart.order.status_changed\n  then 3dcart.add_comment(text: "x")\nend\n'
+    )
+    sample = Path(__file__).resolve().parents[1] / "data" / "3dcart" / "order-status-shipped.json"
+    result = CliRunner().invoke(main, ["replay", "--rules", str(rules), str(sample)])
+    assert result.exit_code == 1
+    assert f'error: {rules}:3:8: rule "huge": amount is too large' in result.output
+    assert "rule 'after' not evaluated (the event stopped at an error in rule 'huge')" in result.output
+    assert "rule 'after' did not fire" not in result.output
