@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from decimal import Decimal
 
 from engine_fakes import (
@@ -31,6 +32,7 @@ from cartwire.core.functions import default_library
 from cartwire.core.money import Money
 from cartwire.grammar import RuleSyntaxError, parse_rules
 from cartwire.grammar.diagnostics import Diagnostic
+from cartwire.grammar.formatter import format_text
 
 CATALOG = Catalog(connectors(FakeStore, FakeSezzle, FakeReports))
 LIBRARY = default_library(RateTable.parse({"USD/EUR": "0.92"}), "America/Chicago")
@@ -228,6 +230,44 @@ def test_generated_rules_check_into_rules_or_positioned_diagnostics_never_an_exc
 def test_arbitrary_text_is_checked_into_diagnostics_never_an_exception(text: str):
     for diagnostic in _check(text):
         assert diagnostic.severity in ("error", "warning")
+
+
+@st.composite
+def extreme_conditions(draw: st.DrawFn) -> str:
+    """Conditions at the language's edges, built from its own fragments: amounts too large for
+    money, runs of a thousand `and`s, nesting far deeper than anyone writes."""
+    atom = draw(_expressions())
+    digits = "9" * draw(st.integers(15, 40))
+    depth = draw(st.integers(50, 700))
+    return draw(
+        st.sampled_from(
+            [
+                f"order.total > {digits} USD",
+                f"order.total * {digits} > 1 USD",
+                f"order.item_count * {digits} > {digits}",
+                f" {draw(st.sampled_from(['and', 'or']))} ".join([atom] * draw(st.integers(50, 1200))),
+                "not " * depth + atom,
+                "-" * depth + atom,
+                "(" * depth + atom + ")" * depth,
+                atom + f" {draw(st.sampled_from(['+', '??', '*']))} {atom}" * depth,
+            ]
+        )
+    )
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(extreme_conditions(), ORDERS)
+def test_extreme_rules_give_diagnostics_or_plans_never_an_exception(condition: str, fields: dict[str, object]):
+    text = f'rule "generated"\n  on 3dcart.order.created\n  when {condition}\n  then stop\nend\n'
+    with contextlib.suppress(RuleSyntaxError):
+        format_text(text, "generated.rules")
+    if any(d.severity == "error" for d in _check(text)):
+        return
+    files = [parse_rules(text, "generated.rules")]
+    event = order_event(store_order(**fields), type="3dcart.order.created", key="1")
+    compiled = compile_rules(files, CATALOG, library=LIBRARY)
+    reference = compile_rules(files, CATALOG, library=LIBRARY, reference=True)
+    assert _outcome(compiled, event) == _outcome(reference, event)
 
 
 def _outcome(engine, event):  # type: ignore[no-untyped-def]

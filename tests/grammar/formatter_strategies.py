@@ -118,6 +118,12 @@ def _quantifiers(children: st.SearchStrategy[ast.Expr]) -> st.SearchStrategy[ast
     return bare | named
 
 
+def _run(kind: type[ast.And] | type[ast.Or], children: st.SearchStrategy[ast.Expr]) -> st.SearchStrategy[ast.Expr]:
+    """`a and b …` as the parser builds it: a run never starts with a run of its own kind."""
+    operands = st.lists(children, min_size=2, max_size=2).filter(lambda o: not isinstance(o[0], kind))
+    return st.builds(kind, operands=operands.map(tuple), span=st.just(SPAN))
+
+
 def _compound(children: st.SearchStrategy[ast.Expr]) -> st.SearchStrategy[ast.Expr]:
     return st.one_of(
         st.builds(
@@ -134,8 +140,8 @@ def _compound(children: st.SearchStrategy[ast.Expr]) -> st.SearchStrategy[ast.Ex
             span=st.just(SPAN),
             name_spans=st.just(()),
         ),
-        st.builds(ast.Or, left=children, right=children, span=st.just(SPAN)),
-        st.builds(ast.And, left=children, right=children, span=st.just(SPAN)),
+        _run(ast.Or, children),
+        _run(ast.And, children),
         st.builds(ast.Not, operand=children, span=st.just(SPAN)),
         st.builds(
             ast.Compare,
@@ -231,7 +237,11 @@ def _tokens(node: ast.Expr, wrap: list[bool]) -> list[str]:
 
     match node:
         case ast.Or() | ast.And():
-            return [*part(node.left), "or" if isinstance(node, ast.Or) else "and", *part(node.right)]
+            word = "or" if isinstance(node, ast.Or) else "and"
+            tokens = [*part(node.operands[0])]
+            for operand in node.operands[1:]:
+                tokens += [word, *part(operand)]
+            return tokens
         case ast.Not():
             return ["not", *part(node.operand)]
         case ast.Compare():

@@ -112,13 +112,15 @@ def test_precedence_not_binds_tighter_than_and_tighter_than_or():
     span = Span(0, 0, 0, 0)
     a, b, c = (ast.Compare(op="=", left=path(n), right=lit(1), span=span) for n in "abc")
     assert condition("a = 1 or b = 1 and not c = 1") == ast.Or(
-        left=a, right=ast.And(left=b, right=ast.Not(operand=c, span=span), span=span), span=span
+        operands=(a, ast.And(operands=(b, ast.Not(operand=c, span=span)), span=span)), span=span
     )
     assert condition("(a = 1 or b = 1) and c = 1") == ast.And(
-        left=ast.Or(left=a, right=b, span=span), right=c, span=span
+        operands=(ast.Or(operands=(a, b), span=span), c), span=span
     )
-    assert condition("a = 1 and b = 1 and c = 1") == ast.And(
-        left=ast.And(left=a, right=b, span=span), right=c, span=span
+    assert condition("a = 1 and b = 1 and c = 1") == ast.And(operands=(a, b, c), span=span)
+    assert condition("(a = 1 and b = 1) and c = 1") == ast.And(operands=(a, b, c), span=span)
+    assert condition("a = 1 and (b = 1 and c = 1)") == ast.And(
+        operands=(a, ast.And(operands=(b, c), span=span)), span=span
     )
 
 
@@ -157,8 +159,10 @@ def test_comments_priority_and_names_with_digits():
 def test_keywords_are_not_names_and_names_may_start_with_keywords():
     rule = parse_rules('rule "r" on a.b when ordered = endless and notes in inbox then c end', "t.rules").rules[0]
     assert rule.condition == ast.And(
-        left=ast.Compare(op="=", left=path("ordered"), right=path("endless"), span=Span(0, 0, 0, 0)),
-        right=ast.Membership(item=path("notes"), container=path("inbox"), span=Span(0, 0, 0, 0)),
+        operands=(
+            ast.Compare(op="=", left=path("ordered"), right=path("endless"), span=Span(0, 0, 0, 0)),
+            ast.Membership(item=path("notes"), container=path("inbox"), span=Span(0, 0, 0, 0)),
+        ),
         span=Span(0, 0, 0, 0),
     )
     with pytest.raises(RuleSyntaxError):

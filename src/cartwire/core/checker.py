@@ -9,16 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import TypeVar
 
 from pydantic import BaseModel
 
 from cartwire.core import ir
 from cartwire.core.catalog import ENVELOPE_FIELDS, ActionInfo, Catalog, EventInfo
+from cartwire.core.compiler import fold
 from cartwire.core.functions import Function, Library, default_library
 from cartwire.core.history import HISTORY_FIELDS
 from cartwire.core.mapping import CheckedMapping, FieldTree, build, missing_fields
-from cartwire.core.money import Money
+from cartwire.core.money import AmountTooLarge, Money
 from cartwire.core.satisfiable import never_true
 from cartwire.core.schedules import Schedule, Tick, parse_schedule
 from cartwire.core.templates import compile_template, is_template
@@ -39,7 +41,7 @@ from cartwire.core.types import (
     type_of_model,
 )
 from cartwire.grammar import ast
-from cartwire.grammar.diagnostics import Diagnostic, did_you_mean
+from cartwire.grammar.diagnostics import Diagnostic, did_you_mean, internal_error
 
 T = TypeVar("T")
 _ORDERED = frozenset({"number", "money", "datetime", "date", "any"})
@@ -112,12 +114,13 @@ def check(
     checker = _Checker(catalog, library or default_library())
     for file in files:
         for mapping in file.mappings:
-            checker.mapping(file, mapping)
+            checker.isolated(file, mapping, partial(checker.mapping, file, mapping))
     rules = [
         rule
         for file_index, file in enumerate(files)
         for rule_index, node in enumerate(file.rules)
-        if (rule := checker.rule(file, node, (file_index, rule_index))) is not None
+        if (rule := checker.isolated(file, node, partial(checker.rule, file, node, (file_index, rule_index))))
+        is not None
     ]
     return rules, checker.diagnostics
 
@@ -202,6 +205,18 @@ class _Checker:
         except _Problem as problem:
             if problem.diagnostic is not None:
                 self.diagnostics.append(problem.diagnostic)
+            return None
+
+    def isolated(self, file: ast.RuleFile, block: ast.Rule | ast.Mapping, step: Callable[[], T]) -> T | None:
+        """Check one rule or mapping; a failure of the checker itself becomes a diagnostic at the
+        block, so one block that trips a bug never hides the problems of the others.
+        """
+        try:
+            return step()
+        except Exception as error:  # noqa: BLE001 - any failure of the checker, reported, not raised
+            what = f'rule "{block.name}"' if isinstance(block, ast.Rule) else f"mapping `{block.name}`"
+            where = block.name_span
+            self.diagnostics.append(internal_error(file.filename, error, f"checking {what}", file.source, where))
             return None
 
     # --- rules -----------------------------------------------------------------------------
@@ -313,10 +328,10 @@ class _Checker:
                 return self.compare(expr, scope)
             case ast.Membership():
                 return self.membership(expr, scope)
-            case ast.And(left=left, right=right):
-                return ir.And(*self.operands(scope, left, right))
-            case ast.Or(left=left, right=right):
-                return ir.Or(*self.operands(scope, left, right))
+            case ast.And(operands=operands):
+                return ir.joined(ir.And, self.operands(scope, operands))
+            case ast.Or(operands=operands):
+                return ir.joined(ir.Or, self.operands(scope, operands))
             case ast.Not(operand=operand):
                 return ir.Not(self.condition(operand, scope))
             case ast.Arithmetic():
@@ -340,13 +355,12 @@ class _Checker:
                 return self.member(expr, scope)
         raise AssertionError(f"unexpected syntax node {expr!r}")
 
-    def operands(self, scope: _Scope, left: ast.Expr, right: ast.Expr) -> tuple[ir.Node, ir.Node]:
-        """Check both operands of `and` / `or`, so that a mistake on each side is reported."""
-        checked_left = self.guard(lambda: self.condition(left, scope))
-        checked_right = self.guard(lambda: self.condition(right, scope))
-        if checked_left is None or checked_right is None:
+    def operands(self, scope: _Scope, operands: tuple[ast.Expr, ...]) -> list[ir.Node]:
+        """Check every operand of `and` / `or`, so that a mistake in each is reported."""
+        checked = [self.guard(lambda o=o: self.condition(o, scope)) for o in operands]  # type: ignore[misc]
+        if any(node is None for node in checked):
             raise _Problem(None)
-        return checked_left, checked_right
+        return [node for node in checked if node is not None]
 
     def is_label(self, expr: ast.Expr, scope: _Scope) -> bool:
         """A bare name that is not a field: an enum label, resolved by what it is compared with."""
@@ -544,7 +558,24 @@ class _Checker:
             self.same_currency(node, [(node.left, left), (node.right, right)], verb)
         if isinstance(left.type, Optional_) or isinstance(right.type, Optional_):
             result = Optional_(result)
+        self.constant_arithmetic(node, left, right)
         return ir.Arithmetic(node.op, left, right, result)
+
+    def constant_arithmetic(self, node: ast.Arithmetic, left: ir.Node, right: ir.Node) -> None:
+        """What fails on every event fails now: dividing by a constant zero, and arithmetic on
+        constants whose result money cannot hold."""
+        left, right = fold(left), fold(right)
+        if node.op == "/" and isinstance(right, ir.Const) and right.value is not None and right.value == 0:
+            raise self.problem(
+                node.right.span,
+                f"division by zero: `{self.text(node.right)}` is always zero",
+                "divide by something else",
+            )
+        if isinstance(left, ir.Const) and isinstance(right, ir.Const):
+            try:
+                ir.arithmetic(node.op, left.value, right.value)
+            except AmountTooLarge as error:
+                raise self.problem(node.span, f"`{self.text(node)}`: {error}", "use smaller numbers") from None
 
     def default(self, node: ast.Default, scope: _Scope, expected: Type | None) -> ir.Node:
         value = self.expr(node.value, scope, expected)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import ast
 import keyword
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from types import CellType, CodeType, FunctionType
@@ -30,6 +30,7 @@ from typing import Any
 
 from cartwire.core import interpreter, ir
 from cartwire.core.events import Event
+from cartwire.core.money import AmountTooLarge
 from cartwire.core.types import ANY, BOOL, DATE, DATETIME, MONEY, NUMBER, STRING, EnumType, ListType, Optional_, Type
 
 Evaluate = Callable[[Event], Any]
@@ -120,7 +121,7 @@ def _constant(compute: Callable[[], Any], type_: Type) -> ir.Const | None:
     """
     try:
         return ir.Const(compute(), type_)
-    except ir.EvalFailure:
+    except (ir.EvalFailure, AmountTooLarge):
         return None
 
 
@@ -219,7 +220,7 @@ class _Writer:
                 return self.contains(node)
             case ir.And() | ir.Or():
                 kind = type(node)
-                parts = [self.test(part) for part in _chain(node, kind)]
+                parts = [self.test(part) for part in ir.chain(node, kind)]
                 joiner = " and " if kind is ir.And else " or "
                 return _Code(f"({joiner.join(p.text for p in parts)})", True, True, all(p.safe for p in parts))
             case ir.Not(operand=operand):
@@ -421,19 +422,6 @@ class _Writer:
                 return f"next(({variable} {each} if {test}), None)", "None"
         values = items if body is None else f"({body.text} {each})"
         return f"_total({values}, {zero})", zero
-
-
-def _chain(node: ir.Node, kind: type[ir.And] | type[ir.Or]) -> Iterator[ir.Node]:
-    """The operands of a run of `and` (or of `or`), flattened: Python's `a and b and c` is the
-    same test, in the same order, with one level of nesting instead of many.
-    """
-    pending = [node]
-    while pending:
-        current = pending.pop()
-        if isinstance(current, kind):
-            pending.extend((current.right, current.left))
-        else:
-            yield current
 
 
 def _unwrap(type_: Type) -> Type:

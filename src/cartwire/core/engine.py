@@ -22,7 +22,7 @@ from cartwire.core.events import Event
 from cartwire.core.functions import Library
 from cartwire.core.index import Guard, RuleIndex, guard_of
 from cartwire.core.ir import EvalFailure, truth
-from cartwire.core.money import CurrencyMismatch
+from cartwire.core.money import AmountTooLarge, CurrencyMismatch
 from cartwire.core.plan import ActionCall, Hold, Plan, idempotency_key
 from cartwire.core.schedules import Schedule
 from cartwire.grammar.ast import RuleFile
@@ -39,6 +39,11 @@ class RuleError(Exception):
     def __init__(self, diagnostics: list[Diagnostic]):
         super().__init__(render_all(diagnostics))
         self.diagnostics = diagnostics
+
+
+# What evaluating a checked rule can meet on an event, reported as an `EvaluationError` naming
+# the rule and the place: anything else is a bug of Cartwire's.
+REFUSALS = (CurrencyMismatch, AmountTooLarge, TypeError, EvalFailure)
 
 
 class EvaluationError(Exception):
@@ -90,7 +95,7 @@ class CompiledAction:
     def _value(self, argument: CompiledArgument, event: Event, rule: str) -> Any:
         try:
             return argument.evaluate(event)
-        except (CurrencyMismatch, TypeError, EvalFailure) as error:
+        except REFUSALS as error:
             raise EvaluationError(
                 f'rule "{rule}": {self.qualified_name} argument `{argument.name}`: {error}',
                 rule=rule, location=self.location, action=self.qualified_name, argument=argument.name,
@@ -130,7 +135,7 @@ class CompiledRule:
         assert self.hold is not None
         try:
             return Hold(self.name, str(self.hold(event)))
-        except EvalFailure as error:
+        except REFUSALS as error:
             raise EvaluationError(f'rule "{self.name}": {error}', rule=self.name, location=self.location) from None
 
     def matches(self, event: Event) -> bool:
@@ -138,7 +143,7 @@ class CompiledRule:
             return True
         try:
             return truth(self.condition(event))
-        except (CurrencyMismatch, TypeError, EvalFailure) as error:
+        except REFUSALS as error:
             message = f'rule "{self.name}": {error}'
             raise EvaluationError(message, rule=self.name, location=self.condition_location) from None
 

@@ -10,7 +10,7 @@ the values.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Literal
@@ -84,6 +84,28 @@ class Or:
     left: Node
     right: Node
     type: Type = BOOL
+
+
+def joined(kind: type[And] | type[Or], operands: list[Node]) -> Node:
+    """`a and b and c …` as a balanced tree: evaluated left to right as written, and only about
+    log2(n) levels deep, so a condition of a thousand terms recurses no deeper than one of ten.
+    Three operands or fewer nest to the left, as a chain written by hand would.
+    """
+    if len(operands) == 1:
+        return operands[0]
+    middle = (len(operands) + 1) // 2
+    return kind(joined(kind, operands[:middle]), joined(kind, operands[middle:]))
+
+
+def chain(node: Node, kind: type[And] | type[Or]) -> Iterator[Node]:
+    """The operands of a run of `and` (or of `or`), flattened, in order, without recursion."""
+    pending = [node]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, kind):
+            pending.extend((current.right, current.left))
+        else:
+            yield current
 
 
 @dataclass(frozen=True)

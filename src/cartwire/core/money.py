@@ -55,6 +55,10 @@ class CurrencyMismatch(ValueError):
     """Raised when two amounts of different currencies meet in one operation."""
 
 
+class AmountTooLarge(ValueError):
+    """Raised when an amount (written, or computed by arithmetic) reaches `LIMIT` in magnitude."""
+
+
 def exponent(currency: str) -> int:
     """Number of minor-unit digits of `currency` (2 unless ISO 4217 says otherwise)."""
     return _EXPONENTS.get(check_currency(currency), 2)
@@ -88,7 +92,7 @@ def check_amount(amount: Decimal) -> Decimal:
     if not amount.is_finite():
         raise ValueError(f"not a finite amount: {amount}")
     if abs(amount) >= LIMIT:
-        raise ValueError(f"amount is too large (its magnitude must be below {LIMIT:.0E})")
+        raise AmountTooLarge(f"amount is too large (its magnitude must be below {LIMIT:.0E})")
     return amount
 
 

@@ -35,14 +35,12 @@ def never_true(written: ast.Expr, checked: ir.Node, text: Callable[[ast.Node], s
 
 def _conjuncts(expr: ast.Expr) -> list[ast.Expr]:
     if isinstance(expr, ast.And):
-        return _conjuncts(expr.left) + _conjuncts(expr.right)
+        return [conjunct for operand in expr.operands for conjunct in _conjuncts(operand)]
     return [expr]
 
 
 def _conjuncts_ir(node: ir.Node) -> list[ir.Node]:
-    if isinstance(node, ir.And):
-        return _conjuncts_ir(node.left) + _conjuncts_ir(node.right)
-    return [node]
+    return list(ir.chain(node, ir.And))
 
 
 def _field_and_constant(node: ir.Compare) -> tuple[ir.Field | None, object]:

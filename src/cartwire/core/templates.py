@@ -3,17 +3,32 @@
 Templates are rendered by Jinja2's `SandboxedEnvironment` (no access to Python internals) with
 `StrictUndefined` (an unknown name is an error, never an empty string). The names a template
 reads are checked against the rule's scope when rules are compiled (`references`).
+
+A render has a bounded cost, so no template can hang the worker: every `range()` of one render
+shares a budget of `RANGE_BUDGET` items (which bounds loops over ranges, however nested), `*` and
+`**` refuse results larger than `MAX_OUTPUT` characters or `MAX_BITS` bits, and the text stops
+at `MAX_OUTPUT` characters. Names starting with `_` are refused when the rule is checked.
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, meta, nodes
+from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
+
+MAX_OUTPUT = 100_000  # characters one render may produce
+RANGE_BUDGET = 100_000  # items all the `range()` calls of one render may produce together
+MAX_BITS = 4_096  # the size of a whole number `*` or `**` may produce
+
+_range_left: ContextVar[int] = ContextVar("_range_left", default=RANGE_BUDGET)
 
 
 def is_template(text: str) -> bool:
@@ -25,11 +40,51 @@ def _finalize(value: Any) -> Any:
     return "" if value is None else value  # a missing optional value prints as nothing
 
 
+def _range(*arguments: int) -> range:
+    """`range`, drawing its length from the render's budget."""
+    items = range(*arguments)
+    left = _range_left.get() - len(items)
+    if left < 0:
+        raise SecurityError(f"the template's ranges exceed {RANGE_BUDGET:,} items in one message")
+    _range_left.set(left)
+    return items
+
+
+def _refuse_large_power(base: Any, exponent: Any) -> None:
+    if isinstance(base, int) and isinstance(exponent, int) and max(base.bit_length(), 1) * exponent > MAX_BITS:
+        raise SecurityError(f"`**` would make a number of more than {MAX_BITS:,} bits")
+
+
+def _refuse_large_product(left: Any, right: Any) -> None:
+    if isinstance(left, int) and isinstance(right, int):
+        if left.bit_length() + right.bit_length() > MAX_BITS:
+            raise SecurityError(f"`*` would make a number of more than {MAX_BITS:,} bits")
+        return
+    for sequence, count in ((left, right), (right, left)):
+        if isinstance(sequence, str | list | tuple) and isinstance(count, int) and len(sequence) * count > MAX_OUTPUT:
+            raise SecurityError(f"`*` would make something longer than {MAX_OUTPUT:,} items")
+
+
+class _BoundedEnvironment(SandboxedEnvironment):
+    """The sandbox, with `*` and `**` refusing results too large to be a message."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Context, operator_: str, left: Any, right: Any) -> Any:
+        if operator_ == "**":
+            _refuse_large_power(left, right)
+            return operator.pow(left, right)
+        _refuse_large_product(left, right)
+        return operator.mul(left, right)
+
+
 @cache
 def environment() -> SandboxedEnvironment:
-    return SandboxedEnvironment(
+    sandbox = _BoundedEnvironment(
         undefined=StrictUndefined, autoescape=False, finalize=_finalize, keep_trailing_newline=True
     )
+    sandbox.globals["range"] = _range
+    return sandbox
 
 
 @dataclass(frozen=True)
@@ -41,10 +96,25 @@ class Template:
 
     def render(self, names: Mapping[str, Any]) -> str:
         """The text; a ValueError says which name was undefined or what the sandbox refused."""
+        budget = _range_left.set(RANGE_BUDGET)
         try:
-            return str(self.compiled.render(names))
+            return _bounded(self.compiled.generate(names))
         except TemplateError as error:
             raise ValueError(f"template {self.source!r}: {error.message}") from None
+        finally:
+            _range_left.reset(budget)
+
+
+def _bounded(chunks: Iterator[str]) -> str:
+    """The rendered text, refused as soon as it grows past `MAX_OUTPUT` characters."""
+    text: list[str] = []
+    length = 0
+    for chunk in chunks:
+        length += len(chunk)
+        if length > MAX_OUTPUT:
+            raise SecurityError(f"the message is longer than {MAX_OUTPUT:,} characters")
+        text.append(chunk)
+    return "".join(text)
 
 
 def compile_template(source: str) -> tuple[Template, list[tuple[str, ...]]]:
@@ -57,9 +127,31 @@ def compile_template(source: str) -> tuple[Template, list[tuple[str, ...]]]:
         compiled = environment().from_string(source)
     except TemplateError as error:
         raise ValueError(f"not a valid template: {error.message}") from None
+    hidden = _hidden_name(tree)
+    if hidden is not None:
+        raise ValueError(f"a template cannot read `{hidden}`: names starting with `_` are Python's internals")
     outside = meta.find_undeclared_variables(tree)
     paths = sorted({path for path in _paths(tree) if path[0] in outside})
     return Template(source, compiled), paths
+
+
+def _hidden_name(tree: nodes.Node) -> str | None:
+    """The first `x._name`, `x["_name"]` or `x|attr("_name")` in the template, or None."""
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
+        name = _read_name(node)
+        if isinstance(name, str) and name.startswith("_"):
+            return name
+    return None
+
+
+def _read_name(node: nodes.Node) -> object:
+    """The attribute or key `node` reads when it is written as a constant."""
+    if isinstance(node, nodes.Getattr):
+        return node.attr
+    argument = node.arg if isinstance(node, nodes.Getitem) else None
+    if isinstance(node, nodes.Filter) and node.name == "attr" and node.args:
+        argument = node.args[0]
+    return argument.value if isinstance(argument, nodes.Const) else None
 
 
 def _paths(node: nodes.Node) -> Iterator[tuple[str, ...]]:

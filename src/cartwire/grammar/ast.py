@@ -89,14 +89,16 @@ class Membership(Node):
 
 @dataclass(frozen=True, kw_only=True)
 class And(Node):
-    left: Expr
-    right: Expr
+    """`a and b and c`: a run of `and`, flat, so a long condition is one level deep, not many."""
+
+    operands: tuple[Expr, ...]
 
 
 @dataclass(frozen=True, kw_only=True)
 class Or(Node):
-    left: Expr
-    right: Expr
+    """`a or b or c`, flat like `And`."""
+
+    operands: tuple[Expr, ...]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -95,6 +95,19 @@ class Diagnostic:
         return self.render()
 
 
+def internal_error(
+    filename: str, error: Exception, doing: str, source: str = "", span: Span | None = None
+) -> Diagnostic:
+    """A failure of Cartwire itself while `doing` something with a file: a diagnostic like any other
+    (so one broken file never stops the others, and `--format json` stays JSON), never a traceback.
+    """
+    message = f"Cartwire failed while {doing}: {type(error).__name__}: {error}"
+    fix = "this is a bug in Cartwire rather than in the rule file; please report it with the file"
+    if span is None:
+        return Diagnostic("error", message, filename, suggestion=fix)
+    return Diagnostic.at_source(filename, source, span, message, suggestion=fix)
+
+
 def closest(word: str, candidates: Iterable[str]) -> list[str]:
     """The candidates nearly as close to `word` as the closest one (none if nothing is close)."""
     scored = [(difflib.SequenceMatcher(None, word, c).ratio(), c) for c in sorted(set(candidates))]

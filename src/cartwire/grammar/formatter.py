@@ -94,12 +94,12 @@ def expression(node: ast.Node) -> str:
 
 @expression.register
 def _or(node: ast.Or) -> str:
-    return f"{_child(node.left, OR)} or {_child(node.right, AND)}"
+    return " or ".join(_child(operand, AND) for operand in node.operands)
 
 
 @expression.register
 def _and(node: ast.And) -> str:
-    return f"{_child(node.left, AND)} and {_child(node.right, NOT)}"
+    return " and ".join(_child(operand, NOT) for operand in node.operands)
 
 
 @expression.register
@@ -199,15 +199,8 @@ def _decimal(value: Decimal) -> str:
 def _chain(node: ast.Expr) -> tuple[str, list[str], list[ast.Expr]]:
     """`a and b and c` as ("and", texts, [a, b, c]): where a long condition is split."""
     if isinstance(node, ast.Or | ast.And):
-        kind, word, needs = (ast.Or, "or", AND) if isinstance(node, ast.Or) else (ast.And, "and", NOT)
-        operands: list[ast.Expr] = []
-        current: ast.Expr = node
-        while isinstance(current, kind):
-            operands.append(current.right)
-            current = current.left
-        operands.append(current)
-        operands.reverse()
-        return word, [_child(operand, needs) for operand in operands], operands
+        word, needs = ("or", AND) if isinstance(node, ast.Or) else ("and", NOT)
+        return word, [_child(operand, needs) for operand in node.operands], list(node.operands)
     return "", [expression(node)], [node]
 
 

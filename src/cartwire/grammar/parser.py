@@ -13,9 +13,9 @@ from typing import Any, cast
 
 from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedInput, UnexpectedToken, v_args
 from lark.exceptions import VisitError
-from lark.tree import Meta
+from lark.tree import Meta, Tree
 
-from cartwire.core.money import Money, check_currency
+from cartwire.core.money import LIMIT, Money, check_amount, check_currency
 from cartwire.grammar import ast
 from cartwire.grammar.diagnostics import Diagnostic
 
@@ -59,6 +59,11 @@ def parse_rules(text: str, filename: str) -> ast.RuleFile:
         tree = rule_parser().parse(text)
     except UnexpectedInput as error:
         raise RuleSyntaxError(_diagnose(error, text, filename)) from None
+    too_deep = _too_deep(tree)
+    if too_deep is not None:
+        message = f"this expression nests too deeply (over {MAX_DEPTH} levels)"
+        fix = "split it into simpler rules or conditions; a long run of `and` or `or` needs no parentheses"
+        raise RuleSyntaxError(Diagnostic.at_source(filename, text, _span(too_deep.meta), message, suggestion=fix))
     try:
         items = _ToAst(filename, text).transform(tree)
     except VisitError as error:
@@ -84,6 +89,28 @@ def parse_rules_with_comments(text: str, filename: str) -> ast.RuleFile:
     return dataclasses.replace(file, comments=tuple(collected))
 
 
+# How deeply the parts of one file may nest (`not not …`, parentheses, `a + b + …`). Checking,
+# compiling and evaluating a rule recurse once per level; a run of `and` / `or` is one level.
+MAX_DEPTH = 100
+
+
+_STRUCTURE = frozenset(
+    {"start", "rule", "when", "priority", "steps", "action", "arguments", "argument", "mapping", "mapping_field"}
+)
+
+
+def _too_deep(tree: Tree[Token]) -> Tree[Token] | None:
+    """The first expression node nested deeper than `MAX_DEPTH`, found without recursion, or None."""
+    pending: list[tuple[Tree[Token], int]] = [(tree, 0)]
+    while pending:
+        node, depth = pending.pop()
+        depth += node.data not in _STRUCTURE
+        if depth > MAX_DEPTH:
+            return node
+        pending.extend((child, depth) for child in node.children if isinstance(child, Tree))
+    return None
+
+
 # --- tree to AST ------------------------------------------------------------------------------
 
 
@@ -96,6 +123,14 @@ class _Stop:
 
 def _span(meta: Meta | Token) -> ast.Span:
     return ast.Span(cast(int, meta.line), cast(int, meta.column), cast(int, meta.end_line), cast(int, meta.end_column))
+
+
+def _run(kind: type[ast.And] | type[ast.Or], children: list[ast.Expr]) -> tuple[ast.Expr, ...]:
+    """The operands of `a and b and c`; `(a and b) and c` is the same run (`and` groups to the
+    left), while `a and (b and c)` keeps its parentheses, as written.
+    """
+    first, *rest = children
+    return (*first.operands, *rest) if isinstance(first, kind) else (first, *rest)
 
 
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
@@ -216,10 +251,10 @@ class _ToAst(Transformer[Token, tuple[ast.Rule | ast.Mapping, ...]]):
 
     # expressions
     def or_op(self, meta: Meta, children: list[ast.Expr]) -> ast.Or:
-        return ast.Or(left=children[0], right=children[1], span=_span(meta))
+        return ast.Or(operands=_run(ast.Or, children), span=_span(meta))
 
     def and_op(self, meta: Meta, children: list[ast.Expr]) -> ast.And:
-        return ast.And(left=children[0], right=children[1], span=_span(meta))
+        return ast.And(operands=_run(ast.And, children), span=_span(meta))
 
     def not_op(self, meta: Meta, children: list[ast.Expr]) -> ast.Not:
         return ast.Not(operand=children[0], span=_span(meta))
@@ -294,6 +329,12 @@ class _ToAst(Transformer[Token, tuple[ast.Rule | ast.Mapping, ...]]):
     def money(self, meta: Meta, children: list[Token]) -> ast.MoneyLiteral:
         token = children[0]
         amount, currency = str(token).split()
+        try:
+            check_amount(Decimal(amount))
+        except ValueError as error:
+            line, column = cast(int, token.line), cast(int, token.column)
+            fix = f"write a smaller amount: money in rules stays below {LIMIT:,}"
+            raise self._error(ast.Span(line, column, line, column + len(amount)), str(error), fix) from None
         try:
             check_currency(currency)
         except ValueError:

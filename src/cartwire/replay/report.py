@@ -84,6 +84,11 @@ def _rules_text(outcome: Outcome) -> list[str]:
     lines = []
     for trace in outcome.rules:
         fired = trace.fired
+        if trace.stopped_at is not None:
+            lines.append(
+                f"    rule {trace.rule!r} not evaluated (the event stopped at an error in rule {trace.stopped_at!r})"
+            )
+            continue
         lines.append(f"    rule {trace.rule!r} {'fired' if fired else 'did not fire'}")
         if fired and plan is not None:
             for call in plan.calls:

@@ -17,11 +17,10 @@ from pathlib import Path
 from cartwire.core import interpreter, ir
 from cartwire.core.catalog import Catalog
 from cartwire.core.checker import CheckedRule, check
-from cartwire.core.engine import Engine, EvaluationError, RuleError, compile_rules
+from cartwire.core.engine import REFUSALS, Engine, EvaluationError, RuleError, compile_rules
 from cartwire.core.events import Event
 from cartwire.core.functions import Library
 from cartwire.core.history import EMPTY, History
-from cartwire.core.money import CurrencyMismatch
 from cartwire.core.plan import Plan
 from cartwire.replay.describe import children, describe
 from cartwire.replay.inputs import Input
@@ -58,6 +57,7 @@ class RuleTrace:
     location: str
     fired: bool
     conditions: tuple[Decided, ...]
+    stopped_at: str | None = None  # not evaluated: the event stopped at an error in this rule
 
 
 @dataclass(frozen=True)
@@ -133,19 +133,27 @@ class TracedRules:
         try:
             plan = self.engine.evaluate(event)
         except EvaluationError as error:
-            return Outcome(event, None, str(error), self._explain(event, None))
+            return Outcome(event, None, str(error), self._explain(event, None, error.rule))
         except Exception as error:  # noqa: BLE001 - as in the runtime: this event fails, the others are still replayed
             return Outcome(event, None, f"unexpected {type(error).__name__} while evaluating: {error}", ())
         return Outcome(event, plan, "", self._explain(event, plan))
 
-    def _explain(self, event: Event, plan: Plan | None) -> tuple[RuleTrace, ...]:
+    def _explain(self, event: Event, plan: Plan | None, failed: str | None = None) -> tuple[RuleTrace, ...]:
+        """Why each rule of the event's type fired or not; after `failed` (the rule whose error
+        stopped the event), the rules were not evaluated at all."""
         traces = []
+        reached_failure = False
         for compiled in self.engine.rules_for(event.type):
+            if reached_failure:
+                location = self.rules[compiled.name].checked.condition_location
+                traces.append(RuleTrace(compiled.name, location, False, (), stopped_at=failed))
+                continue
+            reached_failure = compiled.name == failed
             prepared = self.rules[compiled.name]
             seen: dict[int, set[bool]] = {}
             if prepared.checked.condition is not None:
                 # The engine's own error, if any, is what replay reports; the parts before it still count.
-                with suppress(CurrencyMismatch, TypeError, ir.EvalFailure):
+                with suppress(*REFUSALS):
                     interpreter.evaluate(prepared.checked.condition, event, _observer(seen))
             fired = plan is not None and compiled.name in plan.fired
             conditions = tuple(

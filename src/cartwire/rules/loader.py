@@ -13,6 +13,7 @@ from cartwire.core.config import Config
 from cartwire.core.engine import Engine, RuleError, compile_rules
 from cartwire.core.functions import Library, default_library
 from cartwire.grammar import Diagnostic, RuleFile, RuleSyntaxError, parse_rules
+from cartwire.grammar.diagnostics import internal_error
 from cartwire.plugins.manager import PluginError, plugin_functions
 
 TEMPLATES_DIR = Path(__file__).resolve().parent
@@ -46,6 +47,8 @@ def parse_paths(paths: Iterable[Path]) -> tuple[list[RuleFile], list[Diagnostic]
             files.append(parse_rules(text, str(path)))
         except RuleSyntaxError as error:
             diagnostics.append(error.diagnostic)
+        except Exception as error:  # noqa: BLE001 - a bug on one file must not stop the others
+            diagnostics.append(internal_error(str(path), error, "reading the rule file"))
     return files, diagnostics
 
 

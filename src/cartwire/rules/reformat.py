@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cartwire.grammar import Diagnostic, RuleSyntaxError
+from cartwire.grammar.diagnostics import internal_error
 from cartwire.grammar.formatter import FormatError, format_text
 from cartwire.rules.loader import rule_files
 
@@ -51,6 +52,8 @@ def reformat(path: Path) -> Reformatted:
         return Reformatted(path, before, before, error.diagnostic)
     except FormatError as error:
         return Reformatted(path, before, before, Diagnostic("error", str(error), str(path)))
+    except Exception as error:  # noqa: BLE001 - a bug on one file must not stop the others
+        return Reformatted(path, before, before, internal_error(str(path), error, "formatting the rule file"))
 
 
 def reformat_paths(paths: Iterable[Path]) -> list[Reformatted]:
