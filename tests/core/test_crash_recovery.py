@@ -86,15 +86,23 @@ def test_sigkill_at_the_worst_moments_loses_nothing_and_doubles_nothing(rig):
     seed = random.randrange(1_000_000)
     chance = random.Random(seed)
     totals = open_orders(rig, 8)
+    # The orders ship in three waves, so that a capture is certain to be waiting at kills 2 and 4
+    # however fast the earlier runs got through theirs.
+    waves = {0: list(totals)[:3], 1: list(totals)[3:6], 3: list(totals)[6:]}
+
+    def ship(wave: int) -> None:
+        for order_id in waves.get(wave, []):
+            rig.shop.set_status(order_id, SHIPPED, tracking_code=f"1Z{order_id}")
+
     engine = rig.start()
     try:
-        for order_id in totals:
-            rig.shop.set_status(order_id, SHIPPED, tracking_code=f"1Z{order_id}")
+        ship(0)
         time.sleep(chance.uniform(0.05, 0.4))  # 1: at a random moment, webhooks still arriving
         engine.kill()
         engine.wait()
-        for connector in ("sezzle", "3dcart", "sezzle"):  # 2-4: a capture or a store write is in flight
+        for kill, connector in enumerate(("sezzle", "3dcart", "sezzle"), start=1):  # 2-4: a capture or a store write
             engine = rig.start()
+            ship(kill)
             rig.wait_for_in_flight(connector)
             engine.kill()
             engine.wait()
