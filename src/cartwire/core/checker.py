@@ -399,10 +399,13 @@ class _Checker:
                 )
             return self.walk("history", Record("history", HISTORY_FIELDS), path, 1, "history")
         if len(path.names) > 1:
+            glued = first.removeprefix("not")
             raise self.problem(
                 path.name_spans[0],
                 f"unknown name `{first}`",
-                did_you_mean(first, scope.names()) or f"start with `{scope.subject}.` or a field of it",
+                f"put a space after `not`: `not {glued}.{'.'.join(path.names[1:])}`"
+                if glued != first and glued in scope.names()
+                else did_you_mean(first, scope.names()) or f"start with `{scope.subject}.` or a field of it",
             )
         return self.label(path, scope, expected)
 
