@@ -1,6 +1,7 @@
 """Golden scenarios: each scenario of the language's reference (docs/language.md) is a rule file
 under tests/data/rules/scenarios/, with its given events (`.events.toml`) and the plans they give
-(`.expected`), run through the compiled and the reference evaluator alike.
+(`.expected`), run through the compiled and the reference evaluator alike, against the connectors
+Cartwire ships (tests/shipped.py), as a merchant who copies them from the reference would run them.
 
 Run with CARTWIRE_UPDATE_GOLDEN=1 to rewrite the .expected files after an intended change, then
 read the diff: these files are what the rules do.
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_fakes import FakeReports, FakeSezzle, FakeStore, connectors, order_event, store_order
+from engine_fakes import order_event
 from pydantic import BaseModel
 
 from cartwire.core.catalog import Catalog
@@ -34,21 +35,11 @@ from cartwire.grammar import parse_rules
 from cartwire.plugins.hookspecs import hookimpl
 from cartwire.plugins.manager import PluginError, make_plugin_manager, plugin_functions
 from cartwire.rules.loader import rule_library
+from shipped import LoyaltyPlugin, shipped_catalog, shipped_connectors, shipped_order
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "data" / "rules" / "scenarios"
 CASES = sorted(SCENARIOS.glob("*.rules"))
 _MONEY = re.compile(r"^-?[0-9]+(?:\.[0-9]+)? [A-Z]{3}$")
-
-
-class LoyaltyPlugin:
-    """A third-party plugin that gives rules a typed function, `loyalty_tier(money) -> string`."""
-
-    @hookimpl
-    def cartwire_register_functions(self, register: Any) -> None:
-        def loyalty_tier(spent: Money) -> str:
-            return "gold" if spent.amount >= 500 else "silver" if spent.amount >= 100 else "bronze"
-
-        register("loyalty_tier", [Money], str, loyalty_tier, description="gold, silver or bronze by amount spent")
 
 
 def scenario_library(config: dict[str, Any]) -> Library:
@@ -59,7 +50,7 @@ def scenario_library(config: dict[str, Any]) -> Library:
 
 @pytest.fixture(scope="module")
 def scenario_catalog() -> Catalog:
-    return Catalog(connectors(FakeStore, FakeSezzle, FakeReports))
+    return shipped_catalog()
 
 
 def _values(raw: Any) -> Any:
@@ -75,10 +66,10 @@ def _values(raw: Any) -> Any:
 
 
 def given_event(raw: dict[str, Any], catalog: Catalog, index: int) -> Event:
-    """An event of the scenario: `order = {…}` fields over the usual test order, or `subject = {…}`."""
+    """An event of the scenario: `order = {…}` fields over a shipped 3dcart order, or `subject = {…}`."""
     info = catalog.events[raw["type"]]
     if "order" in raw:
-        subject: BaseModel = store_order(**_values(raw["order"]))
+        subject: BaseModel = shipped_order(**_values(raw["order"]))
     else:
         subject = info.spec.model.model_validate(_values(raw["subject"]))
     event = order_event(subject, type=raw["type"], key=str(5001 + index))
@@ -100,8 +91,29 @@ def show(value: Any) -> str:
     return repr(value)
 
 
+def _defaults() -> dict[str, dict[str, Any]]:
+    """Each shipped action's arguments that have a default, by qualified name, with that default."""
+    found: dict[str, dict[str, Any]] = {}
+    for connector in shipped_connectors():
+        for spec in connector.actions():
+            fields = spec.arguments.model_fields.items()
+            found[f"{connector.name}.{spec.name}"] = {
+                name: info.get_default(call_default_factory=True) for name, info in fields if not info.is_required()
+            }
+    return found
+
+
+DEFAULTS = _defaults()
+
+
 def show_call(call: ActionCall) -> str:
-    arguments = ", ".join(f"{name}: {show(value)}" for name, value in call.arguments.items() if value is not None)
+    """The call with the arguments that are not left at their default."""
+    defaults = DEFAULTS.get(call.qualified_name, {})
+    arguments = ", ".join(
+        f"{name}: {show(value)}"
+        for name, value in call.arguments.items()
+        if value is not None and (name not in defaults or defaults[name] != value)
+    )
     return f"{call.qualified_name}({arguments})"
 
 

@@ -197,3 +197,13 @@ def test_any_text_parses_or_raises_a_rule_syntax_error(text: str):
     except RuleSyntaxError as error:
         assert leaked_names(error.diagnostic.message) == set()
         assert error.diagnostic.suggestion
+
+
+def test_an_operator_glued_to_a_name_the_file_uses_suggests_the_space():
+    diagnostic = syntax_error('rule "r" on a.b when order.x = 1 andorder.y = 2 then c end').diagnostic
+    assert (diagnostic.column, diagnostic.suggestion) == (34, "put a space after `and`: `and order.y`")
+
+
+def test_a_name_that_merely_starts_like_an_operator_is_not_taken_apart():
+    diagnostic = syntax_error('rule "r" on a.b when order.x = 1 origin.city = 2 then c end').diagnostic
+    assert "space after" not in (diagnostic.suggestion or "")

@@ -275,12 +275,8 @@ class _Checker:
     def warn_never_true(self, written: ast.Expr, condition: ir.Node) -> None:
         found = never_true(written, condition, self.text)
         if found is not None:
-            span, message = found
-            self.diagnostics.append(
-                Diagnostic.at(
-                    self.file, span, message, suggestion="did you mean `or`, or `in [...]`?", severity="warning"
-                )
-            )
+            span, message, fix = found
+            self.diagnostics.append(Diagnostic.at(self.file, span, message, suggestion=fix, severity="warning"))
 
     def event(self, rule: ast.Rule) -> EventInfo:
         info = self.catalog.events.get(rule.event_type)
@@ -399,10 +395,13 @@ class _Checker:
                 )
             return self.walk("history", Record("history", HISTORY_FIELDS), path, 1, "history")
         if len(path.names) > 1:
+            glued = first.removeprefix("not")
             raise self.problem(
                 path.name_spans[0],
                 f"unknown name `{first}`",
-                did_you_mean(first, scope.names()) or f"start with `{scope.subject}.` or a field of it",
+                f"put a space after `not`: `not {glued}.{'.'.join(path.names[1:])}`"
+                if glued != first and glued in scope.names()
+                else did_you_mean(first, scope.names()) or f"start with `{scope.subject}.` or a field of it",
             )
         return self.label(path, scope, expected)
 
@@ -433,17 +432,28 @@ class _Checker:
         names = path.names[start:]
         return ir.Field(root, names, current, nullable, _needs_normalizing(current), local)  # type: ignore[arg-type]
 
+    def enum_text(self, compared_with: Type, written: ast.Expr) -> None:
+        """Text compared with an enum whose values are known must be one of them, as a bare label must."""
+        target = unwrap(compared_with)
+        if not (isinstance(target, EnumType) and target.values and isinstance(written, ast.StringLiteral)):
+            return
+        if written.value not in target.values and not is_template(written.value):
+            raise self.not_a_value(written.span, written.value, target)
+
+    def not_a_value(self, span: ast.Span, name: str, target: EnumType) -> _Problem:
+        return self.problem(
+            span,
+            f"`{name}` is not a value of `{target.label}`",
+            did_you_mean(name, target.values) or f"`{target.label}` has {_some(target.values)}",
+        )
+
     def label(self, path: ast.Path, scope: _Scope, expected: Type | None) -> ir.Const:
         name = path.names[0]
         target = unwrap(expected) if expected is not None else None
         if isinstance(target, EnumType):
             if name in target.values:
                 return ir.Const(name, target)
-            raise self.problem(
-                path.span,
-                f"`{name}` is not a value of `{target.label}`",
-                did_you_mean(name, target.values) or f"`{target.label}` has {_some(target.values)}",
-            )
+            raise self.not_a_value(path.span, name, target)
         suggestion = did_you_mean(name, scope.names())
         if suggestion is None:
             suggestion = (
@@ -505,6 +515,8 @@ class _Checker:
                 f"with {right.type.name} (`{self.text(node.right)}`)",
                 _mismatch_fix(left.type, right.type, self.text(node.right)),
             )
+        self.enum_text(left.type, node.right)
+        self.enum_text(right.type, node.left)
         if node.op not in ("=", "!=") and unwrap(left.type).name not in _ORDERED:
             raise self.problem(
                 node.span,
@@ -537,6 +549,8 @@ class _Checker:
                 _mismatch_fix(element, item.type, self.text(node.item)),
             )
         if isinstance(node.container, ast.ListLiteral):
+            for written in node.container.items:
+                self.enum_text(item.type, written)
             listed_items = zip(node.container.items, container.items, strict=True)  # type: ignore[union-attr]
             self.same_currency(node, [(node.item, item), *listed_items])
         return ir.Contains(item, container)

@@ -466,6 +466,22 @@ def _diagnose(error: UnexpectedInput, text: str, filename: str) -> Diagnostic:
         return at(
             span, "unexpected end of file: a rule or mapping must end with `end`", "add `end` after its last line"
         )
+    glued = _glued_operator(text, token)
+    if glued is not None:
+        keyword, rest, span = glued
+        return at(
+            span,
+            f"expected a space after `{keyword}`, found `{keyword}{rest}`",
+            f"put a space after `{keyword}`: `{keyword} {rest}`",
+        )
+    if "INTEGER" in expected and (number := _NUMBER_AT.match(text, token.start_pos or 0)) is not None:
+        span = _span(token)
+        span = ast.Span(span.line, span.column, span.line, span.column + len(number.group()))
+        return at(
+            span,
+            f"priority must be a whole number, found `{number.group()}`",
+            "write a whole number such as `1` or `-2`",
+        )
     span = _span(token)
     if token.type in ("_RULE", "_MAPPING") and "_END" in expected:
         return at(
@@ -491,6 +507,10 @@ def _fix(expected: set[str], token: Token | None, previous: Token | None) -> str
     """A one-line fix for a syntax error: what to write at the place it points at."""
     if token is not None and previous is not None and token.type == "EQ" and str(previous) == "=":
         return "compare with a single `=`"
+    if token is not None and "NUMBER" in expected and (number := _number_fix(str(token))) is not None:
+        return number
+    if token is not None and token.type == "_WHEN" and "_THEN" in expected:
+        return "write `when` and its condition before `priority`: a rule is `on`, `when`, `priority`, `then`"
     if token is not None and "STRING" in expected and token.type in ("NAME", "EVENT_TYPE", "ACTION_TARGET"):
         return f'write it in double quotes: "{token}"'
     for name, fix in _FIXES:
@@ -510,6 +530,46 @@ _FIXES = (
     ("_RPAR", "close the parenthesis with `)`"),
     ("_RSQB", "close the list with `]`"),
 )
+
+
+_NUMBER_AT = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?(?![A-Za-z_])")
+_GLUED_MONEY = re.compile(r"([0-9]+(?:\.[0-9]+)?)([A-Za-z]{3})")
+_EXPONENT = re.compile(r"[0-9]+(?:\.[0-9]+)?[eE][+-]?[0-9]{1,3}")
+
+
+def _number_fix(word: str) -> str | None:
+    """`50USD` and `1e5` where a value was expected: a money literal needs its space, a number is
+    written in full."""
+    if money := _GLUED_MONEY.fullmatch(word):
+        return f"write `{money.group(1)} {money.group(2).upper()}`: the amount, a space and the currency code"
+    if _EXPONENT.fullmatch(word):
+        return f"write the number in full: `{Decimal(word):f}`"
+    return None
+
+
+# A word where `and`, `or` or `not` runs into the name after it: `andorder.status`.
+_GLUED_OPERATOR = re.compile(r"\b(and|or|not)([A-Za-z_][A-Za-z0-9_]*)(?=\.)")
+
+
+def _glued_operator(text: str, token: Token) -> tuple[str, str, ast.Span] | None:
+    """The last `and`/`or`/`not` glued to a path on the failing line, up to the failing token, if
+    the rest is a name the file uses on its own (`order`), so `origin.city` is not taken apart."""
+    end = token.end_pos if token.end_pos is not None else len(text)
+    line_start = text.rfind("\n", 0, token.start_pos or 0) + 1
+    line_end = text.find("\n", end)
+    found = [m for m in _GLUED_OPERATOR.finditer(text, line_start, len(text) if line_end < 0 else line_end)]
+    for match in reversed([m for m in found if m.start() < end]):
+        keyword, rest = match.group(1), match.group(2)
+        if re.search(rf"(?<![A-Za-z0-9_]){re.escape(rest)}(?![A-Za-z0-9_])", text):
+            path = _path_at(text, match.start(2))
+            line, column = text.count("\n", 0, match.start()) + 1, match.start() - line_start + 1
+            return keyword, path, ast.Span(line, column, line, column + len(keyword) + len(path))
+    return None
+
+
+def _path_at(text: str, start: int) -> str:
+    path = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*").match(text, start)
+    return path.group() if path else ""
 
 
 def _accepted(error: UnexpectedInput) -> set[str]:
