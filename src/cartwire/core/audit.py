@@ -22,6 +22,7 @@ GENESIS = "0" * 64
 REDACTED = "[redacted]"
 # A detail key that names a credential never has its value written, whatever the caller passed.
 _SECRET_KEY = re.compile(r"secret|token|password|passwd|signature|authorization|private_key|api_key|credential", re.I)
+_HASH = re.compile(r"[0-9a-fA-F]{64}")
 
 
 def canonical(value: Any) -> str:
@@ -36,6 +37,11 @@ def redact(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [redact(item) for item in value]
     return value
+
+
+def is_hash(text: str) -> bool:
+    """Whether `text` has the form of an entry's hash: 64 hex digits."""
+    return _HASH.fullmatch(text) is not None
 
 
 def entry_hash(seq: int, at: str, kind: str, entity: str, detail: str, prev_hash: str) -> str:
