@@ -28,6 +28,7 @@ from cartwire.core.history import history_of
 from cartwire.core.ordering import CurrentState, in_entity_order
 from cartwire.core.plan import Plan
 from cartwire.core.records import NewAction, NewEvent, RecordedWrite, StoredAction, StoredEvent
+from cartwire.core.redaction import redact_body
 from cartwire.core.retry import THROTTLED, RetryPolicies, RetrySettings, is_transient
 from cartwire.core.schedules import SCHEDULE_SOURCE, Tick
 from cartwire.core.timeutil import utcnow
@@ -181,7 +182,8 @@ class Runtime:
     def _keep_unstored(self, source: str, request: WebhookRequest, status: int, reason: str) -> None:
         """Keep a delivery that stored no event in the `rejected` table (status 200: ignored)."""
         kept = {name: value for name, value in request.headers.items() if name in KEPT_HEADERS}
-        self.store.add_rejected(source, status, reason, kept, request.body[: self.kept_body_bytes])
+        body = redact_body(request.body)[: self.kept_body_bytes]  # redacted whole: a cut body is no longer JSON
+        self.store.add_rejected(source, status, reason, kept, body)
 
     def _parse(self, source: str, request: WebhookRequest) -> list[Event]:
         """The connector's parse; a bug in it becomes a 500 whose delivery is kept like any rejection.

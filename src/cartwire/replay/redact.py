@@ -1,7 +1,8 @@
 """Make a delivery safe to keep in a recording: secrets removed, personal data replaced.
 
 The body is walked as JSON and each string is judged by its key. Secrets (card data, tokens,
-passwords, signatures, the query of a URL) become `[removed]`. Personal data (names, emails,
+passwords, signatures: the list in `cartwire.core.redaction`, shared with the audit chain and the
+rejected log; and the query of a URL) become `[removed]`. Personal data (names, emails,
 phones, street addresses, postal codes, cities, IP addresses) becomes a placeholder derived from
 an HMAC of the value under a salt: the same value always gives the same placeholder within one
 salt, so joins between events still work (an email in a 3dcart order and in a later refund match),
@@ -20,22 +21,22 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from cartwire.core.redaction import hides, is_secret_key
 from cartwire.plugins.threedcart import jsonwire
 
 REMOVED = "[removed]"
 # Only these headers are recorded; signatures, credentials and cookies never are.
 KEPT_HEADERS = frozenset({"content-type", "user-agent"})
 
-_SECRET_KEYS = ("token", "secret", "password", "signature", "apikey", "privatekey", "card", "cvv")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _IPV4 = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
 
 
 def _kind_of_key(key: str) -> str | None:
     """What a value under `key` is: "secret", a kind of personal data, or None (keep it)."""
-    name = re.sub(r"[^a-z0-9]", "", key.lower())
-    if any(part in name for part in _SECRET_KEYS):
+    if is_secret_key(key):
         return "secret"
+    name = re.sub(r"[^a-z0-9]", "", key.lower())
     for kind, parts in _PERSONAL_KEYS:
         if any(name.endswith(part) for part in parts):
             return kind
@@ -99,11 +100,11 @@ class Redactor:
             return {k: self._value(v, k) for k, v in value.items()}
         if isinstance(value, list):
             return [self._value(item, key) for item in value]
+        if hides(key, value):
+            return REMOVED
         if not isinstance(value, str) or not value:
             return value
         kind = None if key is None else _kind_of_key(key)
-        if kind == "secret":
-            return REMOVED
         if kind is not None:
             return value if self.keep_personal_data else self.placeholder(kind, value)
         return self._text(value)
