@@ -204,6 +204,11 @@ class Connector:
         """
         return PollResult((), cursor or "")
 
+    @classmethod
+    def polls(cls) -> bool:
+        """Whether this connector has a poller (overrides `poll`): only then means `poll_interval` anything."""
+        return cls.poll is not Connector.poll
+
     def polling_interval(self) -> float:
         """Seconds between polls: the `poll_interval` setting if given, else the declared default."""
         configured = self.settings.poll_interval
