@@ -334,9 +334,17 @@ class Runtime:
         return echo_of(event, fields, stored.received_at, writes)
 
     def _new_action(self, call: Any, position: int) -> NewAction:
-        arguments = self._action_spec(call.connector, call.action).arguments.model_validate(call.arguments)
+        spec = self._action_spec(call.connector, call.action)
+        arguments = spec.arguments.model_validate(call.arguments)
+        target = spec.target(arguments) if spec.target is not None else ""
         return NewAction(
-            position, call.rule, call.connector, call.action, arguments.model_dump(mode="json"), call.idempotency_key
+            position,
+            call.rule,
+            call.connector,
+            call.action,
+            arguments.model_dump(mode="json"),
+            call.idempotency_key,
+            target,
         )
 
     def _action_spec(self, connector: str, action: str) -> Any:
@@ -353,7 +361,7 @@ class Runtime:
         (queued, not failed), so that one busy service does not hold up the others."""
         attempted = 0
         held_back: set[str] = set()  # connectors found without room in this pass
-        batch: list[StoredAction] = []  # of different entities: the store gives one action per entity
+        batch: list[StoredAction] = []  # the store gives one action per entity and per target
         for action in self.store.due_actions(self.clock()):
             if self._stop.is_set():
                 break

@@ -2,7 +2,8 @@
 
 Version 1 is the first runtime's inbox, outbox and rejected log; version 2 adds the timestamps
 `status` needs, the `in_flight` and `discarded` states, and the append-only audit chain; version 3
-adds the pollers' durable cursors and the indexes that find an entity's or a type's events. A
+adds the pollers' durable cursors and the indexes that find an entity's or a type's events;
+version 4 adds each action's `target`, the remote record it writes (never two at once). A
 database of any older version is brought up to date when it is opened.
 """
 
@@ -97,9 +98,14 @@ CREATE INDEX events_entity ON events (entity, occurred_at);
 CREATE INDEX events_type ON events (type, occurred_at);
 """
 
-MIGRATIONS = (VERSION_1, VERSION_2, VERSION_3)
+VERSION_4 = """
+ALTER TABLE actions ADD COLUMN target TEXT NOT NULL DEFAULT '';
+CREATE INDEX actions_target ON actions (target, state, id);
+"""
+
+MIGRATIONS = (VERSION_1, VERSION_2, VERSION_3, VERSION_4)
 # The tables each version adds: a store at version N has all of them up to N.
-TABLES = (("events", "actions", "rejected"), ("audit",), ("poll_cursors",))
+TABLES = (("events", "actions", "rejected"), ("audit",), ("poll_cursors",), ())
 
 
 def not_a_store(db: sqlite3.Connection, *, empty_ok: bool) -> str | None:
