@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from pathlib import Path
 
 import pytest
 
 from cartwire.cli import run_main
+from cartwire.core.store import Store
 from cartwire.rules.loader import TEMPLATES_DIR
 
 
@@ -98,3 +100,70 @@ def test_check_and_replay_need_no_secret_values(tmp_path, monkeypatch, capsys):
     code, err = cartwire(monkeypatch, capsys, "run", "--config", "cartwire.toml")
     assert code == 2
     assert "[connectors.3dcart] webhook_secret: environment variable CW_UNSET_3DCART_SECRET is not set" in err
+
+
+def _tables(path: Path) -> set[str]:
+    db = sqlite3.connect(path)
+    try:
+        return {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        db.close()
+
+
+def _foreign(path: Path) -> None:
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE recipes (name TEXT)")
+    db.commit()
+    db.close()
+
+
+READ_ONLY = [["status"], ["failed", "list"], ["failed", "show", "a1"], ["audit", "verify"], ["audit", "show"]]
+
+
+@pytest.mark.parametrize("command", READ_ONLY)
+@pytest.mark.parametrize(
+    ("make", "problem"),
+    [
+        (_foreign, "is not a Cartwire store: it holds other tables (recipes) and none of Cartwire's"),
+        (lambda path: path.write_bytes(b""), "is not a Cartwire store: it is empty (has `cartwire run` run yet?)"),
+    ],
+)
+def test_a_store_command_refuses_a_file_that_is_not_a_store_and_adds_nothing(
+    tmp_path, monkeypatch, capsys, command, make, problem
+):
+    database = tmp_path / "other.sqlite3"
+    make(database)
+    before = database.read_bytes()
+    config = tmp_path / "cartwire.toml"
+    config.write_text(f'database = "{database}"\n')
+    code, err = cartwire(monkeypatch, capsys, *command, "--config", str(config))
+    assert (code, err) == (2, f"error: {config}: database: {database} {problem}\n")
+    assert database.read_bytes() == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["cartwire.toml", "other.sqlite3"]
+
+
+def test_a_store_missing_its_audit_table_is_named(tmp_path, monkeypatch, capsys):
+    database = tmp_path / "cartwire.sqlite3"
+    Store(database).close()
+    db = sqlite3.connect(database)
+    db.executescript("DROP TRIGGER audit_no_delete; DROP TRIGGER audit_no_update; DROP TABLE audit;")
+    db.close()
+    config = tmp_path / "cartwire.toml"
+    config.write_text(f'database = "{database}"\n')
+    code, err = cartwire(monkeypatch, capsys, "audit", "verify", "--config", str(config))
+    assert (code, err) == (
+        2,
+        f"error: {config}: database: {database} is not a Cartwire store: its audit table is missing\n",
+    )
+    assert "audit" not in _tables(database)
+
+
+def test_run_refuses_a_file_holding_someone_elses_tables(tmp_path, monkeypatch, capsys):
+    database = tmp_path / "other.sqlite3"
+    _foreign(database)
+    config = tmp_path / "cartwire.toml"
+    config.write_text(f'database = "{database}"\n')
+    code, err = cartwire(monkeypatch, capsys, "run", "--config", str(config))
+    assert code == 2
+    assert "is not a Cartwire store: it holds other tables (recipes)" in err
+    assert _tables(database) == {"recipes"}

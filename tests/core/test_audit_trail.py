@@ -229,3 +229,18 @@ def test_verify_against_a_known_head_finds_entries_cut_off_the_end(world):
     by_count = audit_cli(world, "verify", "--count", str(total))
     assert f"the chain ends after {count - 1} entries, but {total} are known" in by_count.output
     assert "is entry 2, not entry 3" in audit_cli(world, "verify", "--head", entries[1].hash, "--count", "3").output
+
+
+@pytest.mark.parametrize("head", ["abc", "g" * 64, "0" * 63])
+def test_a_head_that_is_not_a_hash_is_named_as_such_not_as_a_broken_chain(world, head):
+    world.runtime.accept("shop", delivery())
+    result = audit_cli(world, "verify", "--head", head)
+    assert result.exit_code == 2
+    assert f"{head!r} is not a valid hash" in result.output
+    assert "broken" not in result.output
+
+
+def test_a_head_pasted_in_upper_case_still_matches(world):
+    world.runtime.accept("shop", delivery())
+    head = world.store.audit_entries()[-1].hash
+    assert audit_cli(world, "verify", "--head", head.upper()).exit_code == 0

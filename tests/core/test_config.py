@@ -50,6 +50,10 @@ def test_a_missing_environment_variable_is_named(tmp_path, monkeypatch):
         ("databse = 'x'", "unknown key 'databse'"),
         ("[connectors.sezzle]\npublik_key = 'x'", r"\[connectors.sezzle\]: publik_key: Extra inputs are not permitted"),
         ("[connectors.erp]\nx = 1", r"\[connectors.erp\]: no connector named 'erp'"),
+        (
+            "[connectors.quickbooks]\npoll_interval = 60",
+            r"\[connectors.quickbooks\]: poll_interval: quickbooks does not poll \(it has no poller\); remove the key",
+        ),
         ("rules = [", "not valid TOML"),
         ("[server]\nport = 'abc'", r"cartwire.toml: \[server\] port: expected an integer from 1 to 65535, got 'abc'"),
         ("[server]\nport = 99999", r"\[server\] port: expected an integer from 1 to 65535, got 99999"),
@@ -102,3 +106,9 @@ def test_rates_and_the_store_time_zone_reach_the_rule_functions(tmp_path):
 def test_a_bad_rate_table_or_time_zone_is_a_config_error(tmp_path, text, problem):
     with pytest.raises(ConfigError, match=problem):
         load_config(write(tmp_path, text))
+
+
+def test_poll_interval_is_taken_by_each_connector_that_polls(tmp_path):
+    text = "".join(f"[connectors.{name}]\npoll_interval = 30\n" for name in ("3dcart", "sezzle", "shipstation"))
+    connectors = build_connectors(connector_registry(), load_config(write(tmp_path, text)).connectors)
+    assert [c.polling_interval() for c in connectors] == [30, 30, 30]

@@ -125,6 +125,10 @@ def test_a_failed_event_can_be_discarded(tmp_path, database):
         (("retry", "17"), "error: '17' is not a dead-letter id: write a<number> for an action or e<number>"),
         (("discard", "a2"), "error: action 2 is done, not a dead letter"),
         (("retry", "e1"), "error: event 1 is evaluated, not a dead letter"),
+        (("show", "a99999999999999999999999"), "error: there is no action 99999999999999999999999"),
+        (("retry", "a99999999999999999999999"), "error: there is no action 99999999999999999999999"),
+        (("discard", "e99999999999999999999999"), "error: there is no event 99999999999999999999999"),
+        (("show", "a\u0663"), "error: 'a\u0663' is not a dead-letter id"),  # an Arabic-Indic 3 is not a 3
     ],
 )
 def test_an_unknown_or_unsuitable_id_is_a_clear_error_with_exit_1(world, args, message):
@@ -138,6 +142,12 @@ def test_retrying_several_applies_the_good_ones_and_reports_the_rest(world):
     assert result.exit_code == 1
     assert "a1: back to pending" in result.output
     assert "error: action 2 is done, not a dead letter" in result.output
+    assert world.store.action(1).state == "pending"
+
+
+def test_an_id_given_twice_is_decided_once(world):
+    result = failed(world, "retry", "a1", "a1", "A01")
+    assert (result.exit_code, result.output) == (0, "a1: back to pending\n")
     assert world.store.action(1).state == "pending"
 
 

@@ -3,6 +3,7 @@ dead letters, retries with the same idempotency key, in-flight marking, crashes 
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import timedelta
 from decimal import InvalidOperation
@@ -76,6 +77,44 @@ def test_a_refused_body_is_kept_only_in_part(world):
         runtime.accept("shop", junk)
     [kept] = runtime.store.rejected()
     assert kept["body"] == b"x" * runtime.kept_body_bytes
+
+
+CARD_ORDER = {
+    "OrderID": 7,
+    "InvoiceNumber": "AB-7",
+    "CardNumber": "4111111111111111",
+    "CardVerification": "737",
+    "TransactionList": [{"TransactionCVV2": 737, "TransactionAmount": 108.91}],
+    "Sezzle-Signature": "c2lnbmVk",
+    "settings": {"api_key": "sk_live_1", "password": "hunter2"},
+    "CardType": "",
+}
+
+
+def test_a_refused_json_body_is_kept_for_review_with_its_secrets_removed(world):
+    runtime, _, _ = world
+    with pytest.raises(WebhookRejected):
+        runtime.accept("shop", WebhookRequest(json.dumps(CARD_ORDER).encode(), {"x-token": "wrong"}))
+    [kept] = runtime.store.rejected()
+    assert json.loads(kept["body"]) == CARD_ORDER | {
+        "CardNumber": "[redacted]",
+        "CardVerification": "[redacted]",
+        "TransactionList": [{"TransactionCVV2": "[redacted]", "TransactionAmount": 108.91}],
+        "Sezzle-Signature": "[redacted]",
+        "settings": {"api_key": "[redacted]", "password": "[redacted]"},
+    }
+
+
+def test_a_refused_json_body_cut_at_the_limit_still_has_its_secrets_removed(world):
+    runtime, _, _ = world
+    runtime.max_body_bytes = 100
+    body = json.dumps(CARD_ORDER | {"Comments": "x" * 500}).encode()
+    with pytest.raises(WebhookRejected, match="larger than the limit"):
+        runtime.accept("shop", WebhookRequest(body[:101], {}))  # what the intake reads of it
+    [kept] = runtime.store.rejected()
+    assert b"4111" not in kept["body"]
+    assert b"737" not in kept["body"]
+    assert kept["body"].startswith(b'{"OrderID": 7, "InvoiceNumber": "AB-7", "CardNumber": "[redacted]"')
 
 
 def test_transient_failures_are_retried_with_the_same_idempotency_key(world):

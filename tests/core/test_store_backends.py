@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from cartwire.core.audit import verify
 from cartwire.core.backend import StoreUnavailable, open_store
 from cartwire.core.config import config_from_mapping
-from cartwire.core.records import NewEvent
+from cartwire.core.records import NewAction, NewEvent
 from postgres import postgres_schema
 
 
@@ -132,3 +132,28 @@ def test_a_url_naming_a_missing_schema_is_a_clear_error(postgres):
         StoreUnavailable, match="cannot prepare the PostgreSQL store's tables: no schema has been selected"
     ):
         open_store(missing)
+
+
+def test_two_actions_writing_one_record_are_never_due_together(database):
+    """Actions of three entities: two write `3dcart:order:AB-1` (different entities), one writes
+    nothing named. The second writer waits while the first is pending or in flight, whatever its
+    entity; the unnamed one is never held up."""
+    store = open_store(database)
+    rows, _ = store.add_events([event(0), event(1), event(2)], b"body")
+    due = datetime(2026, 12, 1, tzinfo=UTC)
+    for row, entity, target in zip(
+        rows, ("order:0", "order:1", "order:2"), ("3dcart:order:AB-1", "3dcart:order:AB-1", ""), strict=True
+    ):
+        action = NewAction(0, "r", "3dcart", "add_comment", {"order": "AB-1"}, f"key-{row}", target)
+        store.record_plan(row, entity, ["r"], [action], due)
+    first, second, free = (a.row for a in store.actions())
+    assert [a.row for a in store.due_actions(due)] == [first, free]
+    store.start_action(first)
+    assert [a.row for a in store.due_actions(due)] == [free]
+    store.action_retry(first, "503", due)  # back to pending, still ahead of the other writer
+    assert [a.row for a in store.due_actions(due)] == [first, free]
+    store.start_action(first)
+    store.action_done(first, {})
+    assert [a.row for a in store.due_actions(due)] == [second, free]
+    assert store.action(second).target == "3dcart:order:AB-1"
+    store.close()

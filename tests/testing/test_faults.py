@@ -6,6 +6,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -16,7 +17,7 @@ from starlette.routing import Route
 
 from cartwire.plugins.sezzle.emulator import SezzleEmulator
 from cartwire.plugins.threedcart.emulator import ThreeDCartEmulator
-from cartwire.testing.faults import ApiFaults, FaultPicker, FaultyApp, WebhookFaultPicker, WebhookFaults
+from cartwire.testing.faults import FAULTS, ApiFaults, FaultPicker, FaultyApp, WebhookFaultPicker, WebhookFaults
 from cartwire.testing.server import AppSwitch, ServedApp
 from cartwire.testing.webhooks import WebhookSender
 
@@ -82,9 +83,26 @@ def test_no_shares_means_no_faults_and_a_full_share_means_always():
     assert set(picks(ApiFaults(hang=1.0, after_apply=1.0), 500)) == {"hang_after_apply"}
 
 
+def test_ensured_faults_each_come_once_early_even_at_a_tiny_share():
+    rare = ApiFaults(hang=0.0001, error=0.01, ensure=FAULTS, ensure_within=20, seed=11)
+    first = picks(rare, 20)
+    assert Counter(fault for fault in first if fault is not None) == Counter(FAULTS)
+    assert first == picks(rare, 20)  # where they land follows the seed
+
+
+def test_ensured_faults_leave_the_other_decisions_as_the_seed_made_them():
+    plain, ensured = picks(MIXED, 300), picks(replace(MIXED, ensure=("hang",), ensure_within=100), 300)
+    differ = [index for index, (a, b) in enumerate(zip(plain, ensured, strict=True)) if a != b]
+    assert len(differ) <= 1
+    assert all(ensured[index] == "hang" for index in differ)
+    assert plain[100:] == ensured[100:]
+
+
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
+        ({"ensure": ("crash",)}, r"ensure names unknown faults \['crash'\]"),
+        ({"ensure": ("hang", "drop"), "ensure_within": 1}, "leaves no room for 2 faults"),
         ({"error": 1.5}, "error must be a share between 0 and 1"),
         ({"error": 0.6, "drop": 0.6}, "add up to more than 1"),
         ({"error_status": 429}, "error_status must be a 5xx"),

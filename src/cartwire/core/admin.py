@@ -83,7 +83,7 @@ def failed_show(ident: str, config_path: Path) -> None:
 
 def _decide(idents: tuple[str, ...], config_path: Path, decision: Decision, by: str | None) -> None:
     try:
-        parsed = [deadletters.parse_id(ident) for ident in idents]
+        parsed = deadletters.parse_ids(idents)
     except DeadLetterError as error:
         _fail(str(error))
     with opened_store(config_path) as store:
@@ -129,9 +129,20 @@ def audit() -> None:
     """The hash-chained audit log of every event, decision and action."""
 
 
+def _hash_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """A head is a hash as `audit verify` prints it; anything else is a typo, not a broken chain."""
+    if value is not None and not audit_chain.is_hash(value):
+        raise click.BadParameter(f"{value!r} is not a valid hash: a head is 64 hex digits, as `audit verify` prints it")
+    return value.lower() if value is not None else None  # printed in lower case; a pasted upper case still matches
+
+
 @audit.command("verify")
 @click.option(
-    "--head", "known_head", default=None, help="A head hash printed by an earlier verify: it must still be there."
+    "--head",
+    "known_head",
+    default=None,
+    callback=_hash_option,
+    help="A head hash printed by an earlier verify: it must still be there.",
 )
 @click.option(
     "--count", "known_count", type=click.IntRange(min=1), default=None, help="The entry count printed with that head."

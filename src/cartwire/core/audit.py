@@ -17,11 +17,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from cartwire.core.records import AuditEntry
+from cartwire.core.redaction import REDACTED, redact
+
+__all__ = [
+    "GENESIS",
+    "REDACTED",
+    "Verdict",
+    "canonical",
+    "entry_hash",
+    "is_hash",
+    "new_entry",
+    "redact",
+    "render_entry",
+    "verify",
+]
 
 GENESIS = "0" * 64
-REDACTED = "[redacted]"
-# A detail key that names a credential never has its value written, whatever the caller passed.
-_SECRET_KEY = re.compile(r"secret|token|password|passwd|signature|authorization|private_key|api_key|credential", re.I)
+_HASH = re.compile(r"[0-9a-fA-F]{64}")
 
 
 def canonical(value: Any) -> str:
@@ -29,13 +41,9 @@ def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def redact(value: Any) -> Any:
-    """`value` with the value of every credential-named key replaced by a marker, at any depth."""
-    if isinstance(value, Mapping):
-        return {key: REDACTED if _SECRET_KEY.search(str(key)) else redact(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [redact(item) for item in value]
-    return value
+def is_hash(text: str) -> bool:
+    """Whether `text` has the form of an entry's hash: 64 hex digits."""
+    return _HASH.fullmatch(text) is not None
 
 
 def entry_hash(seq: int, at: str, kind: str, entity: str, detail: str, prev_hash: str) -> str:

@@ -7,7 +7,9 @@ configured `database`. The runtime does not change:
 - each method that writes is one transaction, and its audit entries are part of it;
 - an action is `in_flight` from `start_action` until `action_done`/`action_retry`/`action_failed`,
   and `recover_in_flight` is the only way out of that state after a crash;
-- `due_actions` never returns an action while an earlier one of the same entity is unfinished;
+- `due_actions` never returns an action while an earlier one of the same entity is unfinished, nor
+  while another one with the same non-empty `target` (the remote record it writes) is in flight or
+  pending ahead of it;
 - inside `batch()` the writes are one transaction, committed when the block ends (a failed method
   leaves nothing behind and the others stand).
 """

@@ -151,6 +151,10 @@ def build_connectors(
             cls = registry.get(name)
         except LookupError as error:
             raise ConfigError(f"[connectors.{name}]: {error}") from None
+        if "poll_interval" in values and not cls.polls():
+            raise ConfigError(
+                f"[connectors.{name}]: poll_interval: {name} does not poll (it has no poller); remove the key"
+            )
         try:
             connectors.append(cls(cls.Settings.model_validate(dict(values)), **kwargs))
         except ValidationError as error:

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from cartwire.core.backend import AdminStore
 from cartwire.core.records import DeadLetterError, DeadLetterKind, Decision, StoredAction, StoredEvent
 
-_ID = re.compile(r"^([ae])(\d+)$", re.I)
+# ASCII digits only: `\d` would also read other scripts' digits (`a٣` as a3).
+_ID = re.compile(r"^([ae])([0-9]+)$", re.I)
+# The largest row number either backend can store (a signed 64-bit integer): beyond it there is no row.
+_MAX_ROW = 2**63 - 1
 _KINDS: dict[str, DeadLetterKind] = {"a": "action", "e": "event"}
 
 
@@ -37,7 +41,15 @@ def parse_id(text: str) -> DeadLetterId:
             f"{text!r} is not a dead-letter id: write a<number> for an action or e<number> for an event"
             " (as `cartwire failed list` shows them)"
         )
-    return DeadLetterId(_KINDS[match.group(1).lower()], int(match.group(2)))
+    kind, row = _KINDS[match.group(1).lower()], int(match.group(2))
+    if row > _MAX_ROW:
+        raise DeadLetterError(f"there is no {kind} {match.group(2)}")  # as for any id with no row
+    return DeadLetterId(kind, row)
+
+
+def parse_ids(texts: Iterable[str]) -> list[DeadLetterId]:
+    """Each id once, in the order first given (`retry a1 a1` retries a1 once)."""
+    return list(dict.fromkeys(parse_id(text) for text in texts))
 
 
 def list_lines(store: AdminStore) -> list[str]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cartwire.core.events import Event
+from cartwire.core.redaction import redact_body
 from cartwire.core.runtime import Runtime
 from cartwire.core.ticking import Ticking
 from cartwire.core.timeutil import utcnow
@@ -77,7 +78,7 @@ class Pollers(Ticking):
         connector = self.runtime.catalog.connectors[name]
         result = connector.poll(store.poll_cursor(name), StoreHistory(self.runtime))
         for reason, body in result.rejected:
-            store.add_rejected(name, 422, f"poll: {reason}", {}, body)
+            store.add_rejected(name, 422, f"poll: {reason}", {}, redact_body(body))
         events = [found.event for found in result.found]
         stored = duplicates = 0
         if events:

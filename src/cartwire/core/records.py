@@ -63,6 +63,7 @@ class StoredAction:
     finished_at: datetime | None = None
     discarded_by: str = ""
     discarded_at: datetime | None = None
+    target: str = ""
 
     @property
     def qualified_name(self) -> str:
@@ -92,6 +93,7 @@ class NewAction:
     action: str
     arguments: dict[str, Any]
     idempotency_key: str
+    target: str = ""  # the remote record it writes (`3dcart:order:AB-1001`); "" when it names none
 
 
 @dataclass(frozen=True)

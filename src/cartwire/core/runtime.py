@@ -28,6 +28,7 @@ from cartwire.core.history import history_of
 from cartwire.core.ordering import CurrentState, in_entity_order
 from cartwire.core.plan import Plan
 from cartwire.core.records import NewAction, NewEvent, RecordedWrite, StoredAction, StoredEvent
+from cartwire.core.redaction import redact_body
 from cartwire.core.retry import THROTTLED, RetryPolicies, RetrySettings, is_transient
 from cartwire.core.schedules import SCHEDULE_SOURCE, Tick
 from cartwire.core.timeutil import utcnow
@@ -184,7 +185,8 @@ class Runtime:
     def _keep_unstored(self, source: str, request: WebhookRequest, status: int, reason: str) -> None:
         """Keep a delivery that stored no event in the `rejected` table (status 200: ignored)."""
         kept = {name: value for name, value in request.headers.items() if name in KEPT_HEADERS}
-        self.store.add_rejected(source, status, reason, kept, request.body[: self.kept_body_bytes])
+        body = redact_body(request.body)[: self.kept_body_bytes]  # redacted whole: a cut body is no longer JSON
+        self.store.add_rejected(source, status, reason, kept, body)
 
     def _parse(self, source: str, request: WebhookRequest) -> list[Event]:
         """The connector's parse; a bug in it becomes a 500 whose delivery is kept like any rejection.
@@ -335,9 +337,17 @@ class Runtime:
         return echo_of(event, fields, stored.received_at, writes)
 
     def _new_action(self, call: Any, position: int) -> NewAction:
-        arguments = self._action_spec(call.connector, call.action).arguments.model_validate(call.arguments)
+        spec = self._action_spec(call.connector, call.action)
+        arguments = spec.arguments.model_validate(call.arguments)
+        target = spec.target(arguments) if spec.target is not None else ""
         return NewAction(
-            position, call.rule, call.connector, call.action, arguments.model_dump(mode="json"), call.idempotency_key
+            position,
+            call.rule,
+            call.connector,
+            call.action,
+            arguments.model_dump(mode="json"),
+            call.idempotency_key,
+            target,
         )
 
     def _action_spec(self, connector: str, action: str) -> Any:
@@ -354,7 +364,7 @@ class Runtime:
         (queued, not failed), so that one busy service does not hold up the others."""
         attempted = 0
         held_back: set[str] = set()  # connectors found without room in this pass
-        batch: list[StoredAction] = []  # of different entities: the store gives one action per entity
+        batch: list[StoredAction] = []  # the store gives one action per entity and per target
         for action in self.store.due_actions(self.clock()):
             if self._stop.is_set():
                 break

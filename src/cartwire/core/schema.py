@@ -2,7 +2,8 @@
 
 Version 1 is the first runtime's inbox, outbox and rejected log; version 2 adds the timestamps
 `status` needs, the `in_flight` and `discarded` states, and the append-only audit chain; version 3
-adds the pollers' durable cursors and the indexes that find an entity's or a type's events. A
+adds the pollers' durable cursors and the indexes that find an entity's or a type's events;
+version 4 adds each action's `target`, the remote record it writes (never two at once). A
 database of any older version is brought up to date when it is opened.
 """
 
@@ -97,7 +98,30 @@ CREATE INDEX events_entity ON events (entity, occurred_at);
 CREATE INDEX events_type ON events (type, occurred_at);
 """
 
-MIGRATIONS = (VERSION_1, VERSION_2, VERSION_3)
+VERSION_4 = """
+ALTER TABLE actions ADD COLUMN target TEXT NOT NULL DEFAULT '';
+CREATE INDEX actions_target ON actions (target, state, id);
+"""
+
+MIGRATIONS = (VERSION_1, VERSION_2, VERSION_3, VERSION_4)
+# The tables each version adds: a store at version N has all of them up to N.
+TABLES = (("events", "actions", "rejected"), ("audit",), ("poll_cursors",), ())
+
+
+def not_a_store(db: sqlite3.Connection, *, empty_ok: bool) -> str | None:
+    """Why the database behind `db` is not a Cartwire store, or None when it is one (or it is empty and
+    `empty_ok`: a store about to be made). Reads only, so a foreign file is never changed by asking."""
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if version == 0 and "events" not in tables:
+        if not tables:
+            return None if empty_ok else "it is empty (has `cartwire run` run yet?)"
+        shown = ", ".join(sorted(tables)[:5]) + (", …" if len(tables) > 5 else "")
+        return f"it holds other tables ({shown}) and none of Cartwire's"
+    missing = [name for added in TABLES[:version] for name in added if name not in tables]
+    if missing:
+        return f"its {', '.join(missing)} table{'s are' if len(missing) > 1 else ' is'} missing"
+    return None
 
 
 def migrate(db: sqlite3.Connection) -> int:

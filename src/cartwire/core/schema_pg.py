@@ -100,7 +100,12 @@ CREATE TABLE poll_cursors (
 );
 """
 
-MIGRATIONS = (VERSION_1,)
+VERSION_2 = """
+ALTER TABLE actions ADD COLUMN target TEXT NOT NULL DEFAULT '';
+CREATE INDEX actions_target ON actions (target, state, id);
+"""
+
+MIGRATIONS = (VERSION_1, VERSION_2)
 
 
 def migrate(db: Database) -> int:

@@ -339,8 +339,8 @@ class SqlStore:
                 arguments = json.dumps(action.arguments, sort_keys=True)
                 inserted = db.execute(
                     "INSERT INTO actions (event_row, entity, position, rule, connector, action, arguments,"
-                    " idempotency_key, next_attempt_at, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
+                    " idempotency_key, next_attempt_at, created_at, updated_at, target)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
                     (
                         event_row,
                         entity,
@@ -353,6 +353,7 @@ class SqlStore:
                         _ts(due),
                         now,
                         now,
+                        action.target,
                     ),
                 ).fetchall()
                 if inserted:
@@ -386,12 +387,18 @@ class SqlStore:
 
     # --- execution ------------------------------------------------------------------------
     def due_actions(self, now: datetime, limit: int = 100) -> list[StoredAction]:
-        """Pending actions whose time has come and no earlier action of the same entity is unfinished."""
+        """Pending actions whose time has come, where no earlier action of the same entity is
+        unfinished and no other action writing the same remote record (`target`) is in flight or
+        waiting ahead of it: two writes to one record never run at once, whichever events they
+        came from, and they run in the order they were planned."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT a.* FROM actions a WHERE a.state = 'pending' AND a.next_attempt_at <= ?"
                 " AND NOT EXISTS (SELECT 1 FROM actions b WHERE b.entity = a.entity AND b.id < a.id"
-                " AND b.state IN ('pending', 'in_flight')) ORDER BY a.id LIMIT ?",
+                " AND b.state IN ('pending', 'in_flight'))"
+                " AND (a.target = '' OR NOT EXISTS (SELECT 1 FROM actions c WHERE c.target = a.target"
+                " AND c.id <> a.id AND (c.state = 'in_flight' OR (c.state = 'pending' AND c.id < a.id))))"
+                " ORDER BY a.id LIMIT ?",
                 (_ts(now), limit),
             ).fetchall()
         return [_action(row) for row in rows]
@@ -732,6 +739,7 @@ def _action(row: Row) -> StoredAction:
         finished_at=_maybe_time(row["finished_at"]),
         discarded_by=row["discarded_by"],
         discarded_at=_maybe_time(row["discarded_at"]),
+        target=row["target"],
     )
 
 

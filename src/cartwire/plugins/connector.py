@@ -55,6 +55,9 @@ class ActionSpec:
     `retry` changes the connector's retry defaults for this action (`{"attempts": 3}`);
     `writes(arguments, result)` says what a successful call changed remotely, so that the webhook
     reporting it back is known as our own echo (see `cartwire.plugins.policy`).
+    `target(arguments)` names the remote record the action writes (`3dcart:order:AB-1001`), from
+    its validated arguments: the runtime never runs two actions with the same target at once, even
+    for different entities, so a read-then-write of the record cannot lose another's write.
     """
 
     name: str
@@ -65,6 +68,7 @@ class ActionSpec:
     conflict_key: tuple[str, ...] = ()
     retry: Mapping[str, Any] = field(default_factory=dict)
     writes: Callable[[Mapping[str, Any], Mapping[str, Any]], Write | None] | None = None
+    target: Callable[[Any], str] | None = None
 
 
 class ActionError(Exception):
@@ -203,6 +207,11 @@ class Connector:
         the next interval with the old cursor.
         """
         return PollResult((), cursor or "")
+
+    @classmethod
+    def polls(cls) -> bool:
+        """Whether this connector has a poller (overrides `poll`): only then means `poll_interval` anything."""
+        return cls.poll is not Connector.poll
 
     def polling_interval(self) -> float:
         """Seconds between polls: the `poll_interval` setting if given, else the declared default."""

@@ -1,7 +1,8 @@
 """Make a delivery safe to keep in a recording: secrets removed, personal data replaced.
 
 The body is walked as JSON and each value is judged by its key (docs/recording.md lists the keys).
-Secrets (card data, tokens, passwords, signatures, the query of a URL) become `[removed]`. Personal
+Secrets (card data, tokens, passwords, signatures: the list in `cartwire.core.redaction`, shared with
+the audit chain and the rejected log; and the query of a URL) become `[removed]`. Personal
 data (names, emails, phones, street addresses, postal codes, cities, IP addresses), whether sent as
 a string or as a number (`"BillingZipCode": 60601`), becomes a placeholder string derived from an
 HMAC of the value under a salt: the same value always gives the same placeholder within one salt,
@@ -24,13 +25,13 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from cartwire.core.redaction import is_secret_key
 from cartwire.plugins.threedcart import jsonwire
 
 REMOVED = "[removed]"
 # Only these headers are recorded; signatures, credentials and cookies never are.
 KEPT_HEADERS = frozenset({"content-type", "user-agent"})
 
-_SECRET_KEYS = ("token", "secret", "password", "signature", "apikey", "privatekey", "card", "cvv")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _IPV4 = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
 # Candidates only, each checked with `ipaddress` (so a time such as 10:32:13 stays).
@@ -42,9 +43,9 @@ _PHONE_GROUPS = re.compile(r"[ ().-]+")
 
 def _kind_of_key(key: str) -> str | None:
     """What a value under `key` is: "secret", a kind of personal data, or None (keep it)."""
-    name = re.sub(r"[^a-z0-9]", "", key.lower())
-    if any(part in name for part in _SECRET_KEYS):
+    if is_secret_key(key):
         return "secret"
+    name = re.sub(r"[^a-z0-9]", "", key.lower())
     stem = name.rstrip("0123456789")  # street1, AddressLine2, Line1: numbered parts of one address
     for kind, parts in _PERSONAL_KEYS:
         if any(stem.endswith(part) for part in parts):

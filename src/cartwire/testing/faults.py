@@ -27,9 +27,10 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 Fault = Literal["error", "throttle", "drop", "drop_after_apply", "hang", "hang_after_apply"]
+FAULTS: tuple[Fault, ...] = get_args(Fault)
 ErrorBody = Callable[[int], bytes]
 
 
@@ -51,10 +52,19 @@ class ApiFaults:
     retry_after: int = 1
     hang_seconds: float = 2.0
     seed: int = 0
+    # Each of these faults is given once, at seeded places among the first `ensure_within` calls,
+    # whatever the shares roll: a run that must see every kind (even a rare hang) sees it.
+    ensure: tuple[Fault, ...] = ()
+    ensure_within: int = 50
 
     def __post_init__(self) -> None:
         for name in ("error", "throttle", "drop", "hang", "after_apply"):
             _share(name, getattr(self, name))
+        unknown = [fault for fault in self.ensure if fault not in FAULTS]
+        if unknown:
+            raise ValueError(f"ensure names unknown faults {unknown}: choose from {', '.join(FAULTS)}")
+        if self.ensure_within < len(self.ensure):
+            raise ValueError(f"ensure_within ({self.ensure_within}) leaves no room for {len(self.ensure)} faults")
         if self.error + self.throttle + self.drop + self.hang > 1.0:
             raise ValueError("the shares of error, throttle, drop and hang add up to more than 1")
         if self.error_status < 500 or self.error_status > 599:
@@ -71,6 +81,9 @@ class FaultPicker:
         self._rng = random.Random(faults.seed)  # noqa: S311 - reproducible faults, not secrets
         self._lock = threading.Lock()
         self.counts: Counter[str] = Counter()
+        self._calls = 0
+        places = random.Random(f"{faults.seed}:ensure").sample(range(faults.ensure_within), len(faults.ensure))  # noqa: S311
+        self._ensured: dict[int, Fault] = dict(zip(places, faults.ensure, strict=True))
 
     def pick(self) -> Fault | None:
         f = self.faults
@@ -82,6 +95,8 @@ class FaultPicker:
                     choice = fault
                     break
                 roll -= share
+            choice = self._ensured.pop(self._calls, choice)  # the rolls are drawn all the same: one sequence
+            self._calls += 1
             self.counts[choice or "none"] += 1
             return choice
 

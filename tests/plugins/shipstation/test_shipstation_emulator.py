@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import httpx
 import pytest
 from shipstation_support import KEY, SECRET
@@ -88,4 +90,29 @@ def test_webhook_subscriptions_in_either_documented_shape(
     assert isinstance(hooks, listed)
     assert deleted.status_code == 200
     assert deleted.content == b""
+    assert bad.status_code == 400
+
+
+def test_the_shipments_list_filters_by_creation_and_ship_date_sorts_and_pages(
+    server: ServedApp, emulator: ShipStationEmulator
+) -> None:
+    with client(server) as http:
+        for key in ("k1", "k2", "k3"):
+            http.post("/orders/createorder", json=order(f"AB-{key}", key))
+        emulator.ship_orders(["k1"], ship_date=date(2026, 11, 28))
+        emulator.advance(timedelta(hours=1))
+        emulator.ship_orders(["k2", "k3"], ship_date=date(2026, 11, 30))
+        created = [s["createDate"] for s in http.get("/shipments").json()["shipments"]]
+        later = http.get("/shipments", params={"createDateStart": created[1][:19].replace("T", " ")}).json()
+        by_ship_day = http.get("/shipments", params={"shipDateStart": "2026-11-29", "shipDateEnd": "2026-12-01"}).json()
+        newest_first = http.get("/shipments", params={"sortBy": "CreateDate", "sortDir": "DESC"}).json()
+        paged = http.get("/shipments", params={"pageSize": 2, "page": 2}).json()
+        with_items = http.get("/shipments", params={"includeShipmentItems": "true", "orderNumber": "AB-k1"}).json()
+        bad = http.get("/shipments", params={"createDateStart": "yesterday"})
+    assert [s["orderKey"] for s in later["shipments"]] == ["k2", "k3"]
+    assert [s["orderKey"] for s in by_ship_day["shipments"]] == ["k2", "k3"]
+    assert newest_first["shipments"][-1]["orderKey"] == "k1"
+    assert (paged["total"], paged["page"], paged["pages"], len(paged["shipments"])) == (3, 2, 2, 1)
+    [shipment] = with_items["shipments"]
+    assert [(item["sku"], item["quantity"]) for item in shipment["shipmentItems"]] == [("S", 2)]
     assert bad.status_code == 400

@@ -17,6 +17,7 @@ from shipstation_support import HOOK_SECRET, KEY, SECRET
 from cartwire.core.catalog import Catalog
 from cartwire.core.config import build_connectors
 from cartwire.core.intake import intake_app
+from cartwire.core.poller import Pollers
 from cartwire.core.runtime import Runtime
 from cartwire.core.store import Store
 from cartwire.demo import FIRST_SEZZLE_ORDER, SEZZLE_PRIVATE_KEY, sample_order
@@ -157,3 +158,33 @@ def test_a_repeated_notification_is_a_duplicate(world: World) -> None:
     body = {"resource_url": url, "resource_type": "SHIP_NOTIFY"}
     again = httpx.post(f"{world.intake}/hooks/shipstation/{HOOK_SECRET}", json=body, timeout=5)
     assert again.json() == {"accepted": 0, "duplicates": 1}
+
+
+def test_a_shipment_whose_webhook_never_came_is_found_by_the_poll_once(world: World) -> None:
+    world.sezzle.authorize_order("AB-1001", 10891, uuid=FIRST_SEZZLE_ORDER)
+    world.store.place_order(sample_order("order-new.json"))
+    world.settle()
+    pollers = Pollers(world.runtime)
+    pollers.poll("shipstation")  # the first poll starts the cursor
+    with httpx.Client(base_url=world.shipstation.base_url, auth=(KEY, SECRET), timeout=5) as api:
+        for hook in api.get("/webhooks").json()["webhooks"]:
+            api.delete(f"/webhooks/{hook['WebHookID']}")  # SHIP_NOTIFY is lost
+    url = world.shipstation.ship_orders(["5001"])
+    world.settle()
+    assert world.store.order(5001)["OrderStatusID"] != 4
+
+    found = pollers.poll("shipstation")
+    world.settle()
+    assert (found.found, found.stored) == (1, 1)
+    assert world.store.order(5001)["OrderStatusID"] == 4
+    assert [c["amount"]["amount_in_cents"] for c in world.sezzle.order(FIRST_SEZZLE_ORDER)["captures"]] == [10891]
+
+    late = {"resource_url": url, "resource_type": "SHIP_NOTIFY"}  # the webhook after all, then a poll again
+    again = httpx.post(f"{world.intake}/hooks/shipstation/{HOOK_SECRET}", json=late, timeout=5)
+    assert again.json() == {"accepted": 0, "duplicates": 1}
+    assert pollers.poll("shipstation").duplicates == 1
+    world.settle()
+    shipments = [e for e in world.runtime.store.events() if e.type == "shipstation.shipment.created"]
+    assert len(shipments) == 1
+    assert [c["amount"]["amount_in_cents"] for c in world.sezzle.order(FIRST_SEZZLE_ORDER)["captures"]] == [10891]
+    assert world.runtime.store.actions("failed") == []

@@ -1,4 +1,5 @@
-"""The ShipStation connector (API v1): orders pushed from the store, shipments reported back."""
+"""The ShipStation connector (API v1): orders pushed from the store, shipments reported back (by
+SHIP_NOTIFY, and by a poll of the shipments list for a notification that never came)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ from typing import Any, ClassVar
 import httpx
 
 from cartwire.core.events import Event, EventType
+from cartwire.core.timeutil import utcnow
 from cartwire.plugins.connector import (
     ActionArguments,
     ActionSpec,
     Connector,
     ConnectorSettings,
+    History,
     PermanentError,
+    PollResult,
     WebhookRejected,
     WebhookRequest,
 )
@@ -24,6 +28,7 @@ from cartwire.plugins.shipstation import webhook
 from cartwire.plugins.shipstation.client import RateBudget, ShipStationClient
 from cartwire.plugins.shipstation.models import PushOrderArguments, Shipment, ShipStationSettings
 from cartwire.plugins.shipstation.orders import order_body
+from cartwire.plugins.shipstation.poller import poll_shipments
 
 PUSH_ORDER = ActionSpec(
     "push_order",
@@ -39,6 +44,7 @@ class ShipStation(Connector):
     Settings: ClassVar[type[ConnectorSettings]] = ShipStationSettings
     secret_path: ClassVar[bool] = True
     rate_limit: ClassVar[RateLimit | None] = RateLimit.per_minute(40)
+    poll_interval: ClassVar[float] = 300.0  # the shipments list, for a SHIP_NOTIFY that never came
 
     def __init__(self, settings: ConnectorSettings | None = None, *, transport: httpx.BaseTransport | None = None):
         settings = settings or ShipStationSettings()
@@ -106,6 +112,17 @@ class ShipStation(Connector):
             "order_number": str(answer.get("orderNumber", "")),
             "order_status": str(answer.get("orderStatus", "")),
         }
+
+    def poll(self, cursor: str | None, history: History) -> PollResult:
+        """Labels created since `cursor`, as their SHIP_NOTIFY would have reported them (see `poller`)."""
+        return poll_shipments(
+            lambda path: self._remote().call("GET", path, "GET /shipments"),
+            cursor,
+            time_zone=self.settings.time_zone,
+            currency=self.settings.currency,
+            max_pages=self.settings.max_pages,
+            now=utcnow(),
+        )
 
     def close(self) -> None:
         with self._lock:

@@ -319,15 +319,30 @@ class ShipStationEmulator(WebhookOutbox):
         return 200, {"orderId": order["orderId"], "orderNumber": order["orderNumber"]}
 
     def _list_shipments(self, request: Request, _body: Any) -> _Answer:
+        """Equal-value filters, `createDate`/`shipDate` ranges (wall-clock time in the emulator's zone,
+        a bare date meaning its midnight; `…End` inclusive), `sortBy`/`sortDir`, and shipment items."""
         query = {name.lower(): value for name, value in request.query_params.items()}
         filters = {"batchid": "batchNumber", "ordernumber": "orderNumber", "orderid": "orderId",
                    "trackingnumber": "trackingNumber", "carriercode": "carrierCode"}  # fmt: skip
+        ranges = {field: _range(query, field.lower()) for field in ("createDate", "shipDate")}
         rows = [
             shipment
             for shipment in self._shipments
             if all(str(shipment[field]) == query[name] for name, field in filters.items() if name in query)
+            and all(low <= _local(shipment[field]) <= high for field, (low, high) in ranges.items())
         ]
+        sort_by = {"createdate": "createDate", "shipdate": "shipDate"}.get(query.get("sortby", "").lower())
+        if sort_by is not None:
+            descending = query.get("sortdir", "").upper() == "DESC"
+            rows.sort(key=lambda shipment: _local(shipment[sort_by]), reverse=descending)
+        if query.get("includeshipmentitems", "").lower() == "true":
+            rows = [row | {"shipmentItems": self._shipment_items(row)} for row in rows]
         return 200, self._page(rows, "shipments", request)
+
+    def _shipment_items(self, shipment: dict[str, Any]) -> list[dict[str, Any]]:
+        order = self._orders.get(shipment["orderId"], {})
+        fields = ("orderItemId", "lineItemKey", "sku", "name", "quantity", "unitPrice", "productId")
+        return [{name: item.get(name) for name in fields} for item in order.get("items") or []]
 
     def _subscribe_call(self, request: Request, body: Any) -> _Answer:
         if not isinstance(body, dict) or not body.get("target_url"):
@@ -387,6 +402,21 @@ class ShipStationEmulator(WebhookOutbox):
         page = max(1, int(query.get("page", "1")))
         pages = max(1, -(-len(rows) // size))
         return {key: rows[(page - 1) * size : page * size], "total": len(rows), "page": page, "pages": pages}
+
+
+def _local(text: str) -> datetime:
+    """A wire timestamp or bare date as naive wall-clock time (a date is its midnight)."""
+    return datetime.fromisoformat(text.strip()[:19])
+
+
+def _range(query: dict[str, str], field: str) -> tuple[datetime, datetime]:
+    """The `…Start`/`…End` bounds the query gives `field` (lower-cased), open where not given."""
+    try:
+        low = _local(query[f"{field}start"]) if f"{field}start" in query else datetime.min
+        high = _local(query[f"{field}end"]) if f"{field}end" in query else datetime.max
+    except ValueError:
+        raise _Invalid(field, "The value is not a valid date.") from None
+    return low, high
 
 
 def _json_body(raw: bytes) -> Any:

@@ -37,6 +37,13 @@ OrderRef = Annotated[
 _ORDER_FROM_SUBJECT = {"order": ("invoice_number", "reference_id")}
 
 
+def order_target(arguments: Any) -> str:
+    """The order every action here writes (its comments at least): `3dcart:order:<order>`. Add
+    comment, status and stock each read the order and write it back, so two of them must not run at
+    once. The same order named once by invoice number and once by OrderID gives two targets."""
+    return f"3dcart:order:{str(arguments.order).strip()}"
+
+
 class SetStatusArguments(ActionArguments):
     order: OrderRef
     status: Annotated[str, EnumRef("order_status")]
@@ -85,6 +92,7 @@ SPECS = (
         SetStatusArguments,
         "Move the order to a status of the store's status table.",
         implicit=_ORDER_FROM_SUBJECT,
+        target=order_target,
         conflict_key=("order",),
         writes=_status_written,
     ),
@@ -93,30 +101,35 @@ SPECS = (
         AddCommentArguments,
         "Append a line to the order's internal comments (once).",
         implicit=_ORDER_FROM_SUBJECT,
+        target=order_target,
     ),
     ActionSpec(
         "add_transaction",
         AddTransactionArguments,
         "Record a payment transaction on the order (a record only; no money moves).",
         implicit=_ORDER_FROM_SUBJECT,
+        target=order_target,
     ),
     ActionSpec(
         "adjust_stock",
         AdjustStockArguments,
         "Change a product's or variant's stock by an amount (once; never below zero unless allowed).",
         implicit=_ORDER_FROM_SUBJECT,
+        target=order_target,
     ),
     ActionSpec(
         "deduct_stock",
         DeductStockArguments,
         "Take each line of the order off its product's or variant's stock (once).",
         implicit=_ORDER_FROM_SUBJECT,
+        target=order_target,
     ),
     ActionSpec(
         "add_tracking",
         AddTrackingArguments,
         "Record a tracking number: on the first shipment without one, else on a new shipment (once).",
         implicit=_ORDER_FROM_SUBJECT,
+        target=order_target,
     ),
 )
 

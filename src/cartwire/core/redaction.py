@@ -1,0 +1,66 @@
+"""Which keys name a secret, and JSON with their values replaced: the one list the audit chain, the
+rejected log and recordings share.
+
+A key is judged by its letters and digits only, in lower case (`Sezzle-Signature`, `x_api_key` and
+`CardVerification` are all caught). Containers are walked whatever their key, so a Sezzle
+`authorization` object keeps its amounts; a string or number under a secret key is replaced.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+REDACTED = "[redacted]"
+# Parts of a normalised key that mark its value as a credential or card data. `card` is not read
+# inside `discard` (`discarded_by` is no secret).
+_SECRET_KEY = re.compile(
+    r"secret|token|password|passwd|signature|authorization|credential|apikey|privatekey|(?<!dis)card|cvv|cvc"
+)
+
+
+def is_secret_key(key: object) -> bool:
+    """Whether the value under `key` is a secret: a credential, a signature or card data."""
+    return _SECRET_KEY.search(re.sub(r"[^a-z0-9]", "", str(key).lower())) is not None
+
+
+def redact(value: Any, marker: str = REDACTED, key: object = None) -> Any:
+    """`value` (decoded JSON, or any nesting of mappings and lists) with every non-empty string and
+    every number under a secret key replaced by `marker`, at any depth; `key` is the key `value` is under."""
+    if isinstance(value, Mapping):
+        return {name: redact(item, marker, name) for name, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(item, marker, key) for item in value]
+    return marker if hides(key, value) else value
+
+
+def hides(key: object, value: object) -> bool:
+    """Whether `redact` replaces `value` found under `key`: a non-empty string or a number under a secret key."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return key is not None and (number or (isinstance(value, str) and value != "")) and is_secret_key(key)
+
+
+def redact_body(body: bytes) -> bytes:
+    """A JSON body with its secrets replaced (then written compact, keys in their order). A body that does not
+    parse (cut off at the size limit, or broken) has each `"key": value` pair with a secret key and
+    a string or number value replaced where it stands; nothing else in it can be judged by key."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return _JSON_PAIR.sub(_hide_pair, body)
+    hidden = redact(data)
+    if hidden == data:
+        return body  # nothing secret: kept byte for byte
+    return json.dumps(hidden, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+_JSON_PAIR = re.compile(rb'("((?:[^"\\]|\\.)*)"\s*:\s*)("(?:[^"\\]|\\.)*"?|-?[0-9][0-9.eE+-]*)')
+
+
+def _hide_pair(match: re.Match[bytes]) -> bytes:
+    key = match.group(2).decode("utf-8", "replace")
+    if match.group(3) in (b'""', b'"') or not is_secret_key(key):
+        return match.group(0)
+    return match.group(1) + json.dumps(REDACTED).encode()

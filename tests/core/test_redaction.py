@@ -1,0 +1,45 @@
+"""The one list of secret keys: shared by the audit chain, the rejected log and recordings."""
+
+from __future__ import annotations
+
+import pytest
+
+from cartwire.core.redaction import REDACTED, is_secret_key, redact, redact_body
+from cartwire.replay.redact import REMOVED, Redactor
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["CardNumber", "CardVerification", "TransactionCVV2", "x-token", "Sezzle-Signature", "private_key", "apiKey"],
+)
+def test_credential_and_card_keys_are_secret(key):
+    assert is_secret_key(key)
+
+
+@pytest.mark.parametrize("key", ["discarded_by", "public_key", "OrderID", "total", "reason"])
+def test_other_keys_are_not(key):
+    assert not is_secret_key(key)
+
+
+def test_containers_under_a_secret_key_are_walked_and_their_amounts_kept():
+    sezzle = {"authorization": {"authorization_amount": {"amount_in_cents": 500}, "approved": True}}
+    assert redact(sezzle) == sezzle
+
+
+def test_a_body_with_nothing_secret_is_kept_byte_for_byte():
+    body = b'{ "OrderID" : 7,\n  "total": "1.00" }'
+    assert redact_body(body) == body
+
+
+def test_a_body_that_is_not_json_is_kept_as_it_is():
+    assert redact_body(b"card=4111&cvv=737") == b"card=4111&cvv=737"
+
+
+def test_a_cut_body_has_its_secret_pairs_replaced_even_an_unterminated_last_one():
+    cut = b'{"a": 1, "password": "p\\"w", "CardNumber": "41111'
+    assert redact_body(cut) == b'{"a": 1, "password": "' + REDACTED.encode() + b'", "CardNumber": "[redacted]"'
+
+
+def test_recordings_use_the_same_list():
+    body = Redactor(b"salt").body(b'{"CardVerification": "737", "TransactionCVV2": 737, "discarded_by": 3}')
+    assert body == b'{"CardVerification":"' + REMOVED.encode() + b'","TransactionCVV2":"[removed]","discarded_by":3}'
