@@ -38,7 +38,10 @@ class ShipStation(Connector):
     name: ClassVar[str] = "shipstation"
     Settings: ClassVar[type[ConnectorSettings]] = ShipStationSettings
     secret_path: ClassVar[bool] = True
-    rate_limit: ClassVar[RateLimit | None] = RateLimit.per_minute(40)
+    # 40 a minute, and whatever the X-Rate-Limit-* headers say is left (other apps may share the key).
+    rate_limit: ClassVar[RateLimit | None] = RateLimit.per_minute(
+        40, budget_headers=("X-Rate-Limit-Remaining", "X-Rate-Limit-Reset")
+    )
 
     def __init__(self, settings: ConnectorSettings | None = None, *, transport: httpx.BaseTransport | None = None):
         settings = settings or ShipStationSettings()
