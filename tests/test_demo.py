@@ -18,6 +18,8 @@ from cartwire.demo import (
     run_demo,
 )
 
+ANNOUNCED = {"3dcart.order.payment_recorded"}
+
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
@@ -56,7 +58,10 @@ def test_delivering_every_webhook_again_changes_nothing(world):
     before_moves = money_moves(world)
     before_actions = [(a.idempotency_key, a.state) for a in world.runtime.store.actions()]
     before_store = world.store.order(5001)
-    deliveries = world.runtime.store.deliveries()
+    # Events that actions announced (the store's payment records) are stored with the action's
+    # result, not a webhook body: they are not deliveries to send again.
+    announced = {body for event, body in world.runtime.store.received_between() if event.type in ANNOUNCED}
+    deliveries = [(source, body) for source, body in world.runtime.store.deliveries() if body not in announced]
     assert {source for source, _ in deliveries} == {"3dcart", "sezzle"}
     with httpx.Client(base_url=world.intake_url) as client:
         for story in (deliveries, list(reversed(deliveries))):  # the whole story, twice, once backwards

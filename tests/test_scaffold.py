@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import tomllib
 
 import pytest
 from click.testing import CliRunner
 
 from cartwire.cli import main
+from cartwire.plugins.connector import Connector
+from cartwire.plugins.manager import connector_registry, make_plugin_manager
 from cartwire.scaffold import ScaffoldError, names_for, scaffold
 
 
@@ -77,3 +80,43 @@ def test_the_package_has_an_entry_point_a_connector_an_emulator_and_tests(tmp_pa
     for path in root.rglob("*.py"):
         ast.parse(path.read_text(), str(path))  # every template renders to valid Python
     assert "class Acme(Connector):" in (root / "src/cartwire_acme/connector.py").read_text()
+
+
+def _top_level_names(tree: ast.Module) -> list[str]:
+    """The names a module binds at top level, once per binding (imports, classes, functions)."""
+    bound: list[str] = []
+    for node in tree.body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            bound += [(alias.asname or alias.name).split(".")[0] for alias in node.names]
+        elif isinstance(node, ast.ClassDef | ast.FunctionDef):
+            bound.append(node.name)
+    return bound
+
+
+@pytest.mark.parametrize(
+    ("name", "class_name"),
+    [
+        ("none", "NoneConnector"),  # `class None` is a SyntaxError
+        ("order", "OrderConnector"),  # the `Order` subject model
+        ("add_note", "AddNoteConnector"),  # the `AddNote` action arguments
+        ("event", "EventConnector"),  # `cartwire.core.events.Event`
+        ("connector", "ConnectorConnector"),  # the kit's `Connector` and `ConnectorSettings`
+        ("acme_shop", "AcmeShop"),  # no clash: the plain name
+    ],
+)
+def test_any_valid_name_gives_a_package_that_imports_without_shadowing(name, class_name, tmp_path, monkeypatch):
+    root = tmp_path / "out"
+    scaffold(name, root)
+    for path in root.rglob("*.py"):
+        tree = ast.parse(path.read_text(), str(path))
+        bound = _top_level_names(tree)
+        assert sorted({n for n in bound if bound.count(n) > 1}) == [], f"{path.name} binds a name twice"
+    monkeypatch.syspath_prepend(str(root / "src"))
+    package = importlib.import_module(f"cartwire_{name}")
+    connector_class = getattr(package, class_name)
+    assert issubclass(connector_class, Connector)
+    registry = connector_registry(make_plugin_manager(entry_points=False, extra=[package]))
+    assert registry.get(name) is connector_class
+    connector = connector_class(connector_class.Settings())
+    assert [spec.name for spec in connector.actions()] == ["add_note"]
+    assert [t.name for t in connector.event_types()] == [f"{name}.order.updated"]

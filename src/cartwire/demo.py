@@ -12,7 +12,7 @@ import json
 import secrets
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -107,8 +107,11 @@ class DemoWorld:
 
 
 @contextmanager
-def demo_world(directory: Path, observer: Observer | None = None) -> Iterator[DemoWorld]:
-    """Start the emulators, the intake and the worker; stop them all on exit."""
+def demo_world(
+    directory: Path, observer: Observer | None = None, *, extra_rules: Sequence[Path] = ()
+) -> Iterator[DemoWorld]:
+    """Start the emulators, the intake and the worker; stop them all on exit. The rules are the
+    shipped templates and any in `extra_rules` (files or folders; tests add their own)."""
     with ExitStack() as stack:
         store_emulator = ThreeDCartEmulator(
             secure_url="demo-store.3dcartstores.com",
@@ -145,7 +148,9 @@ def demo_world(directory: Path, observer: Observer | None = None) -> Iterator[De
         database = directory / "cartwire.sqlite3"
         store = Store(database)
         stack.callback(store.close)
-        runtime = Runtime(store, catalog, load_rules([TEMPLATES_DIR], catalog), observer=observer or Observer())
+        runtime = Runtime(
+            store, catalog, load_rules([TEMPLATES_DIR, *extra_rules], catalog), observer=observer or Observer()
+        )
         intake = stack.enter_context(served(intake_app(runtime)))
         runtime.start(idle_wait=0.05)
         stack.callback(runtime.stop)

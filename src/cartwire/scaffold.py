@@ -5,9 +5,13 @@ becomes the import package; each file is rendered with the names derived from NA
 
 from __future__ import annotations
 
+import builtins
+import io
 import keyword
 import re
+import tokenize
 from dataclasses import asdict, dataclass
+from functools import cache
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -34,7 +38,7 @@ class Names:
     name: str  # in rules and configuration: `acme.order.updated`, `[connectors.acme]`
     package: str  # the import package: cartwire_acme
     distribution: str  # the pip name: cartwire-acme
-    class_name: str  # Acme
+    class_name: str  # Acme, or AcmeConnector when Acme would clash with a name the templates use
     cartwire_version: str
 
 
@@ -51,8 +55,41 @@ def names_for(name: str) -> Names:
     registry = connector_registry()
     if name in registry.by_alias:
         raise ScaffoldError(f"a connector named {name!r} is already installed ({registry.get(name).__module__})")
-    class_name = "".join(part.capitalize() for part in name.split("_"))
-    return Names(name, f"cartwire_{name}", f"cartwire-{name.replace('_', '-')}", class_name, __version__)
+    return Names(name, f"cartwire_{name}", f"cartwire-{name.replace('_', '-')}", _class_name(name), __version__)
+
+
+def _class_name(name: str) -> str:
+    """`acme_shop` -> `AcmeShop`; `AcmeShopConnector` when `AcmeShop` (or the `...Settings` and
+    `...Emulator` classes named after it) would shadow a keyword, a builtin or a name the
+    generated modules already use (`none` -> `None`, `order` -> the `Order` model, `event` ->
+    `Event`, `add_note` -> the `AddNote` arguments)."""
+    base = "".join(part.capitalize() for part in name.split("_"))
+    taken = _names_in_templates()
+    for candidate in (base, f"{base}Connector"):
+        derived = {candidate, f"{candidate}Settings", f"{candidate}Emulator"}
+        if not derived & taken:
+            return candidate
+    raise ScaffoldError(f"{name!r} cannot be a connector name: the class {base}Connector would clash")
+
+
+@cache
+def _names_in_templates() -> frozenset[str]:
+    """Every identifier the generated Python uses other than the derived class names, plus
+    keywords and builtins: what a class named after the connector must not be."""
+    probe = Names("zzprobe", "cartwire_zzprobe", "cartwire-zzprobe", "ZzProbe", __version__)
+    environment = _environment()
+    found: set[str] = set(keyword.kwlist) | set(dir(builtins))
+    for relative, template in _templates(files("cartwire") / _TEMPLATES, ""):
+        if relative.endswith(".py.j2"):
+            text = environment.from_string(template.read_text(encoding="utf-8")).render(asdict(probe))
+            tokens = tokenize.generate_tokens(io.StringIO(text).readline)
+            found |= {token.string for token in tokens if token.type == tokenize.NAME}
+    return frozenset(n for n in found if not n.startswith(probe.class_name))
+
+
+def _environment() -> jinja2.Environment:
+    # The output is Python, TOML and Markdown, never HTML; the only inputs are the checked names.
+    return jinja2.Environment(keep_trailing_newline=True, undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701
 
 
 def _usable_in_rules(name: str) -> bool:
@@ -71,8 +108,7 @@ def scaffold(name: str, target: Path) -> list[Path]:
     if target.exists():
         raise ScaffoldError(f"{target} already exists; choose another --directory or remove it")
     context = asdict(names)
-    # The output is Python, TOML and Markdown, never HTML; the only inputs are the checked names.
-    environment = jinja2.Environment(keep_trailing_newline=True, undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701
+    environment = _environment()
     rendered: dict[Path, str] = {}  # all rendered before anything is written: an error leaves no folder
     for relative, template in _templates(files("cartwire") / _TEMPLATES, ""):
         path = target / relative.removesuffix(".j2").replace("__package__", names.package)

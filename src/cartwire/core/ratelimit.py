@@ -3,7 +3,8 @@
 One `Limiter` per connector and set of credentials (`LimiterRegistry`): two stores with different
 keys are limited separately, as the services count them. `LimitedTransport` makes every request of
 an httpx client wait for its turn, so a burst is queued, never refused; a 429 that comes back anyway
-pauses the limiter for the `Retry-After` the service asked for.
+pauses the limiter for the `Retry-After` the service asked for, and a service that reports its
+remaining budget in headers (`RateLimit.budget_headers`) pauses it until the reset once none is left.
 
 One request of headroom is kept below each published figure: requests reach the service a little
 earlier or later than they leave, and a bucket filled to the brim would overflow on that jitter.
@@ -120,17 +121,21 @@ class Limiter:
 
 
 class LimiterRegistry:
-    """One limiter per (connector, credentials key)."""
+    """One limiter per (connector, credentials key); `clock` and `sleep` as for `Limiter`."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, *, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self._lock = threading.Lock()
         self._limiters: dict[tuple[str, str], Limiter] = {}
+        self._clock = clock
+        self._sleep = sleep
 
     def get(self, connector: str, credentials: str, limit: RateLimit) -> Limiter:
         with self._lock:
             key = (connector, credentials)
             if key not in self._limiters:
-                self._limiters[key] = Limiter(limit)
+                self._limiters[key] = Limiter(limit, clock=self._clock, sleep=self._sleep)
             return self._limiters[key]
 
 
@@ -150,10 +155,33 @@ class LimitedTransport(httpx.BaseTransport):
         if response.status_code == 429:
             wait = retry_after_seconds(response.headers.get("Retry-After"))
             self.limiter.pause(THROTTLE_PAUSE if wait is None else wait)
+        spent = budget_spent_for(self.limiter.limit, response.headers)
+        if spent is not None:
+            self.limiter.pause(spent)
         return response
 
     def close(self) -> None:
         self._inner.close()
+
+
+def budget_spent_for(limit: RateLimit, headers: Mapping[str, str]) -> float | None:
+    """Seconds to hold back when the service's budget headers say nothing is left, else None.
+
+    The reset is whole seconds, rounded down by the service, so one more is waited."""
+    if limit.budget_headers is None:
+        return None
+    remaining_name, reset_name = limit.budget_headers
+    remaining, reset = _whole(headers.get(remaining_name)), _whole(headers.get(reset_name))
+    if remaining is None or reset is None or remaining > 0:
+        return None
+    return reset + THROTTLE_PAUSE
+
+
+def _whole(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def credentials_digest(*parts: str) -> str:

@@ -68,6 +68,11 @@ class RateLimit:
     - a leaky bucket of `bucket` requests draining at `drain_per_second` (3dcart: 50, 2/s);
     - at most `requests` in any `per_seconds` window (ShipStation: 40 per 60 s);
     - at most `concurrency` requests at a time (QuickBooks: 10).
+
+    `budget_headers` names the response headers (remaining requests, seconds until the window
+    resets) of a service that reports its own count (ShipStation: `X-Rate-Limit-Remaining`,
+    `X-Rate-Limit-Reset`): when an answer says nothing remains, nothing more is sent until the
+    reset, whatever the local count says (other clients may share the credentials).
     """
 
     bucket: int | None = None
@@ -75,6 +80,7 @@ class RateLimit:
     requests: int | None = None
     per_seconds: float | None = None
     concurrency: int | None = None
+    budget_headers: tuple[str, str] | None = None
 
     def __post_init__(self) -> None:
         if (self.bucket is None) != (self.drain_per_second is None):
@@ -91,8 +97,10 @@ class RateLimit:
         return cls(bucket=size, drain_per_second=drain_per_second)
 
     @classmethod
-    def per_minute(cls, requests: int, *, concurrency: int | None = None) -> RateLimit:
-        return cls(requests=requests, per_seconds=60.0, concurrency=concurrency)
+    def per_minute(
+        cls, requests: int, *, concurrency: int | None = None, budget_headers: tuple[str, str] | None = None
+    ) -> RateLimit:
+        return cls(requests=requests, per_seconds=60.0, concurrency=concurrency, budget_headers=budget_headers)
 
 
 @dataclass(frozen=True)

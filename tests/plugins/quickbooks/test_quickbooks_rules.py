@@ -26,18 +26,35 @@ def events(connector: str, sample: str):
     return catalog().connectors[connector].parse_payload((SAMPLES / connector / sample).read_bytes())
 
 
-def test_the_shipped_template_books_sezzle_captures_and_refunds():
+def test_the_shipped_template_books_store_recorded_sezzle_captures_and_refunds():
     template = TEMPLATES_DIR / "quickbooks"
     assert check_paths([template], catalog()) == []
     engine = load_rules([template], catalog())
     [captured] = events("sezzle", "order-captured.json")
-    [call] = engine.evaluate(captured).calls
-    assert call.qualified_name == "quickbooks.create_sales_receipt"
-    assert call.arguments["reference"] == "AB-1001"
-    assert str(call.arguments["amount"]) == "108.91 USD"
-    [refunded] = events("sezzle", "order-refunded.json")
-    [call] = engine.evaluate(refunded).calls
-    assert (call.qualified_name, str(call.arguments["amount"])) == ("quickbooks.create_refund_receipt", "24.99 USD")
+    assert not engine.evaluate(captured).calls  # booked from the store's record, which has the order's parts
+    [order] = events("3dcart", "order-status-shipped.json")
+    store = catalog().connectors["3dcart"]
+
+    def recorded(kind: str, amount: str) -> list:
+        result = {"type": kind, "method": "Sezzle", "transaction_id": "t1", "amount": amount, "currency": "USD"}
+        [event] = store.result_events(
+            "add_transaction", {**result, "order": order.subject.model_dump(mode="json")}, "k"
+        )
+        return list(engine.evaluate(event).calls)
+
+    [whole] = recorded("Capture", "108.91")
+    assert whole.qualified_name == "quickbooks.create_sales_receipt"
+    assert (whole.arguments["reference"], whole.arguments["customer_email"]) == ("AB-1001", "Ada.Example@example.com")
+    assert [line.sku for line in whole.arguments["lines"]] == ["MUG-BLUE", "TEA-SAMPLER"]
+    assert [str(whole.arguments[name]) for name in ("amount", "tax", "shipping", "discount")] == [
+        "108.91 USD", "6.93 USD", "12.0 USD", "9.99 USD",
+    ]  # fmt: skip
+    [part] = recorded("Capture", "50.00")  # a split shipment: the captured amount, no lines
+    assert (str(part.arguments["amount"]), part.arguments["customer_email"]) == ("50.00 USD", "Ada.Example@example.com")
+    assert not part.arguments.get("lines")
+    [refund] = recorded("Refund", "24.99")
+    assert (refund.qualified_name, str(refund.arguments["amount"])) == ("quickbooks.create_refund_receipt", "24.99 USD")
+    assert recorded("Auth", "108.91") == []
 
 
 def test_a_bare_action_on_a_store_order_takes_every_part_of_the_order():

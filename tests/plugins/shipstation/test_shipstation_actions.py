@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from pydantic import SecretStr
 from shipstation_support import KEY, store_order
 
+from cartwire.core.ratelimit import LimiterRegistry
 from cartwire.plugins.connector import PermanentError, TransientError
 from cartwire.plugins.shipstation import ShipStation, ShipStationSettings
 from cartwire.plugins.shipstation.emulator import ShipStationEmulator
@@ -65,6 +67,7 @@ def test_missing_settings_fail_before_any_call(emulator: ShipStationEmulator) ->
 
 @pytest.mark.parametrize("emulator", [{"rate_limit": 3}], indirect=True)
 def test_429_after_the_limit_is_transient_with_the_reset(connector: ShipStation, emulator: ShipStationEmulator) -> None:
+    connector.limit = None  # no pacing: the answer a client that ignores the headers gets
     for _ in range(3):
         connector.execute("push_order", store_order(), IDEM)
     assert connector.rate_budget is not None
@@ -108,3 +111,35 @@ def test_arguments_round_trip_through_json() -> None:
     arguments = store_order()
     again = PushOrderArguments.model_validate(arguments.model_dump(mode="json"))
     assert again == arguments
+
+
+class FakeTime:
+    """The limiter's monotonic clock; sleeping moves the emulator's clock as far."""
+
+    def __init__(self, emulator: ShipStationEmulator) -> None:
+        self.emulator = emulator
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.slept.append(seconds)
+        self.emulator.advance(timedelta(seconds=seconds))
+
+
+@pytest.mark.parametrize("emulator", [{"rate_limit": 5}], indirect=True)
+def test_a_burst_beyond_the_budget_in_the_headers_waits_for_the_reset(
+    connector: ShipStation, emulator: ShipStationEmulator
+) -> None:
+    # ShipStation allows this key 5 a minute (other apps share it): fewer than the 40 declared, so
+    # only the X-Rate-Limit-* headers can keep the burst from a 429.
+    time = FakeTime(emulator)
+    connector.limiters = LimiterRegistry(clock=time, sleep=time.sleep)
+    for _ in range(12):
+        connector.execute("push_order", store_order(), IDEM)
+    assert [m for m, path in emulator.requests if path.endswith("/createorder")].count("POST") == 12
+    assert len(time.slept) == 2  # after the 5th and the 10th: each time until the window reset
+    assert all(60 <= seconds <= 61 for seconds in time.slept)

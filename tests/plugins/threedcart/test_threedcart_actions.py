@@ -142,14 +142,28 @@ def test_blank_comment_is_refused_before_any_call() -> None:
 def test_add_transaction_records_once(connector: ThreeDCart, emulator: ThreeDCartEmulator) -> None:
     first = connector.execute("add_transaction", capture_record(), "k1")
     repeat = connector.execute("add_transaction", capture_record(), "k1")
+    order = first.pop("order")
     assert first == {
         "order_id": 5001,
         "transaction_id": "c3a1f7a2-5b8e-4e0f-9d6a-1e2b3c4d5e6f",
         "type": "Capture",
+        "method": "Sezzle",
         "amount": "108.91",
+        "currency": "USD",
         "already_present": False,
     }
+    assert (order["invoice_number"], order["total"]) == ("AB-1001", {"amount": "108.91", "currency": "USD"})
     assert repeat["already_present"] is True
+    # Both announce the record, under one dedupe key: rules see it once.
+    announced = [connector.result_events("add_transaction", {**r, "order": order}, "k1") for r in (first, repeat)]
+    [[event], [again]] = announced
+    assert (event.type, event.entity, event.dedupe_key) == (
+        "3dcart.order.payment_recorded",
+        "3dcart:order:5001",
+        "3dcart:payment:5001:Capture:c3a1f7a2-5b8e-4e0f-9d6a-1e2b3c4d5e6f",
+    )
+    assert again.dedupe_key == event.dedupe_key
+    assert (event.subject.amount, event.subject.order.email) == (Money.of("108.91", "USD"), "Ada.Example@example.com")
     transactions = emulator.order(5001)["TransactionList"]
     assert [(t["TransactionType"], t["TransactionAmount"]) for t in transactions] == [
         ("Auth", Decimal("108.91")),

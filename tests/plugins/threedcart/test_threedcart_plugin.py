@@ -62,6 +62,7 @@ def test_catalog_sees_typed_events_and_actions() -> None:
     assert catalog.event_type_names() == [
         "3dcart.order.created",
         "3dcart.order.not_completed",
+        "3dcart.order.payment_recorded",
         "3dcart.order.status_changed",
     ]
     info = catalog.events["3dcart.order.status_changed"]

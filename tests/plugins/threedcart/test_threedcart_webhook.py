@@ -282,3 +282,35 @@ def test_amounts_never_pass_through_float(hooks: ThreeDCart) -> None:
     order |= {"OrderAmount": Decimal("0.30000000000000001")}
     [event] = deliver(hooks, [order])
     assert event.subject.total.amount == Decimal("0.30000000000000001")
+
+
+def _sezzle_record(index: int, kind: str, uuid: str, method: str = "Sezzle") -> dict[str, Any]:
+    return {
+        "TransactionIndexID": index,
+        "TransactionID": uuid,
+        "TransactionType": kind,
+        "TransactionMethod": method,
+        "TransactionAmount": "108.91",
+    }
+
+
+@pytest.mark.parametrize(
+    ("records", "expected"),
+    [
+        # a reauthorization recorded after the first authorization and a capture: the new order
+        ([(1, "Auth", "old"), (2, "Capture", "capture-txn"), (3, "Auth", "new")], "new"),
+        # listed newest first: 3dcart's numbering decides, not the list order
+        ([(3, "Auth", "new"), (1, "Auth", "old")], "new"),
+        # a capture record after the authorization does not replace it
+        ([(1, "Auth", "old"), (2, "Capture", "capture-txn")], "old"),
+        # no authorization record: the first Sezzle record, as the Sezzle app writes a sale
+        ([(1, "Sale", "sale-uuid"), (2, "Refund", "refund-txn")], "sale-uuid"),
+    ],
+)
+def test_sezzle_order_is_the_latest_sezzle_authorization(
+    hooks: ThreeDCart, records: list[tuple[int, str, str]], expected: str
+) -> None:
+    transactions = [_sezzle_record(*record) for record in records]
+    transactions.append(_sezzle_record(9, "Auth", "card-auth", method="Secure Online Payment"))
+    [event] = deliver(hooks, [sample_order("order-new.json") | {"TransactionList": transactions}])
+    assert event.subject.sezzle_order == expected

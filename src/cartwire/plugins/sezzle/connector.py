@@ -77,7 +77,7 @@ class Sezzle(Connector):
         self._api: SezzleApi | None = None
 
     def event_types(self) -> list[EventType]:
-        return [*EVENT_TYPES, expiry.EXPIRING_TYPE, orders.CHECKOUT_CREATED]
+        return [*EVENT_TYPES, expiry.EXPIRING_TYPE, orders.CHECKOUT_CREATED, orders.REAUTHORIZED]
 
     def actions(self) -> list[ActionSpec]:
         money = {"order": _ORDER, "amount": _AMOUNT}
@@ -147,10 +147,13 @@ class Sezzle(Connector):
         return self._move_money(action, args, idempotency_key)
 
     def result_events(self, action: str, result: dict[str, Any], idempotency_key: str) -> list[Event]:
-        """`create_session` announces `sezzle.checkout.created`, so a rule can send the link on."""
-        if action != "create_session":
-            return []
-        return [orders.checkout_created(result, idempotency_key, self._clock())]
+        """`create_session` announces `sezzle.checkout.created`, so a rule can send the link on;
+        `reauthorize` announces `sezzle.order.reauthorized`, so a rule can record the new order uuid."""
+        if action == "create_session":
+            return [orders.checkout_created(result, idempotency_key, self._clock())]
+        if action == "reauthorize":
+            return [orders.reauthorized(result, idempotency_key, self._clock())]
+        return []
 
     def _previous_key(self) -> tuple[str, ...]:
         until = self.settings.previous_key_valid_until

@@ -151,6 +151,11 @@ class SezzleEmulator(WebhookOutbox):
         """The emulator's clock: the injected clock plus everything `advance` added."""
         return self._time.now()
 
+    @property
+    def auth_window(self) -> timedelta:
+        """How long after authorizing a capture is allowed (Sezzle's default: 30 minutes)."""
+        return self._ledger.auth_window
+
     def advance(self, delta: timedelta) -> None:
         """Move the clock forward without waiting."""
         self._time.advance(delta)

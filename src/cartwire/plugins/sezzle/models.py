@@ -66,8 +66,9 @@ class SezzleSettings(ConnectorSettings):
 class SezzleOrder(BaseModel):
     """The subject of `sezzle.order.*` events.
 
-    `amount` and `transaction_uuid` are this event's: the authorization for `authorized`, the
-    capture for `captured`, the refund for `refunded`.
+    `amount` and `transaction_uuid` are this event's: the authorization for `authorized` and
+    `reauthorized`, the capture for `captured`, the refund for `refunded`. `previous_uuid` is set on
+    `reauthorized` only: the expired order the new one (`uuid`) replaces.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -79,6 +80,7 @@ class SezzleOrder(BaseModel):
     transaction_uuid: str | None = None
     approved: bool | None = None
     authorization_expires_at: datetime | None = None
+    previous_uuid: str | None = None
 
 
 class SezzleCheckout(BaseModel):

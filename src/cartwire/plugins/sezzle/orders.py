@@ -10,9 +10,10 @@ from pydantic import Field, field_validator
 
 from cartwire.core.events import Event, EventType
 from cartwire.core.money import Money
+from cartwire.core.timeutil import parse_rfc3339
 from cartwire.plugins.connector import PermanentError
 from cartwire.plugins.sezzle.api import SezzleApi
-from cartwire.plugins.sezzle.models import OrderArguments, SezzleCheckout, SezzleSettings
+from cartwire.plugins.sezzle.models import OrderArguments, SezzleCheckout, SezzleOrder, SezzleSettings
 from cartwire.plugins.sezzle.session import SessionArguments, check_reference_id, read_session, session_body
 from cartwire.plugins.sezzle.wire import WireFormatError, find_money, price
 
@@ -116,6 +117,41 @@ def reauthorize(api: SezzleApi, order: str, amount: Money, request_id: str) -> d
         "expiration": auth.get("expiration"),
         **price(authorized or amount),
     }
+
+
+REAUTHORIZED = EventType(
+    "sezzle.order.reauthorized",
+    "order",
+    SezzleOrder,
+    "reauthorize made a new Sezzle order (`uuid`) for the same store order; `previous_uuid` is the expired one.",
+)
+
+
+def reauthorized(result: dict[str, Any], idempotency_key: str, at: datetime) -> Event:
+    """The event announcing a `reauthorize` result, so a rule can record the new order uuid on the
+    store order (captures must go to it). One per action, whatever its attempts."""
+    expiration = result.get("expiration")
+    try:
+        expires_at = parse_rfc3339(expiration) if isinstance(expiration, str) else None
+    except ValueError:
+        expires_at = None  # the capture deadline is informative here; the new uuid is what matters
+    order = SezzleOrder(
+        uuid=result["sezzle_order"],
+        reference_id=result["reference_id"],
+        amount=Money.from_minor(result["amount_in_cents"], result["currency"]),
+        approved=True,
+        authorization_expires_at=expires_at,
+        previous_uuid=result["previous_order"],
+    )
+    return Event(
+        source="sezzle",
+        type=REAUTHORIZED.name,
+        subject=order,
+        entity=f"sezzle:order:{order.uuid}",
+        dedupe_key=f"sezzle:reauthorized:{idempotency_key or order.uuid}",
+        occurred_at=at,
+        id=f"sezzle-reauthorized-{order.uuid}",
+    )
 
 
 def update_reference(api: SezzleApi, args: ReferenceArguments) -> dict[str, Any]:

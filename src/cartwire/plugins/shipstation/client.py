@@ -1,8 +1,9 @@
 """Calls to ShipStation's v1 API: Basic auth, the rate-limit headers, errors mapped onto ActionErrors.
 
 ShipStation allows 40 requests a minute per key pair and reports the budget on every answer
-(`X-Rate-Limit-Limit`, `-Remaining`, `-Reset` in seconds). The last values seen are kept in
-`rate_budget`; a 429 is transient with `retry_after` = the reset. Credentials never appear in an error.
+(`X-Rate-Limit-Limit`, `-Remaining`, `-Reset` in seconds): the connector's transport pauses on them
+(`RateLimit.budget_headers`), and the last values seen are kept in `rate_budget` for display; a
+429 is transient with `retry_after` = the reset. Credentials never appear in an error.
 """
 
 from __future__ import annotations

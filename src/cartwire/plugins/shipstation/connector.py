@@ -43,7 +43,10 @@ class ShipStation(Connector):
     name: ClassVar[str] = "shipstation"
     Settings: ClassVar[type[ConnectorSettings]] = ShipStationSettings
     secret_path: ClassVar[bool] = True
-    rate_limit: ClassVar[RateLimit | None] = RateLimit.per_minute(40)
+    # 40 a minute, and whatever the X-Rate-Limit-* headers say is left (other apps may share the key).
+    rate_limit: ClassVar[RateLimit | None] = RateLimit.per_minute(
+        40, budget_headers=("X-Rate-Limit-Remaining", "X-Rate-Limit-Reset")
+    )
     poll_interval: ClassVar[float] = 300.0  # the shipments list, for a SHIP_NOTIFY that never came
 
     def __init__(self, settings: ConnectorSettings | None = None, *, transport: httpx.BaseTransport | None = None):

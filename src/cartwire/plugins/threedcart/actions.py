@@ -22,6 +22,7 @@ from cartwire.plugins.policy import Write
 from cartwire.plugins.threedcart import inventory
 from cartwire.plugins.threedcart.client import ThreeDCartClient
 from cartwire.plugins.threedcart.dates import format_store_date
+from cartwire.plugins.threedcart.models import order_from_wire
 from cartwire.plugins.threedcart.orderquery import invoice_params
 from cartwire.plugins.threedcart.storesettings import Locale
 from cartwire.plugins.threedcart.webhook import order_entity
@@ -276,11 +277,13 @@ class Actions:
             "order_id": order_id,
             "transaction_id": arguments.transaction_id,
             "type": arguments.type,
+            "method": arguments.method,
             "amount": str(amount.amount),
+            "currency": amount.currency,
         }
         recorded = (WireTransaction.model_validate(row) for row in self._client.get_all(path, {}, page_size=500))
         if any(t.TransactionID == arguments.transaction_id and t.TransactionType == arguments.type for t in recorded):
-            return {**result, "already_present": True}
+            return {**result, "already_present": True, "order": self._order_json(order_id)}
         self._client.write(
             "POST",
             path,
@@ -294,7 +297,21 @@ class Actions:
                 "TransactionDateTime": format_store_date(self._clock(), "iso", self._locale.time_zone),
             },
         )
-        return {**result, "already_present": False}
+        return {**result, "already_present": False, "order": self._order_json(order_id)}
+
+    def _order_json(self, order_id: int) -> dict[str, Any]:
+        """The order as rules see it, read back after a write (for `3dcart.order.payment_recorded`)."""
+        locale = self._locale
+        try:
+            order = order_from_wire(
+                self._read_order(order_id),
+                statuses=self._statuses,
+                time_zone=locale.time_zone,
+                currency=locale.currency,
+            )
+        except ValueError as error:
+            raise PermanentError(f"3dcart order {order_id}: {error}") from None
+        return order.model_dump(mode="json")
 
     def add_tracking(self, arguments: AddTrackingArguments, idempotency_key: str) -> dict[str, Any]:
         """A split shipment gets its own row; the tracking code itself tells a repeat."""

@@ -29,7 +29,7 @@ from cartwire.plugins.connector import (
 )
 from cartwire.plugins.fields import CurrencyCode, TimeZoneName
 from cartwire.plugins.policy import RateLimit
-from cartwire.plugins.threedcart import customers, orderquery, webhook
+from cartwire.plugins.threedcart import customers, orderquery, payments, webhook
 from cartwire.plugins.threedcart.actions import SPECS, Actions
 from cartwire.plugins.threedcart.client import ThreeDCartClient
 from cartwire.plugins.threedcart.inventory import NegativeStock
@@ -115,6 +115,7 @@ class ThreeDCart(Connector):
                 Order,
                 "A checkout that was abandoned or failed (status 7): never a real order, never paid.",
             ),
+            payments.PAYMENT_RECORDED,
         ]
 
     def actions(self) -> list[ActionSpec]:
@@ -149,6 +150,12 @@ class ThreeDCart(Connector):
             raise PermanentError(f"3dcart.{action} expects {expected.__name__}, got {type(arguments).__name__}")
         perform: Callable[[Any, str], dict[str, Any]] = getattr(self._remote(), action)  # one method per action
         return perform(arguments, idempotency_key)
+
+    def result_events(self, action: str, result: dict[str, Any], idempotency_key: str) -> list[Event]:
+        """`add_transaction` announces `3dcart.order.payment_recorded` with the order read back."""
+        if action != "add_transaction" or "order" not in result:
+            return []
+        return [payments.payment_recorded(result, idempotency_key, utcnow())]
 
     def poll(self, cursor: str | None, history: History) -> PollResult:
         """Orders changed since `cursor`, as the webhooks would have reported them (see `poller`)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cartwire.core.money import Money
 from cartwire.core.types import EnumRef
 from cartwire.plugins.threedcart.dates import parse_store_date
-from cartwire.plugins.threedcart.wire import WireItem, WireOrder, WireShipment
+from cartwire.plugins.threedcart.wire import WireItem, WireOrder, WireShipment, WireTransaction
 
 STANDARD_STATUSES: dict[int, str] = {
     1: "New",
@@ -30,6 +30,7 @@ STANDARD_STATUSES: dict[int, str] = {
     11: "Unpaid",
 }
 NOT_COMPLETED = 7  # an abandoned checkout; never a real order
+_AUTHORIZATION_TYPES = frozenset({"auth", "authorize", "authorization"})  # TransactionType, casefolded
 
 
 class _Frozen(BaseModel):
@@ -122,10 +123,7 @@ def order_from_wire(wire: WireOrder, *, statuses: Mapping[int, str], time_zone: 
         shipping=money(sum((s.ShipmentCost for s in wire.ShipmentList), Decimal(0))),
         discount=money(wire.OrderDiscount),
         payment_method=wire.BillingPaymentMethod,
-        sezzle_order=next(
-            (t.TransactionID for t in wire.TransactionList if t.TransactionMethod.strip().casefold() == "sezzle"),
-            None,
-        ),
+        sezzle_order=_sezzle_order(wire.TransactionList),
         customer_id=wire.CustomerID,
         email=wire.BillingEmail,
         customer=Customer(id=wire.CustomerID, email=wire.BillingEmail),
@@ -148,6 +146,17 @@ def order_from_wire(wire: WireOrder, *, statuses: Mapping[int, str], time_zone: 
         created_at=created,
         updated_at=updated,
     )
+
+
+def _sezzle_order(transactions: Sequence[WireTransaction]) -> str | None:
+    """The Sezzle order a capture or release must name: the latest Sezzle authorization (`Auth`),
+    since a reauthorization after expiry is recorded as a new one; else the first Sezzle record.
+    Records are taken in the order 3dcart numbered them (`TransactionIndexID`)."""
+    in_order = sorted(transactions, key=lambda t: t.TransactionIndexID)
+    sezzle = [t for t in in_order if t.TransactionMethod.strip().casefold() == "sezzle" and t.TransactionID]
+    authorizations = [t for t in sezzle if t.TransactionType.strip().casefold() in _AUTHORIZATION_TYPES]
+    chosen = authorizations[-1] if authorizations else next(iter(sezzle), None)
+    return chosen.TransactionID if chosen is not None else None
 
 
 def _ship_to(shipment: WireShipment) -> Address:
