@@ -15,9 +15,15 @@ from cartwire.testing.server import AppSwitch, ServedApp
 
 
 @pytest.fixture
-def emulator(request: pytest.FixtureRequest) -> Iterator[SezzleEmulator]:
+def emulator_options() -> dict[str, object]:
+    """Constructor options for every emulator of a module; override the fixture in the module."""
+    return {}
+
+
+@pytest.fixture
+def emulator(request: pytest.FixtureRequest, emulator_options: dict[str, object]) -> Iterator[SezzleEmulator]:
     """A fresh emulator; parametrize it indirectly with a dict of constructor options."""
-    options = {"retry_delays": (0.01, 0.01), **getattr(request, "param", {})}
+    options = {"retry_delays": (0.01, 0.01), **emulator_options, **getattr(request, "param", {})}
     emu = SezzleEmulator(**options)
     yield emu
     emu.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -123,7 +123,7 @@ def test_refund_above_the_captured_amount_is_refused(emulator, connect) -> None:
 
 def test_capture_after_the_authorization_expired_is_refused(emulator, connect) -> None:
     order = emulator.authorize_order("AB-8", 10000)
-    emulator.advance(timedelta(days=7))
+    emulator.advance(emulator.auth_window)
     error = refused(connect(), "capture", order, "1.00", "k")
     assert "invalid at authorization.expiration: the authorization expired at" in str(error)
     assert emulator.order(order)["checkout_status"] == "deleted"

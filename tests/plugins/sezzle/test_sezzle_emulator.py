@@ -218,7 +218,7 @@ def test_reauthorize_only_after_expiry_makes_a_new_order(emulator, authed) -> No
     order = emulator.authorize_order("R1", 5000)
     early = authed.post(f"/v2/order/{order}/reauthorize", json={"amount_in_cents": 5000, "currency": "USD"})
     assert early.status_code == 422
-    emulator.advance(timedelta(days=7, seconds=1))
+    emulator.advance(emulator.auth_window + timedelta(seconds=1))
     answer = authed.post(f"/v2/order/{order}/reauthorize", json={"amount_in_cents": 4000, "currency": "USD"})
     assert answer.status_code == 200
     new = answer.json()
@@ -245,12 +245,38 @@ def test_release_of_everything_allows_reauthorization(emulator, authed) -> None:
 def test_expired_order_with_a_capture_stays_complete(emulator, authed) -> None:
     order = emulator.authorize_order("R1", 5000)
     authed.post(f"/v2/order/{order}/capture", json={"capture_amount": {"amount_in_cents": 100, "currency": "USD"}})
-    emulator.advance(timedelta(days=8))
+    emulator.advance(emulator.auth_window + timedelta(days=1))
     assert emulator.order(order)["checkout_status"] == "complete"
 
 
+def capture_cents(authed: httpx.Client, order: str, cents: int) -> httpx.Response:
+    return authed.post(
+        f"/v2/order/{order}/capture", json={"capture_amount": {"amount_in_cents": cents, "currency": "USD"}}
+    )
+
+
+def test_the_default_authorization_window_is_sezzles_30_minutes(emulator, authed) -> None:
+    now = emulator.now().replace(microsecond=0)  # the expiration is given in whole seconds
+    order = emulator.authorize_order("R1", 5000, at=now)
+    assert parse_rfc3339(emulator.order(order)["authorization"]["expiration"]) == now + timedelta(minutes=30)
+    emulator.advance(timedelta(minutes=29))
+    assert capture_cents(authed, order, 100).status_code == 200
+    emulator.advance(timedelta(minutes=1))
+    refused = capture_cents(authed, order, 100)
+    assert (refused.status_code, refused.json()[0]["location"]) == (422, "authorization.expiration")
+
+
+@pytest.mark.parametrize(
+    "emulator", [{"auth_window": timedelta(days=7), "token_lifetime": timedelta(days=30)}], indirect=True
+)
+def test_the_authorization_window_is_configurable_up_to_7_days(emulator, authed) -> None:
+    order = emulator.authorize_order("R1", 5000)
+    emulator.advance(timedelta(days=6, hours=23))
+    assert capture_cents(authed, order, 100).status_code == 200
+
+
 def test_authorization_can_be_backdated_to_expire_already(emulator, authed) -> None:
-    order = emulator.authorize_order("R1", 5000, at=emulator.now() - timedelta(days=7, minutes=1))
+    order = emulator.authorize_order("R1", 5000, at=emulator.now() - emulator.auth_window - timedelta(minutes=1))
     answer = authed.post(
         f"/v2/order/{order}/capture", json={"capture_amount": {"amount_in_cents": 100, "currency": "USD"}}
     )

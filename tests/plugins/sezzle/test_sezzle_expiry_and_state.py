@@ -28,7 +28,7 @@ from cartwire.plugins.threedcart import ThreeDCart
 from cartwire.rules.loader import TEMPLATES_DIR
 
 AUTHORIZED = "sezzle.order.authorized"
-WINDOW = timedelta(days=7)  # the emulator's default authorization window
+WINDOW = timedelta(days=7)  # a merchant who raised the window to Sezzle's maximum (the default is 30 minutes)
 
 
 class Remembered:
@@ -68,6 +68,12 @@ def sezzle_runtime(directory: Path, sezzle: Sezzle, rules: str) -> Runtime:
 
 def gets(emulator: SezzleEmulator) -> int:
     return sum(1 for method, path, _ in emulator.requests if method == "GET" and path.startswith("/v2/order/"))
+
+
+@pytest.fixture
+def emulator_options() -> dict[str, object]:
+    """These tests watch an authorization over days, so the merchant's window is the long one."""
+    return {"auth_window": WINDOW}
 
 
 @pytest.fixture

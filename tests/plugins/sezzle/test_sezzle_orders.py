@@ -71,7 +71,7 @@ def test_capture_before_checkout_completed_is_refused(connect) -> None:
 
 def test_release_after_expiry_is_refused(emulator, connect) -> None:
     order = emulator.authorize_order("AB-2004", 10000)
-    emulator.advance(timedelta(days=7, seconds=1))
+    emulator.advance(emulator.auth_window + timedelta(seconds=1))
     assert "releases are no longer allowed" in refusal(connect(), "release", order, "1.00", "k")
 
 
@@ -80,7 +80,7 @@ def test_reauthorize_after_expiry_makes_a_new_order_for_the_same_store_order(emu
     sezzle = connect()
     run(sezzle, "capture", order, "30.00", "first-shipment")
     assert "reauthorize only after it expires" in refusal(sezzle, "reauthorize", order, "70.00", "too-early")
-    emulator.advance(timedelta(days=7))
+    emulator.advance(emulator.auth_window)
     result = run(sezzle, "reauthorize", order, "70.00", "reauth-1")
     again = run(sezzle, "reauthorize", order, "70.00", "reauth-1")  # a retry: same new order, not a second one
     assert again == result
@@ -97,7 +97,7 @@ def test_reauthorize_after_expiry_makes_a_new_order_for_the_same_store_order(emu
 @pytest.mark.parametrize("emulator", [{"approve_reauthorizations": False}], indirect=True)
 def test_a_declined_reauthorization_is_a_permanent_error_naming_the_new_order(emulator, connect) -> None:
     order = emulator.authorize_order("AB-2006", 10000)
-    emulator.advance(timedelta(days=8))
+    emulator.advance(emulator.auth_window + timedelta(days=1))
     with pytest.raises(PermanentError, match=rf"declined the reauthorization of order {order} \(new order "):
         run(connect(), "reauthorize", order, "100.00", "k")
 

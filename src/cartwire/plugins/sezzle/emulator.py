@@ -105,7 +105,7 @@ class SezzleEmulator(WebhookOutbox):
         public_key: str = "sz_pub_test",
         private_key: str = "sz_test_private_key_do_not_use_in_production",
         token_lifetime: timedelta = timedelta(minutes=120),
-        auth_window: timedelta = timedelta(days=7),
+        auth_window: timedelta = timedelta(minutes=30),
         clock: Callable[[], datetime] | None = None,
         business_error_status: int = 422,
         *,
