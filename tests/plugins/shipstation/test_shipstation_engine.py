@@ -63,10 +63,16 @@ class World:
             time.sleep(0.05)
 
 
+@pytest.fixture(params=[True, False], ids=["store-echoes-api-changes", "store-silent-on-api-changes"])
+def echo_api_changes(request: pytest.FixtureRequest) -> bool:
+    """Whether 3dcart reports a status set through its API is not confirmed: both must capture."""
+    return bool(request.param)
+
+
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
+def world(tmp_path: Path, echo_api_changes: bool) -> Iterator[World]:
     with ExitStack() as stack:
-        store = stack.enter_context(ThreeDCartEmulator(*STORE, echo_api_changes=True))
+        store = stack.enter_context(ThreeDCartEmulator(*STORE, echo_api_changes=echo_api_changes))
         sezzle = SezzleEmulator(private_key=SEZZLE_PRIVATE_KEY, retry_delays=(0.01,))
         stack.callback(sezzle.close)
         shipstation = stack.enter_context(ShipStationEmulator(KEY, SECRET, retry_delays=(0.01,)))

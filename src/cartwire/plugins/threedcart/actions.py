@@ -82,8 +82,11 @@ class DeductStockArguments(ActionArguments):
     order: OrderRef
 
 
-def _status_written(arguments: Mapping[str, Any], result: Mapping[str, Any]) -> Write:
-    """set_status changes what "Order Status Change" reports: the status of the order it names."""
+def _status_written(arguments: Mapping[str, Any], result: Mapping[str, Any]) -> Write | None:
+    """set_status changes what "Order Status Change" reports: the status of the order it names
+    (nothing when the order already was in that status: no change, no echo)."""
+    if not result.get("changed", True):
+        return None
     return Write(order_entity(result["order_id"]), {"status": result["status"]})
 
 
@@ -205,10 +208,17 @@ class Actions:
         return dict(table)
 
     def set_status(self, arguments: SetStatusArguments, idempotency_key: str) -> dict[str, Any]:
+        """Move the order unless it already is in that status. A change comes back with the order as
+        it stands after it, which the connector announces as `3dcart.order.status_changed`: whether
+        3dcart reports a status set through its API is not confirmed, and "capture on shipment" must
+        not depend on it (the store's own webhook, if it comes, has the same dedupe key)."""
         status_id = self.status_id(arguments.status)
         order_id = self.order_id(arguments.order)
+        result = {"order_id": order_id, "status": self._statuses[status_id], "status_id": status_id}
+        if self._read_order(order_id).OrderStatusID == status_id:
+            return {**result, "changed": False}
         self._client.write("PUT", f"/Orders/{order_id}", {"OrderID": order_id, "OrderStatusID": status_id})
-        return {"order_id": order_id, "status": self._statuses[status_id], "status_id": status_id}
+        return {**result, "changed": True, "order": self._order_json(order_id)}
 
     def status_id(self, label: str) -> int:
         wanted = label.strip().casefold()
@@ -300,7 +310,7 @@ class Actions:
         return {**result, "already_present": False, "order": self._order_json(order_id)}
 
     def _order_json(self, order_id: int) -> dict[str, Any]:
-        """The order as rules see it, read back after a write (for `3dcart.order.payment_recorded`)."""
+        """The order as rules see it, read back after a write (for the events the write announces)."""
         locale = self._locale
         try:
             order = order_from_wire(

@@ -152,10 +152,15 @@ class ThreeDCart(Connector):
         return perform(arguments, idempotency_key)
 
     def result_events(self, action: str, result: dict[str, Any], idempotency_key: str) -> list[Event]:
-        """`add_transaction` announces `3dcart.order.payment_recorded` with the order read back."""
-        if action != "add_transaction" or "order" not in result:
+        """`add_transaction` announces `3dcart.order.payment_recorded` and a `set_status` that changed
+        the status announces `3dcart.order.status_changed`, each with the order read back."""
+        if "order" not in result:
             return []
-        return [payments.payment_recorded(result, idempotency_key, utcnow())]
+        if action == "add_transaction":
+            return [payments.payment_recorded(result, idempotency_key, utcnow())]
+        if action == "set_status":
+            return [webhook.order_event(Order.model_validate(result["order"]), webhook.STATUS_CHANGED)]
+        return []
 
     def poll(self, cursor: str | None, history: History) -> PollResult:
         """Orders changed since `cursor`, as the webhooks would have reported them (see `poller`)."""
