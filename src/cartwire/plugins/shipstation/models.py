@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -10,7 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from cartwire.core.money import Money
 from cartwire.plugins.connector import ActionArguments, ConnectorSettings
 from cartwire.plugins.fields import BaseUrl, CurrencyCode, TimeZoneName
-from cartwire.plugins.threedcart.models import Order as StoreOrder
 
 OrderStatus = Literal["awaiting_payment", "awaiting_shipment", "on_hold"]
 
@@ -54,6 +54,50 @@ class Shipment(BaseModel):
     customer_email: str
     batch_number: str
     is_return_label: bool
+
+
+class _Fits(BaseModel):
+    """A record read from any record with these fields (a 3dcart order fills it; the rest is ignored)."""
+
+    model_config = ConfigDict(frozen=True, from_attributes=True, extra="ignore")
+
+
+class StoreAddress(_Fits):
+    first_name: str
+    last_name: str
+    company: str
+    address1: str
+    address2: str
+    city: str
+    state: str
+    zip: str
+    country: str
+    phone: str
+
+
+class StoreItem(_Fits):
+    sku: str
+    name: str
+    options: str  # "Color: Blue; Size: M", as the store appends it to the description
+    quantity: Decimal
+    unit_price: Money
+
+
+class StoreOrder(_Fits):
+    """What `push_order` reads of a store order: a 3dcart `order` fits, field for field."""
+
+    id: int
+    invoice_number: str
+    email: str
+    payment_method: str
+    total: Money
+    tax: Money
+    shipping: Money
+    discount: Money
+    billing: StoreAddress
+    shipping_address: StoreAddress
+    items: list[StoreItem]
+    created_at: datetime
 
 
 class PushOrderArguments(ActionArguments):

@@ -11,9 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from cartwire.core.timeutil import zone
-from cartwire.plugins.shipstation.models import ShipStationSettings
-from cartwire.plugins.threedcart.models import Address, Item
-from cartwire.plugins.threedcart.models import Order as StoreOrder
+from cartwire.plugins.shipstation.models import ShipStationSettings, StoreAddress, StoreItem, StoreOrder
 
 MAX_ORDER_NUMBER = 50
 
@@ -53,7 +51,7 @@ def wire_timestamp(moment: datetime, time_zone: str) -> str:
     return moment.astimezone(zone(time_zone)).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0"
 
 
-def _address(address: Address) -> dict[str, Any]:
+def _address(address: StoreAddress) -> dict[str, Any]:
     name = " ".join(part for part in (address.first_name, address.last_name) if part)
     return {
         "name": name,
@@ -68,7 +66,7 @@ def _address(address: Address) -> dict[str, Any]:
     }
 
 
-def _item(item: Item, position: int) -> dict[str, Any]:
+def _item(item: StoreItem, position: int) -> dict[str, Any]:
     options = []
     for part in item.options.split(";"):
         name, sep, value = part.partition(":")
