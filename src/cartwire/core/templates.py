@@ -17,7 +17,7 @@ import operator
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from functools import cache, update_wrapper
+from functools import cache, lru_cache, update_wrapper
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, Undefined, meta, nodes
@@ -169,18 +169,25 @@ def _bounded(chunks: Iterator[str]) -> str:
 def compile_template(source: str) -> tuple[Template, list[tuple[str, ...]]]:
     """The template and the dotted paths it reads from outside (`("order", "amount")`).
 
-    A ValueError carries Jinja's syntax error in words.
+    A ValueError carries Jinja's syntax error in words. Rule files repeat templates, so a
+    template is parsed and compiled once per text (a `Template` holds no state of its own).
     """
+    template, paths = _compiled(source)
+    return template, list(paths)
+
+
+@lru_cache(maxsize=4096)
+def _compiled(source: str) -> tuple[Template, tuple[tuple[str, ...], ...]]:
     try:
         tree = environment().parse(source)
-        compiled = environment().from_string(source)
+        hidden = _hidden_name(tree)
+        outside = meta.find_undeclared_variables(tree)
+        paths = tuple(sorted({path for path in _paths(tree) if path[0] in outside}))
+        compiled = environment().from_string(tree) if hidden is None else None
     except TemplateError as error:
         raise ValueError(f"not a valid template: {error.message}") from None
-    hidden = _hidden_name(tree)
     if hidden is not None:
         raise ValueError(f"a template cannot read `{hidden}`: names starting with `_` are Python's internals")
-    outside = meta.find_undeclared_variables(tree)
-    paths = sorted({path for path in _paths(tree) if path[0] in outside})
     return Template(source, compiled), paths
 
 
