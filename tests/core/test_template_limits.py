@@ -117,3 +117,12 @@ def test_names_starting_with_an_underscore_are_refused_when_the_rule_is_checked(
     (diagnostic,) = raised.value.diagnostics
     assert "names starting with `_` are Python's internals" in diagnostic.message
     assert (diagnostic.line, diagnostic.column) == (3, 33)
+
+
+def test_a_template_text_is_compiled_once():
+    first, paths = compile_template("Order {{ order.invoice_number }}")
+    again, same_paths = compile_template("Order {{ order.invoice_number }}")
+    assert again is first
+    assert paths == same_paths == [("order", "invoice_number")]
+    paths.append(("changed",))  # the caller's list is its own
+    assert compile_template("Order {{ order.invoice_number }}")[1] == [("order", "invoice_number")]
