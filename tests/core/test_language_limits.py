@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from cartwire.cli import main
 from cartwire.core import checker
@@ -121,15 +121,28 @@ def test_money_too_large_at_evaluation_is_an_evaluation_error_naming_the_rule_an
     assert str(raised.value) == 't.rules:3:8: rule "huge": amount is too large (its magnitude must be below 1E+18)'
 
 
-def test_replay_says_the_rules_after_an_error_were_not_evaluated(tmp_path: Path):
+def _replay_past_an_error(tmp_path: Path, *options: str) -> Result:
     rules = tmp_path / "r.rules"
     rules.write_text(
         _rule("order.total * 100000000000000000000 > 1 USD", "huge")
         + 'rule "after"\n  on 3dcart.order.status_changed\n  then 3dcart.add_comment(text: "x")\nend\n'
     )
     sample = Path(__file__).resolve().parents[1] / "data" / "3dcart" / "order-status-shipped.json"
-    result = CliRunner().invoke(main, ["replay", "--rules", str(rules), str(sample)])
+    return CliRunner().invoke(main, ["replay", "--rules", str(rules), *options, str(sample)])
+
+
+def test_replay_says_the_rules_after_an_error_were_not_evaluated(tmp_path: Path):
+    result = _replay_past_an_error(tmp_path)
     assert result.exit_code == 1
-    assert f'error: {rules}:3:8: rule "huge": amount is too large' in result.output
+    assert f'error: {tmp_path / "r.rules"}:3:8: rule "huge": amount is too large' in result.output
     assert "rule 'after' not evaluated (the event stopped at an error in rule 'huge')" in result.output
     assert "rule 'after' did not fire" not in result.output
+
+
+def test_replay_json_says_the_rules_after_an_error_were_not_evaluated(tmp_path: Path):
+    result = _replay_past_an_error(tmp_path, "--format", "json")
+    assert result.exit_code == 1
+    (event,) = json.loads(result.output)["events"]
+    huge, after = event["rules"]
+    assert (huge["rule"], huge["evaluated"], huge["stopped_at"]) == ("huge", True, None)
+    assert (after["rule"], after["evaluated"], after["stopped_at"], after["fired"]) == ("after", False, "huge", False)

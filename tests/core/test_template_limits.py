@@ -28,8 +28,20 @@ def _rule(template: str) -> str:
         "{{ 2 ** 100000000 }}",
         "{{ 99999999999999999999 ** 99999 }}",
         "{% for i in range(50000) %}{{ i }}{{ i }}{% endfor %}",
+        "{{ ''.ljust(10**7) }}",
+        "{{ 'x'|center(10**7) }}",
     ],
-    ids=["nested-ranges", "silent-nested-ranges", "text-times", "list-times", "power", "big-power", "long-output"],
+    ids=[
+        "nested-ranges",
+        "silent-nested-ranges",
+        "text-times",
+        "list-times",
+        "power",
+        "big-power",
+        "long-output",
+        "call-size",
+        "filter-size",
+    ],
 )
 @pytest.mark.parametrize("reference", [False, True], ids=["compiled", "interpreted"])
 def test_a_costly_template_is_an_evaluation_error_naming_the_rule_and_template(
@@ -40,6 +52,52 @@ def test_a_costly_template_is_an_evaluation_error_naming_the_rule_and_template(
         engine.evaluate(make_event())
     assert raised.value.rule == "noisy"
     assert f"template {template!r}" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("template", "reason"),
+    [
+        ("{{ ''.ljust(10**7) }}", "`ljust` was given 10,000,000; a template call takes sizes up to 100,000"),
+        ("{{ 'x'.center(10**7) }}", "`center` was given 10,000,000"),
+        ("{{ 'x'.zfill(10**7) }}", "`zfill` was given 10,000,000"),
+        ("{{ 'ab'.expandtabs(10**7) }}", "`expandtabs` was given 10,000,000"),
+        ("{{ 'x'|center(10**7) }}", "`center` was given 10,000,000"),
+        ("{{ 'x'|center(width=10**7) }}", "`center` was given 10,000,000"),
+        ("{{ 'x'|indent(10**7) }}", "`indent` was given 10,000,000"),
+        ("{{ 'x'|wordwrap(10**7) }}", "`wordwrap` was given 10,000,000"),
+        ("{{ range(3)|map('center', 10**7)|list }}", "`center` was given 10,000,000"),
+        ('{{ "{:>10000000}".format(1) }}', "the format `{:>10000000}` asks for 10,000,000 characters"),
+        ('{{ "{:>{}}".format(1, 10**7) }}', "the format `{:>10000000}` asks for 10,000,000 characters"),
+        ('{{ "{v:.{p}f}".format_map({"v": 1, "p": 10**7}) }}', "the format `{:.10000000f}` asks for"),
+        ("{{ '%10000000d' % 1 }}", "the format `%10000000d` asks for 10,000,000 characters"),
+        ("{{ '%*d' % (10**7, 1) }}", "`%` was given 10,000,000"),
+        ("{{ '%.10000000f'|format(1.5) }}", "the format `%.10000000f` asks for"),
+        ("{{ ('x'*1000).replace('x', 'y'*1000) }}", "`replace` would make text of 1,000,000 characters"),
+        ("{{ ('x'*1000)|replace('x', 'y'*1000) }}", "`replace` would make text of 1,000,000 characters"),
+        ("{{ ('x'*1000).join('y'*1000) }}", "`join` would make text of 1,000,000 characters"),
+        ("{{ ('y'*1000)|join('x'*1000) }}", "`join` would make text of 1,000,000 characters"),
+        ("{{ ('\\n'*1000)|indent('y'*1000) }}", "`indent` would make text of 1,001,000 characters"),
+    ],
+)
+def test_a_call_or_filter_asked_for_too_much_is_refused_before_it_runs(template: str, reason: str):
+    compiled, _ = compile_template(template)
+    with pytest.raises(ValueError, match="template") as raised:
+        compiled.render({})
+    assert reason in str(raised.value)
+
+
+def test_whole_numbers_as_data_and_small_sizes_render():
+    template, _ = compile_template(
+        "{{ '{}'.format(1234567) }} {{ '%d'|format(1234567) }} {{ '%d' % 1234567 }} {{ 1234567|center(9) }}"
+        " {{ missing|default(1234567) }} {{ '{:>6.2f}'.format(3.14159) }} {{ 'a'.ljust(3) }}|{{ 'a,b'|replace(',', ';') }}"
+    )
+    assert template.render({}) == "1234567 1234567 1234567  1234567  1234567   3.14 a  |a;b"
+
+
+def test_lipsum_is_not_a_template_name():
+    template, _ = compile_template("{{ lipsum(10) }}")
+    with pytest.raises(ValueError, match="'lipsum' is undefined"):
+        template.render({})
 
 
 def test_templates_within_the_bounds_render():
@@ -59,3 +117,12 @@ def test_names_starting_with_an_underscore_are_refused_when_the_rule_is_checked(
     (diagnostic,) = raised.value.diagnostics
     assert "names starting with `_` are Python's internals" in diagnostic.message
     assert (diagnostic.line, diagnostic.column) == (3, 33)
+
+
+def test_a_template_text_is_compiled_once():
+    first, paths = compile_template("Order {{ order.invoice_number }}")
+    again, same_paths = compile_template("Order {{ order.invoice_number }}")
+    assert again is first
+    assert paths == same_paths == [("order", "invoice_number")]
+    paths.append(("changed",))  # the caller's list is its own
+    assert compile_template("Order {{ order.invoice_number }}")[1] == [("order", "invoice_number")]

@@ -764,7 +764,7 @@ class _Checker:
         """The path a template reads, positioned where it is written inside the string when it
         can be found on the string's first line (else the whole string), so the caret is exact.
         """
-        lines = self.file.source.splitlines()
+        lines = self.lines()
         line = lines[literal.span.line - 1] if 0 < literal.span.line <= len(lines) else ""
         start = line.find(".".join(names), literal.span.column - 1)
         if start < 0 or (literal.span.end_line == literal.span.line and start >= literal.span.end_column - 1):

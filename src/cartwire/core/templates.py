@@ -6,23 +6,31 @@ reads are checked against the rule's scope when rules are compiled (`references`
 
 A render has a bounded cost, so no template can hang the worker: every `range()` of one render
 shares a budget of `RANGE_BUDGET` items (which bounds loops over ranges, however nested), `*` and
-`**` refuse results larger than `MAX_OUTPUT` characters or `MAX_BITS` bits, and the text stops
-at `MAX_OUTPUT` characters. Names starting with `_` are refused when the rule is checked.
+`**` refuse results larger than `MAX_OUTPUT` characters or `MAX_BITS` bits, calls and filters
+refuse sizes that are too large (`template_bounds`), and the text stops at `MAX_OUTPUT`
+characters. Names starting with `_` are refused when the rule is checked.
 """
 
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache, update_wrapper
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, meta, nodes
+from jinja2 import StrictUndefined, TemplateError, Undefined, meta, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
+
+from cartwire.core.template_bounds import (
+    BoundedFormatter,
+    refuse_large_call,
+    refuse_large_filter,
+    refuse_wide_percent,
+)
 
 MAX_OUTPUT = 100_000  # characters one render may produce
 RANGE_BUDGET = 100_000  # items all the `range()` calls of one render may produce together
@@ -66,16 +74,55 @@ def _refuse_large_product(left: Any, right: Any) -> None:
 
 
 class _BoundedEnvironment(SandboxedEnvironment):
-    """The sandbox, with `*` and `**` refusing results too large to be a message."""
+    """The sandbox, with `*`, `**`, `%`, calls and `str.format` refusing results too large to be
+    a message."""
 
-    intercepted_binops = frozenset({"*", "**"})
+    intercepted_binops = frozenset({"*", "**", "%"})
 
     def call_binop(self, context: Context, operator_: str, left: Any, right: Any) -> Any:
         if operator_ == "**":
             _refuse_large_power(left, right)
             return operator.pow(left, right)
+        if operator_ == "%":
+            if isinstance(left, str):
+                refuse_wide_percent(left, right)
+            return operator.mod(left, right)
         _refuse_large_product(left, right)
         return operator.mul(left, right)
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        if not isinstance(__obj, Undefined):  # an unknown name is reported as such
+            refuse_large_call(__obj, args, kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        if super().wrap_str_format(value) is None:
+            return None
+        text: str = value.__self__
+        vformat = BoundedFormatter(self).vformat
+        if value.__name__ == "format_map":
+
+            def format_map(mapping: Mapping[str, Any]) -> str:
+                return vformat(text, (), mapping)
+
+            return update_wrapper(format_map, value)
+
+        def format_(*args: Any, **kwargs: Any) -> str:
+            return vformat(text, args, kwargs)
+
+        return update_wrapper(format_, value)
+
+
+def _bounded_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    """`function`, refusing sizes too large before it runs (`jinja_pass_arg` is kept, so Jinja
+    still passes the context or environment first)."""
+    leading = 1 if hasattr(function, "jinja_pass_arg") else 0
+
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        refuse_large_filter(name, args[leading], args[leading + 1 :], kwargs)
+        return function(*args, **kwargs)
+
+    return update_wrapper(bounded, function)
 
 
 @cache
@@ -83,7 +130,9 @@ def environment() -> SandboxedEnvironment:
     sandbox = _BoundedEnvironment(
         undefined=StrictUndefined, autoescape=False, finalize=_finalize, keep_trailing_newline=True
     )
+    sandbox.filters = {name: _bounded_filter(name, function) for name, function in sandbox.filters.items()}
     sandbox.globals["range"] = _range
+    del sandbox.globals["lipsum"]  # placeholder text of any length: no use in a message
     return sandbox
 
 
@@ -120,18 +169,30 @@ def _bounded(chunks: Iterator[str]) -> str:
 def compile_template(source: str) -> tuple[Template, list[tuple[str, ...]]]:
     """The template and the dotted paths it reads from outside (`("order", "amount")`).
 
-    A ValueError carries Jinja's syntax error in words.
+    A ValueError carries Jinja's syntax error in words. Rule files repeat templates, so a
+    template is parsed and compiled once per text (a `Template` holds no state of its own).
     """
+    template, paths = _compiled(source)
+    return template, list(paths)
+
+
+def forget_templates() -> None:
+    """Drop the compiled templates, so that a measurement of compiling starts from none."""
+    _compiled.cache_clear()
+
+
+@lru_cache(maxsize=4096)
+def _compiled(source: str) -> tuple[Template, tuple[tuple[str, ...], ...]]:
     try:
         tree = environment().parse(source)
-        compiled = environment().from_string(source)
+        hidden = _hidden_name(tree)
+        outside = meta.find_undeclared_variables(tree)
+        paths = tuple(sorted({path for path in _paths(tree) if path[0] in outside}))
+        compiled = environment().from_string(tree) if hidden is None else None
     except TemplateError as error:
         raise ValueError(f"not a valid template: {error.message}") from None
-    hidden = _hidden_name(tree)
     if hidden is not None:
         raise ValueError(f"a template cannot read `{hidden}`: names starting with `_` are Python's internals")
-    outside = meta.find_undeclared_variables(tree)
-    paths = sorted({path for path in _paths(tree) if path[0] in outside})
     return Template(source, compiled), paths
 
 

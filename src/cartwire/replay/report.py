@@ -139,6 +139,8 @@ def outcome_json(item: Input, outcome: Outcome | None) -> dict[str, Any]:
             "rule": trace.rule,
             "location": trace.location,
             "fired": trace.fired,
+            "evaluated": trace.stopped_at is None,
+            "stopped_at": trace.stopped_at,  # the rule whose error stopped the event before this one
             "conditions": [
                 {"path": d.branch.path, "condition": d.branch.text, "value": d.value} for d in trace.conditions
             ],
