@@ -198,6 +198,24 @@ def test_bulk_put_partly_failing_is_206(emulator: ThreeDCartEmulator, api: httpx
     assert api.put("/Orders", json=[{"OrderID": 1}]).status_code == 400
 
 
+def test_bulk_product_put_applies_what_it_can_and_answers_206(emulator: ThreeDCartEmulator, api: httpx.Client) -> None:
+    emulator.add_product({"SKUInfo": {"CatalogID": 305, "SKU": "TEA", "Stock": 4}})
+    emulator.add_product({"SKUInfo": {"CatalogID": 410, "SKU": "SPOON", "Stock": 10}})
+    emulator.fail_product_update(410, 409, "locked")
+    items = [{"SKUInfo": {"CatalogID": n, "Stock": 1}} for n in (305, 999, 410)]
+    response = api.put("/Products", json=items)
+    assert response.status_code == 206
+    assert [(r["Key"], r["Value"], r["Status"], r["Message"]) for r in body(response)] == [
+        ("CatalogID", "305", "200", "updated successfully"),
+        ("CatalogID", "999", "404", "No product found with the specified id"),
+        ("CatalogID", "410", "409", "locked"),
+    ]
+    assert (emulator.product(305)["SKUInfo"]["Stock"], emulator.product(410)["SKUInfo"]["Stock"]) == (1, 10)
+    assert api.put("/Products", json=items[1:2]).status_code == 400  # every item failed
+    assert api.put("/Products", json=items[2:]).status_code == 200  # the refusal was for one call
+    assert emulator.product(410)["SKUInfo"]["Stock"] == 1
+
+
 def test_transactions_are_records(emulator: ThreeDCartEmulator, api: httpx.Client) -> None:
     assert [t["TransactionIndexID"] for t in body(api.get("/Orders/5001/Transactions"))] == [9001]
     response = api.post(

@@ -4,9 +4,11 @@ Serves `/3dCartWebAPI/v1/...` and `/v2/...` as a Starlette app (`.app`; run it w
 `cartwire.testing.server.served`). Habits reproduced: all three auth headers (names in any case)
 or 401 with ASP.NET's message; a single order comes back as an array of one; an empty search is
 404 with no body; an offset past the end is 400 with an error array; `countonly=1` answers
-`{"TotalCount": n}`; writes answer with `Key/Value/Status/Message` arrays (206 when a bulk update
-partly fails); dates are store-local in the configured format. Webhooks ("Order New", "Order
-Status Change") are delivered unsigned, as JSON arrays of full orders, by a background thread.
+`{"TotalCount": n}`; writes answer with `Key/Value/Status/Message` arrays, one per item of a bulk
+`PUT /Orders` or `PUT /Products`, which applies the items that succeed and answers 206 when some
+fail (an unknown CatalogID, or an item refused with `fail_product_update`), 400 when all do;
+dates are store-local in the configured format. Webhooks ("Order New", "Order Status Change") are
+delivered unsigned, as JSON arrays of full orders, by a background thread.
 
 Choices where 3dcart's behaviour is unconfirmed, each an option: `date_format` ("iso" or "us",
 see `dates.FORMATTERS`), `over_limit` ("clamp" or "reject" a limit above 300), `webhook_events`
@@ -163,6 +165,7 @@ class ThreeDCartEmulator(WebhookOutbox):
         self.single_as_object = single_as_object  # GET /Orders/{id} answers the bare object, not [order]
         self.store_time_zone = store_time_zone  # the StoreTimeZone text served; None: `time_zone` itself
         self._failures: list[tuple[int, float | None]] = []
+        self._product_failures: dict[int, tuple[int, str, int]] = {}  # CatalogID -> (status, message, times)
         self._bucket = None if leaky_bucket is None else _LeakyBucket(*leaky_bucket, monotonic)
         self.throttle_status = throttle_status
         self.throttled = 0
@@ -261,6 +264,12 @@ class ThreeDCartEmulator(WebhookOutbox):
         with self._lock:
             state: dict[str, Any] = jsonwire.loads(self._dumps(self._order(order_id)))
             return state
+
+    def fail_product_update(self, catalog_id: int, status: int = 409, message: str = "", *, times: int = 1) -> None:
+        """Refuse the product's item in the next `times` bulk `PUT /Products` with `status`; the
+        other items of the same call are still applied (206 when some succeed)."""
+        with self._lock:
+            self._product_failures[catalog_id] = (status, message or f"product {catalog_id} is locked", times)
 
     def fail_next(self, n: int, status: int = 500, *, retry_after: float | None = None) -> None:
         """Answer the next `n` API requests with `status` (and `Retry-After` when given)."""
@@ -608,8 +617,14 @@ class ThreeDCartEmulator(WebhookOutbox):
         info = item.get("SKUInfo") if isinstance(item, dict) else None
         catalog_id = info.get("CatalogID") if isinstance(info, dict) else None
         product = self._products.get(catalog_id) if isinstance(catalog_id, int) else None
-        if not isinstance(info, dict) or product is None:
+        if not isinstance(info, dict) or not isinstance(catalog_id, int) or product is None:
             return _result("CatalogID", str(catalog_id or ""), 404, "No product found with the specified id")
+        refusal = self._product_failures.pop(catalog_id, None)
+        if refusal is not None:
+            status, message, times = refusal
+            if times > 1:
+                self._product_failures[catalog_id] = (status, message, times - 1)
+            return _result("CatalogID", str(catalog_id), status, message)
         unknown = sorted(key for key in info if key not in product["SKUInfo"])
         if unknown or set(item) - {"SKUInfo"}:
             return _result("CatalogID", str(catalog_id), 400, "only SKUInfo fields can be updated here")
