@@ -9,20 +9,21 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from threedcart_helpers import sample_order
 
 from cartwire.core.catalog import Catalog
 from cartwire.core.engine import compile_rules
 from cartwire.grammar import parse_rules
-from cartwire.plugins.connector import PermanentError
+from cartwire.plugins.connector import PermanentError, TransientError
 from cartwire.plugins.sezzle import Sezzle, SezzleSettings
-from cartwire.plugins.threedcart import ThreeDCart, ThreeDCartSettings
+from cartwire.plugins.threedcart import ThreeDCart, ThreeDCartSettings, inventory
 from cartwire.plugins.threedcart.actions import AddCommentArguments, AdjustStockArguments, DeductStockArguments
 from cartwire.plugins.threedcart.client import ThreeDCartClient
 from cartwire.plugins.threedcart.emulator import ThreeDCartEmulator
 from cartwire.plugins.threedcart.inventory import StockLine, journal_text, read_journal
 
 API = "/3dCartWebAPI/v1"
-MUG, TEA = 210, 305
+MUG, TEA, SPOON = 210, 305, 410
 
 
 def product(catalog_id: int, sku: str, stock: int, *options: tuple[str, str, int], control: int = -1) -> dict[str, Any]:
@@ -101,6 +102,79 @@ def test_a_call_cut_off_after_the_plan_finishes_the_rest_on_retry(
     assert result["already_present"] is True
     assert [line["done"] for line in result["stock"]] == ["already applied", "4 -> 3"]
     assert (variant_stock(shop, MUG, "11"), shop.product(TEA)["SKUInfo"]["Stock"]) == (3, 3)
+
+
+@pytest.fixture
+def basket(shop: ThreeDCartEmulator) -> ThreeDCartEmulator:
+    """Order AB-1003 (5003): two blue mugs (a variant) and two products, a tea sampler and 3 spoons."""
+    shop.add_product(product(SPOON, "SPOON", 10))
+    order = sample_order("order-new.json")
+    mugs, tea = order["OrderItemList"]
+    spoons = {**tea, "CatalogID": SPOON, "ItemIndexID": 3, "ItemID": "SPOON", "ItemQuantity": 3}
+    shop.add_order(order | {"OrderID": 5003, "InvoiceNumber": 1003, "OrderItemList": [mugs, tea, spoons]})
+    return shop
+
+
+def stocks(emulator: ThreeDCartEmulator) -> tuple[int, int, int]:
+    """(blue mugs, tea samplers, spoons) in stock."""
+    tea, spoon = (emulator.product(catalog_id)["SKUInfo"]["Stock"] for catalog_id in (TEA, SPOON))
+    return variant_stock(emulator, MUG, "11"), tea, spoon
+
+
+def test_the_products_of_an_order_are_written_in_one_bulk_put(
+    connector: ThreeDCart, basket: ThreeDCartEmulator
+) -> None:
+    result = connector.execute("deduct_stock", DeductStockArguments(order="AB-1003"), "key-1")
+    assert stocks(basket) == (3, 3, 7)
+    assert [line["done"] for line in result["stock"]] == ["5 -> 3", "4 -> 3", "10 -> 7"]
+    # One request for both products, which is what the store's leaky bucket counts.
+    assert basket.requests.count(("PUT", f"{API}/Products")) == 1
+    assert basket.requests.count(("PUT", f"{API}/Products/{MUG}/AdvancedOptions/11")) == 1
+
+
+def test_more_products_than_one_bulk_put_takes_are_split(
+    connector: ThreeDCart, basket: ThreeDCartEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(inventory, "PRODUCTS_PER_PUT", 1)
+    connector.execute("deduct_stock", DeductStockArguments(order="AB-1003"), "key-1")
+    assert stocks(basket) == (3, 3, 7)
+    assert basket.requests.count(("PUT", f"{API}/Products")) == 2
+
+
+def test_a_bulk_update_that_partly_fails_applies_the_rest_once(
+    connector: ThreeDCart, basket: ThreeDCartEmulator
+) -> None:
+    basket.fail_product_update(SPOON, 409, "product is being edited")
+    with pytest.raises(PermanentError) as refused:
+        connector.execute("deduct_stock", DeductStockArguments(order="AB-1003"), "key-1")
+    message = str(refused.value)
+    assert "SPOON: product is being edited (status 409)" in message
+    assert "the other lines: MUG-BLUE 5 -> 3, TEA-SAMPLER 4 -> 3" in message
+    assert stocks(basket) == (3, 3, 10)  # the 206 applied the tea sampler, not the spoons
+    # A person retries the dead letter: the written lines are read as done, only the spoons are written.
+    again = connector.execute("deduct_stock", DeductStockArguments(order="AB-1003"), "key-1")
+    assert [line["done"] for line in again["stock"]] == ["already applied", "already applied", "10 -> 7"]
+    assert stocks(basket) == (3, 3, 7)
+
+
+def test_a_bulk_item_refused_for_a_while_is_a_transient_failure(
+    connector: ThreeDCart, basket: ThreeDCartEmulator
+) -> None:
+    basket.fail_product_update(TEA, 503, "try again later")
+    with pytest.raises(TransientError, match=r"TEA-SAMPLER: try again later \(status 503\)"):
+        connector.execute("deduct_stock", DeductStockArguments(order="AB-1003"), "key-1")
+    assert stocks(basket) == (3, 4, 7)
+    connector.execute("deduct_stock", DeductStockArguments(order="AB-1003"), "key-1")
+    assert stocks(basket) == (3, 3, 7)
+
+
+def test_a_bulk_update_whose_every_item_fails_names_each(connector: ThreeDCart, basket: ThreeDCartEmulator) -> None:
+    basket.fail_product_update(TEA, 409, "locked")
+    basket.fail_product_update(SPOON, 404, "No product found with the specified id")
+    with pytest.raises(PermanentError) as refused:
+        connector.execute("deduct_stock", DeductStockArguments(order="AB-1003"), "key-1")
+    assert "TEA-SAMPLER: locked (status 409); SPOON: No product found" in str(refused.value)
+    assert stocks(basket) == (3, 4, 10)
 
 
 def test_a_stock_changed_by_someone_else_meanwhile_is_left_alone(

@@ -2,7 +2,8 @@
 
 Habits handled here: a search with no rows answers 404 (read as an empty list), an offset past
 the end answers 400 with an error array (also read as the end), writes answer with an array of
-`Key/Value/Status/Message` results whose every element must be checked. Header values never
+`Key/Value/Status/Message` results whose every element must be checked (a bulk write that partly
+failed answers 206, and `write_items` hands each item's result back). Header values never
 appear in an error message.
 """
 
@@ -91,17 +92,34 @@ class ThreeDCartClient:
         """PUT or POST `body`; every element of the result array must report success."""
         response = self._send(method, path, content=jsonwire.dumps(body), headers={"Content-Type": "application/json"})
         self._raise_for_status(response, method, path)
-        data = _json(response, method, path)
-        try:
-            results = [WireResult.model_validate(item) for item in (data if isinstance(data, list) else [data])]
-        except ValidationError:
-            raise PermanentError(f"3dcart answered {method} {path} with an unexpected body") from None
+        results = _results(response, method, path)
         for result in results:
             if not result.ok:
                 raise PermanentError(
                     f"3dcart refused {method} {path}: {result.Message or 'no message'} (status {result.Status or '?'})",
                     status=int(result.Status) if result.Status.isdigit() else response.status_code,
                 )
+        return results
+
+    def write_items(self, method: str, path: str, items: list[Any]) -> list[WireResult]:
+        """A bulk write of `items`: one result per item, in their order, each to be checked by the
+        caller (`WireResult.ok`). 3dcart answers 200 when every item succeeded and 206 when only
+        some did; a 400 whose body is one result per item (none of them `Key: "Error"`) is read the
+        same way, as every item failing. Any other failure raises as `write` does."""
+        response = self._send(method, path, content=jsonwire.dumps(items), headers={"Content-Type": "application/json"})
+        if response.status_code == 400:
+            per_item = _per_item(response, len(items))
+            if per_item is not None:
+                return per_item
+        self._raise_for_status(response, method, path)
+        results = _results(response, method, path)
+        if len(results) != len(items) or any(result.Key == "Error" for result in results):
+            failed = next((r for r in results if not r.ok), None)
+            detail = f": {failed.Message} (status {failed.Status or '?'})" if failed is not None else ""
+            raise PermanentError(
+                f"3dcart answered {method} {path} for {len(items)} items with {len(results)} results{detail}",
+                status=response.status_code,
+            )
         return results
 
     # --- plumbing -----------------------------------------------------------------------------
@@ -136,6 +154,25 @@ def _json(response: httpx.Response, method: str, path: str) -> Any:
         return jsonwire.loads(response.content)
     except ValueError:
         raise PermanentError(f"3dcart answered {method} {path} with a body that is not JSON") from None
+
+
+def _results(response: httpx.Response, method: str, path: str) -> list[WireResult]:
+    data = _json(response, method, path)
+    try:
+        return [WireResult.model_validate(item) for item in (data if isinstance(data, list) else [data])]
+    except ValidationError:
+        raise PermanentError(f"3dcart answered {method} {path} with an unexpected body") from None
+
+
+def _per_item(response: httpx.Response, count: int) -> list[WireResult] | None:
+    """The result array of a refused bulk write when it holds one result per item, else None."""
+    try:
+        results = _results(response, "", "")
+    except PermanentError:
+        return None
+    if len(results) != count or any(result.Key == "Error" for result in results):
+        return None
+    return results
 
 
 def _message(response: httpx.Response) -> str:

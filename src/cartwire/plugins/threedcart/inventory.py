@@ -17,13 +17,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from cartwire.plugins.connector import PermanentError
+from cartwire.plugins.connector import ActionError, PermanentError, TransientError
 from cartwire.plugins.threedcart.client import ThreeDCartClient
-from cartwire.plugins.threedcart.wire import WireProduct
+from cartwire.plugins.threedcart.wire import WireProduct, WireResult
 
 BACKORDER = 2  # InventoryControl: the product is sold on back-order (below zero)
 NegativeStock = Literal["backorder", "allow", "refuse"]
 JOURNAL = "Stock adjusted by Cartwire: "
+# 3dcart documents no maximum for a bulk PUT; SkuVault's production client sends stock 100 at a time.
+PRODUCTS_PER_PUT = 100
 
 
 @dataclass(frozen=True)
@@ -112,17 +114,29 @@ def read_journal(comments: str, tag: str) -> list[StockLine] | None:
 
 
 def apply(client: ThreeDCartClient, lines: Iterable[StockLine], fresh: bool) -> dict[str, str]:
-    """Write each planned figure; `fresh` plans were read just now, a replayed one is read again."""
+    """Write each planned figure; `fresh` plans were read just now, a replayed one is read again.
+
+    Products go in bulk (`PUT /Products`, up to `PRODUCTS_PER_PUT` a request), variants one PUT
+    each. Every item is tried; if any was refused, the call fails naming the refused SKUs and what
+    became of the others: the written ones read as "already applied" on a retry.
+    """
+    planned = list(lines)
     outcome: dict[str, str] = {}
-    for line in lines:
+    due: list[StockLine] = []
+    for line in planned:
         current = line.old if fresh else _current(client, line)
         if current == line.new:
             outcome[line.sku] = "already applied"
         elif current != line.old:
             outcome[line.sku] = f"left alone: changed meanwhile to {current}"
         else:
-            _write(client, line)
-            outcome[line.sku] = f"{line.old} -> {line.new}"
+            due.append(line)
+    failures = _write_products(client, [line for line in due if not line.option])
+    failures += [failure for line in due if line.option and (failure := _write_variant(client, line))]
+    refused = {failure.sku for failure in failures}
+    outcome |= {line.sku: f"{line.old} -> {line.new}" for line in due if line.sku not in refused}
+    if failures:
+        raise _not_written(failures, outcome)
     return outcome
 
 
@@ -131,12 +145,65 @@ def _current(client: ThreeDCartClient, line: StockLine) -> Decimal:
     return _target(product, line.sku)[1]
 
 
-def _write(client: ThreeDCartClient, line: StockLine) -> None:
-    if line.option:
-        path = f"/Products/{line.catalog_id}/AdvancedOptions/{line.option}"
+def _write_products(client: ThreeDCartClient, lines: list[StockLine]) -> list[Failure]:
+    """One bulk PUT per `PRODUCTS_PER_PUT` lines (one request each, as the rate limit counts them)."""
+    failures: list[Failure] = []
+    for start in range(0, len(lines), PRODUCTS_PER_PUT):
+        batch = lines[start : start + PRODUCTS_PER_PUT]
+        body = [{"SKUInfo": {"CatalogID": line.catalog_id, "Stock": line.new}} for line in batch]
+        try:
+            results = client.write_items("PUT", "/Products", body)
+        except ActionError as error:
+            failures += [Failure.of_error(line.sku, error) for line in batch]
+            continue
+        failures += [Failure.of_result(line.sku, r) for line, r in zip(batch, results, strict=True) if not r.ok]
+    return failures
+
+
+def _write_variant(client: ThreeDCartClient, line: StockLine) -> Failure | None:
+    path = f"/Products/{line.catalog_id}/AdvancedOptions/{line.option}"
+    try:
         client.write("PUT", path, {"AdvancedOptionCode": line.option, "AdvancedOptionStock": line.new})
-    else:
-        client.write("PUT", "/Products", [{"SKUInfo": {"CatalogID": line.catalog_id, "Stock": line.new}}])
+    except ActionError as error:
+        return Failure.of_error(line.sku, error)
+    return None
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why one line's stock was not written; `transient` failures may succeed when tried again."""
+
+    sku: str
+    reason: str
+    transient: bool
+    status: int | None = None
+    retry_after: float | None = None
+
+    @classmethod
+    def of_result(cls, sku: str, result: WireResult) -> Failure:
+        status = int(result.Status) if result.Status.strip().isdigit() else None
+        transient = status is not None and (status in (408, 429) or status >= 500)
+        return cls(sku, f"{result.Message or 'no message'} (status {result.Status or '?'})", transient, status)
+
+    @classmethod
+    def of_error(cls, sku: str, error: ActionError) -> Failure:
+        return cls(sku, str(error), error.transient, error.status, error.retry_after)
+
+
+def _not_written(failures: list[Failure], outcome: Mapping[str, str]) -> ActionError:
+    """The error of a plan some of whose lines were refused (the others were written or needed no
+    write): transient when every refusal is, else permanent, for a person to look at."""
+    refused = "; ".join(f"{failure.sku}: {failure.reason}" for failure in failures)
+    others = ", ".join(f"{sku} {done}" for sku, done in outcome.items()) or "none"
+    message = (
+        f"3dcart refused the stock of {len(failures)} line(s) [{refused}]; the other lines: {others}. "
+        "The plan stays in the order's comments, so a retry writes only what is still at its old figure"
+    )
+    permanent = [failure for failure in failures if not failure.transient]
+    if permanent:
+        return PermanentError(message, status=permanent[0].status)
+    waits = [failure.retry_after for failure in failures if failure.retry_after is not None]
+    return TransientError(message, status=failures[0].status, retry_after=max(waits, default=None))
 
 
 def summary(lines: Iterable[StockLine], outcome: Mapping[str, str]) -> list[dict[str, str]]:
