@@ -13,7 +13,7 @@ from runtime_fakes import build_world, delivery
 
 from cartwire.core.config import ConfigError, config_from_mapping
 from cartwire.core.ratelimit import HEADROOM, LimitedTransport, Limiter, LimiterRegistry, apply_rate_limits
-from cartwire.plugins.policy import RateLimit
+from cartwire.plugins.policy import MAX_WAIT, RateLimit, WaitTooLong
 from cartwire.plugins.sezzle import Sezzle
 from cartwire.plugins.threedcart import ThreeDCart
 
@@ -129,6 +129,33 @@ def test_a_429_pauses_the_limiter_for_the_retry_after_it_names():
     assert math.isclose(lim.wait_time(), 7.0)
     send(lim)
     assert math.isclose(clock.slept, 7.0)
+
+
+def test_a_request_that_may_not_wait_long_is_refused_instead_of_held_back():
+    lim, clock = limiter(SHIPSTATION)
+    for _ in range(40 - HEADROOM):
+        send(lim)
+    with pytest.raises(WaitTooLong) as caught:
+        lim.acquire(max_wait=5.0)
+    assert (caught.value.seconds, caught.value.max_wait, clock.slept) == (60.0, 5.0, 0.0)
+    clock.now += 57.0  # three seconds from a free slot: that wait fits
+    lim.acquire(max_wait=5.0)
+    assert clock.slept == 3.0
+    lim.release()
+
+
+def test_the_max_wait_extension_stops_the_transport_before_it_sends():
+    lim, clock = limiter(THREEDCART)
+    sent: list[httpx.Request] = []
+    answer = httpx.Response(200)
+    transport = LimitedTransport(lim, httpx.MockTransport(lambda request: sent.append(request) or answer))
+    lim.pause(30.0)
+    with httpx.Client(transport=transport, base_url="http://shop.test") as client:
+        with pytest.raises(WaitTooLong):
+            client.get("/Orders", extensions={MAX_WAIT: 5.0})
+        assert (sent, clock.slept) == ([], 0.0)
+        client.get("/Orders")  # without it, the request waits its turn as before
+    assert (len(sent), clock.slept) == (1, 30.0)
 
 
 def test_each_connector_and_credentials_has_its_own_limiter():

@@ -1,12 +1,14 @@
 """The webhook intake: an ASGI app that stores each delivery before answering 200.
 
 Routes: `POST /hooks/<connector>` and `POST /hooks/<connector>/<secret>` (3dcart, which signs
-nothing, is protected by the secret in its URL). The path secret is never logged.
+nothing, is protected by the secret in its URL). The path secret is never logged. A refusal that
+names a wait (`WebhookRejected.retry_after`) is answered with `Retry-After`.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
@@ -41,7 +43,8 @@ def intake_app(runtime: Runtime, lifespan: Lifespan | None = None) -> Starlette:
             result = await run_in_threadpool(runtime.accept, connector, delivery)
         except WebhookRejected as rejection:
             log.warning("rejected %s delivery: %s %s", connector, rejection.status, rejection.reason)
-            return JSONResponse({"error": rejection.reason}, status_code=rejection.status)
+            answer = {"error": rejection.reason}
+            return JSONResponse(answer, status_code=rejection.status, headers=_retry_after(rejection))
         log.info("stored %s delivery: %d new, %d duplicate", connector, result.accepted, result.duplicates)
         return JSONResponse({"accepted": result.accepted, "duplicates": result.duplicates})
 
@@ -56,6 +59,13 @@ def intake_app(runtime: Runtime, lifespan: Lifespan | None = None) -> Starlette:
         ],
         lifespan=lifespan,
     )
+
+
+def _retry_after(rejection: WebhookRejected) -> dict[str, str]:
+    """`Retry-After` in whole seconds (rounded up) when the refusal names a wait."""
+    if rejection.retry_after is None:
+        return {}
+    return {"Retry-After": str(max(1, math.ceil(rejection.retry_after)))}
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:

@@ -5,6 +5,8 @@ keys are limited separately, as the services count them. `LimitedTransport` make
 an httpx client wait for its turn, so a burst is queued, never refused; a 429 that comes back anyway
 pauses the limiter for the `Retry-After` the service asked for, and a service that reports its
 remaining budget in headers (`RateLimit.budget_headers`) pauses it until the reset once none is left.
+A request that must not wait long (a fetch made while a webhook sender waits for the answer) carries
+the `MAX_WAIT` extension and gets `WaitTooLong` instead of a long wait.
 
 One request of headroom is kept below each published figure: requests reach the service a little
 earlier or later than they leave, and a bucket filled to the brim would overflow on that jitter.
@@ -23,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from cartwire.plugins.policy import RateLimit
+from cartwire.plugins.policy import MAX_WAIT, RateLimit, WaitTooLong
 from cartwire.plugins.retry_after import retry_after_seconds
 
 if TYPE_CHECKING:
@@ -100,12 +102,22 @@ class Limiter:
             self._in_flight += 1
             return 0.0
 
-    def acquire(self) -> None:
-        """Wait for a slot and take it; pair with `release()` once the request has its answer."""
+    def acquire(self, max_wait: float | None = None) -> None:
+        """Wait for a slot and take it; pair with `release()` once the request has its answer.
+
+        With `max_wait`, raise `WaitTooLong` (taking nothing) as soon as the slot is known to be
+        further off than that in all: a caller that cannot wait long learns it at once."""
+        allowed = math.inf if max_wait is None else max_wait
+        deadline = self._clock() + allowed
         while (wait := self.try_acquire()) > 0:
-            if math.isinf(wait):
+            left = deadline - self._clock()
+            if math.isinf(wait):  # every concurrent slot is busy: wait for one, as long as allowed
                 with self._cond:
-                    self._cond.wait_for(lambda: not self._full())
+                    timeout = None if math.isinf(left) else max(left, 0.0)
+                    if not self._cond.wait_for(lambda: not self._full(), timeout=timeout):
+                        raise WaitTooLong(allowed, allowed)
+            elif wait > left:
+                raise WaitTooLong(wait, allowed)
             else:
                 self._sleep(wait)
 
@@ -147,7 +159,10 @@ class LimitedTransport(httpx.BaseTransport):
         self._inner = inner
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.limiter.acquire()
+        """Send once the limiter lets it go; a request with the `MAX_WAIT` extension raises
+        `WaitTooLong` rather than wait longer than that."""
+        max_wait = request.extensions.get(MAX_WAIT)
+        self.limiter.acquire(None if max_wait is None else float(max_wait))
         try:
             response = self._inner.handle_request(request)
         finally:

@@ -96,12 +96,14 @@ class PermanentError(ActionError):
 
 
 class WebhookRejected(Exception):
-    """A delivery that must not be accepted; `status` is the HTTP answer (400, 401, 404, 413…)."""
+    """A delivery that must not be accepted; `status` is the HTTP answer (400, 401, 404, 413…).
+    `retry_after` (seconds) is sent as `Retry-After`, for a refusal the sender should try again later."""
 
-    def __init__(self, status: int, reason: str):
+    def __init__(self, status: int, reason: str, *, retry_after: float | None = None):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,9 @@ These are the public declarations every connector (built-in or third-party) uses
   overrides them (`[retry]`, `[retry.<connector>]`, `[retry."<connector>.<action>"]`).
 - `RateLimit` — the remote service's published limits, as `Connector.rate_limit`. The runtime keeps
   every request of one connector and one set of credentials within it (`cartwire.core.ratelimit`).
+- `MAX_WAIT`, `WaitTooLong` — a request that must not wait long for the rate limit (a fetch made
+  while a webhook sender waits for the answer) carries `extensions={MAX_WAIT: seconds}`; the
+  connector's HTTP client then raises `WaitTooLong` instead of holding it back longer.
 - `Write` — what an action changed on the remote side, as `ActionSpec.writes`, so that the webhook
   reporting that change back is recognised as our own echo (`cartwire.core.echo`).
 """
@@ -101,6 +104,19 @@ class RateLimit:
         cls, requests: int, *, concurrency: int | None = None, budget_headers: tuple[str, str] | None = None
     ) -> RateLimit:
         return cls(requests=requests, per_seconds=60.0, concurrency=concurrency, budget_headers=budget_headers)
+
+
+# An httpx request extension: the most seconds the rate limit may hold this request back.
+MAX_WAIT = "cartwire.max_wait"
+
+
+class WaitTooLong(Exception):
+    """The limiter would hold a request back for `seconds`, longer than it was allowed to wait."""
+
+    def __init__(self, seconds: float, max_wait: float):
+        super().__init__(f"the rate limit would hold the request back {seconds:.1f} s (allowed: {max_wait:g} s)")
+        self.seconds = seconds
+        self.max_wait = max_wait
 
 
 @dataclass(frozen=True)
