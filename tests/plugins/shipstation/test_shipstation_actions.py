@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from pydantic import SecretStr
-from shipstation_support import KEY, store_order
+from shipstation_support import KEY, FakeTime, store_order
 
 from cartwire.core.ratelimit import LimiterRegistry
 from cartwire.plugins.connector import PermanentError, TransientError
@@ -111,23 +110,6 @@ def test_arguments_round_trip_through_json() -> None:
     arguments = store_order()
     again = PushOrderArguments.model_validate(arguments.model_dump(mode="json"))
     assert again == arguments
-
-
-class FakeTime:
-    """The limiter's monotonic clock; sleeping moves the emulator's clock as far."""
-
-    def __init__(self, emulator: ShipStationEmulator) -> None:
-        self.emulator = emulator
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-        self.slept.append(seconds)
-        self.emulator.advance(timedelta(seconds=seconds))
 
 
 @pytest.mark.parametrize("emulator", [{"rate_limit": 5}], indirect=True)

@@ -7,15 +7,23 @@ import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import httpx
 import pytest
 from pydantic import SecretStr
-from shipstation_support import HOOK_SECRET, KEY, SECRET, sample, store_order
+from shipstation_support import HOOK_SECRET, KEY, SECRET, FakeTime, sample, store_order
 
+from cartwire.core.catalog import Catalog
+from cartwire.core.engine import compile_rules
+from cartwire.core.intake import intake_app
+from cartwire.core.ratelimit import LimiterRegistry
+from cartwire.core.runtime import Runtime
+from cartwire.core.store import Store
 from cartwire.plugins.connector import WebhookRejected, WebhookRequest
 from cartwire.plugins.shipstation import ShipStation, ShipStationSettings
 from cartwire.plugins.shipstation.emulator import ShipStationEmulator
+from cartwire.testing.server import served
 
 NOTIFY_URL = "https://ssapi.shipstation.com/shipments?storeID=412345&batchId=98765432&includeShipmentItems=False"
 
@@ -228,6 +236,79 @@ def test_a_fetch_over_the_rate_limit_is_refused_with_503(connector: ShipStation,
     with pytest.raises(WebhookRejected, match=r"rate limit is used up.*resets in") as caught:
         connector.parse_webhook(notification(url))
     assert caught.value.status == 503
+
+
+def on_fake_time(connector: ShipStation, emulator: ShipStationEmulator) -> FakeTime:
+    time = FakeTime(emulator)
+    connector.limiters = LimiterRegistry(clock=time, sleep=time.sleep)
+    return time
+
+
+def used_up(connector: ShipStation, emulator: ShipStationEmulator) -> str:
+    """A shipped order's resource_url, fetched once: with rate_limit 2 the budget headers say 0 left."""
+    url = shipped(connector, emulator)
+    connector.parse_webhook(notification(url))
+    return url
+
+
+def reset_after(connector: ShipStation) -> int:
+    """How long the limiter holds requests back after ShipStation's last answer: its reset, plus one."""
+    assert connector.rate_budget is not None
+    assert connector.rate_budget.remaining == 0
+    assert connector.rate_budget.reset_seconds is not None
+    return connector.rate_budget.reset_seconds + 1
+
+
+@pytest.mark.parametrize("emulator", [{"rate_limit": 2}], indirect=True)
+def test_a_fetch_the_rate_limit_would_hold_back_is_refused_at_once(
+    connector: ShipStation, emulator: ShipStationEmulator
+) -> None:
+    time = on_fake_time(connector, emulator)
+    url = used_up(connector, emulator)
+    sent, reset = len(emulator.requests), reset_after(connector)
+    with pytest.raises(
+        WebhookRejected, match=rf"would wait {reset} s for ShipStation's rate limit, more than 5 s"
+    ) as caught:
+        connector.parse_webhook(notification(url))
+    assert (caught.value.status, caught.value.retry_after) == (503, reset)
+    assert (time.slept, len(emulator.requests)) == ([], sent)  # neither waited nor sent
+    # An action still waits for the reset; after it, ShipStation's resend is fetched.
+    connector.execute("push_order", store_order(OrderID=5002, InvoiceNumber=1002), "k")
+    assert time.slept == [reset]
+    assert len(connector.parse_webhook(notification(url))) == 1
+
+
+@pytest.mark.parametrize("emulator", [{"rate_limit": 2}], indirect=True)
+def test_a_fetch_waits_as_long_as_intake_max_wait_allows(
+    make_connector: Callable[..., ShipStation], emulator: ShipStationEmulator
+) -> None:
+    connector = make_connector(intake_max_wait=90)
+    time = on_fake_time(connector, emulator)
+    url = used_up(connector, emulator)
+    reset = reset_after(connector)
+    assert len(connector.parse_webhook(notification(url))) == 1
+    assert time.slept == [reset]
+
+
+@pytest.mark.parametrize("emulator", [{"rate_limit": 2}], indirect=True)
+def test_the_intake_answers_503_with_retry_after_and_keeps_the_delivery(
+    connector: ShipStation, emulator: ShipStationEmulator, tmp_path: Path
+) -> None:
+    on_fake_time(connector, emulator)
+    url = used_up(connector, emulator)
+    catalog = Catalog([connector])
+    store = Store(tmp_path / "cartwire.sqlite3")
+    try:
+        runtime = Runtime(store, catalog, compile_rules([], catalog))
+        body = json.dumps({"resource_url": url, "resource_type": "SHIP_NOTIFY"}).encode()
+        with served(intake_app(runtime)) as intake:
+            answer = httpx.post(f"{intake.base_url}/hooks/shipstation/{HOOK_SECRET}", content=body, timeout=5)
+        assert (answer.status_code, answer.headers["Retry-After"]) == (503, str(reset_after(connector)))
+        [kept] = store.rejected()
+        assert (kept["source"], kept["status"], kept["body"]) == ("shipstation", 503, body)
+        assert "rate limit" in kept["reason"]
+    finally:
+        store.close()
 
 
 def test_a_fetch_answered_500_is_refused_with_503(connector: ShipStation, emulator: ShipStationEmulator) -> None:

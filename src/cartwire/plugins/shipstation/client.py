@@ -8,6 +8,7 @@ ShipStation allows 40 requests a minute per key pair and reports the budget on e
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import httpx
 
 from cartwire.plugins import jsonwire
 from cartwire.plugins.connector import PermanentError, TransientError
+from cartwire.plugins.policy import MAX_WAIT, WaitTooLong
 from cartwire.plugins.retry_after import retry_after_seconds
 
 BAD_CREDENTIALS = "ShipStation rejected the API key and secret (answer 401)"
@@ -52,12 +54,22 @@ class ShipStationClient:
         with self._lock:
             return self._rate_budget
 
-    def call(self, method: str, url: str, what: str, *, body: Any = None) -> Any:
-        """Send one request (`url` relative to the base or absolute); return the decoded JSON."""
+    def call(self, method: str, url: str, what: str, *, body: Any = None, max_wait: float | None = None) -> Any:
+        """Send one request (`url` relative to the base or absolute); return the decoded JSON.
+
+        With `max_wait`, a request the rate limit would hold back longer is not sent: a
+        `TransientError` whose `retry_after` is the wait."""
         content = jsonwire.dumps(body) if body is not None else None
         headers = {"Accept": "application/json"} | ({"Content-Type": "application/json"} if content else {})
+        extensions = {} if max_wait is None else {MAX_WAIT: max_wait}
         try:
-            response = self._http.request(method, url, content=content, headers=headers)
+            response = self._http.request(method, url, content=content, headers=headers, extensions=extensions)
+        except WaitTooLong as wait:
+            raise TransientError(
+                f"not sent: {what} would wait {math.ceil(wait.seconds)} s for ShipStation's rate limit, "
+                f"more than {wait.max_wait:g} s",
+                retry_after=wait.seconds,
+            ) from None
         except httpx.TimeoutException:
             raise TransientError(f"ShipStation did not answer {what} in time") from None
         except httpx.TransportError as error:

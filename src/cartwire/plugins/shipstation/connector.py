@@ -145,7 +145,8 @@ class ShipStation(Connector):
 
     def _fetch_resource(self, url: str) -> Any:
         allowed = webhook.allowed_resource(url, base_url=self.settings.base_url, hosts=self.settings.resource_hosts)
-        return self._remote().call("GET", allowed, "the SHIP_NOTIFY resource")
+        # The sender waits for this answer: a long wait for the rate limit is refused (503), not sat out.
+        return self._remote().call("GET", allowed, "the SHIP_NOTIFY resource", max_wait=self.settings.intake_max_wait)
 
     def _remote(self) -> ShipStationClient:
         """The API client, built on first use so that `Settings()` alone works offline."""

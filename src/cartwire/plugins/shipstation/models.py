@@ -31,6 +31,11 @@ class ShipStationSettings(ConnectorSettings):
     store_id: int | None = None  # advancedOptions.storeId of pushed orders
     order_status: OrderStatus = "awaiting_shipment"
     max_pages: int = Field(default=20, ge=1)  # pages of shipments read for one notification
+    intake_max_wait: float = Field(
+        default=5.0,
+        ge=0,
+        description="seconds a SHIP_NOTIFY's fetch may wait for the rate limit; longer: 503 with Retry-After",
+    )
     timeout: float = Field(default=10.0, gt=0)
 
 

@@ -4,9 +4,11 @@ ShipStation signs nothing and sends no shipment data, so the endpoint is protect
 its URL and the body is only a hint: the connector fetches `resource_url` (a shipments list, paged
 with `page`) with its own credentials, and only from ShipStation's hosts, so the credentials never
 go to an address a delivery names. A fetch that fails is answered 503 (or 502 for a refusal) and
-the delivery is kept in the rejected log. Each event keeps its fetched shipment as its own raw
-record (`{"shipments": [...]}`), which is what the store and recordings keep: replay parses that
-and never follows a resource_url (`thin_notification`).
+the delivery is kept in the rejected log; so is one the rate limit would hold back longer than
+`intake_max_wait` (503 with `Retry-After`), since ShipStation gives up on a slow answer. Each
+event keeps its fetched shipment as its own raw record (`{"shipments": [...]}`), which is what
+the store and recordings keep: replay parses that and never follows a resource_url
+(`thin_notification`).
 """
 
 from __future__ import annotations
@@ -129,7 +131,9 @@ def _fetch(fetch: Fetch, url: str) -> dict[str, Any]:
         data = fetch(url)
     except ActionError as error:
         status = 503 if error.transient else 502
-        raise WebhookRejected(status, f"shipstation: could not read the resource_url: {error}") from None
+        raise WebhookRejected(
+            status, f"shipstation: could not read the resource_url: {error}", retry_after=error.retry_after
+        ) from None
     if not isinstance(data, dict):
         raise WebhookRejected(502, "shipstation: the resource is not a JSON object")
     return data
