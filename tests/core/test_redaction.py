@@ -43,3 +43,12 @@ def test_a_cut_body_has_its_secret_pairs_replaced_even_an_unterminated_last_one(
 def test_recordings_use_the_same_list():
     body = Redactor(b"salt").body(b'{"CardVerification": "737", "TransactionCVV2": 737, "discarded_by": 3}')
     assert body == b'{"CardVerification":"' + REMOVED.encode() + b'","TransactionCVV2":"[removed]","discarded_by":3}'
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
+def test_a_body_nested_deeper_than_python_recurses_is_scrubbed_pair_by_pair():
+    assert redact_body(DEEP) == DEEP
+    secret = b'{"a":' * 5_000 + b'{"token": "s3cret"}' + b"}" * 5_000
+    assert b"s3cret" not in redact_body(secret)

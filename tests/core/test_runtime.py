@@ -117,6 +117,22 @@ def test_a_refused_json_body_cut_at_the_limit_still_has_its_secrets_removed(worl
     assert kept["body"].startswith(b'{"OrderID": 7, "InvoiceNumber": "AB-7", "CardNumber": "[redacted]"')
 
 
+DEEP = b"[" * 100_000 + b"]" * 100_000  # JSON no recursive walk can read
+
+
+@pytest.mark.parametrize(
+    ("connector", "headers", "status"),
+    [("shop", {"x-token": "wrong"}, 401), ("shop", {}, 401), ("erp", {}, 404), ("shop", {"x-token": TOKEN}, 500)],
+)
+def test_a_deeply_nested_body_is_refused_with_its_reason_and_kept(world, connector, headers, status):
+    runtime, _, _ = world
+    with pytest.raises(WebhookRejected) as rejected:
+        runtime.accept(connector, WebhookRequest(DEEP, headers))
+    assert rejected.value.status == status
+    [kept] = runtime.store.rejected()
+    assert (kept["status"], kept["body"]) == (status, DEEP[: runtime.kept_body_bytes])
+
+
 def test_transient_failures_are_retried_with_the_same_idempotency_key(world):
     runtime, pay, clock = world
     pay.script = [TransientError("503 from pay"), TransientError("timeout", retry_after=60)]

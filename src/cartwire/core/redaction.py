@@ -44,16 +44,18 @@ def hides(key: object, value: object) -> bool:
 
 def redact_body(body: bytes) -> bytes:
     """A JSON body with its secrets replaced (then written compact, keys in their order). A body that does not
-    parse (cut off at the size limit, or broken) has each `"key": value` pair with a secret key and
-    a string or number value replaced where it stands; nothing else in it can be judged by key."""
+    parse (cut off at the size limit, broken, or nested deeper than Python can recurse) has each
+    `"key": value` pair with a secret key and a string or number value replaced where it stands;
+    nothing else in it can be judged by key."""
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        hidden = redact(data)
+        if hidden == data:
+            return body  # nothing secret: kept byte for byte
+        return json.dumps(hidden, ensure_ascii=False, separators=(",", ":")).encode()
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # Not JSON, or nested too deeply to walk (anyone can post `[[[[…`): scrubbed pair by pair.
         return _JSON_PAIR.sub(_hide_pair, body)
-    hidden = redact(data)
-    if hidden == data:
-        return body  # nothing secret: kept byte for byte
-    return json.dumps(hidden, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 _JSON_PAIR = re.compile(rb'("((?:[^"\\]|\\.)*)"\s*:\s*)("(?:[^"\\]|\\.)*"?|-?[0-9][0-9.eE+-]*)')
