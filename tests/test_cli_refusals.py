@@ -167,3 +167,21 @@ def test_run_refuses_a_file_holding_someone_elses_tables(tmp_path, monkeypatch, 
     assert code == 2
     assert "is not a Cartwire store: it holds other tables (recipes)" in err
     assert _tables(database) == {"recipes"}
+
+
+def test_a_second_run_on_one_sqlite_store_exits_3_and_the_admin_commands_still_work(tmp_path, monkeypatch, capsys):
+    config = tmp_path / "cartwire.toml"
+    config.write_text('database = "cw.sqlite3"\n')
+    worker = Store(tmp_path / "cw.sqlite3")
+    worker.claim_worker()  # what the running `cartwire run` holds
+    try:
+        code, err = cartwire(monkeypatch, capsys, "run", "--config", str(config))
+        assert code == 3
+        assert err == (
+            f"error: another cartwire worker is running on this SQLite store ({tmp_path / 'cw.sqlite3.lock'} is"
+            " locked); one worker per store is supported\n"
+        )
+        for command in (["status"], ["failed", "list"], ["audit", "verify"]):
+            assert cartwire(monkeypatch, capsys, *command, "--config", str(config))[0] == 0, command
+    finally:
+        worker.close()

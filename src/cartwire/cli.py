@@ -167,6 +167,11 @@ def run(config_path: Path, record_path: Path | None, keep_personal_data: bool) -
         except OSError as error:
             raise click.ClickException(str(error)) from None
     store = open_store(config)  # first: a wrong database is named before connectors are contacted
+    try:
+        store.claim_worker()
+    except StoreUnavailable as error:  # exits like uvicorn's failed startup, as it did before this was checked first
+        click.echo(f"error: {error}", err=True)
+        sys.exit(3)
     connectors = build_connectors(connector_registry(), config.connectors)
     try:
         apply_rate_limits(connectors, config.rate_limits)

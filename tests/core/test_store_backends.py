@@ -92,6 +92,20 @@ def test_a_second_worker_on_one_postgresql_store_is_refused_until_the_first_stop
     second.close()
 
 
+def test_a_second_worker_on_one_sqlite_store_is_refused_until_the_first_stops(tmp_path):
+    path = tmp_path / "cw.sqlite3"
+    first, second = open_store(path), open_store(path)
+    first.recover_in_flight(3)  # what a worker does first
+    with pytest.raises(
+        StoreUnavailable, match=r"another cartwire worker is running on this SQLite store \(.*cw\.sqlite3\.lock"
+    ):
+        second.recover_in_flight(3)
+    second.add_events([event(1)], b"body")  # reading and writing stay open to every process
+    first.close()
+    assert second.recover_in_flight(3) == []
+    second.close()
+
+
 def test_an_unreachable_server_is_a_clear_error():
     pytest.importorskip("psycopg", reason="psycopg is not installed: pip install -e '.[postgres]'")
     with pytest.raises(StoreUnavailable, match=r"cannot connect to the PostgreSQL store: .*127\.0\.0\.1.*1"):

@@ -40,6 +40,7 @@ from cartwire.core.records import (
 )
 from cartwire.core.schema import migrate
 from cartwire.core.timeutil import utcnow
+from cartwire.core.worker_lock import WorkerLock
 
 __all__ = ["NewAction", "NewEvent", "SqlStore", "Store", "StoredAction", "StoredEvent"]
 
@@ -496,9 +497,18 @@ class SqlStore:
             if kind == "action.wrote" and detail["action"] not in echoed
         ]
 
+    def claim_worker(self) -> None:
+        """Claim the store for this process's worker, until the store is closed or the process ends; raise
+        `StoreUnavailable` if another worker holds it. Readers and writers other than the worker need no claim."""
+        raise NotImplementedError
+
     def recover_in_flight(self, max_attempts: int | Callable[[str, str], int]) -> list[StoredAction]:
-        """After a crash: in-flight actions have an unknown outcome; back to pending (same key) or, when out of
+        """The worker's first call: claims the store (`claim_worker`) first, because recovery takes every in-flight
+        action for orphaned, and one of another running worker is not.
+
+        After a crash: in-flight actions have an unknown outcome; back to pending (same key) or, when out of
         attempts (`max_attempts`, or `max_attempts(connector, action)`), failed."""
+        self.claim_worker()
         now = self._now()
         with self._transaction() as db:
             rows = db.execute("SELECT * FROM actions WHERE state = 'in_flight' ORDER BY id").fetchall()
@@ -691,6 +701,16 @@ class Store(SqlStore):
         db.execute("PRAGMA synchronous=FULL")
         migrate(db)
         super().__init__(db, clock)
+        self._worker_lock = WorkerLock(self.path) if self.path != ":memory:" else None
+
+    def claim_worker(self) -> None:
+        if self._worker_lock is not None:
+            self._worker_lock.acquire()
+
+    def close(self) -> None:
+        super().close()
+        if self._worker_lock is not None:
+            self._worker_lock.release()
 
 
 def _entity_of(db: Database, table: str, row: int) -> str:

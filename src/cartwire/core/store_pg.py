@@ -16,7 +16,6 @@ from typing import Any
 import psycopg
 
 from cartwire.core.backend import StoreUnavailable
-from cartwire.core.records import StoredAction
 from cartwire.core.schema_pg import AUDIT_HEAD_LOCK, STORE_KEY, WORKER_LOCK, migrate
 from cartwire.core.store import Database, SqlStore
 from cartwire.core.timeutil import utcnow
@@ -81,20 +80,22 @@ class PostgresStore(SqlStore):
             connection.close()
             raise StoreUnavailable(f"cannot prepare the PostgreSQL store's tables: {_one_line(error)}") from None
         super().__init__(connection, clock)
+        self._claimed = False
 
     def _lock_audit_head(self, db: Database) -> None:
         db.execute(f"SELECT pg_advisory_xact_lock(?, {STORE_KEY})", (AUDIT_HEAD_LOCK,))
 
-    def recover_in_flight(self, max_attempts: int | Callable[[str, str], int]) -> list[StoredAction]:
-        """The worker's first call: claim the store for this worker (until the connection closes) first,
-        because recovery takes every in-flight action for orphaned, and one of another running worker is not."""
+    def claim_worker(self) -> None:
+        """A session advisory lock, held until the connection closes (taken once: it would stack)."""
+        if self._claimed:
+            return
         with self._lock:
             claimed = self._db.execute(f"SELECT pg_try_advisory_lock(?, {STORE_KEY})", (WORKER_LOCK,)).fetchone()[0]
         if not claimed:
             raise StoreUnavailable(
                 "another cartwire worker is running on this PostgreSQL store; one worker per store is supported"
             )
-        return super().recover_in_flight(max_attempts)
+        self._claimed = True
 
 
 def _one_line(error: Exception) -> str:
