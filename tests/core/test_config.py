@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,17 @@ def test_a_missing_environment_variable_is_named(tmp_path, monkeypatch):
         ConfigError, match=r"\[connectors.sezzle\] private_key: environment variable NOT_SET_ANYWHERE is not set"
     ):
         load_config(write(tmp_path, '[connectors.sezzle]\nprivate_key = "${NOT_SET_ANYWHERE}"\n'))
+
+
+@pytest.mark.parametrize("value", ["${THREEDCART_TOKEN", "${}", "${9LIVES}"])
+def test_a_broken_environment_reference_is_an_error_naming_the_file_and_key(tmp_path, value):
+    path = write(tmp_path, f'[connectors.3dcart]\ntoken = "{value}"\n')
+    expected = f'{path} [connectors.3dcart] token: not an environment reference: write "${{NAME}}"'
+    for secrets_required in (True, False):
+        with pytest.raises(ConfigError, match=re.escape(expected)):
+            load_config(path, secrets_required=secrets_required)
+    with pytest.raises(ConfigError, match=re.escape(f"{path} database: not an environment reference")):
+        load_config(write(tmp_path, f'database = "{value}"\n'))
 
 
 @pytest.mark.parametrize(

@@ -129,7 +129,7 @@ def _database(value: Any, base: Path, where: str) -> Path | str:
 
 def _resolve(value: Any, where: str, unset: list[str] | None = None) -> Any:
     """`value`, or the environment variable it names; an unset one is an error unless `unset`
-    collects it (then it reads as empty)."""
+    collects it (then it reads as empty). A value starting `${` that is not a whole `${NAME}` is an error."""
     if isinstance(value, str) and (match := _ENV_REFERENCE.match(value)):
         name = match.group(1)
         if name not in os.environ:
@@ -138,6 +138,8 @@ def _resolve(value: Any, where: str, unset: list[str] | None = None) -> Any:
             unset.append(name)
             return ""
         return os.environ[name]
+    if isinstance(value, str) and value.startswith("${"):  # `"${TOKEN"`, `"${}"`: a typo, not a literal
+        raise ConfigError(f'{where}: not an environment reference: write "${{NAME}}" (letters, digits and _)')
     return value
 
 
