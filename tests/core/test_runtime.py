@@ -3,6 +3,7 @@ dead letters, retries with the same idempotency key, in-flight marking, crashes 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from datetime import timedelta
@@ -195,6 +196,31 @@ def test_the_intake_answers_over_http_only_after_storing(world):
         assert refused.json() == {"error": "x-token is missing or wrong"}
         assert client.post("/hooks/nobody/secret", content=b"{}").status_code == 404
         assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_a_sender_that_disconnects_mid_body_is_one_warning_and_nothing_kept(world, caplog):
+    runtime, _, _ = world
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/hooks/shop",
+        "raw_path": b"/hooks/shop",
+        "query_string": b"",
+        "headers": [(b"content-length", b"999999999"), (b"x-token", TOKEN.encode())],
+    }
+    messages = iter([{"type": "http.request", "body": b"{", "more_body": True}, {"type": "http.disconnect"}])
+
+    async def receive():
+        return next(messages)
+
+    async def send(message):
+        pass
+
+    asyncio.run(intake_app(runtime)(scope, receive, send))
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("WARNING", "shop delivery abandoned: the sender disconnected before its body was complete")
+    ]
+    assert (runtime.store.events(), runtime.store.rejected()) == ([], [])
 
 
 class Died(BaseException):

@@ -2,7 +2,9 @@
 
 Routes: `POST /hooks/<connector>` and `POST /hooks/<connector>/<secret>` (3dcart, which signs
 nothing, is protected by the secret in its URL). The path secret is never logged. A refusal that
-names a wait (`WebhookRejected.retry_after`) is answered with `Retry-After`.
+names a wait (`WebhookRejected.retry_after`) is answered with `Retry-After`. A sender that
+disconnects before its body is complete was never answered, so it still holds the delivery and
+sends it again: one warning is logged and nothing is kept (a partial body is no delivery).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from contextlib import AbstractAsyncContextManager
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
@@ -32,7 +34,11 @@ def intake_app(runtime: Runtime, lifespan: Lifespan | None = None) -> Starlette:
 
     async def hook(request: Request) -> JSONResponse:
         connector = request.path_params["connector"]
-        body = await _read_limited(request, runtime.max_body_bytes)
+        try:
+            body = await _read_limited(request, runtime.max_body_bytes)
+        except ClientDisconnect:  # nothing complete arrived and nothing was answered: the sender still has it
+            log.warning("%s delivery abandoned: the sender disconnected before its body was complete", connector)
+            return JSONResponse({"error": "the body was not complete"}, status_code=400)
         delivery = WebhookRequest(
             body=body,
             headers={name.lower(): value for name, value in request.headers.items()},
