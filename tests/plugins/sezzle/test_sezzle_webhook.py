@@ -225,10 +225,24 @@ def test_amount_shapes_sezzle_documents_inconsistently(sezzle: Sezzle, capture: 
     assert event.subject.amount == Money.of("24.99", "USD")
 
 
-def test_event_without_its_transaction_object_has_no_amount(sezzle: Sezzle) -> None:
-    [event] = sezzle.parse_webhook(signed(envelope()))
-    assert event.subject.amount is None
-    assert event.subject.transaction_uuid is None
+@pytest.mark.parametrize(
+    ("name", "data", "where"),
+    [
+        ("order.captured", {}, "data.capture is missing"),
+        ("order.captured", {"capture": {"uuid": "c"}}, "data.capture.amount is missing"),
+        ("order.refunded", {}, "data.refund is missing"),
+        ("order.refunded", {"refund": {"uuid": "r"}}, "data.refund.amount is missing"),
+        ("order.authorized", {"authorization": {"uuid": "a"}}, "data.authorization.authorization_amount is missing"),
+    ],
+)
+def test_an_order_event_without_its_amount_is_400_naming_the_field(
+    sezzle: Sezzle, name: str, data: dict[str, object], where: str
+) -> None:
+    error = rejection(sezzle, signed({**envelope(**data), "event": name}))
+    assert (error.status, error.reason) == (
+        400,
+        f"Sezzle webhook: {where}" + (" (it holds the amount)" if not data else ""),
+    )
 
 
 @pytest.mark.parametrize("name", ["customer.tokenized", "dispute.closed.merchant_win", "order.something_new"])

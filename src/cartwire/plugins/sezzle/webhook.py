@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cartwire.core.events import Event, EventType
+from cartwire.core.money import Money
 from cartwire.core.timeutil import parse_rfc3339
 from cartwire.plugins.connector import WebhookRejected, WebhookRequest
 from cartwire.plugins.sezzle.models import SezzleOrder
@@ -112,11 +113,13 @@ def _events(envelope: Mapping[str, Any]) -> list[Event]:
 
 
 def _order(data: Mapping[str, Any], txn_key: str, amount_key: str) -> SezzleOrder:
-    txn = data.get(txn_key)
-    if txn is not None and not isinstance(txn, dict):
-        raise WireFormatError(f"data.{txn_key} must be an object")
-    txn = txn or {}
+    uuid = _text(data, "uuid", "data.uuid")
     where = f"data.{txn_key}"
+    txn = data.get(txn_key)
+    if txn is None:  # the amount is what the event is about: a rule must never see it empty
+        raise WireFormatError(f"{where} is missing (it holds the amount)")
+    if not isinstance(txn, dict):
+        raise WireFormatError(f"{where} must be an object")
     expiration = txn.get("expiration")
     approved = txn.get("approved")
     if approved is not None and not isinstance(approved, bool):
@@ -130,15 +133,22 @@ def _order(data: Mapping[str, Any], txn_key: str, amount_key: str) -> SezzleOrde
     source = data.get("source")
     transaction_uuid = txn.get("uuid")
     return SezzleOrder(
-        uuid=_text(data, "uuid", "data.uuid"),
+        uuid=uuid,
         # reference_id is optional on a Sezzle session; refusing it would make Sezzle retry for days.
         reference_id=str(data.get("reference_id") or ""),
         source=source if isinstance(source, str) else None,
-        amount=find_money(txn, (amount_key,), where),
+        amount=_amount(txn, amount_key, where),
         transaction_uuid=transaction_uuid if isinstance(transaction_uuid, str) else None,
         approved=approved,
         authorization_expires_at=expires_at,
     )
+
+
+def _amount(txn: Mapping[str, Any], amount_key: str, where: str) -> Money:
+    amount = find_money(txn, (amount_key,), where)
+    if amount is None:
+        raise WireFormatError(f"{where}.{amount_key} is missing")
+    return amount
 
 
 def _text(obj: Mapping[str, Any], key: str, where: str) -> str:
