@@ -43,7 +43,7 @@ def _connectors(config: Config | None) -> list[Connector]:
     registry = connector_registry()
     if config is None:
         return default_connectors(registry)
-    return build_connectors(registry, config.connectors)
+    return build_connectors(registry, config.connectors, config_file=config.path)
 
 
 def configured_catalog(connectors: list[Connector]) -> Catalog:
@@ -172,7 +172,7 @@ def run(config_path: Path, record_path: Path | None, keep_personal_data: bool) -
     except StoreUnavailable as error:  # exits like uvicorn's failed startup, as it did before this was checked first
         click.echo(f"error: {error}", err=True)
         sys.exit(3)
-    connectors = build_connectors(connector_registry(), config.connectors)
+    connectors = build_connectors(connector_registry(), config.connectors, config_file=config.path)
     try:
         apply_rate_limits(connectors, config.rate_limits)
     except ValueError as error:

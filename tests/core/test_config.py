@@ -60,11 +60,19 @@ def test_a_broken_environment_reference_is_an_error_naming_the_file_and_key(tmp_
     ("text", "message"),
     [
         ("databse = 'x'", "unknown key 'databse'"),
-        ("[connectors.sezzle]\npublik_key = 'x'", r"\[connectors.sezzle\]: publik_key: Extra inputs are not permitted"),
-        ("[connectors.erp]\nx = 1", r"\[connectors.erp\]: no connector named 'erp'"),
+        (
+            "[connectors.sezzle]\npublik_key = 'x'",
+            r"cartwire.toml: \[connectors.sezzle\] publik_key: unknown key \(did you mean public_key\?\)$",
+        ),
+        (
+            "[connectors.3dcart]\ntimout = 5",
+            r"toml: \[connectors.3dcart\] timout: unknown key \(did you mean timeout\?\)$",
+        ),
+        ("[connectors.3dcart]\ntoken = 5", r"cartwire.toml: \[connectors.3dcart\] token: expected a string$"),
+        ("[connectors.erp]\nx = 1", r"cartwire.toml: \[connectors.erp\]: no connector named 'erp'"),
         (
             "[connectors.quickbooks]\npoll_interval = 60",
-            r"\[connectors.quickbooks\]: poll_interval: quickbooks does not poll \(it has no poller\); remove the key",
+            r"toml: \[connectors.quickbooks\] poll_interval: quickbooks does not poll \(it has no poller\); remove the key",
         ),
         ("rules = [", "not valid TOML"),
         ("[server]\nport = 'abc'", r"cartwire.toml: \[server\] port: expected an integer from 1 to 65535, got 'abc'"),
@@ -82,8 +90,12 @@ def test_a_broken_environment_reference_is_an_error_naming_the_file_and_key(tmp_
     ],
 )
 def test_mistakes_say_what_and_where(tmp_path, text, message):
+    def load_and_build() -> None:
+        config = load_config(write(tmp_path, text))
+        build_connectors(connector_registry(), config.connectors, config_file=config.path)
+
     with pytest.raises(ConfigError, match=message):
-        build_connectors(connector_registry(), load_config(write(tmp_path, text)).connectors)
+        load_and_build()
 
 
 def test_a_secret_value_never_appears_in_a_validation_error(tmp_path):
@@ -116,8 +128,9 @@ def test_rates_and_the_store_time_zone_reach_the_rule_functions(tmp_path):
     ],
 )
 def test_a_bad_rate_table_or_time_zone_is_a_config_error(tmp_path, text, problem):
-    with pytest.raises(ConfigError, match=problem):
+    with pytest.raises(ConfigError, match=problem) as error:
         load_config(write(tmp_path, text))
+    assert str(error.value).count("cartwire.toml") == 1
 
 
 def test_poll_interval_is_taken_by_each_connector_that_polls(tmp_path):

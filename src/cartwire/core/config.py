@@ -6,6 +6,7 @@ variable NAME, and a missing variable is an error that names it.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
@@ -92,7 +93,7 @@ def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None, *, sec
     except (ValueError, AttributeError) as error:
         raise ConfigError(f"{where} {error}") from None
     try:
-        rates = RateTable.parse(raw.get("rates", {}), f"{where} [rates]")
+        rates = RateTable.parse(raw.get("rates", {}), "[rates]")
         time_zone = raw.get("time_zone", "UTC")
         zone(str(time_zone))
     except ValueError as error:
@@ -144,27 +145,61 @@ def _resolve(value: Any, where: str, unset: list[str] | None = None) -> Any:
 
 
 def build_connectors(
-    registry: ConnectorRegistry, settings: Mapping[str, Mapping[str, Any]], **kwargs: Any
+    registry: ConnectorRegistry,
+    settings: Mapping[str, Mapping[str, Any]],
+    *,
+    config_file: Path | None = None,
+    **kwargs: Any,
 ) -> list[Connector]:
-    """Instantiate each configured connector with its validated settings."""
+    """Instantiate each configured connector with its validated settings; an error names `config_file`."""
+    where = f"{config_file or 'configuration'}: "
     connectors = []
     for name, values in settings.items():
+        table = f"{where}[connectors.{name}]"
         try:
             cls = registry.get(name)
         except LookupError as error:
-            raise ConfigError(f"[connectors.{name}]: {error}") from None
+            raise ConfigError(f"{table}: {error}") from None
         if "poll_interval" in values and not cls.polls():
-            raise ConfigError(
-                f"[connectors.{name}]: poll_interval: {name} does not poll (it has no poller); remove the key"
-            )
+            raise ConfigError(f"{table} poll_interval: {name} does not poll (it has no poller); remove the key")
         try:
             connectors.append(cls(cls.Settings.model_validate(dict(values)), **kwargs))
         except ValidationError as error:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in error.errors(include_input=False)
-            )
-            raise ConfigError(f"[connectors.{name}]: {problems}") from None
+            problems = "; ".join(_setting_problem(item, cls.Settings.model_fields) for item in error.errors())
+            raise ConfigError(f"{table} {problems}") from None
     return connectors
+
+
+def _setting_problem(item: Any, fields: Mapping[str, Any]) -> str:
+    """One pydantic error as `key: problem`, in the words of the other configuration errors (never the value,
+    which may be a secret)."""
+    key = ".".join(str(part) for part in item["loc"]) or "(table)"
+    if item["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(key, list(fields), n=1)
+        return f"{key}: unknown key" + (f" (did you mean {close[0]}?)" if close else "")
+    if item["type"] == "missing":
+        return f"{key}: required, not set"
+    expected = _EXPECTED.get(item["type"])
+    if expected is not None:
+        return f"{key}: expected {expected}"
+    message = str(item["msg"])
+    return f"{key}: {message[:1].lower()}{message[1:]}"
+
+
+# pydantic error types whose message reads like Python's; the rest ("must be at least 1"…) are kept.
+_EXPECTED = {
+    "string_type": "a string",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "list_type": "a list",
+    "dict_type": "a table",
+    "url_parsing": "a URL",
+    "url_type": "a URL",
+}
 
 
 def default_connectors(registry: ConnectorRegistry) -> list[Connector]:
