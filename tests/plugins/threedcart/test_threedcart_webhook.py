@@ -263,7 +263,14 @@ def test_secret_is_not_in_settings_repr() -> None:
             b'[{"OrderID": 1, "OrderStatusID": 1, "OrderItemList": [{"ItemUnitPrice": -1e30}]}]',
             "order 1 of 1: OrderItemList[0].ItemUnitPrice: ",
         ),
-        (b'[{"OrderID": ' + b"9" * 5000 + b', "OrderStatusID": 1}]', "order 1 of 1: OrderID: Input should be less"),
+        (
+            b'[{"OrderID": ' + b"9" * 5000 + b', "OrderStatusID": 1}]',
+            "order 1 of 1: OrderID: Input should be less than or equal to 9223372036854775807",
+        ),
+        (
+            b'[{"OrderID": 9223372036854775808, "OrderStatusID": 1}]',
+            "order 1 of 1: OrderID: Input should be less than or equal to 9223372036854775807",
+        ),
         (b"[" * 100_000 + b"]" * 100_000, "body is not JSON (arrays or objects are nested too deeply)"),
         (b'[{"OrderID": 1, "OrderStatusID": true}]', "order 1 of 1: OrderStatusID: Value error, expected a number"),
     ],

@@ -31,7 +31,7 @@ Text = Annotated[str, _or("")]
 # Finite and small enough for Money, so an absurd amount is refused at the edge, naming its field.
 Number = Annotated[Decimal, _or(Decimal(0)), AfterValidator(check_amount)]
 # 3dcart's IDs are database integers; the bound turns a 5000-digit ID into an error naming its field.
-Id = Annotated[int, BeforeValidator(_no_bool), Field(ge=-(2**63), lt=2**63)]
+Id = Annotated[int, BeforeValidator(_no_bool), Field(ge=-(2**63), le=2**63 - 1)]  # a 64-bit integer
 Int = Annotated[Id, _or(0)]
 
 
