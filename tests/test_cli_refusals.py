@@ -185,3 +185,40 @@ def test_a_second_run_on_one_sqlite_store_exits_3_and_the_admin_commands_still_w
             assert cartwire(monkeypatch, capsys, *command, "--config", str(config))[0] == 0, command
     finally:
         worker.close()
+
+
+def test_the_store_commands_need_no_connector_secret(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("CW_UNSET_SEZZLE_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cartwire.toml").write_text(
+        'database = "cw.sqlite3"\n[connectors.sezzle]\nprivate_key = "${CW_UNSET_SEZZLE_KEY}"\n'
+    )
+    Store(tmp_path / "cw.sqlite3").close()
+    for command in (["status"], ["failed", "list"], ["held"], ["audit", "verify"]):
+        code, err = cartwire(monkeypatch, capsys, *command)
+        assert (command, code) == (command, 0), err
+        assert "CW_UNSET_SEZZLE_KEY" not in err
+
+
+@pytest.mark.parametrize(
+    ("extra", "problem"),
+    [
+        ('rules = ["nowhere"]\n', "rules: no such file or directory: "),
+        (
+            f'rules = ["{PAYMENTS}"]\n[retry."nosuch"]\nattempts = 2\n',
+            "no loaded connector or action is called 'nosuch'",
+        ),
+    ],
+)
+def test_run_refuses_its_configuration_before_contacting_anything(tmp_path, monkeypatch, capsys, extra, problem):
+    contacted = []
+    for where in ("cartwire.plugins.connector.Connector", "cartwire.plugins.threedcart.connector.ThreeDCart"):
+        monkeypatch.setattr(f"{where}.prepare", lambda self: contacted.append(self.name))
+    (tmp_path / "cartwire.toml").write_text(
+        'database = "cw.sqlite3"\n' + extra + '[connectors.3dcart]\nwebhook_secret = "s"\n[connectors.sezzle]\n'
+    )
+    code, err = cartwire(monkeypatch, capsys, "run", "--config", str(tmp_path / "cartwire.toml"))
+    assert code == 2
+    assert problem in err
+    assert err.count("\n") == 1
+    assert contacted == []

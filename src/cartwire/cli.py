@@ -152,9 +152,11 @@ def run(config_path: Path, record_path: Path | None, keep_personal_data: bool) -
     """Serve webhooks at /hooks/<connector>[/<secret>] and run the worker until interrupted."""
     from cartwire.core.poller import Pollers
     from cartwire.core.ratelimit import apply_rate_limits
+    from cartwire.core.retry import RetryPolicies
     from cartwire.core.runtime import LogObserver, Runtime
     from cartwire.core.scheduler import Scheduler
     from cartwire.core.serve import Closable, serve
+    from cartwire.plugins.policy import RetryPolicy
     from cartwire.replay.record import start_recording
     from cartwire.rules.loader import load_rules, rule_library
 
@@ -166,7 +168,7 @@ def run(config_path: Path, record_path: Path | None, keep_personal_data: bool) -
             recording = start_recording(record_path, keep_personal_data=keep_personal_data)
         except OSError as error:
             raise click.ClickException(str(error)) from None
-    store = open_store(config)  # first: a wrong database is named before connectors are contacted
+    store = open_store(config)  # first: a wrong database is named before anything else
     try:
         store.claim_worker()
     except StoreUnavailable as error:  # exits like uvicorn's failed startup, as it did before this was checked first
@@ -175,8 +177,12 @@ def run(config_path: Path, record_path: Path | None, keep_personal_data: bool) -
     connectors = build_connectors(connector_registry(), config.connectors, config_file=config.path)
     try:
         apply_rate_limits(connectors, config.rate_limits)
+        RetryPolicies(configured_catalog(connectors), RetryPolicy(), config.retry)  # a [retry."scope"] naming nothing
     except ValueError as error:
         raise ConfigError(f"{config_path} {error}") from None
+    missing = [str(path) for path in config.rules if not path.exists()]
+    if missing:  # before any connector is contacted, like every other configuration mistake
+        raise ConfigError(f"{config_path} rules: no such file or directory: {', '.join(missing)}")
     for connector in connectors:
         try:
             connector.prepare()
@@ -184,12 +190,9 @@ def run(config_path: Path, record_path: Path | None, keep_personal_data: bool) -
             logging.getLogger("cartwire").warning("%s: using the configured settings: %s", connector.name, error)
     catalog = configured_catalog(connectors)
     engine = load_rules(config.rules, catalog, rule_library(config))
-    try:
-        runtime = Runtime(
-            store, catalog, engine, retries=config.retry, observer=LogObserver(), concurrency=config.concurrency
-        )
-    except ValueError as error:  # a [retry."scope"] naming nothing loaded
-        raise ConfigError(f"{config_path} {error}") from None
+    runtime = Runtime(
+        store, catalog, engine, retries=config.retry, observer=LogObserver(), concurrency=config.concurrency
+    )
     closing: list[Closable] = [store, *connectors]
     if recording is not None:
         writer, runtime.recorder = recording

@@ -52,7 +52,7 @@ def record(config_path: Path, since: str | None, until: str | None, output: Path
     start, end = _moment(since), _moment(until)
     if start is not None and end is not None and start >= end:
         raise click.BadParameter(f"--since {since} must be before --until {until}: the period is empty")
-    store = open_store(load_config(config_path), must_exist=True)
+    store = open_store(load_config(config_path, secrets_required=False), must_exist=True)
     try:
         redactor = redactor_from_environment(keep_personal_data=keep_personal_data)
         count = write_records(output, stored_records(store, redactor, start, end))
