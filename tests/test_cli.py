@@ -114,6 +114,17 @@ def test_replay_takes_the_sample_deliveries_unchanged():
     assert "3dcart.add_transaction(order: AB-1001, type: Refund, amount: 24.99 USD" in out
 
 
+@pytest.mark.parametrize("command", ["replay", "test"])
+def test_an_unset_variable_of_the_configuration_is_noted_once(tmp_path, monkeypatch, command):
+    monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
+    config = tmp_path / "cartwire.toml"
+    config.write_text('[connectors.3dcart]\nwebhook_secret = "${NOT_SET_ANYWHERE}"\n[connectors.sezzle]\n')
+    rules = DATA / "rules" / "tested"
+    args = [str(DATA / "3dcart" / "order-new.json")] if command == "replay" else [str(rules)]
+    result = invoke(command, "--config", str(config), *(["--rules", str(rules)] if command == "replay" else []), *args)
+    assert result.output.count("NOT_SET_ANYWHERE not set; those settings are empty") == 1, result.output
+
+
 def test_replay_says_which_files_no_connector_understands(tmp_path):
     stranger = tmp_path / "ship-notify.json"
     stranger.write_text('{"resource_url": "https://ssapi.example/shipments", "resource_type": "SHIP_NOTIFY"}')

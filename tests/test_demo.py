@@ -16,6 +16,7 @@ from cartwire.demo import (
     demo_world,
     play_story,
     run_demo,
+    summary,
 )
 
 ANNOUNCED = {"3dcart.order.payment_recorded"}
@@ -99,3 +100,16 @@ def test_run_demo_prints_a_timeline_and_succeeds():
     assert "rule     'capture on shipment' fired" in text
     assert "sezzle.capture -> done" in text
     assert "The end state is the expected one" in text
+    [recorded] = [line for line in lines if "3dcart.add_transaction -> done" in line and "Capture" in line]
+    assert "order_id: 5001, transaction_id: " in recorded
+    assert "type: Capture, method: Sezzle, amount: 108.91, currency: USD, order: {…}" in recorded
+    assert "already_present" not in recorded  # False says nothing
+    assert max(len(line) for line in lines) < 200
+    assert "  3dcart order 5001: status 4 (Shipped)" in lines
+    assert "  3dcart order 5002: status 5 (Cancel)" in lines
+
+
+def test_a_result_is_summarized_on_one_short_line():
+    detail = {"id": 0, "order": {"id": 7}, "items": [1], "none": [], "again": False, "note": "x" * 60}
+    assert summary(detail) == f"id: 0, order: {{…}}, items: […], note: {'x' * 39}…"
+    assert summary("HTTP 500: the store is down") == "HTTP 500: the store is down"

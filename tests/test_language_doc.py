@@ -14,7 +14,9 @@ import re
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from cartwire.cli import main
 from cartwire.core.catalog import Catalog
 from cartwire.core.checker import check
 from cartwire.core.config import config_from_mapping
@@ -86,3 +88,24 @@ def test_each_rule_block_checks_against_the_shipped_connectors(line: int, body: 
         assert problems, f"docs/language.md:{line}: marked `check: error` but checks cleanly"
     else:
         assert not problems, f"docs/language.md:{line}:\n" + "\n".join(d.render() for d in problems)
+
+
+def _first_rule_section() -> tuple[str, list[str], str]:
+    """The rule, the replay command's arguments and the output that "A first rule" shows."""
+    section = DOC.read_text(encoding="utf-8").split("## A first rule\n", 1)[1].split("\n## ", 1)[0]
+    rule, command, output = (match.group("body") for match in _BLOCK.finditer(section))
+    words = command.split()
+    assert words[:2] == ["cartwire", "replay"]
+    return rule, words[2:], output
+
+
+def test_the_first_rule_replays_as_the_doc_shows(tmp_path, monkeypatch):
+    rule, arguments, output = _first_rule_section()
+    sample = Path(arguments[-1])
+    (tmp_path / sample.parent).mkdir(parents=True)
+    (tmp_path / sample).write_bytes((DOC.parents[1] / sample).read_bytes())
+    (tmp_path / arguments[arguments.index("--rules") + 1]).write_text(rule)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["replay", *arguments])
+    assert result.exit_code == 0, result.output
+    assert result.output == output

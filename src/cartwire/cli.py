@@ -123,16 +123,13 @@ def fmt(paths: tuple[Path, ...], check_only: bool, show_diff: bool) -> None:
         sys.exit(1)
 
 
-def catalog_for(config_path: Path | None) -> Catalog:
-    """The connectors of the configuration (or every registered one with default settings)."""
-    return configured_catalog(_connectors(_config(config_path)))
-
-
-def library_for(config_path: Path | None) -> Library:
-    """The functions rules may call, with the configuration's [rates] and time zone."""
+def setup_for(config_path: Path | None) -> tuple[Catalog, Library]:
+    """The connectors of the configuration (or every registered one with default settings) and the
+    functions rules may call, with its [rates] and time zone; the file is read (and noted) once."""
     from cartwire.rules.loader import rule_library
 
-    return rule_library(_config(config_path))
+    config = _config(config_path)
+    return configured_catalog(_connectors(config)), rule_library(config)
 
 
 @main.command()

@@ -74,11 +74,36 @@ class Timeline(Observer):
         self._line(f"FAILED   {event.type}: {error}")
 
     def action_finished(self, action: StoredAction, state: str, detail: Any) -> None:
-        self._line(f"action   {action.connector}.{action.action} -> {state}: {detail}")
+        self._line(f"action   {action.connector}.{action.action} -> {state}: {summary(detail)}")
 
 
 def _arguments(arguments: dict[str, Any]) -> str:
     return ", ".join(f"{name}: {value}" for name, value in arguments.items())
+
+
+LONGEST_VALUE = 40
+
+
+def summary(detail: Any) -> str:
+    """An action's result on one short line: its top-level fields that say something (not False,
+    empty or None), with what they hold inside (an order read back, a list) shown as `{…}` or `[…]`
+    and long text cut; an error as it is."""
+    if not isinstance(detail, dict):
+        return str(detail)
+    return ", ".join(f"{key}: {_short(value)}" for key, value in detail.items() if _says_something(value))
+
+
+def _says_something(value: Any) -> bool:
+    return not (value is None or value is False or (isinstance(value, str | list | tuple | dict) and not value))
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{…}"
+    if isinstance(value, list | tuple):
+        return "[…]"
+    text = str(value)
+    return text if len(text) <= LONGEST_VALUE else text[: LONGEST_VALUE - 1] + "…"
 
 
 @dataclass
@@ -233,7 +258,9 @@ def print_end_state(world: DemoWorld, say: Callable[[str], None]) -> None:
         )
     for order_id in (5001, 5002):
         order = world.store.order(order_id)
-        say(f"  3dcart order {order_id}: status {order['OrderStatusID']}")
+        status = order["OrderStatusID"]
+        label = world.store.statuses.get(status, "not in the status table")
+        say(f"  3dcart order {order_id}: status {status} ({label})")
         for record in order["TransactionList"]:
             kind, amount, reference = record["TransactionType"], record["TransactionAmount"], record["TransactionID"]
             say(f"    transaction {kind:<8} {amount:>8} {reference}")

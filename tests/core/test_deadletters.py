@@ -60,7 +60,7 @@ def test_show_of_an_event_agrees_with_status_about_its_outcome(world):
     assert "2 received: 1 processed, 0 pending, 1 failed" in status.output
     shown = failed(world, "show", "e1").output
     assert "  outcome          failed (dead-letter action a1)" in shown
-    assert "  state            evaluated (evaluation)" in shown
+    assert "  event state      evaluated (its rules ran; the outcome above also counts its actions)" in shown
     assert "  outcome          processed\n" in failed(world, "show", "e2").output
 
 

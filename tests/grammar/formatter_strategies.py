@@ -56,7 +56,10 @@ def _word(first: str, rest: str, size: int) -> st.SearchStrategy[str]:
     return word.filter(lambda w: w not in KEYWORDS)
 
 
-names = _word(_FIRST, _REST, 5)
+# Names may use letters of any script (`Expédiée`); connector and action names stay ASCII.
+_LETTERS = "éïßΩж"
+names = _word(_FIRST + _LETTERS, _REST + _LETTERS, 5)
+action_names = _word(_FIRST, _REST, 5)
 connectors = _word("0123456789abcxyz_", "abcxyz0123456789_", 5)
 event_types = st.builds(
     lambda first, rest: ".".join([first, *rest]), connectors, st.lists(_word(_REST, _REST, 4), max_size=2)
@@ -161,7 +164,7 @@ arguments = st.builds(ast.Argument, name=names, value=leaves | expressions, span
 actions = st.builds(
     ast.Action,
     connector=st.none() | connectors,
-    name=names,
+    name=action_names,
     arguments=st.lists(arguments, max_size=3).map(tuple),
     span=st.just(SPAN),
     target_span=st.just(SPAN),
@@ -202,7 +205,7 @@ mappings = st.builds(
     ast.Mapping,
     name=names,
     source=event_types,
-    target=st.builds(lambda c, n: f"{c}.{n}" if c else n, st.none() | connectors, names),
+    target=st.builds(lambda c, n: f"{c}.{n}" if c else n, st.none() | connectors, action_names),
     fields=st.lists(mapping_fields, max_size=3).map(tuple),
     span=st.just(SPAN),
     name_span=st.just(SPAN),

@@ -116,6 +116,10 @@ def test_empty_and_comment_only_files():
     assert format_text("# only a comment   \n\n\n# and another", "t.rules") == "# only a comment\n\n# and another\n"
 
 
+def test_a_byte_order_mark_is_dropped():
+    assert format_text('\ufeffrule "r"\n  on a.b\n  then c\nend\n', "t.rules") == 'rule "r"\n  on a.b\n  then c\nend\n'
+
+
 def test_line_endings_become_newlines():
     assert format_text('rule "r"\r\n  on a.b  # note\r\n  then c\r\nend\r\n', "t.rules") == (
         'rule "r"\n  on a.b  # note\n  then c\nend\n'

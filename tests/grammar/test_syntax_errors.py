@@ -207,3 +207,23 @@ def test_an_operator_glued_to_a_name_the_file_uses_suggests_the_space():
 def test_a_name_that_merely_starts_like_an_operator_is_not_taken_apart():
     diagnostic = syntax_error('rule "r" on a.b when order.x = 1 origin.city = 2 then c end').diagnostic
     assert "space after" not in (diagnostic.suggestion or "")
+
+
+def test_a_leading_byte_order_mark_is_not_part_of_the_text():
+    text = 'rule "r"\n  on a.b\n  when x = 1\n  then c\nend\n'
+    assert parse_rules("\ufeff" + text, "t.rules") == parse_rules(text, "t.rules")
+
+
+@pytest.mark.parametrize(
+    ("char", "shown"),
+    [("\0", "U+0000"), ("\x07", "U+0007"), ("\u200b", "U+200B (ZERO WIDTH SPACE)"), ("\ufeff", "U+FEFF")],
+)
+def test_a_character_that_cannot_be_seen_is_named_by_its_code_point(char: str, shown: str):
+    error = syntax_error(f'rule "r" on a.b when x = {char}1 then c end')
+    assert error.diagnostic.message.startswith(f"unexpected character {shown}")
+    assert (error.diagnostic.line, error.diagnostic.column) == (1, 26)
+
+
+def test_names_may_use_letters_of_any_script():
+    [rule] = parse_rules('rule "r" on a.b when état = Expédiée then c end', "t.rules").rules
+    assert "Expédiée" in repr(rule.condition)

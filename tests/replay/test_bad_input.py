@@ -29,6 +29,8 @@ def invoke(*args: str):
         (f'{{ file = "{SHIPPED}", query = "oops" }}', "[]",
          "event 1: query must be a table such as { event = \"created\" }, got 'oops'"),
         (f'{{ file = "{SHIPPED}", line = 2 }}', "[]", "event 1: `line` picks a line of a `recording`"),
+        (f'{{ file = "{SHIPPED}", time = "yesterday" }}', "[]",
+         "event 1: time 'yesterday' is not an RFC 3339 time such as \"2026-11-27T10:00:00Z\""),
         (f'{{ file = "{SHIPPED}" }}', '[{ call = "sezzle.capture", arguments = "oops" }]',
          "expected call 'sezzle.capture': arguments must be a table such as { amount = \"108.91 USD\" }, got 'oops'"),
     ],
@@ -48,7 +50,8 @@ def test_a_bad_set_path_names_the_path(tmp_path):
     result = invoke("test", str(path))
     assert result.exit_code == 1
     assert (
-        "error: set '0.ShipmentList.5.ShipmentState': the list at '5' has 1 item(s), positions 0 to 0" in result.output
+        "event 1: set '0.ShipmentList.5.ShipmentState': the list at '5' has 1 item(s), positions 0 to 0"
+        in result.output
     )
 
 
@@ -58,7 +61,7 @@ def test_an_unknown_event_type_is_refused_with_a_suggestion(tmp_path):
     )  # fmt: skip
     result = invoke("test", str(path))
     assert result.exit_code == 1
-    assert "error: type '3dcart.order.status_change' is not an event type of the loaded connectors;" in result.output
+    assert "event 1: type '3dcart.order.status_change' is not an event type of the loaded connectors;" in result.output
     assert "did you mean '3dcart.order.status_changed'?" in result.output
 
 
@@ -113,3 +116,57 @@ def test_replay_diff_shows_the_inputs_it_could_not_read(tmp_path):
     assert f"error: {junk}: not a delivery any loaded connector understands" in result.output
     document = json.loads(invoke(*args, "--format", "json").output)
     assert [p["where"] for p in document["problems"]] == [str(junk)]
+
+
+@pytest.mark.parametrize(
+    ("expect", "message"),
+    [
+        ('[{ call = "sezle.capture" }]', "no connector 'sezle' is loaded; did you mean `sezzle`?"),
+        ('[{ call = "sezzle.captur" }]', "sezzle has no action 'captur'; did you mean `sezzle.capture`?"),
+        ('[{ call = "sezzle.capture", arguments = { txt = "a" } }]',
+         "sezzle.capture has no argument 'txt'; its arguments: amount, order"),
+        ('[{ call = "sezzle.capture", arguments = { amout = "1 USD" } }]',
+         "sezzle.capture has no argument 'amout'; did you mean `amount`?"),
+        ('[{ call = "capture" }]', "name the connector too, as in `sezzle.capture`"),
+    ],
+)  # fmt: skip
+def test_an_expected_call_is_checked_against_the_loaded_connectors(tmp_path, expect, message):
+    path = rule_set(tmp_path, f'[[test]]\nname = "x"\nevents = [{{ file = "{SHIPPED}" }}]\nexpect = {expect}\n')
+    result = invoke("test", str(path))
+    assert result.exit_code == 1
+    call = expect.split('"')[1]
+    assert f"    error: {path}: test 'x': expected call {call!r}: {message}" in result.output
+
+
+def deep_json(path):
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    return path
+
+
+def test_json_nested_too_deeply_is_one_line_naming_the_file(tmp_path):
+    deep = deep_json(tmp_path / "deep.json")
+    result = invoke("replay", "--rules", str(TEMPLATES_DIR), str(deep))
+    assert result.exit_code == 1
+    assert not isinstance(result.exception, RecursionError)
+    assert result.output.splitlines() == [
+        f"{deep}:",
+        f"  cannot read {deep}: its arrays or objects are nested too deeply",
+    ]
+
+
+def test_a_recording_line_nested_too_deeply_is_named(tmp_path):
+    path = tmp_path / "deep.jsonl"
+    path.write_text('{"format": "cartwire-recording", "x": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    result = invoke("replay", "--rules", str(TEMPLATES_DIR), str(path))
+    assert result.exit_code == 1
+    assert f"{path}:1: not a JSON line that can be read (nested too deeply)" in result.output
+
+
+def test_a_rule_test_event_file_nested_too_deeply_is_named(tmp_path):
+    path = rule_set(tmp_path, '[[test]]\nname = "x"\nevents = [{ file = "deep.json" }]\nexpect = []\n')
+    deep_json(tmp_path / "deep.json")
+    result = invoke("test", str(path))
+    assert result.exit_code == 1
+    assert f"error: {path}: test 'x': event 1: cannot read deep.json: its arrays or objects are nested too deeply" in (
+        result.output
+    )

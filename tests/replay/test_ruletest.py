@@ -121,7 +121,9 @@ def test_a_mistake_in_a_test_file_is_named(tmp_path):
     assert f"ERROR {path}: test 'x': say what is expected" in result.output
     path.write_text('[[test]]\nname = "x"\nevents = [{ file = "nowhere.json" }]\nexpect = []\n')
     result = cartwire_test(str(path))
-    assert "    error: [Errno 2] No such file or directory" in result.output
+    assert (
+        f"    error: {path}: test 'x': event 1: cannot read {tmp_path / 'nowhere.json'} (no such file)" in result.output
+    )
 
 
 def test_coverage_names_the_untested_rule_and_the_branches_never_taken():

@@ -115,13 +115,22 @@ def outcome(event: StoredEvent, actions: list[StoredAction]) -> str:
     return "processed"
 
 
+# What an event's own state says: only whether its rules ran (the outcome also counts its actions).
+_EVENT_STATES = {
+    "pending": "its rules have not run yet",
+    "evaluated": "its rules ran; the outcome above also counts its actions",
+    "failed": "its rules could not run on it: see the error",
+    "discarded": "a person discarded it",
+}
+
+
 def _event_lines(event: StoredEvent, actions: list[StoredAction]) -> list[str]:
     dead = [f"a{a.row}" for a in actions if a.state == "failed"]
     because = f" (dead-letter action {', '.join(dead)})" if dead and event.state != "failed" else ""
     lines = [
         f"event e{event.row}: {event.type} for {event.entity}",
         f"  outcome          {outcome(event, actions)}{because}",
-        f"  state            {event.state} (evaluation)",
+        f"  event state      {event.state} ({_EVENT_STATES.get(event.state, 'unknown state')})",
         f"  id               {event.event_id} (dedupe key {event.dedupe_key})",
         f"  occurred at      {_when(event.occurred_at)}",
         f"  received at      {_when(event.received_at)}",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import unicodedata
 from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
@@ -27,6 +28,8 @@ class RuleSyntaxError(Exception):
         super().__init__(diagnostic.render())
         self.diagnostic = diagnostic
 
+
+BOM = "\ufeff"
 
 # The comments of the file being parsed by `parse_rules_with_comments`; None for a plain parse.
 _comments: ContextVar[list[ast.Comment] | None] = ContextVar("_comments", default=None)
@@ -54,7 +57,9 @@ def rule_parser() -> Lark:
 
 
 def parse_rules(text: str, filename: str) -> ast.RuleFile:
-    """Parse one rule file; raise `RuleSyntaxError` on the first syntax error."""
+    """Parse one rule file; raise `RuleSyntaxError` on the first syntax error. A leading UTF-8
+    byte-order mark (Notepad writes one) is not part of the text."""
+    text = text.removeprefix(BOM)
     try:
         tree = rule_parser().parse(text)
     except UnexpectedInput as error:
@@ -450,7 +455,7 @@ def _diagnose(error: UnexpectedInput, text: str, filename: str) -> Diagnostic:
             return at(span, 'unclosed string: a string must end with `"` on the same line', 'add the closing `"`')
         expected = _accepted(error)
         words = _expected_words(expected, None)
-        message = f"unexpected character `{error.char}`" + (f": expected {_join(words)}" if words else "")
+        message = f"unexpected character {_shown(error.char)}" + (f": expected {_join(words)}" if words else "")
         return at(span, message, _CHARACTER_FIXES.get(error.char) or _fix(expected, None, None))
     assert isinstance(error, UnexpectedToken)
     token = error.token
@@ -492,6 +497,15 @@ def _diagnose(error: UnexpectedInput, text: str, filename: str) -> Diagnostic:
     found = f"found {token}" if token.type == "STRING" else f"found `{token}`"
     message = f"expected {_join(_expected_words(expected, previous))}{_context(previous)}, {found}"
     return at(span, message, _glued_keyword(str(token), expected) or _fix(expected, token, previous))
+
+
+def _shown(char: str) -> str:
+    """A character as a message shows it: in backticks when it can be seen, else by its code point
+    (`U+0000`, `U+200B (ZERO WIDTH SPACE)`), since a blank between backticks tells nothing."""
+    if char.isprintable() and not char.isspace() and unicodedata.category(char) != "Cf":
+        return f"`{char}`"
+    name = unicodedata.name(char, "")
+    return f"U+{ord(char):04X}" + (f" ({name})" if name else "")
 
 
 _CHARACTER_FIXES = {

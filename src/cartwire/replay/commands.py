@@ -91,9 +91,9 @@ def replay(
     (a 3dcart order array, a Sezzle event). Each event is evaluated at its own time; nothing is
     sent anywhere and signatures are not checked. Exit 1 when an event cannot be read or evaluated.
     """
-    from cartwire.cli import catalog_for, library_for
+    from cartwire.cli import setup_for
 
-    catalog, library = catalog_for(config_path), library_for(config_path)
+    catalog, library = setup_for(config_path)
     rules = TracedRules([rules_dir], catalog, library)
     inputs = list(read_inputs(catalog, event_files))
     replayed = list(rules.replay(inputs))
@@ -135,13 +135,13 @@ def _coverage(rules: TracedRules, replayed: list[Replayed]) -> dict[str, Any]:
 @click.option("--format", "output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def test_command(paths: tuple[Path, ...], config_path: Path | None, coverage: bool, output: str) -> None:
     """Run the rule tests (*.ruletest.toml) in PATHS (default: the current directory); exit 1 on any failure."""
-    from cartwire.cli import catalog_for, library_for
+    from cartwire.cli import setup_for
 
     files = test_files(paths or (Path(),))
     if not files:
         click.echo(f"error: no *{RULE_TEST_SUFFIX} files in {', '.join(map(str, paths or (Path(),)))}", err=True)
         sys.exit(1)
-    runner = Runner(catalog_for(config_path), library_for(config_path))
+    runner = Runner(*setup_for(config_path))
     results: list[Result] = []
     lines: list[str] = []
     for path in files:

@@ -7,6 +7,7 @@ matches its signature, and replay parses every body with the connector's `parse_
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,9 @@ def read_inputs(catalog: Catalog, paths: Iterable[Path]) -> Iterator[Input]:
         except WebhookRejected as rejection:
             yield Input(str(path), problem=f"not a delivery any loaded connector understands: {rejection.reason}")
             continue
+        except UnreadableBody as error:
+            yield Input(str(path), problem=f"cannot read {path}: {error}")
+            continue
         yield from (Input(str(path), event) for event in events)
 
 
@@ -82,8 +86,15 @@ def event_of(catalog: Catalog, record: RecordedEvent) -> Event:
     )
 
 
+class UnreadableBody(ValueError):
+    """A body no connector can be asked about: JSON nested deeper than Python can parse."""
+
+
 def parse_body(catalog: Catalog, body: bytes, query: Mapping[str, str] | None = None) -> list[Event]:
-    """The events of the first connector that understands `body`."""
+    """The events of the first connector that understands `body`; `UnreadableBody` when the body is
+    JSON too deeply nested to read (each connector would say so in its own words)."""
+    if _nested_too_deeply(body):
+        raise UnreadableBody("its arrays or objects are nested too deeply")
     reasons = []
     for name, connector in sorted(catalog.connectors.items()):
         try:
@@ -93,3 +104,15 @@ def parse_body(catalog: Catalog, body: bytes, query: Mapping[str, str] | None = 
         except Exception as error:  # noqa: BLE001 - a connector's parser bug: say so and try the next connector
             reasons.append(f"{name}: unexpected {type(error).__name__} while parsing")
     raise WebhookRejected(400, "; ".join(reasons))
+
+
+def _nested_too_deeply(body: bytes) -> bool:
+    if body.count(b"[") + body.count(b"{") < 500:  # far below any recursion limit: no need to parse twice
+        return False
+    try:
+        json.loads(body)
+    except RecursionError:
+        return True
+    except ValueError:  # not JSON at all (or not UTF-8): the connectors say what they make of it
+        return False
+    return False

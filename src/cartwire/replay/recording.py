@@ -132,7 +132,7 @@ def is_recording(data: bytes) -> bool:
     first = data.lstrip().split(b"\n", 1)[0]
     try:
         line = json.loads(first)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return first.startswith(b"{") and _FORMAT_FIELD.search(first[:200]) is not None
     return isinstance(line, dict) and line.get("format") == FORMAT
 
@@ -153,6 +153,8 @@ def parse_line(text: str, where: str) -> RecordedEvent:
         line = json.loads(text)
     except json.JSONDecodeError as error:
         raise RecordingError(f"{where}: not a JSON line ({error.msg} at column {error.colno})") from None
+    except RecursionError:
+        raise RecordingError(f"{where}: not a JSON line that can be read (nested too deeply)") from None
     if not isinstance(line, dict) or line.get("format") != FORMAT:
         raise RecordingError(f'{where}: not a {FORMAT} line (no "format": "{FORMAT}")')
     version = line.get("version")

@@ -23,10 +23,11 @@ from cartwire.core.events import Event
 from cartwire.core.functions import Library
 from cartwire.core.plan import ActionCall
 from cartwire.core.timeutil import parse_rfc3339
+from cartwire.grammar.diagnostics import did_you_mean
 from cartwire.plugins.connector import WebhookRejected
 from cartwire.plugins.threedcart import jsonwire
 from cartwire.replay import RULE_TEST_SUFFIX, recording
-from cartwire.replay.inputs import event_of, parse_body
+from cartwire.replay.inputs import UnreadableBody, event_of, parse_body
 from cartwire.replay.recording import RecordingError
 from cartwire.replay.report import call_text, shown
 from cartwire.replay.trace import Outcome, TracedRules
@@ -58,6 +59,11 @@ class RuleTest:
     @property
     def where(self) -> str:
         return f"{self.file}: {self.name}"
+
+    @property
+    def label(self) -> str:
+        """How an error names the test, as `load` does: `FILE: test 'NAME'`."""
+        return f"{self.file}: test {self.name!r}"
 
 
 @dataclass(frozen=True)
@@ -143,6 +149,13 @@ def _event_spec(event: Mapping[str, Any], where: str) -> None:
     for key, value in event.items():
         kinds, wanted = _EVENT_KEYS[key]
         _of_type(value, kinds, f"{where}: {key}", wanted)
+    if "time" in event:
+        try:
+            parse_rfc3339(event["time"])
+        except ValueError:
+            raise RuleTestError(
+                f'{where}: time {event["time"]!r} is not an RFC 3339 time such as "2026-11-27T10:00:00Z"'
+            ) from None
     if "line" in event and "recording" not in event:
         raise RuleTestError(f"{where}: `line` picks a line of a `recording`, and there is none")
 
@@ -192,16 +205,29 @@ class Runner:
 
     def run(self, test: RuleTest) -> Result:
         try:
-            events = [e for spec in test.events for e in self._events(test, spec)]
+            check_expected(self.catalog, test)
+            events = [e for number, spec in enumerate(test.events, start=1) for e in self._read(test, number, spec)]
             rules = self.rules(test.rules)
-        except (RuleTestError, RecordingError, WebhookRejected, LookupError, OSError, ValueError) as error:
-            reason = error.reason if isinstance(error, WebhookRejected) else str(error)
-            return Result(test, (f"error: {reason}",))
+        except (RuleTestError, OSError, ValueError) as error:  # a rule set that cannot be read, too
+            return Result(test, (f"error: {error}",))
         outcomes = tuple(rules.replay_events(events))
         errors = [f"error: {o.error}" for o in outcomes if o.error]
         if errors:
             return Result(test, tuple(errors), outcomes)
         return Result(test, tuple(compare(outcomes, test.calls, test.hold)), outcomes)
+
+    def _read(self, test: RuleTest, number: int, spec: Mapping[str, Any]) -> list[Event]:
+        """The events of one `events` entry; a `RuleTestError` naming the test and the entry if not."""
+        where = f"{test.label}: event {number}"
+        try:
+            return self._events(test, spec)
+        except OSError as error:
+            raise RuleTestError(f"{where}: cannot read {error.filename} ({_os_reason(error)})") from None
+        except UnreadableBody as error:
+            raise RuleTestError(f"{where}: cannot read {spec.get('file', 'the body')}: {error}") from None
+        except (RuleTestError, RecordingError, WebhookRejected, LookupError, ValueError) as error:
+            reason = error.reason if isinstance(error, WebhookRejected) else str(error)
+            raise RuleTestError(f"{where}: {reason}") from None
 
     def _events(self, test: RuleTest, spec: Mapping[str, Any]) -> list[Event]:
         if "type" in spec:
@@ -236,6 +262,38 @@ class Runner:
             close = difflib.get_close_matches(name, self.catalog.events, n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(self.catalog.events))}"
             raise RuleTestError(f"type {name!r} is not an event type of the loaded connectors; {hint}")
+
+
+def _os_reason(error: OSError) -> str:
+    if isinstance(error, FileNotFoundError):
+        return "no such file"
+    if isinstance(error, IsADirectoryError):
+        return "a directory, not a file"
+    return (error.strerror or type(error).__name__).lower()
+
+
+def check_expected(catalog: Catalog, test: RuleTest) -> None:
+    """Refuse an expected call no loaded connector offers, or an argument its action does not take:
+    such an expectation can never match, and the diff alone would not say why."""
+    for expected in test.calls or ():
+        where = f"{test.label}: expected call {expected.call!r}"
+        connector, dot, action = expected.call.rpartition(".")
+        if not dot:
+            raise RuleTestError(f"{where}: name the connector too, as in `sezzle.capture`")
+        name = catalog.connector_name(connector)
+        if name is None:
+            hint = did_you_mean(connector, catalog.aliases) or f"loaded: {', '.join(sorted(catalog.connectors))}"
+            raise RuleTestError(f"{where}: no connector {connector!r} is loaded; {hint}")
+        info = catalog.action(name, action)
+        if info is None:
+            offered = [a for (c, a) in catalog.actions if c == name]
+            hint = did_you_mean(action, offered, prefix=f"{connector}.") or f"its actions: {', '.join(sorted(offered))}"
+            raise RuleTestError(f"{where}: {name} has no action {action!r}; {hint}")
+        for argument in expected.arguments:
+            if argument not in info.argument_types.fields:
+                fields = info.argument_types.fields
+                hint = did_you_mean(argument, fields) or f"its arguments: {', '.join(sorted(fields))}"
+                raise RuleTestError(f"{where}: {info.qualified_name} has no argument {argument!r}; {hint}")
 
 
 def _inline(body: Any) -> bytes:

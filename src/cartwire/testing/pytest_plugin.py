@@ -73,11 +73,11 @@ def configured(config: pytest.Config) -> tuple[Catalog, Library | None]:
         if path is None:
             config.stash[_CONFIGURED] = (default_catalog(), None)
         else:
-            from cartwire.cli import catalog_for, library_for
+            from cartwire.cli import setup_for
             from cartwire.core.config import ConfigError
 
             try:
-                config.stash[_CONFIGURED] = (catalog_for(path), library_for(path))
+                config.stash[_CONFIGURED] = setup_for(path)
             except ConfigError as error:
                 raise pytest.UsageError(f"cartwire_config: {error}") from None
     return config.stash[_CONFIGURED]
