@@ -42,7 +42,7 @@ def intake_app(runtime: Runtime, lifespan: Lifespan | None = None) -> Starlette:
         except WebhookRejected as rejection:
             log.warning("rejected %s delivery: %s %s", connector, rejection.status, rejection.reason)
             return JSONResponse({"error": rejection.reason}, status_code=rejection.status)
-        log.info("stored %s delivery: %d new, %d duplicate", connector, result.accepted, result.duplicates)
+        log.debug("stored %s delivery: %d new, %d duplicate", connector, result.accepted, result.duplicates)
         return JSONResponse({"accepted": result.accepted, "duplicates": result.duplicates})
 
     async def health(request: Request) -> JSONResponse:

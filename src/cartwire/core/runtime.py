@@ -70,7 +70,11 @@ class Observer:
 
 
 class LogObserver(Observer):
-    """One log line per step, for `cartwire run`. Arguments are not logged: they may hold personal data."""
+    """One log line per step, for `cartwire run`. Arguments are not logged: they may hold personal data.
+
+    At INFO an event that goes well gives one line, when it is evaluated; its delivery and its actions
+    done are at DEBUG. Rejections, failures and retries are warnings or errors.
+    """
 
     def evaluated(self, event: Event, plan: Plan) -> None:
         fired = ", ".join(repr(rule) for rule in plan.fired) or "no rule"
@@ -92,7 +96,11 @@ class LogObserver(Observer):
         log.info("event %s (%s) is out of date, no rule runs: %s", event.type, event.entity, reason)
 
     def action_finished(self, action: StoredAction, state: str, detail: Any) -> None:
-        level = logging.INFO if state == "done" else logging.WARNING
+        # An action done is the common case and its event's INFO line already says what was planned:
+        # DEBUG, so that `cartwire run` writes one line per event at INFO rather than three.
+        level = logging.DEBUG if state == "done" else logging.WARNING
+        if not log.isEnabledFor(level):
+            return
         text = "" if state == "done" else f": {detail}"
         log.log(
             level,
