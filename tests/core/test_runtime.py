@@ -7,6 +7,7 @@ import json
 import threading
 from datetime import timedelta
 from decimal import InvalidOperation
+from pathlib import Path
 
 import httpx
 import pytest
@@ -325,3 +326,19 @@ def test_an_authentic_delivery_with_no_event_to_handle_is_kept_as_ignored(world,
     assert runtime.store.counts()["ignored"] == 1
     assert runtime.store.counts()["rejected"] == 0
     assert runtime.store.audit_entries()[-1].kind == "delivery.ignored"
+
+
+@pytest.mark.parametrize(
+    "sample", sorted(p for p in (Path(__file__).parents[1] / "data").glob("*/*.json") if p.parent.name != "shipstation")
+)
+def test_a_subject_parsed_at_intake_is_the_subject_its_stored_json_gives(sample):
+    """The worker evaluates the subject parsed at intake when the same process stored it, and the
+    stored JSON otherwise (after a restart): both must be the same subject."""
+    from cartwire.plugins.sezzle import Sezzle, SezzleSettings
+    from cartwire.plugins.threedcart import ThreeDCart, ThreeDCartSettings
+
+    connector = ThreeDCart(ThreeDCartSettings()) if sample.parent.name == "3dcart" else Sezzle(SezzleSettings())
+    events = connector.parse_payload(sample.read_bytes())
+    assert events
+    for event in events:
+        assert type(event.subject).model_validate_json(event.subject.model_dump_json()) == event.subject

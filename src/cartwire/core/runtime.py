@@ -42,6 +42,9 @@ log = logging.getLogger("cartwire.runtime")
 # Only these request headers are kept with a rejected delivery: never signatures or credentials.
 KEPT_HEADERS = ("content-type", "content-length", "user-agent")
 IGNORED = "ignored: the delivery holds no event Cartwire handles"
+# Subjects parsed at intake and kept for the worker of the same process, so that it need not
+# re-validate them from their stored JSON; beyond this many waiting, the oldest are read from JSON.
+PARSED_KEPT = 4096
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,8 @@ class Runtime:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.current_state = CurrentState(self.store, self.catalog, self.load_event, self.clock)
+        # Row of a stored event -> (its dedupe key, its subject as parsed at intake); see `_keep_parsed`.
+        self._parsed: dict[int, tuple[str, BaseModel]] = {}
 
     # --- intake -----------------------------------------------------------------------------
     def accept(self, connector_name: str, request: WebhookRequest) -> Accepted:
@@ -180,6 +185,7 @@ class Runtime:
         if bodies is not None:
             new = [replace(item, body=own) for item, own in zip(new, bodies, strict=True)]
         rows, duplicates = self.store.add_events(new, body)
+        self._keep_parsed(rows, events, duplicates)
         self.observer.delivery(source, events, duplicates)
         if rows and self.recorder is not None:
             if request is not None:
@@ -189,6 +195,19 @@ class Runtime:
                     self.recorder(WebhookRequest(own, {}), [event])
         self._wake.set()
         return Accepted(len(rows), duplicates)
+
+    def _keep_parsed(self, rows: list[int], events: list[Event], duplicates: int) -> None:
+        """Keep the subjects just stored (committed) for the worker: `_load_pending` uses them instead of
+        re-validating the stored JSON, which is the same subject serialized. Kept only when every event
+        of the delivery was new (so rows and events pair up), and checked against the stored event's
+        dedupe key when used; after a restart, or when too many wait, the stored JSON is read."""
+        if duplicates or len(rows) != len(events):
+            return
+        parsed = self._parsed
+        for row, event in zip(rows, events, strict=True):
+            parsed[row] = (event.dedupe_key, event.subject)
+        while len(parsed) > PARSED_KEPT:
+            del parsed[next(iter(parsed))]  # the oldest: dicts keep their insertion order
 
     def _keep_unstored(self, source: str, request: WebhookRequest, status: int, reason: str) -> None:
         """Keep a delivery that stored no event in the `rejected` table (status 200: ignored)."""
@@ -264,7 +283,7 @@ class Runtime:
         """What to write for one event and what to tell the observer once it is committed; None when
         the event waits for its entity's current state."""
         try:
-            event = self._with_history(self.current_state.refresh(self.load_event(stored)))
+            event = self._with_history(self.current_state.refresh(self._load_pending(stored)))
             echo = self._echo_of(stored, event)
             plan = self.engine.evaluate(event, skip=frozenset({echo.rule}) if echo else frozenset())
             actions = [self._new_action(call, position) for position, call in enumerate(plan.calls)]
@@ -312,8 +331,15 @@ class Runtime:
         self.store.fail_event(stored.row, reason)
         self.observer.event_failed(stored, reason)
 
-    def load_event(self, stored: StoredEvent) -> Event:
-        """Rebuild the typed event from its stored form."""
+    def _load_pending(self, stored: StoredEvent) -> Event:
+        """The event to evaluate: with the subject parsed at intake when this process stored it."""
+        kept = self._parsed.pop(stored.row, None)
+        if kept is None or kept[0] != stored.dedupe_key:
+            return self.load_event(stored)
+        return self.load_event(stored, kept[1])
+
+    def load_event(self, stored: StoredEvent, subject: BaseModel | None = None) -> Event:
+        """Rebuild the typed event from its stored form (`subject`, when given, is its subject already parsed)."""
         info = self.catalog.events.get(stored.type)
         if info is not None:
             model: type[BaseModel] = info.spec.model
@@ -324,7 +350,7 @@ class Runtime:
         return Event(
             source=stored.source,
             type=stored.type,
-            subject=model.model_validate_json(stored.subject),
+            subject=subject if type(subject) is model else model.model_validate_json(stored.subject),
             entity=stored.entity,
             dedupe_key=stored.dedupe_key,
             occurred_at=stored.occurred_at,
