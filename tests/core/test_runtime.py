@@ -342,3 +342,31 @@ def test_a_subject_parsed_at_intake_is_the_subject_its_stored_json_gives(sample)
     assert events
     for event in events:
         assert type(event.subject).model_validate_json(event.subject.model_dump_json()) == event.subject
+
+
+def test_the_worker_evaluates_the_subject_parsed_at_intake_and_the_stored_one_otherwise(world, monkeypatch):
+    runtime, pay, _ = world
+    runtime.accept("shop", delivery(order=7))
+    runtime.accept("shop", delivery(order=8))
+    runtime._parsed.clear()  # as after a restart: order 8's subject is read from the stored JSON
+    runtime.accept("shop", delivery(order=8))  # a duplicate keeps nothing
+    runtime.accept("shop", delivery(order=9))
+    assert len(runtime._parsed) == 1
+    validated: list[tuple[str, str]] = []
+    monkeypatch.setattr(runtime, "load_event", _counting(runtime.load_event, validated))
+    runtime.run_once()
+    assert sorted(validated) == [
+        ("from JSON", "shop:order:7"),
+        ("from JSON", "shop:order:8"),
+        ("parsed", "shop:order:9"),
+    ]
+    assert runtime._parsed == {}
+    assert sorted(order for order, _, _ in pay.calls) == ["AB-7", "AB-8", "AB-9"]
+
+
+def _counting(load_event, seen):
+    def counted(stored, subject=None):
+        seen.append(("from JSON" if subject is None else "parsed", stored.entity))
+        return load_event(stored, subject)
+
+    return counted
