@@ -43,8 +43,10 @@ log = logging.getLogger("cartwire.runtime")
 KEPT_HEADERS = ("content-type", "content-length", "user-agent")
 IGNORED = "ignored: the delivery holds no event Cartwire handles"
 # Subjects parsed at intake and kept for the worker of the same process, so that it need not
-# re-validate them from their stored JSON; beyond this many waiting, the oldest are read from JSON.
+# re-validate them from their stored JSON. Beyond this many waiting, or this much of their JSON
+# (parsed objects take several times that), the oldest are dropped and read from JSON.
 PARSED_KEPT = 4096
+PARSED_KEPT_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -144,8 +146,11 @@ class Runtime:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.current_state = CurrentState(self.store, self.catalog, self.load_event, self.clock)
-        # Row of a stored event -> (its dedupe key, its subject as parsed at intake); see `_keep_parsed`.
-        self._parsed: dict[int, tuple[str, BaseModel]] = {}
+        # Row of a stored event -> (its dedupe key, its subject as parsed at intake, the size of its
+        # JSON); see `_keep_parsed`. Intake threads add, the worker takes: under `_parsed_lock`.
+        self._parsed: dict[int, tuple[str, BaseModel, int]] = {}
+        self._parsed_bytes = 0
+        self._parsed_lock = threading.Lock()
 
     # --- intake -----------------------------------------------------------------------------
     def accept(self, connector_name: str, request: WebhookRequest) -> Accepted:
@@ -185,7 +190,7 @@ class Runtime:
         if bodies is not None:
             new = [replace(item, body=own) for item, own in zip(new, bodies, strict=True)]
         rows, duplicates = self.store.add_events(new, body)
-        self._keep_parsed(rows, events, duplicates)
+        self._keep_parsed(rows, events, [len(item.subject) for item in new], duplicates)
         self.observer.delivery(source, events, duplicates)
         if rows and self.recorder is not None:
             if request is not None:
@@ -196,18 +201,21 @@ class Runtime:
         self._wake.set()
         return Accepted(len(rows), duplicates)
 
-    def _keep_parsed(self, rows: list[int], events: list[Event], duplicates: int) -> None:
+    def _keep_parsed(self, rows: list[int], events: list[Event], sizes: list[int], duplicates: int) -> None:
         """Keep the subjects just stored (committed) for the worker: `_load_pending` uses them instead of
         re-validating the stored JSON, which is the same subject serialized. Kept only when every event
         of the delivery was new (so rows and events pair up), and checked against the stored event's
         dedupe key when used; after a restart, or when too many wait, the stored JSON is read."""
         if duplicates or len(rows) != len(events):
             return
-        parsed = self._parsed
-        for row, event in zip(rows, events, strict=True):
-            parsed[row] = (event.dedupe_key, event.subject)
-        while len(parsed) > PARSED_KEPT:
-            del parsed[next(iter(parsed))]  # the oldest: dicts keep their insertion order
+        with self._parsed_lock:
+            parsed = self._parsed
+            for row, event, size in zip(rows, events, sizes, strict=True):
+                parsed[row] = (event.dedupe_key, event.subject, size)
+                self._parsed_bytes += size
+            while parsed and (len(parsed) > PARSED_KEPT or self._parsed_bytes > PARSED_KEPT_BYTES):
+                oldest = next(iter(parsed))  # dicts keep their insertion order
+                self._parsed_bytes -= parsed.pop(oldest)[2]
 
     def _keep_unstored(self, source: str, request: WebhookRequest, status: int, reason: str) -> None:
         """Keep a delivery that stored no event in the `rejected` table (status 200: ignored)."""
@@ -333,7 +341,10 @@ class Runtime:
 
     def _load_pending(self, stored: StoredEvent) -> Event:
         """The event to evaluate: with the subject parsed at intake when this process stored it."""
-        kept = self._parsed.pop(stored.row, None)
+        with self._parsed_lock:
+            kept = self._parsed.pop(stored.row, None)
+            if kept is not None:
+                self._parsed_bytes -= kept[2]
         if kept is None or kept[0] != stored.dedupe_key:
             return self.load_event(stored)
         return self.load_event(stored, kept[1])
