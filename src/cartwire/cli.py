@@ -158,6 +158,9 @@ def run(config_path: Path, record_path: Path | None, keep_personal_data: bool) -
     from cartwire.rules.loader import load_rules, rule_library
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request at INFO: a line per remote call (an event's actions are logged by the
+    # runtime already), and an outgoing webhook's URL may carry its destination's secret.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     config = load_config(config_path)
     recording = None
     if record_path is not None:  # before anything starts: a recording that cannot be written stops the start

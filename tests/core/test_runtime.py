@@ -8,6 +8,7 @@ import json
 import threading
 from datetime import timedelta
 from decimal import InvalidOperation
+from pathlib import Path
 
 import httpx
 import pytest
@@ -367,3 +368,60 @@ def test_an_authentic_delivery_with_no_event_to_handle_is_kept_as_ignored(world,
     assert runtime.store.counts()["ignored"] == 1
     assert runtime.store.counts()["rejected"] == 0
     assert runtime.store.audit_entries()[-1].kind == "delivery.ignored"
+
+
+@pytest.mark.parametrize(
+    "sample", sorted(p for p in (Path(__file__).parents[1] / "data").glob("*/*.json") if p.parent.name != "shipstation")
+)
+def test_a_subject_parsed_at_intake_is_the_subject_its_stored_json_gives(sample):
+    """The worker evaluates the subject parsed at intake when the same process stored it, and the
+    stored JSON otherwise (after a restart): both must be the same subject."""
+    from cartwire.plugins.sezzle import Sezzle, SezzleSettings
+    from cartwire.plugins.threedcart import ThreeDCart, ThreeDCartSettings
+
+    connector = ThreeDCart(ThreeDCartSettings()) if sample.parent.name == "3dcart" else Sezzle(SezzleSettings())
+    events = connector.parse_payload(sample.read_bytes())
+    assert events
+    for event in events:
+        assert type(event.subject).model_validate_json(event.subject.model_dump_json()) == event.subject
+
+
+def test_the_worker_evaluates_the_subject_parsed_at_intake_and_the_stored_one_otherwise(world, monkeypatch):
+    runtime, pay, _ = world
+    runtime.accept("shop", delivery(order=7))
+    runtime.accept("shop", delivery(order=8))
+    runtime._parsed.clear()  # as after a restart: order 8's subject is read from the stored JSON
+    runtime._parsed_bytes = 0
+    runtime.accept("shop", delivery(order=8))  # a duplicate keeps nothing
+    runtime.accept("shop", delivery(order=9))
+    assert len(runtime._parsed) == 1
+    validated: list[tuple[str, str]] = []
+    monkeypatch.setattr(runtime, "load_event", _counting(runtime.load_event, validated))
+    runtime.run_once()
+    assert sorted(validated) == [
+        ("from JSON", "shop:order:7"),
+        ("from JSON", "shop:order:8"),
+        ("parsed", "shop:order:9"),
+    ]
+    assert (runtime._parsed, runtime._parsed_bytes) == ({}, 0)
+    assert sorted(order for order, _, _ in pay.calls) == ["AB-7", "AB-8", "AB-9"]
+
+
+def test_subjects_kept_from_intake_are_bounded_by_their_size(world, monkeypatch):
+    runtime, pay, _ = world
+    monkeypatch.setattr("cartwire.core.runtime.PARSED_KEPT_BYTES", 150)
+    for order in (1, 2, 3):
+        runtime.accept("shop", delivery(order=order))
+    assert 0 < runtime._parsed_bytes <= 150
+    assert len(runtime._parsed) < 3  # the oldest were dropped: read from their JSON
+    runtime.run_once()
+    assert sorted(order for order, _, _ in pay.calls) == ["AB-1", "AB-2", "AB-3"]
+    assert (runtime._parsed, runtime._parsed_bytes) == ({}, 0)
+
+
+def _counting(load_event, seen):
+    def counted(stored, subject=None):
+        seen.append(("from JSON" if subject is None else "parsed", stored.entity))
+        return load_event(stored, subject)
+
+    return counted

@@ -36,9 +36,14 @@ GENESIS = "0" * 64
 _HASH = re.compile(r"[0-9a-fA-F]{64}")
 
 
+# Built once: `json.dumps` with these options would build an encoder for every entry.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+_string = json.encoder.encode_basestring  # a JSON string literal, non-ASCII kept
+
+
 def canonical(value: Any) -> str:
     """One text per value: sorted keys, no spaces, non-ASCII kept, anything else as its `str`."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _CANONICAL.encode(value)
 
 
 def is_hash(text: str) -> bool:
@@ -47,7 +52,12 @@ def is_hash(text: str) -> bool:
 
 
 def entry_hash(seq: int, at: str, kind: str, entity: str, detail: str, prev_hash: str) -> str:
-    material = canonical({"seq": seq, "at": at, "kind": kind, "entity": entity, "detail": detail, "prev": prev_hash})
+    """sha256 of `canonical({"seq": seq, "at": at, "kind": kind, "entity": entity, "detail": detail,
+    "prev": prev_hash})`, written out in its sorted key order without building the dict."""
+    material = (
+        f'{{"at":{_string(at)},"detail":{_string(detail)},"entity":{_string(entity)},"kind":{_string(kind)},'
+        f'"prev":{_string(prev_hash)},"seq":{int(seq)}}}'
+    )
     return hashlib.sha256(material.encode()).hexdigest()
 
 

@@ -46,7 +46,7 @@ def echo_of(
     writes: Sequence[RecordedWrite],
 ) -> RecordedWrite | None:
     """The oldest of our `writes` that `event` merely reports back, or None when the change is not ours."""
-    if not echo_fields:
+    if not echo_fields or not writes:  # most events: nothing of ours to compare, so no subject to dump
         return None
     subject = event.subject.model_dump(mode="json")
     for write in writes:

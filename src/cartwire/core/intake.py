@@ -1,84 +1,193 @@
 """The webhook intake: an ASGI app that stores each delivery before answering 200.
 
 Routes: `POST /hooks/<connector>` and `POST /hooks/<connector>/<secret>` (3dcart, which signs
-nothing, is protected by the secret in its URL). The path secret is never logged. A refusal that
-names a wait (`WebhookRejected.retry_after`) is answered with `Retry-After`. A sender that
-disconnects before its body is complete was never answered, so it still holds the delivery and
+nothing, is protected by the secret in its URL), `GET /healthz`. The path secret is never logged. A
+refusal that names a wait (`WebhookRejected.retry_after`) is answered with `Retry-After`. A sender
+that disconnects before its body is complete was never answered, so it still holds the delivery and
 sends it again: one warning is logged and nothing is kept (a partial body is no delivery).
+
+It is a plain ASGI function rather than a Starlette app: Starlette's routing, middleware stack and
+request and response objects cost about a tenth of the engine's CPU per event (docs/performance.md).
+It answers as Starlette's router would: 404 `Not Found` for an unknown path, 405 `Method Not Allowed`
+with an `Allow` header for a known path and another method, a 307 redirect for a path that matches
+only with or without its trailing slash, and 500 `Internal Server Error` for a bug.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
-from collections.abc import Callable
+import re
+import traceback
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import AbstractAsyncContextManager
+from typing import Any
+from urllib.parse import parse_qsl
 
-from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
+from anyio import to_thread
 
 from cartwire.core.runtime import Runtime
 from cartwire.plugins.connector import WebhookRejected, WebhookRequest
 
+__all__ = ["ASGIApp", "Lifespan", "intake_app"]
+
 log = logging.getLogger("cartwire.intake")
 
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Lifespan = Callable[[Any], AbstractAsyncContextManager[None]]
 
-Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
+_HOOK = re.compile(r"/hooks/(?P<connector>[^/]+)(?:/(?P<secret>[^/]+))?")
+_HEALTH = "/healthz"
+_HEALTHY = b'{"status":"ok"}'
 
 
-def intake_app(runtime: Runtime, lifespan: Lifespan | None = None) -> Starlette:
+class _Disconnected(Exception):
+    """The client went away before its body was read: there is nobody to answer."""
+
+
+def intake_app(runtime: Runtime, lifespan: Lifespan | None = None) -> ASGIApp:
     """The webhook app; `lifespan` runs around serving (`cartwire run` starts and stops the worker in it)."""
 
-    async def hook(request: Request) -> JSONResponse:
-        connector = request.path_params["connector"]
+    async def hook(scope: Scope, receive: Receive, send: Send, connector: str, secret: str | None) -> None:
         try:
-            body = await _read_limited(request, runtime.max_body_bytes)
-        except ClientDisconnect:  # nothing complete arrived and nothing was answered: the sender still has it
+            body = await _read_limited(receive, runtime.max_body_bytes)
+        except _Disconnected:  # nothing complete arrived and nothing can be answered: the sender still has it
             log.warning("%s delivery abandoned: the sender disconnected before its body was complete", connector)
-            return JSONResponse({"error": "the body was not complete"}, status_code=400)
+            raise
         delivery = WebhookRequest(
             body=body,
-            headers={name.lower(): value for name, value in request.headers.items()},
-            path_secret=request.path_params.get("secret"),
-            query=dict(request.query_params),
+            headers={name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]},
+            path_secret=secret,
+            query=dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)),
         )
         try:
-            result = await run_in_threadpool(runtime.accept, connector, delivery)
+            result = await to_thread.run_sync(runtime.accept, connector, delivery)
         except WebhookRejected as rejection:
             log.warning("rejected %s delivery: %s %s", connector, rejection.status, rejection.reason)
-            answer = {"error": rejection.reason}
-            return JSONResponse(answer, status_code=rejection.status, headers=_retry_after(rejection))
-        log.info("stored %s delivery: %d new, %d duplicate", connector, result.accepted, result.duplicates)
-        return JSONResponse({"accepted": result.accepted, "duplicates": result.duplicates})
+            await _json(send, rejection.status, {"error": rejection.reason}, _retry_after(rejection))
+            return
+        log.debug("stored %s delivery: %d new, %d duplicate", connector, result.accepted, result.duplicates)
+        await _json(send, 200, {"accepted": result.accepted, "duplicates": result.duplicates})
 
-    async def health(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok"})
+    async def http(scope: Scope, receive: Receive, send: Send) -> None:
+        path, method = scope["path"], scope["method"]
+        if path == _HEALTH:
+            if method in ("GET", "HEAD"):
+                await _answer(send, 200, _HEALTHY, b"application/json")
+            else:
+                await _answer(
+                    send, 405, b"Method Not Allowed", b"text/plain; charset=utf-8", ((b"allow", b"HEAD, GET"),)
+                )
+            return
+        matched = _HOOK.fullmatch(path)
+        if matched is None:
+            await _not_found(scope, send)
+        elif method != "POST":
+            await _answer(send, 405, b"Method Not Allowed", b"text/plain; charset=utf-8", ((b"allow", b"POST"),))
+        else:
+            await hook(scope, receive, send, matched["connector"], matched["secret"])
 
-    return Starlette(
-        routes=[
-            Route("/hooks/{connector}", hook, methods=["POST"]),
-            Route("/hooks/{connector}/{secret}", hook, methods=["POST"]),
-            Route("/healthz", health, methods=["GET"]),
-        ],
-        lifespan=lifespan,
-    )
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(app, lifespan, receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await http(scope, receive, sending)
+        except _Disconnected:
+            return
+        except Exception:
+            if not started:
+                await _answer(send, 500, b"Internal Server Error", b"text/plain; charset=utf-8")
+            raise  # for the server to log, as Starlette's error middleware does
+
+    return app
 
 
-def _retry_after(rejection: WebhookRejected) -> dict[str, str]:
+async def _lifespan(app: ASGIApp, lifespan: Lifespan | None, receive: Receive, send: Send) -> None:
+    """The ASGI lifespan protocol around `lifespan(app)`, as Starlette runs it."""
+    started = False
+    await receive()  # lifespan.startup
+    try:
+        if lifespan is None:
+            await send({"type": "lifespan.startup.complete"})
+            started = True
+            await receive()  # lifespan.shutdown
+        else:
+            async with lifespan(app):
+                await send({"type": "lifespan.startup.complete"})
+                started = True
+                await receive()
+    except BaseException:
+        text = traceback.format_exc()
+        await send({"type": "lifespan.shutdown.failed" if started else "lifespan.startup.failed", "message": text})
+        raise
+    await send({"type": "lifespan.shutdown.complete"})
+
+
+async def _not_found(scope: Scope, send: Send) -> None:
+    """404, or a redirect when the path matches a route with or without its trailing slash."""
+    path: str = scope["path"]
+    other = path[:-1] if path.endswith("/") else path + "/"
+    if other != "/" and (other == _HEALTH or _HOOK.fullmatch(other)):
+        host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+        query = scope.get("query_string", b"")
+        location = f"{scope.get('scheme', 'http')}://{host}{other}" + (f"?{query.decode('latin-1')}" if query else "")
+        await _answer(send, 307, b"", None, ((b"location", location.encode("latin-1")),))
+        return
+    await _answer(send, 404, b"Not Found", b"text/plain; charset=utf-8")
+
+
+async def _json(send: Send, status: int, content: dict[str, Any], extra: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+    body = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    await _answer(send, status, body, b"application/json", extra)
+
+
+def _retry_after(rejection: WebhookRejected) -> tuple[tuple[bytes, bytes], ...]:
     """`Retry-After` in whole seconds (rounded up) when the refusal names a wait."""
     if rejection.retry_after is None:
-        return {}
-    return {"Retry-After": str(max(1, math.ceil(rejection.retry_after)))}
+        return ()
+    return ((b"retry-after", str(max(1, math.ceil(rejection.retry_after))).encode()),)
 
 
-async def _read_limited(request: Request, limit: int) -> bytes:
+async def _answer(
+    send: Send, status: int, body: bytes, content_type: bytes | None, extra: tuple[tuple[bytes, bytes], ...] = ()
+) -> None:
+    headers = [(b"content-length", str(len(body)).encode())]
+    if content_type is not None:
+        headers.append((b"content-type", content_type))
+    await send({"type": "http.response.start", "status": status, "headers": headers + list(extra)})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
+        yield message.get("body", b"")
+        if not message.get("more_body", False):
+            return
+
+
+async def _read_limited(receive: Receive, limit: int) -> bytes:
     """Read at most `limit` + 1 bytes, so the runtime can refuse an oversized body without holding it."""
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    async for chunk in _chunks(receive):
         chunks.append(chunk)
         size += len(chunk)
         if size > limit:

@@ -42,6 +42,11 @@ log = logging.getLogger("cartwire.runtime")
 # Only these request headers are kept with a rejected delivery: never signatures or credentials.
 KEPT_HEADERS = ("content-type", "content-length", "user-agent")
 IGNORED = "ignored: the delivery holds no event Cartwire handles"
+# Subjects parsed at intake and kept for the worker of the same process, so that it need not
+# re-validate them from their stored JSON. Beyond this many waiting, or this much of their JSON
+# (parsed objects take several times that), the oldest are dropped and read from JSON.
+PARSED_KEPT = 4096
+PARSED_KEPT_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,11 @@ class Observer:
 
 
 class LogObserver(Observer):
-    """One log line per step, for `cartwire run`. Arguments are not logged: they may hold personal data."""
+    """One log line per step, for `cartwire run`. Arguments are not logged: they may hold personal data.
+
+    At INFO an event that goes well gives one line, when it is evaluated; its delivery and its actions
+    done are at DEBUG. Rejections, failures and retries are warnings or errors.
+    """
 
     def evaluated(self, event: Event, plan: Plan) -> None:
         fired = ", ".join(repr(rule) for rule in plan.fired) or "no rule"
@@ -92,7 +101,11 @@ class LogObserver(Observer):
         log.info("event %s (%s) is out of date, no rule runs: %s", event.type, event.entity, reason)
 
     def action_finished(self, action: StoredAction, state: str, detail: Any) -> None:
-        level = logging.INFO if state == "done" else logging.WARNING
+        # An action done is the common case and its event's INFO line already says what was planned:
+        # DEBUG, so that `cartwire run` writes one line per event at INFO rather than three.
+        level = logging.DEBUG if state == "done" else logging.WARNING
+        if not log.isEnabledFor(level):
+            return
         text = "" if state == "done" else f": {detail}"
         log.log(
             level,
@@ -133,6 +146,11 @@ class Runtime:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.current_state = CurrentState(self.store, self.catalog, self.load_event, self.clock)
+        # Row of a stored event -> (its dedupe key, its subject as parsed at intake, the size of its
+        # JSON); see `_keep_parsed`. Intake threads add, the worker takes: under `_parsed_lock`.
+        self._parsed: dict[int, tuple[str, BaseModel, int]] = {}
+        self._parsed_bytes = 0
+        self._parsed_lock = threading.Lock()
 
     # --- intake -----------------------------------------------------------------------------
     def accept(self, connector_name: str, request: WebhookRequest) -> Accepted:
@@ -172,6 +190,7 @@ class Runtime:
         if bodies is not None:
             new = [replace(item, body=own) for item, own in zip(new, bodies, strict=True)]
         rows, duplicates = self.store.add_events(new, body)
+        self._keep_parsed(rows, events, [len(item.subject) for item in new], duplicates)
         self.observer.delivery(source, events, duplicates)
         if rows and self.recorder is not None:
             if request is not None:
@@ -181,6 +200,22 @@ class Runtime:
                     self.recorder(WebhookRequest(own, {}), [event])
         self._wake.set()
         return Accepted(len(rows), duplicates)
+
+    def _keep_parsed(self, rows: list[int], events: list[Event], sizes: list[int], duplicates: int) -> None:
+        """Keep the subjects just stored (committed) for the worker: `_load_pending` uses them instead of
+        re-validating the stored JSON, which is the same subject serialized. Kept only when every event
+        of the delivery was new (so rows and events pair up), and checked against the stored event's
+        dedupe key when used; after a restart, or when too many wait, the stored JSON is read."""
+        if duplicates or len(rows) != len(events):
+            return
+        with self._parsed_lock:
+            parsed = self._parsed
+            for row, event, size in zip(rows, events, sizes, strict=True):
+                parsed[row] = (event.dedupe_key, event.subject, size)
+                self._parsed_bytes += size
+            while parsed and (len(parsed) > PARSED_KEPT or self._parsed_bytes > PARSED_KEPT_BYTES):
+                oldest = next(iter(parsed))  # dicts keep their insertion order
+                self._parsed_bytes -= parsed.pop(oldest)[2]
 
     def _keep_unstored(self, source: str, request: WebhookRequest, status: int, reason: str) -> None:
         """Keep a delivery that stored no event in the `rejected` table (status 200: ignored)."""
@@ -256,7 +291,7 @@ class Runtime:
         """What to write for one event and what to tell the observer once it is committed; None when
         the event waits for its entity's current state."""
         try:
-            event = self._with_history(self.current_state.refresh(self.load_event(stored)))
+            event = self._with_history(self.current_state.refresh(self._load_pending(stored)))
             echo = self._echo_of(stored, event)
             plan = self.engine.evaluate(event, skip=frozenset({echo.rule}) if echo else frozenset())
             actions = [self._new_action(call, position) for position, call in enumerate(plan.calls)]
@@ -304,8 +339,18 @@ class Runtime:
         self.store.fail_event(stored.row, reason)
         self.observer.event_failed(stored, reason)
 
-    def load_event(self, stored: StoredEvent) -> Event:
-        """Rebuild the typed event from its stored form."""
+    def _load_pending(self, stored: StoredEvent) -> Event:
+        """The event to evaluate: with the subject parsed at intake when this process stored it."""
+        with self._parsed_lock:
+            kept = self._parsed.pop(stored.row, None)
+            if kept is not None:
+                self._parsed_bytes -= kept[2]
+        if kept is None or kept[0] != stored.dedupe_key:
+            return self.load_event(stored)
+        return self.load_event(stored, kept[1])
+
+    def load_event(self, stored: StoredEvent, subject: BaseModel | None = None) -> Event:
+        """Rebuild the typed event from its stored form (`subject`, when given, is its subject already parsed)."""
         info = self.catalog.events.get(stored.type)
         if info is not None:
             model: type[BaseModel] = info.spec.model
@@ -316,7 +361,7 @@ class Runtime:
         return Event(
             source=stored.source,
             type=stored.type,
-            subject=model.model_validate_json(stored.subject),
+            subject=subject if type(subject) is model else model.model_validate_json(stored.subject),
             entity=stored.entity,
             dedupe_key=stored.dedupe_key,
             occurred_at=stored.occurred_at,

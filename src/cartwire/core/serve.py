@@ -15,10 +15,9 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Protocol
+from typing import Any, Protocol
 
 import uvicorn
-from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 
 from cartwire.core.intake import intake_app
@@ -55,7 +54,7 @@ def serve(
     """Serve webhooks and run the worker (and `services`) until SIGTERM or SIGINT; close `closing` on the way out."""
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Any) -> AsyncIterator[None]:
         runtime.start()
         for service in services:
             service.start()

@@ -288,11 +288,16 @@ class SqlStore:
     def evaluated_plans(self, entity: str) -> list[tuple[StoredEvent, list[StoredAction]]]:
         """The evaluated events of `entity`, in the order they were evaluated, each with the
         actions its plan asked for (whatever became of them): what `history` is folded from."""
+        # The state is tested here, not in SQL: given `state = 'evaluated'`, SQLite searches the index on
+        # (state, id), every evaluated event of every entity, once per event evaluated (quadratic).
         with self._lock:
-            events = self._db.execute(
-                "SELECT * FROM events WHERE entity = ? AND state = 'evaluated' ORDER BY evaluated_at, occurred_at, id",
-                (entity,),
-            ).fetchall()
+            events = [
+                row
+                for row in self._db.execute(
+                    "SELECT * FROM events WHERE entity = ? ORDER BY evaluated_at, occurred_at, id", (entity,)
+                ).fetchall()
+                if row["state"] == "evaluated"
+            ]
             actions = self._db.execute(
                 "SELECT * FROM actions WHERE entity = ? ORDER BY event_row, position", (entity,)
             ).fetchall()
