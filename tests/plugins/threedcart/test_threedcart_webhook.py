@@ -137,7 +137,9 @@ def test_one_body_with_several_orders_and_a_not_completed_one(hooks: ThreeDCart)
 )
 def test_the_date_format_does_not_change_the_event(placed: datetime, changed_after: timedelta, status_id: int) -> None:
     hooks = ThreeDCart(ThreeDCartSettings(webhook_secret=SecretStr(WEBHOOK_SECRET)))
-    placed = placed.replace(second=0, microsecond=0)  # the "us" format has minute precision
+    # The "us" format has minute precision. In the hour repeated when clocks go back, a local time
+    # without an offset names the first of the two (fold=0); only the offset format can name the second.
+    placed = placed.replace(second=0, microsecond=0, fold=0)
     changed = placed + changed_after
     events = []
     for style in ("iso", "us", "us_seconds", "us_ampm", "iso_offset"):
