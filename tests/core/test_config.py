@@ -87,6 +87,8 @@ def test_a_broken_environment_reference_is_an_error_naming_the_file_and_key(tmp_
         ("rules = ['a', 5]", r"rules\[1\]: expected a non-empty string, got 5"),
         ("connectors = 5", r"connectors: expected tables \[connectors.NAME\], got 5"),
         ("[connectors]\nsezzle = 5", r"connectors.sezzle: expected a table \[connectors.sezzle\], got 5"),
+        ("[rate_limit]\nx = 1", r"cartwire.toml: rate_limit.x: expected a table \[rate_limit.x\], got 1$"),
+        ("rate_limit = 5", r"cartwire.toml: rate_limit: expected tables \[rate_limit.NAME\], got 5$"),
     ],
 )
 def test_mistakes_say_what_and_where(tmp_path, text, message):

@@ -79,6 +79,7 @@ def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None, *, sec
         rules = config_values.texts(raw.get("rules", ["rules"]), "rules")
         database = config_values.text(raw.get("database", "cartwire.sqlite3"), "database")
         tables = config_values.tables(raw.get("connectors", {}), "connectors")
+        limit_tables = config_values.tables(raw.get("rate_limit", {}), "rate_limit")
     except config_values.ConfigValueError as error:
         raise ConfigError(f"{where}: {error}") from None
     try:
@@ -87,10 +88,9 @@ def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None, *, sec
         raise ConfigError(f"{where} {error}") from None
     try:
         rate_limits = {
-            name: rate_limit_from_table(table, f"[rate_limit.{name}]")
-            for name, table in raw.get("rate_limit", {}).items()
+            name: rate_limit_from_table(table, f"[rate_limit.{name}]") for name, table in limit_tables.items()
         }
-    except (ValueError, AttributeError) as error:
+    except ValueError as error:
         raise ConfigError(f"{where} {error}") from None
     try:
         rates = RateTable.parse(raw.get("rates", {}), "[rates]")
