@@ -222,3 +222,11 @@ def test_run_refuses_its_configuration_before_contacting_anything(tmp_path, monk
     assert problem in err
     assert err.count("\n") == 1
     assert contacted == []
+
+
+@pytest.mark.parametrize("command", [["run"], ["status"]])
+def test_an_empty_rules_list_is_a_config_error(tmp_path, monkeypatch, capsys, command):
+    config = tmp_path / "cartwire.toml"
+    config.write_text("rules = []\n")
+    code, err = cartwire(monkeypatch, capsys, *command, "--config", str(config))
+    assert (code, err) == (2, f"error: {config}: rules: expected at least one path, got []\n")

@@ -84,6 +84,7 @@ def test_a_broken_environment_reference_is_an_error_naming_the_file_and_key(tmp_
         ("server = 5", r"server: expected a table \[server\], got 5"),
         ("database = 5", r"cartwire.toml: database: expected a non-empty string, got 5"),
         ("rules = 5", r"rules: expected a string or a list of strings, got 5"),
+        ("rules = []", r"cartwire.toml: rules: expected at least one path, got \[\]$"),
         ("rules = ['a', 5]", r"rules\[1\]: expected a non-empty string, got 5"),
         ("connectors = 5", r"connectors: expected tables \[connectors.NAME\], got 5"),
         ("[connectors]\nsezzle = 5", r"connectors.sezzle: expected a table \[connectors.sezzle\], got 5"),

@@ -23,11 +23,13 @@ def text(value: Any, key: str) -> str:
 
 
 def texts(value: Any, key: str) -> list[str]:
-    """A string or a list of strings (`rules = "rules"` or `rules = ["a", "b"]`)."""
+    """A string or a non-empty list of strings (`rules = "rules"` or `rules = ["a", "b"]`)."""
     if isinstance(value, str):
         return [text(value, key)]
     if not isinstance(value, list):
         raise ConfigValueError(f"{key}: expected a string or a list of strings, got {_show(value)}")
+    if not value:
+        raise ConfigValueError(f"{key}: expected at least one path, got []")
     return [text(item, f"{key}[{index}]") for index, item in enumerate(value)]
 
 
