@@ -84,6 +84,36 @@ def test_a_broken_environment_reference_is_an_error_naming_the_file_and_key(tmp_
         ("server = 5", r"server: expected a table \[server\], got 5"),
         ("database = 5", r"cartwire.toml: database: expected a non-empty string, got 5"),
         ("rules = 5", r"rules: expected a string or a list of strings, got 5"),
+        (
+            "[server]\nstop_timeout = nan",
+            r"\[server\] stop_timeout: expected a finite number of seconds above 0, got nan$",
+        ),
+        (
+            "[server]\nstop_timeout = inf",
+            r"\[server\] stop_timeout: expected a finite number of seconds above 0, got inf$",
+        ),
+        (
+            "[connectors.sezzle]\ntimeout = nan",
+            r"toml: \[connectors.sezzle\] timeout: expected a finite number \(not nan or inf\)$",
+        ),
+        (
+            "[connectors.sezzle]\ntimeout = inf",
+            r"toml: \[connectors.sezzle\] timeout: expected a finite number \(not nan or inf\)$",
+        ),
+        (
+            "[connectors.shipstation]\npoll_interval = inf",
+            r"toml: \[connectors.shipstation\] poll_interval: expected a finite number \(not nan or inf\)$",
+        ),
+        (
+            "[rate_limit.3dcart]\nbucket = 50\ndrain_per_second = nan",
+            r"toml \[rate_limit.3dcart\]: drain_per_second must be a finite number, not nan$",
+        ),
+        (
+            "[rate_limit.3dcart]\nconcurrency = inf",
+            r"\[rate_limit.3dcart\]: concurrency must be a finite number, not inf$",
+        ),
+        ("[retry]\nmaximum = inf", r"toml \[retry\]: maximum must be a finite number, not inf$"),
+        ("[retry]\ninitial = nan", r"toml \[retry\]: initial must be a finite number, not nan$"),
         ("rules = []", r"cartwire.toml: rules: expected at least one path, got \[\]$"),
         ("rules = ['a', 5]", r"rules\[1\]: expected a non-empty string, got 5"),
         ("connectors = 5", r"connectors: expected tables \[connectors.NAME\], got 5"),

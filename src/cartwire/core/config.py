@@ -193,6 +193,7 @@ _EXPECTED = {
     "int_parsing": "a whole number",
     "float_type": "a number",
     "float_parsing": "a number",
+    "finite_number": "a finite number (not nan or inf)",
     "bool_type": "true or false",
     "bool_parsing": "true or false",
     "list_type": "a list",

@@ -6,6 +6,7 @@ and key, instead of a TypeError deep in whatever uses the value.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -54,9 +55,14 @@ def server(value: Any) -> tuple[str, int, float, int]:
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise ConfigValueError(f"[server] port: expected an integer from 1 to 65535, got {_show(port)}")
     stop_timeout = value.get("stop_timeout", 30.0)
-    if isinstance(stop_timeout, bool) or not isinstance(stop_timeout, (int, float)) or stop_timeout <= 0:
+    if (
+        isinstance(stop_timeout, bool)
+        or not isinstance(stop_timeout, (int, float))
+        or not math.isfinite(stop_timeout)
+        or stop_timeout <= 0
+    ):
         raise ConfigValueError(
-            f"[server] stop_timeout: expected a number of seconds above 0, got {_show(stop_timeout)}"
+            f"[server] stop_timeout: expected a finite number of seconds above 0, got {_show(stop_timeout)}"
         )
     concurrency = value.get("concurrency", 8)
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:

@@ -28,10 +28,10 @@ class ConnectorSettings(BaseModel):
     """Base of each connector's settings; unknown keys are an error, not silently ignored.
 
     `poll_interval` (seconds) overrides the connector's declared `Connector.poll_interval`;
-    0 turns its poller off.
+    0 turns its poller off. Every number must be finite: `nan` and `inf` are refused in each subclass too.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     poll_interval: float | None = Field(default=None, ge=0)
 

@@ -16,6 +16,7 @@ These are the public declarations every connector (built-in or third-party) uses
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,6 +41,18 @@ class RetryPolicy:
     transient: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
+        problems = [
+            f"{name} must be a finite number, not {value}"
+            for name, value in (
+                ("initial", self.initial),
+                ("multiplier", self.multiplier),
+                ("maximum", self.maximum),
+                ("jitter", self.jitter),
+            )
+            if not math.isfinite(value)
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
         problems = [
             f"{name} must be {rule}"
             for name, ok, rule in (
@@ -92,6 +105,8 @@ class RateLimit:
             raise ValueError("a window needs both `requests` and `per_seconds`")
         for name in ("bucket", "drain_per_second", "requests", "per_seconds", "concurrency"):
             value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, not {value}")
             if value is not None and value <= 0:
                 raise ValueError(f"{name} must be greater than 0, not {value}")
 
