@@ -230,3 +230,22 @@ def test_an_empty_rules_list_is_a_config_error(tmp_path, monkeypatch, capsys, co
     config.write_text("rules = []\n")
     code, err = cartwire(monkeypatch, capsys, *command, "--config", str(config))
     assert (code, err) == (2, f"error: {config}: rules: expected at least one path, got []\n")
+
+
+def test_run_names_a_port_in_use_before_anything_starts(tmp_path, monkeypatch, capsys):
+    import socket
+
+    from cartwire.core import serve
+
+    started: list[object] = []
+    monkeypatch.setattr(serve, "serve", lambda *args, **kwargs: started.append(args))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        (tmp_path / "a.rules").write_text("")
+        config = tmp_path / "cartwire.toml"
+        config.write_text(f'rules = ["a.rules"]\n[server]\nport = {port}\n')
+        code, err = cartwire(monkeypatch, capsys, "run", "--config", str(config))
+    assert (code, err) == (2, f"error: cannot listen on 127.0.0.1:{port}: address already in use\n")
+    assert started == []

@@ -152,7 +152,7 @@ def run(config_path: Path, record_path: Path | None, keep_personal_data: bool) -
     from cartwire.core.retry import RetryPolicies
     from cartwire.core.runtime import LogObserver, Runtime
     from cartwire.core.scheduler import Scheduler
-    from cartwire.core.serve import Closable, serve
+    from cartwire.core.serve import CannotListen, Closable, listen, serve
     from cartwire.plugins.policy import RetryPolicy
     from cartwire.replay.record import start_recording
     from cartwire.rules.loader import load_rules, rule_library
@@ -183,28 +183,37 @@ def run(config_path: Path, record_path: Path | None, keep_personal_data: bool) -
     missing = [str(path) for path in config.rules if not path.exists()]
     if missing:  # before any connector is contacted, like every other configuration mistake
         raise ConfigError(f"{config_path} rules: no such file or directory: {', '.join(missing)}")
-    for connector in connectors:
-        try:
-            connector.prepare()
-        except ActionError as error:
-            logging.getLogger("cartwire").warning("%s: using the configured settings: %s", connector.name, error)
-    catalog = configured_catalog(connectors)
-    engine = load_rules(config.rules, catalog, rule_library(config))
-    runtime = Runtime(
-        store, catalog, engine, retries=config.retry, observer=LogObserver(), concurrency=config.concurrency
-    )
-    closing: list[Closable] = [store, *connectors]
-    if recording is not None:
-        writer, runtime.recorder = recording
-        closing.append(writer)
-    serve(
-        runtime,
-        config.host,
-        config.port,
-        closing=closing,
-        stop_timeout=config.stop_timeout,
-        services=[Pollers(runtime), Scheduler(runtime)],
-    )
+    try:  # before any connector is contacted or the worker starts: a port in use is a setup error
+        sock = listen(config.host, config.port)
+    except CannotListen as error:
+        store.close()
+        raise ConfigError(str(error)) from None
+    try:  # the socket is closed on any way out, a rule error included (serve closes it too)
+        for connector in connectors:
+            try:
+                connector.prepare()
+            except ActionError as error:
+                logging.getLogger("cartwire").warning("%s: using the configured settings: %s", connector.name, error)
+        catalog = configured_catalog(connectors)
+        engine = load_rules(config.rules, catalog, rule_library(config))
+        runtime = Runtime(
+            store, catalog, engine, retries=config.retry, observer=LogObserver(), concurrency=config.concurrency
+        )
+        closing: list[Closable] = [store, *connectors]
+        if recording is not None:
+            writer, runtime.recorder = recording
+            closing.append(writer)
+        serve(
+            runtime,
+            config.host,
+            config.port,
+            closing=closing,
+            stop_timeout=config.stop_timeout,
+            services=[Pollers(runtime), Scheduler(runtime)],
+            sock=sock,
+        )
+    finally:
+        sock.close()
 
 
 @main.command()

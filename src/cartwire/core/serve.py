@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
+import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
@@ -42,6 +44,26 @@ class Service(Protocol):
     def stop(self, timeout: float = ...) -> bool: ...
 
 
+class CannotListen(OSError):
+    """The server's address cannot be bound; the message is one line naming it."""
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to `host:port`, taken before anything starts so that a port in use is one line
+    (`cannot listen on 127.0.0.1:8080: address already in use`), not uvicorn's log after the worker started."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family=family, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        reason = error.strerror or str(error)
+        raise CannotListen(f"cannot listen on {host}:{port}: {reason[:1].lower()}{reason[1:]}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
 def serve(
     runtime: Runtime,
     host: str,
@@ -50,8 +72,11 @@ def serve(
     closing: Sequence[Closable] = (),
     stop_timeout: float = STOP_TIMEOUT,
     services: Sequence[Service] = (),
+    sock: socket.socket | None = None,
 ) -> None:
-    """Serve webhooks and run the worker (and `services`) until SIGTERM or SIGINT; close `closing` on the way out."""
+    """Serve webhooks and run the worker (and `services`) until SIGTERM or SIGINT; close `closing` on the way out.
+
+    `sock` is the socket `listen(host, port)` bound beforehand; without it, it is bound here."""
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
@@ -74,14 +99,23 @@ def serve(
                 item.close()
             log.info("worker stopped")
 
+    sock = sock if sock is not None else listen(host, port)
+    # The access log would print request paths, and 3dcart's path carries the webhook secret.
+    config = uvicorn.Config(
+        intake_app(runtime, lifespan), host=host, port=port, access_log=False, log_level="info", lifespan="on"
+    )
+    server = uvicorn.Server(config)
     previous = signal.signal(signal.SIGTERM, _stopped)
     try:
-        # The access log would print request paths, and 3dcart's path carries the webhook secret.
-        uvicorn.run(
-            intake_app(runtime, lifespan), host=host, port=port, access_log=False, log_level="info", lifespan="on"
-        )
+        log.info("listening on %s:%d", host, port)
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # pragma: no cover - as uvicorn.run
+        pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+        sock.close()
+    if not server.started:  # a failed startup (the lifespan raised), as uvicorn.run exits
+        sys.exit(3)
 
 
 def _stopped(signum: int, frame: object) -> None:
