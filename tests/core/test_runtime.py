@@ -207,7 +207,7 @@ def test_a_sender_that_disconnects_mid_body_is_one_warning_and_nothing_kept(worl
         "path": "/hooks/shop",
         "raw_path": b"/hooks/shop",
         "query_string": b"",
-        "headers": [(b"content-length", b"999999999"), (b"x-token", TOKEN.encode())],
+        "headers": [(b"content-length", b"100"), (b"x-token", TOKEN.encode())],
     }
     messages = iter([{"type": "http.request", "body": b"{", "more_body": True}, {"type": "http.disconnect"}])
 
@@ -222,6 +222,38 @@ def test_a_sender_that_disconnects_mid_body_is_one_warning_and_nothing_kept(worl
         ("WARNING", "shop delivery abandoned: the sender disconnected before its body was complete")
     ]
     assert (runtime.store.events(), runtime.store.rejected()) == ([], [])
+
+
+def test_a_declared_body_over_the_limit_is_refused_413_without_reading_it(world):
+    runtime, _, _ = world
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/hooks/shop",
+        "raw_path": b"/hooks/shop",
+        "query_string": b"",
+        "headers": [(b"content-length", b"99999999999"), (b"x-token", TOKEN.encode()), (b"user-agent", b"shop")],
+    }
+    sent = []
+
+    async def receive():
+        raise AssertionError("the body was read")
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(intake_app(runtime)(scope, receive, send))
+    assert sent[0]["status"] == 413
+    reason = "the body is larger than the limit of 1048576 bytes (Content-Length: 99999999999)"
+    assert json.loads(sent[1]["body"]) == {"error": reason}
+    [kept] = runtime.store.rejected()
+    assert (kept["status"], kept["reason"], kept["headers"], kept["body"]) == (
+        413,
+        reason,
+        {"content-length": "99999999999", "user-agent": "shop"},
+        b"",
+    )
+    assert runtime.store.events() == []
 
 
 class Died(BaseException):

@@ -54,22 +54,24 @@ def intake_app(runtime: Runtime, lifespan: Lifespan | None = None) -> ASGIApp:
     """The webhook app; `lifespan` runs around serving (`cartwire run` starts and stops the worker in it)."""
 
     async def hook(scope: Scope, receive: Receive, send: Send, connector: str, secret: str | None) -> None:
+        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
+        declared = _declared_length(headers)
+        if declared is not None and declared > runtime.max_body_bytes:  # refused up front: the body is never read
+            empty = WebhookRequest(body=b"", headers=headers, path_secret=secret, query=query)
+            rejection = await to_thread.run_sync(runtime.refuse_declared_size, connector, empty, declared)
+            await _refused(send, connector, rejection)
+            return
         try:
             body = await _read_limited(receive, runtime.max_body_bytes)
         except _Disconnected:  # nothing complete arrived and nothing can be answered: the sender still has it
             log.warning("%s delivery abandoned: the sender disconnected before its body was complete", connector)
             raise
-        delivery = WebhookRequest(
-            body=body,
-            headers={name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]},
-            path_secret=secret,
-            query=dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)),
-        )
+        delivery = WebhookRequest(body=body, headers=headers, path_secret=secret, query=query)
         try:
             result = await to_thread.run_sync(runtime.accept, connector, delivery)
         except WebhookRejected as rejection:
-            log.warning("rejected %s delivery: %s %s", connector, rejection.status, rejection.reason)
-            await _json(send, rejection.status, {"error": rejection.reason}, _retry_after(rejection))
+            await _refused(send, connector, rejection)
             return
         log.debug("stored %s delivery: %d new, %d duplicate", connector, result.accepted, result.duplicates)
         await _json(send, 200, {"accepted": result.accepted, "duplicates": result.duplicates})
@@ -149,6 +151,17 @@ async def _not_found(scope: Scope, send: Send) -> None:
         await _answer(send, 307, b"", None, ((b"location", location.encode("latin-1")),))
         return
     await _answer(send, 404, b"Not Found", b"text/plain; charset=utf-8")
+
+
+def _declared_length(headers: dict[str, str]) -> int | None:
+    """The request's `Content-Length`, when it is a plain whole number (the server refuses a malformed one)."""
+    value = headers.get("content-length", "").strip()
+    return int(value) if value.isascii() and value.isdigit() else None
+
+
+async def _refused(send: Send, connector: str, rejection: WebhookRejected) -> None:
+    log.warning("rejected %s delivery: %s %s", connector, rejection.status, rejection.reason)
+    await _json(send, rejection.status, {"error": rejection.reason}, _retry_after(rejection))
 
 
 async def _json(send: Send, status: int, content: dict[str, Any], extra: tuple[tuple[bytes, bytes], ...] = ()) -> None:

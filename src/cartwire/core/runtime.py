@@ -171,6 +171,20 @@ class Runtime:
             return Accepted(0, 0)
         return self.ingest(source, events, request.body, request=request)
 
+    def refuse_declared_size(self, connector_name: str, request: WebhookRequest, declared: int) -> WebhookRejected:
+        """The refusal of a delivery whose declared `Content-Length` is over the limit, before its body is
+        read: kept (headers, no body) and told like any refusal by `accept`; the caller answers it."""
+        source = self.catalog.connector_name(connector_name) or connector_name
+        if source not in self.catalog.connectors:
+            rejection = WebhookRejected(404, f"no connector named {connector_name!r} is configured")
+        else:
+            rejection = WebhookRejected(
+                413, f"the body is larger than the limit of {self.max_body_bytes} bytes (Content-Length: {declared})"
+            )
+        self._keep_unstored(source, request, rejection.status, rejection.reason)
+        self.observer.rejected(source, rejection.status, rejection.reason)
+        return rejection
+
     def ingest(
         self,
         source: str,
