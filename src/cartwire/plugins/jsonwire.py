@@ -31,6 +31,24 @@ def _integer(digits: str) -> int | Decimal:
     return int(digits) if len(digits) <= _INT_DIGITS else Decimal(digits)
 
 
+def kind(value: Any) -> str:
+    """What a parsed JSON value is, in JSON's words (`null`, `boolean`, `number`, `string`, `array`,
+    `object`), for messages about a wrong one: never Python's type names (`NoneType`, `dict`)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float, Decimal)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, (list, tuple)):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
 def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> bytes:
     """Serialize `value` to compact UTF-8 JSON, writing Decimals as plain JSON numbers.
 

@@ -140,6 +140,20 @@ def test_bad_json_with_a_valid_signature_is_400(sezzle: Sezzle) -> None:
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
+        (b'{"uuid', "Sezzle webhook: the body is not JSON: unterminated string starting at line 1 column 2"),
+        (b"", "Sezzle webhook: the body is not JSON: expecting value at line 1 column 1"),
+        (b"null", "Sezzle webhook: the body must be a JSON object, got null"),
+        (b"[1]", "Sezzle webhook: the body must be a JSON object, got array"),
+    ],
+)
+def test_a_bad_body_is_told_in_json_words(sezzle: Sezzle, body: bytes, reason: str) -> None:
+    error = rejection(sezzle, delivery(body, sign(body, PRIVATE_KEY)))
+    assert (error.status, error.reason) == (400, reason)
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
         (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
         (b'{"uuid": ' + b"9" * 5000 + b"}", "integer with thousands of digits"),
     ],

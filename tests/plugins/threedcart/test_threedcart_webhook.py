@@ -238,8 +238,11 @@ def test_secret_is_not_in_settings_repr() -> None:
     [
         (b"<Orders><Order/></Orders>", "body is not JSON"),
         (b"", "body is not JSON"),
-        (b'"an order"', "body is a JSON str, expected an array of orders"),
-        (b"[1]", "order 1 of 1: expected a JSON object, got int"),
+        (b'"an order"', "body is a JSON string, expected an array of orders"),
+        (b"[1]", "order 1 of 1: expected a JSON object, got number"),
+        (b"[null]", "order 1 of 1: expected a JSON object, got null"),
+        (b'[{"OrderID": -5, "OrderStatusID": 1}]', "order 1 of 1: OrderID: Input should be greater than or equal to 1"),
+        (b'[{"OrderID": 0, "OrderStatusID": 1}]', "order 1 of 1: OrderID: Input should be greater than or equal to 1"),
         (
             b'[{"OrderID": 1, "OrderStatusID": 1, "OrderDate": "2026-01-01T00:00:00"}, {"OrderID": 2}]',
             "order 2 of 2: OrderStatusID is missing",

@@ -14,6 +14,7 @@ import httpx
 from cartwire.core.events import Event, EventType
 from cartwire.core.money import Money
 from cartwire.core.timeutil import utcnow
+from cartwire.plugins import jsonwire
 from cartwire.plugins.connector import (
     ActionArguments,
     ActionSpec,
@@ -238,7 +239,7 @@ class Sezzle(Connector):
     def _get_order(self, args: OrderArguments) -> dict[str, Any]:
         order = self._session().call("GET", f"/v2/order/{args.order}", "get_order")
         if not isinstance(order, dict):
-            raise PermanentError(f"Sezzle sent order {args.order} as {type(order).__name__}, not an object")
+            raise PermanentError(f"Sezzle sent order {args.order} as {jsonwire.kind(order)}, not an object")
         try:
             totals = order_totals(order)
         except WireFormatError as error:

@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from cartwire.core.money import Money, exponent
+from cartwire.plugins import jsonwire
 from cartwire.plugins.connector import ActionArguments
 from cartwire.plugins.fields import SalesLine
 from cartwire.plugins.sezzle.wire import WireFormatError, price
@@ -191,7 +192,7 @@ def _price(cents: int, currency: str) -> dict[str, Any]:
 def read_session(answer: Any) -> SessionLink:
     """The session uuid, order uuid and checkout_url of a `POST /v2/session` answer."""
     if not isinstance(answer, dict):
-        raise WireFormatError(f"the session answer must be an object, got {type(answer).__name__}")
+        raise WireFormatError(f"the session answer must be an object, got {jsonwire.kind(answer)}")
     order = answer.get("order")
     if not isinstance(order, dict):
         raise WireFormatError("the session answer has no order object")

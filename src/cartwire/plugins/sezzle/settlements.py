@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from cartwire.core.money import Money, check_currency
 from cartwire.core.timeutil import parse_rfc3339
+from cartwire.plugins import jsonwire
 from cartwire.plugins.connector import PermanentError
 from cartwire.plugins.sezzle.api import SezzleApi
 from cartwire.plugins.sezzle.wire import WireFormatError
@@ -275,7 +276,7 @@ def parse_summaries(payload: Any, *, units: Units) -> list[PayoutSummary]:
     A string amount is read as decimal dollars.
     """
     if not isinstance(payload, list):
-        raise WireFormatError(f"settlement summaries must be an array, got {type(payload).__name__}")
+        raise WireFormatError(f"settlement summaries must be an array, got {jsonwire.kind(payload)}")
     summaries = []
     for index, item in enumerate(payload):
         where = f"[{index}]"

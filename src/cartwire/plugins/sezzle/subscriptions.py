@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from cartwire.plugins import jsonwire
 from cartwire.plugins.connector import PermanentError
 from cartwire.plugins.sezzle.api import SezzleApi
 
@@ -40,7 +41,7 @@ def list_subscriptions(api: SezzleApi) -> list[Subscription]:
     """Every subscription of the account (`GET /v2/webhooks`)."""
     answer = api.call("GET", "/v2/webhooks", "list webhooks")
     if not isinstance(answer, list):
-        raise PermanentError(f"Sezzle listed webhooks as {type(answer).__name__}, not an array")
+        raise PermanentError(f"Sezzle listed webhooks as {jsonwire.kind(answer)}, not an array")
     return [_subscription(item, f"webhooks[{index}]") for index, item in enumerate(answer)]
 
 
@@ -74,7 +75,7 @@ def delete(api: SezzleApi, uuid: str) -> None:
 
 def _subscription(item: Any, where: str) -> Subscription:
     if not isinstance(item, dict):
-        raise PermanentError(f"Sezzle sent {where} as {type(item).__name__}, not an object")
+        raise PermanentError(f"Sezzle sent {where} as {jsonwire.kind(item)}, not an object")
     uuid, url, events = item.get("uuid"), item.get("url"), item.get("events")
     if not isinstance(uuid, str) or not isinstance(url, str) or not isinstance(events, list):
         raise PermanentError(f"Sezzle sent {where} without a uuid, url or events list")

@@ -15,6 +15,7 @@ from typing import Any
 from cartwire.core.events import Event, EventType
 from cartwire.core.money import Money
 from cartwire.core.timeutil import parse_rfc3339
+from cartwire.plugins import jsonwire
 from cartwire.plugins.connector import WebhookRejected, WebhookRequest
 from cartwire.plugins.sezzle.models import SezzleOrder
 from cartwire.plugins.sezzle.signing import HEADER, signature_matches
@@ -69,7 +70,10 @@ def _decode(body: bytes) -> Mapping[str, Any]:
     except UnicodeDecodeError:
         raise WireFormatError("the body is not UTF-8 text") from None
     except json.JSONDecodeError as error:
-        raise WireFormatError(f"the body is not JSON (line {error.lineno} column {error.colno}: {error.msg})") from None
+        problem = error.msg.removesuffix(" at")  # "Unterminated string starting at", "Expecting value"
+        raise WireFormatError(
+            f"the body is not JSON: {problem[:1].lower()}{problem[1:]} at line {error.lineno} column {error.colno}"
+        ) from None
     except RecursionError:
         raise WireFormatError(
             "the body is not JSON that can be read: arrays or objects are nested too deeply"
@@ -79,7 +83,7 @@ def _decode(body: bytes) -> Mapping[str, Any]:
             "the body holds an integer with thousands of digits; no Sezzle field is that long"
         ) from None
     if not isinstance(envelope, dict):
-        raise WireFormatError(f"the body must be a JSON object, got {type(envelope).__name__}")
+        raise WireFormatError(f"the body must be a JSON object, got {jsonwire.kind(envelope)}")
     return envelope
 
 

@@ -1,5 +1,5 @@
 """3dcart's JSON with exact numbers: the kit's `cartwire.plugins.jsonwire`, kept under this name."""
 
-from cartwire.plugins.jsonwire import dumps, loads
+from cartwire.plugins.jsonwire import dumps, kind, loads
 
-__all__ = ["dumps", "loads"]
+__all__ = ["dumps", "kind", "loads"]

@@ -87,13 +87,13 @@ def _orders(body: bytes) -> list[Any]:
     if isinstance(data, dict):  # tolerated: a single order where 3dcart sends an array
         return [data]
     if not isinstance(data, list):
-        raise WebhookRejected(400, f"body is a JSON {type(data).__name__}, expected an array of orders")
+        raise WebhookRejected(400, f"body is a JSON {jsonwire.kind(data)}, expected an array of orders")
     return data
 
 
 def _wire(raw: Any, where: str) -> WireOrder:
     if not isinstance(raw, dict):
-        raise WebhookRejected(400, f"{where}: expected a JSON object, got {type(raw).__name__}")
+        raise WebhookRejected(400, f"{where}: expected a JSON object, got {jsonwire.kind(raw)}")
     try:
         return WireOrder.model_validate(raw)
     except ValidationError as error:

@@ -33,6 +33,8 @@ Number = Annotated[Decimal, _or(Decimal(0)), AfterValidator(check_amount)]
 # 3dcart's IDs are database integers; the bound turns a 5000-digit ID into an error naming its field.
 Id = Annotated[int, BeforeValidator(_no_bool), Field(ge=-(2**63), le=2**63 - 1)]  # a 64-bit integer
 Int = Annotated[Id, _or(0)]
+# An order's own ID: 3dcart numbers orders from 1, so 0 or -5 is refused naming the field.
+OrderId = Annotated[int, BeforeValidator(_no_bool), Field(ge=1, le=2**63 - 1)]
 
 
 class _Wire(BaseModel):
@@ -95,7 +97,7 @@ class WireTransaction(_Wire):
 
 
 class WireOrder(_Wire):
-    OrderID: Id
+    OrderID: OrderId
     OrderStatusID: Id
     InvoiceNumberPrefix: Text = ""
     InvoiceNumber: Int = 0
