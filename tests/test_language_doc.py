@@ -109,3 +109,13 @@ def test_the_first_rule_replays_as_the_doc_shows(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["replay", *arguments])
     assert result.exit_code == 0, result.output
     assert result.output == output
+
+
+def test_the_events_reference_names_every_shipped_event_type_and_its_subject(shipped: Catalog):
+    section = DOC.read_text(encoding="utf-8").split("## Reference: events", 1)[1].split("\n## ", 1)[0]
+    summary = " ".join(section.split("\n\n", 2)[1].split())
+    assert "produce no event" not in section
+    for event in shipped.events.values():
+        assert f"`{event.name}`" in summary
+        if event.subject != "order":
+            assert f"`{event.name}` (subject `{event.subject}`)" in summary
