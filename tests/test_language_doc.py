@@ -23,13 +23,15 @@ from cartwire.core.config import config_from_mapping
 from cartwire.core.functions import Library
 from cartwire.grammar import RuleSyntaxError, parse_rules
 from cartwire.grammar.diagnostics import Diagnostic
+from cartwire.grammar.formatter import format_text
 from cartwire.plugins.manager import make_plugin_manager
 from cartwire.rules.loader import rule_library
 from shipped import LoyaltyPlugin, shipped_catalog
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "language.md"
 _BLOCK = re.compile(r"(?:<!-- check: (?P<mark>[a-z ]+) -->\n)?```[a-z]*\n(?P<body>.*?)```", re.DOTALL)
-_MARKS = ("error", "skip", "with the loyalty plugin")
+# `unformatted`: a block that checks but is shown on purpose in another layout than `cartwire fmt`'s.
+_MARKS = ("error", "skip", "with the loyalty plugin", "unformatted")
 _RULES = re.compile(r'^\s*(?:rule "(?P<rule>[^"]*)"|mapping (?P<mapping>\w+):)', re.MULTILINE)
 
 
@@ -88,6 +90,18 @@ def test_each_rule_block_checks_against_the_shipped_connectors(line: int, body: 
         assert problems, f"docs/language.md:{line}: marked `check: error` but checks cleanly"
     else:
         assert not problems, f"docs/language.md:{line}:\n" + "\n".join(d.render() for d in problems)
+
+
+@pytest.mark.parametrize(
+    ("line", "body"),
+    [
+        pytest.param(*block[:2], id=f"line-{block[0]}")
+        for block in BLOCKS
+        if block[2] not in ("skip", "error", "unformatted")
+    ],
+)
+def test_each_checked_rule_block_is_in_the_formatter_layout(line: int, body: str):
+    assert body == format_text(body, "language.md"), f"docs/language.md:{line}: not as `cartwire fmt` writes it"
 
 
 def _first_rule_section() -> tuple[str, list[str], str]:
