@@ -23,13 +23,15 @@ from cartwire.core.config import config_from_mapping
 from cartwire.core.functions import Library
 from cartwire.grammar import RuleSyntaxError, parse_rules
 from cartwire.grammar.diagnostics import Diagnostic
+from cartwire.grammar.formatter import format_text
 from cartwire.plugins.manager import make_plugin_manager
 from cartwire.rules.loader import rule_library
 from shipped import LoyaltyPlugin, shipped_catalog
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "language.md"
 _BLOCK = re.compile(r"(?:<!-- check: (?P<mark>[a-z ]+) -->\n)?```[a-z]*\n(?P<body>.*?)```", re.DOTALL)
-_MARKS = ("error", "skip", "with the loyalty plugin")
+# `unformatted`: a block that checks but is shown on purpose in another layout than `cartwire fmt`'s.
+_MARKS = ("error", "skip", "with the loyalty plugin", "unformatted")
 _RULES = re.compile(r'^\s*(?:rule "(?P<rule>[^"]*)"|mapping (?P<mapping>\w+):)', re.MULTILINE)
 
 
@@ -90,6 +92,18 @@ def test_each_rule_block_checks_against_the_shipped_connectors(line: int, body: 
         assert not problems, f"docs/language.md:{line}:\n" + "\n".join(d.render() for d in problems)
 
 
+@pytest.mark.parametrize(
+    ("line", "body"),
+    [
+        pytest.param(*block[:2], id=f"line-{block[0]}")
+        for block in BLOCKS
+        if block[2] not in ("skip", "error", "unformatted")
+    ],
+)
+def test_each_checked_rule_block_is_in_the_formatter_layout(line: int, body: str):
+    assert body == format_text(body, "language.md"), f"docs/language.md:{line}: not as `cartwire fmt` writes it"
+
+
 def _first_rule_section() -> tuple[str, list[str], str]:
     """The rule, the replay command's arguments and the output that "A first rule" shows."""
     section = DOC.read_text(encoding="utf-8").split("## A first rule\n", 1)[1].split("\n## ", 1)[0]
@@ -109,3 +123,13 @@ def test_the_first_rule_replays_as_the_doc_shows(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["replay", *arguments])
     assert result.exit_code == 0, result.output
     assert result.output == output
+
+
+def test_the_events_reference_names_every_shipped_event_type_and_its_subject(shipped: Catalog):
+    section = DOC.read_text(encoding="utf-8").split("## Reference: events", 1)[1].split("\n## ", 1)[0]
+    summary = " ".join(section.split("\n\n", 2)[1].split())
+    assert "produce no event" not in section
+    for event in shipped.events.values():
+        assert f"`{event.name}`" in summary
+        if event.subject != "order":
+            assert f"`{event.name}` (subject `{event.subject}`)" in summary

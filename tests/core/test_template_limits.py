@@ -126,3 +126,30 @@ def test_a_template_text_is_compiled_once():
     assert paths == same_paths == [("order", "invoice_number")]
     paths.append(("changed",))  # the caller's list is its own
     assert compile_template("Order {{ order.invoice_number }}")[1] == [("order", "invoice_number")]
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["{{ " + "(" * 2000 + "1" + ")" * 2000 + " }}", "{{ " + "-" * 5000 + "1 }}"],
+    ids=["parentheses", "negations"],
+)
+def test_a_template_nested_too_deeply_is_a_positioned_diagnostic(template: str, catalog: Catalog):
+    with pytest.raises(RuleError) as raised:
+        compile_rules([parse_rules(_rule(template), "t.rules")], catalog)
+    (diagnostic,) = raised.value.diagnostics
+    assert diagnostic.message == "this template nests too deeply"
+    assert (diagnostic.line, diagnostic.column) == (3, 33)
+    assert diagnostic.suggestion is not None
+    assert "nested" in diagnostic.suggestion
+
+
+@pytest.mark.parametrize("reference", [False, True], ids=["compiled", "interpreted"])
+def test_a_template_that_recurses_when_rendered_is_an_evaluation_error_naming_the_rule(
+    reference: bool, catalog: Catalog, make_event: Callable[..., Event]
+):
+    template = "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}"
+    engine = compile_rules([parse_rules(_rule(template), "t.rules")], catalog, reference=reference)
+    with pytest.raises(EvaluationError) as raised:
+        engine.evaluate(make_event())
+    assert raised.value.rule == "noisy"
+    assert f"template {template!r}: this template nests too deeply" in str(raised.value)

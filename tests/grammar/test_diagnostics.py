@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cartwire.grammar.ast import RuleFile, Span
-from cartwire.grammar.diagnostics import Diagnostic, did_you_mean, render_all
+from cartwire.grammar.diagnostics import WINDOW, Diagnostic, did_you_mean, render_all
 
 
 def test_render_quotes_the_line_and_underlines_the_span():
@@ -42,3 +42,31 @@ def test_did_you_mean_offers_only_the_closest_names():
     assert did_you_mean("captur", ["capture", "refund"], prefix="sezzle.") == "did you mean `sezzle.capture`?"
     assert did_you_mean("totl", ["total", "tot"]) == "did you mean `total` or `tot`?"
     assert did_you_mean("xyz", ["total", "status"]) is None
+
+
+def test_a_long_line_is_quoted_as_a_window_around_the_caret():
+    line = "x" * 3000 + " when order.totl > 1 " + "y" * 3000
+    file = RuleFile(filename="a.rules", rules=(), source=line + "\n")
+    column = line.index("totl") + 1
+    quoted, caret = Diagnostic.at(file, Span(1, column, 1, column + 4), "bad").render().splitlines()[1:]
+    shown, underline = quoted.removeprefix(" 1 | "), caret.removeprefix("   | ")
+    assert shown.startswith("…")
+    assert shown.endswith("…")
+    assert len(shown) == WINDOW + 2
+    assert shown[underline.index("^") : len(underline)] == "totl"
+
+
+def test_a_long_span_at_the_start_of_a_long_line_is_underlined_within_the_window():
+    line = "9" * 5000
+    file = RuleFile(filename="a.rules", rules=(), source=line + "\n")
+    quoted, caret = Diagnostic.at(file, Span(1, 1, 1, 5001), "bad").render().splitlines()[1:]
+    assert quoted == " 1 | " + "9" * WINDOW + "…"
+    assert caret == "   | " + "^" * WINDOW
+
+
+def test_a_caret_at_the_end_of_a_long_line_shows_the_end():
+    line = "\t" + "z" * 500
+    file = RuleFile(filename="a.rules", rules=(), source=line + "\n")
+    quoted, caret = Diagnostic.at(file, Span(1, 502, 1, 503), "bad").render().splitlines()[1:]
+    assert quoted == " 1 | …" + "z" * WINDOW
+    assert caret == "   | " + " " * (WINDOW + 1) + "^"

@@ -227,3 +227,18 @@ def test_a_character_that_cannot_be_seen_is_named_by_its_code_point(char: str, s
 def test_names_may_use_letters_of_any_script():
     [rule] = parse_rules('rule "r" on a.b when état = Expédiée then c end', "t.rules").rules
     assert "Expédiée" in repr(rule.condition)
+
+
+@pytest.mark.parametrize("number", ["1000001", "-1000001", "1" + "0" * 29, "1" + "0" * 5000, "-" + "9" * 5000])
+def test_a_priority_outside_its_range_is_a_positioned_diagnostic(number: str):
+    error = syntax_error(f'rule "r"\n  on a.b\n  priority {number}\n  then stop\nend\n')
+    diagnostic = error.diagnostic
+    assert (diagnostic.line, diagnostic.column) == (3, 12)
+    assert diagnostic.message == "priority must be between -1,000,000 and 1,000,000"
+    assert diagnostic.suggestion
+
+
+@pytest.mark.parametrize("number", ["1000000", "-1000000", "+0001000000"])
+def test_a_priority_at_the_ends_of_its_range_is_accepted(number: str):
+    rules = parse_rules(f'rule "r"\n  on a.b\n  priority {number}\n  then stop\nend\n', "t.rules")
+    assert abs(rules.rules[0].priority) == 1_000_000

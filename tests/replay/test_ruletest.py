@@ -172,3 +172,11 @@ body = { uuid = "e-1", created_at = "2026-12-01T09:00:41Z", event = "order.refun
     )
     result = cartwire_test(str(path))
     assert result.exit_code == 0, result.output
+
+
+def test_two_tests_of_one_name_are_refused_with_the_file_and_the_name(tmp_path):
+    one = '[[test]]\nname = "a new order"\nevents = [{ file = "3dcart/order-new.json" }]\nexpect = []\n'
+    path = rule_set(tmp_path, one + "\n" + one.replace("expect = []", 'hold = "x"'))
+    result = cartwire_test(str(path))
+    assert result.exit_code == 1
+    assert f"{path}: two tests are named 'a new order'" in result.output

@@ -23,7 +23,7 @@ from cartwire.core.mapping import CheckedMapping, FieldTree, build, missing_fiel
 from cartwire.core.money import AmountTooLarge, Money
 from cartwire.core.satisfiable import never_true
 from cartwire.core.schedules import Schedule, Tick, parse_schedule
-from cartwire.core.templates import compile_template, is_template
+from cartwire.core.templates import TemplateTooDeep, compile_template, is_template
 from cartwire.core.types import (
     ANY,
     BOOL,
@@ -748,6 +748,9 @@ class _Checker:
             return ir.Const(literal.value, STRING)
         try:
             template, paths = compile_template(literal.value)
+        except TemplateTooDeep as error:
+            fix = "write fewer nested parentheses or filters, or split the message into simpler parts"
+            raise self.problem(literal.span, str(error), fix) from None
         except ValueError as error:
             raise self.problem(literal.span, str(error), "templates write values as `{{ order.total }}`") from None
         for names in paths:

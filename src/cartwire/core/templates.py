@@ -39,6 +39,13 @@ MAX_BITS = 4_096  # the size of a whole number `*` or `**` may produce
 _range_left: ContextVar[int] = ContextVar("_range_left", default=RANGE_BUDGET)
 
 
+TOO_DEEP = "this template nests too deeply"
+
+
+class TemplateTooDeep(ValueError):
+    """A template whose nesting (parentheses, filters, operators) Jinja or Python cannot compile."""
+
+
 def is_template(text: str) -> bool:
     """Only strings with `{{`, `{%` or `{#` are templates; any other string is plain text."""
     return any(mark in text for mark in ("{{", "{%", "{#"))
@@ -150,6 +157,9 @@ class Template:
             return _bounded(self.compiled.generate(names))
         except TemplateError as error:
             raise ValueError(f"template {self.source!r}: {error.message}") from None
+        except RecursionError:
+            # A macro calling itself: Python's stack, not the sandbox, stops it.
+            raise ValueError(f"template {self.source!r}: {TOO_DEEP}") from None
         finally:
             _range_left.reset(budget)
 
@@ -191,6 +201,10 @@ def _compiled(source: str) -> tuple[Template, tuple[tuple[str, ...], ...]]:
         compiled = environment().from_string(tree) if hidden is None else None
     except TemplateError as error:
         raise ValueError(f"not a valid template: {error.message}") from None
+    except (RecursionError, SyntaxError, MemoryError):
+        # Jinja parses and compiles by recursion, and Python's own compiler limits nesting: a
+        # template of a few hundred nested parentheses or filters stops one of them.
+        raise TemplateTooDeep(TOO_DEEP) from None
     if hidden is not None:
         raise ValueError(f"a template cannot read `{hidden}`: names starting with `_` are Python's internals")
     return Template(source, compiled), paths

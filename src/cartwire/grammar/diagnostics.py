@@ -17,6 +17,10 @@ from typing import Literal
 
 from cartwire.grammar.ast import RuleFile, Span
 
+# The most characters of a source line a rendered diagnostic quotes: an ordinary long line stays
+# whole, a line of thousands (a generated rule, a pasted blob) is cut around the caret.
+WINDOW = 160
+
 
 @dataclass(frozen=True)
 class Diagnostic:
@@ -84,12 +88,25 @@ class Diagnostic:
             return head
         number = str(self.line)
         gutter = " " * len(number)
+        shown, before, width = self._window()
         # Keep tabs as tabs so the caret lines up under the same character in a terminal.
-        lead = "".join(c if c == "\t" else " " for c in self.source_line[: self.column - 1])
-        lines = [head, f" {number} | {self.source_line}", f" {gutter} | {lead}{'^' * self.width}"]
+        lead = "".join(c if c == "\t" else " " for c in before)
+        lines = [head, f" {number} | {shown}", f" {gutter} | {lead}{'^' * width}"]
         if self.suggestion:
             lines.append(f" {gutter} = {self.suggestion}")
         return "\n".join(lines)
+
+    def _window(self) -> tuple[str, str, int]:
+        """The quoted line, what stands before the caret, and the caret's width: a line longer than
+        `WINDOW` characters is cut to a window around the caret, each cut end shown as `…`."""
+        text, start = self.source_line, self.column - 1
+        if len(text) <= WINDOW:
+            return text, text[:start], self.width
+        first = max(0, min(start - WINDOW // 3, len(text) - WINDOW))
+        last = first + WINDOW
+        left = "…" if first > 0 else ""
+        right = "…" if last < len(text) else ""
+        return left + text[first:last] + right, left + text[first:start], max(1, min(self.width, last - start))
 
     def __str__(self) -> str:
         return self.render()

@@ -31,6 +31,9 @@ class RuleSyntaxError(Exception):
 
 BOM = "\ufeff"
 
+# A priority only orders rules; a bound keeps it an ordinary number everywhere it is stored or shown.
+PRIORITY_LIMIT = 1_000_000
+
 # The comments of the file being parsed by `parse_rules_with_comments`; None for a plain parse.
 _comments: ContextVar[list[ast.Comment] | None] = ContextVar("_comments", default=None)
 
@@ -193,7 +196,17 @@ class _ToAst(Transformer[Token, tuple[ast.Rule | ast.Mapping, ...]]):
         return children[0]
 
     def priority(self, meta: Meta, children: list[Token]) -> int:
-        return int(children[0])
+        token = children[0]
+        digits = str(token).lstrip("+-").lstrip("0")
+        # Count the digits before `int`: Python refuses to convert thousands of them.
+        value = int(token) if len(digits) <= len(str(PRIORITY_LIMIT)) else None
+        if value is None or abs(value) > PRIORITY_LIMIT:
+            raise self._error(
+                token,
+                f"priority must be between -{PRIORITY_LIMIT:,} and {PRIORITY_LIMIT:,}",
+                "write a smaller number: only the order of priorities matters, such as `10` above `0`",
+            )
+        return value
 
     def steps(self, meta: Meta, children: list[Any]) -> list[Any]:
         return children

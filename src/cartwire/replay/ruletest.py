@@ -95,7 +95,13 @@ def load(path: Path) -> list[RuleTest]:
     tests = raw.get("test")
     if not isinstance(tests, list) or not tests:
         raise RuleTestError(f"{path}: no [[test]] tables")
-    return [_test(path, rules, index, entry) for index, entry in enumerate(tests, start=1)]
+    loaded = [_test(path, rules, index, entry) for index, entry in enumerate(tests, start=1)]
+    seen: set[str] = set()
+    for test in loaded:
+        if test.name in seen:
+            raise RuleTestError(f"{path}: two tests are named {test.name!r}: give each test a name of its own")
+        seen.add(test.name)
+    return loaded
 
 
 def _test(path: Path, rules: tuple[Path, ...], index: int, entry: Any) -> RuleTest:
