@@ -12,6 +12,7 @@ from qbo_support import save_tokens, settings_for
 from cartwire.plugins.quickbooks import QuickBooks
 from cartwire.plugins.quickbooks.emulator import QuickBooksEmulator
 from cartwire.testing.server import AppSwitch, ServedApp
+from closing import closed_after
 
 NOW = datetime(2026, 12, 1, 17, 0, tzinfo=UTC)
 
@@ -44,13 +45,10 @@ ConnectorFactory = Callable[..., QuickBooks]
 @pytest.fixture
 def connect(server: ServedApp, emulator: QuickBooksEmulator, token_path: Path) -> Iterator[ConnectorFactory]:
     """`connect(deposit_account="35")`: a connector on the emulator's company, closed afterwards."""
-    made: list[QuickBooks] = []
 
     def make(**overrides: object) -> QuickBooks:
         connector = QuickBooks(settings_for(emulator, server, token_path, **overrides), clock=emulator.now)
-        made.append(connector)
         return connector
 
-    yield make
-    for connector in made:
-        connector.close()
+    with closed_after(make) as factory:
+        yield factory

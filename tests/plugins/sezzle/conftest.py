@@ -12,6 +12,7 @@ from sezzle_support import PRIVATE_KEY, PUBLIC_KEY, TLS
 from cartwire.plugins.sezzle import Sezzle, SezzleSettings
 from cartwire.plugins.sezzle.emulator import SezzleEmulator
 from cartwire.testing.server import AppSwitch, ServedApp
+from closing import closed_after
 
 
 @pytest.fixture
@@ -44,7 +45,6 @@ ConnectorFactory = Callable[..., Sezzle]
 @pytest.fixture
 def connect(server: ServedApp, emulator: SezzleEmulator) -> Iterator[ConnectorFactory]:
     """`connect(currency="JPY", timeout=0.2)`: a Sezzle connector on the emulator, closed afterwards."""
-    made: list[Sezzle] = []
 
     def make(*, clock: Callable | None = None, **overrides: object) -> Sezzle:
         settings = {"base_url": server.base_url, "public_key": PUBLIC_KEY, "private_key": SecretStr(PRIVATE_KEY)}
@@ -52,9 +52,7 @@ def connect(server: ServedApp, emulator: SezzleEmulator) -> Iterator[ConnectorFa
         connector = Sezzle(
             SezzleSettings(**{**settings, **overrides}), transport=transport, clock=clock or emulator.now
         )
-        made.append(connector)
         return connector
 
-    yield make
-    for connector in made:
-        connector.close()
+    with closed_after(make) as factory:
+        yield factory

@@ -12,6 +12,7 @@ from shipstation_support import HOOK_SECRET, KEY, SECRET
 from cartwire.plugins.shipstation import ShipStation, ShipStationSettings
 from cartwire.plugins.shipstation.emulator import ShipStationEmulator
 from cartwire.testing.server import AppSwitch, ServedApp
+from closing import closed_after
 
 
 @pytest.fixture
@@ -32,8 +33,6 @@ def server(emulator: ShipStationEmulator, loopback: tuple[AppSwitch, ServedApp])
 
 @pytest.fixture
 def make_connector(server: ServedApp) -> Iterator[Callable[..., ShipStation]]:
-    made: list[ShipStation] = []
-
     def make(**overrides: Any) -> ShipStation:
         settings: dict[str, Any] = {
             "base_url": server.base_url,
@@ -43,12 +42,10 @@ def make_connector(server: ServedApp) -> Iterator[Callable[..., ShipStation]]:
             "timeout": 5.0,
         }
         connector = ShipStation(ShipStationSettings(**(settings | overrides)))
-        made.append(connector)
         return connector
 
-    yield make
-    for connector in made:
-        connector.close()
+    with closed_after(make) as factory:
+        yield factory
 
 
 @pytest.fixture

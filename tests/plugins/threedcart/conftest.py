@@ -14,6 +14,7 @@ from cartwire.plugins.threedcart import ThreeDCart, ThreeDCartSettings
 from cartwire.plugins.threedcart.client import ThreeDCartClient
 from cartwire.plugins.threedcart.emulator import ThreeDCartEmulator
 from cartwire.testing.server import AppSwitch, ServedApp
+from closing import closed_after
 
 
 @pytest.fixture
@@ -36,7 +37,6 @@ def store_server(emulator: ThreeDCartEmulator, loopback: tuple[AppSwitch, Served
 @pytest.fixture
 def make_connector(store_server: ServedApp) -> Iterator[Callable[..., ThreeDCart]]:
     """Build connectors pointed at the served emulator; every one is closed after the test."""
-    made: list[ThreeDCart] = []
 
     def make(**overrides: Any) -> ThreeDCart:
         settings: dict[str, Any] = {
@@ -48,12 +48,10 @@ def make_connector(store_server: ServedApp) -> Iterator[Callable[..., ThreeDCart
             "timeout": 5.0,
         }
         connector = ThreeDCart(ThreeDCartSettings(**(settings | overrides)))
-        made.append(connector)
         return connector
 
-    yield make
-    for connector in made:
-        connector.close()
+    with closed_after(make) as factory:
+        yield factory
 
 
 @pytest.fixture
