@@ -36,6 +36,7 @@ from pathlib import Path
 
 import httpx
 from harness import table
+from sender import send_all
 
 from cartwire.demo import sample_order
 from cartwire.plugins.threedcart import jsonwire
@@ -109,26 +110,6 @@ def bodies(events: int, items: int) -> list[bytes]:
         }
         result.append(jsonwire.dumps([order]))
     return result
-
-
-async def send_all(url: str, payloads: list[bytes], concurrency: int) -> list[float]:
-    """POST every payload, `concurrency` at a time; the answer time of each, in seconds."""
-    latencies: list[float] = []
-    queue = list(reversed(payloads))
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-
-    async def worker(client: httpx.AsyncClient) -> None:
-        while queue:
-            body = queue.pop()
-            started = time.perf_counter()
-            answer = await client.post(url, content=body, headers={"Content-Type": "application/json"})
-            latencies.append(time.perf_counter() - started)
-            if answer.status_code != 200 or json.loads(answer.content)["accepted"] != 1:
-                raise RuntimeError(f"the intake answered {answer.status_code}: {answer.text[:200]}")
-
-    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-    return latencies
 
 
 def free_port() -> int:
