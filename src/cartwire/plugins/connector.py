@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from cartwire.core.events import Event, EventType
 from cartwire.core.ratelimit import LimitedTransport, LimiterRegistry, credentials_digest
 from cartwire.plugins.policy import RateLimit, Write
+from cartwire.plugins.transport import PooledTransport
 
 
 class ConnectorSettings(BaseModel):
@@ -268,10 +269,10 @@ class Connector:
         """An httpx client for `base_url` whose every request keeps within the rate limit (waiting when
         needed); tests inject a transport through the constructor."""
         kwargs.setdefault("verify", shared_ssl_context())
-        transport = self._transport
+        transport = self._transport or PooledTransport(_ssl_context(kwargs["verify"]))
         if self.limit is not None:
             limiter = self.limiters.get(self.name, limit_key or self.credentials_key(), self.limit)
-            transport = LimitedTransport(limiter, transport or httpx.HTTPTransport(verify=kwargs["verify"]))
+            transport = LimitedTransport(limiter, transport)
         return httpx.Client(base_url=base_url, transport=transport, **kwargs)
 
     def action(self, name: str) -> ActionSpec:
@@ -282,6 +283,15 @@ class Connector:
 
 
 RegisterConnector = Callable[[type[Connector]], None]
+
+
+def _ssl_context(verify: ssl.SSLContext | bool | str) -> ssl.SSLContext:
+    """The context for `verify` as httpx takes it: a context, True (the shared default), False, or a CA bundle."""
+    if isinstance(verify, ssl.SSLContext):
+        return verify
+    if verify is True:
+        return shared_ssl_context()
+    return httpx.create_ssl_context(verify=verify)
 
 
 @cache

@@ -50,7 +50,7 @@ def start_app(app: Any, *, host: str = "127.0.0.1", port: int = 0) -> ServedApp:
     # ~40 ms for a delayed ACK (Nagle), on every request after the first of a connection.
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    config = uvicorn.Config(app, http="httptools", log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -1,0 +1,225 @@
+"""The connectors' transport (`cartwire.plugins.transport`) against a raw socket server on loopback:
+what goes on the wire, keep-alive, and each failure as the httpx exception connectors catch."""
+
+from __future__ import annotations
+
+import gzip
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+
+from cartwire.plugins.transport import PooledTransport
+
+Handler = Callable[[socket.socket, bytes], bool]  # (connection, request) -> keep the connection open
+
+
+class RawServer:
+    """Accepts connections and hands each request (head and Content-Length body) to `handler`."""
+
+    def __init__(self, handler: Handler):
+        self.handler = handler
+        self.requests: list[bytes] = []
+        self.connections = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            reader = conn.makefile("rb")
+            while True:
+                head = b""
+                while not head.endswith(b"\r\n\r\n"):
+                    line = reader.readline()
+                    if not line:
+                        return
+                    head += line
+                length = next(
+                    (
+                        int(line.split(b":")[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length")
+                    ),
+                    0,
+                )
+                request = head + reader.read(length)
+                self.requests.append(request)
+                if not self.handler(conn, request):
+                    return
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+def answer(status: str = "200 OK", body: bytes = b'{"ok":true}', *headers: str) -> bytes:
+    lines = [f"HTTP/1.1 {status}", f"Content-Length: {len(body)}", "Content-Type: application/json", *headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def replying(data: bytes, *, keep: bool = True) -> Handler:
+    def handler(conn: socket.socket, request: bytes) -> bool:
+        conn.sendall(data)
+        return keep
+
+    return handler
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Handler], RawServer]]:
+    servers: list[RawServer] = []
+
+    def start(handler: Handler) -> RawServer:
+        servers.append(RawServer(handler))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def client(server: RawServer, timeout: float = 5.0) -> httpx.Client:
+    return httpx.Client(base_url=server.url, transport=PooledTransport(), timeout=timeout)
+
+
+def test_a_request_goes_out_as_httpx_builds_it(serve: Callable[[Handler], RawServer]) -> None:
+    server = serve(replying(answer(body=b'{"uuid":"t-1"}')))
+    with client(server) as http:
+        response = http.post("/v2/order/x/capture?dry=1", json={"a": 1}, headers={"Sezzle-Request-Id": "key-1"})
+    assert response.status_code == 200
+    assert response.json() == {"uuid": "t-1"}
+    assert response.http_version == "HTTP/1.1"
+    assert response.reason_phrase == "OK"
+    [sent] = server.requests
+    head, body = sent.split(b"\r\n\r\n", 1)
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "POST /v2/order/x/capture?dry=1 HTTP/1.1"
+    assert f"Host: 127.0.0.1:{server.port}" in lines
+    assert "Sezzle-Request-Id: key-1" in lines
+    assert "Content-Length: 7" in lines
+    assert body == b'{"a":1}'
+
+
+def test_connections_are_kept_alive_and_reused(serve: Callable[[Handler], RawServer]) -> None:
+    server = serve(replying(answer()))
+    with client(server) as http:
+        for _ in range(5):
+            assert http.get("/").status_code == 200
+    assert server.connections == 1
+    assert len(server.requests) == 5
+
+
+def test_a_connection_the_server_closed_is_not_reused(serve: Callable[[Handler], RawServer]) -> None:
+    server = serve(replying(answer(), keep=False))  # answers, then closes without saying so
+    with client(server) as http:
+        for _ in range(3):
+            assert http.get("/").status_code == 200
+            time.sleep(0.05)  # for the server's close to arrive before the next request
+    assert server.connections == 3
+
+
+def test_connection_close_is_honoured(serve: Callable[[Handler], RawServer]) -> None:
+    server = serve(replying(answer("200 OK", b"{}", "Connection: close"), keep=False))
+    with client(server) as http:
+        assert http.get("/").status_code == 200
+        assert http.get("/").status_code == 200
+    assert server.connections == 2
+
+
+def test_an_error_status_and_its_headers_reach_the_caller(serve: Callable[[Handler], RawServer]) -> None:
+    server = serve(replying(answer("429 Too Many Requests", b'{"error":"slow down"}', "Retry-After: 7")))
+    with client(server) as http:
+        response = http.get("/")
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "7"
+    assert response.json() == {"error": "slow down"}
+
+
+def test_chunked_and_gzipped_bodies_are_decoded(serve: Callable[[Handler], RawServer]) -> None:
+    packed = gzip.compress(b'{"chunked":true}')
+    chunked = f"{len(packed):x}\r\n".encode() + packed + b"\r\n0\r\n\r\n"
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n\r\n"
+    server = serve(replying(head + chunked))
+    with client(server) as http:
+        assert http.get("/").json() == {"chunked": True}
+
+
+def test_a_refused_connection_is_a_connect_error() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound, not listening: refused
+        with httpx.Client(transport=PooledTransport()) as http, pytest.raises(httpx.ConnectError):
+            http.get(f"http://127.0.0.1:{port}/")
+
+
+def test_no_answer_in_time_is_a_read_timeout(serve: Callable[[Handler], RawServer]) -> None:
+    release = threading.Event()
+
+    def silent(conn: socket.socket, request: bytes) -> bool:
+        release.wait(5)
+        return False
+
+    server = serve(silent)
+    with client(server, timeout=0.2) as http, pytest.raises(httpx.ReadTimeout):
+        http.get("/")
+    release.set()
+
+
+def test_a_connection_dropped_before_the_answer_is_a_protocol_error(serve: Callable[[Handler], RawServer]) -> None:
+    server = serve(lambda conn, request: False)  # reads the request, closes without a word
+    with client(server) as http, pytest.raises(httpx.RemoteProtocolError, match="disconnected"):
+        http.post("/capture", json={})
+
+
+def test_an_answer_cut_short_is_a_protocol_error(serve: Callable[[Handler], RawServer]) -> None:
+    server = serve(replying(answer(body=b'{"uuid":"abc"}')[:-5], keep=False))
+    with client(server) as http, pytest.raises(httpx.RemoteProtocolError, match="IncompleteRead"):
+        http.get("/")
+
+
+def test_garbage_instead_of_http_is_a_protocol_error(serve: Callable[[Handler], RawServer]) -> None:
+    server = serve(replying(b"SSH-2.0-OpenSSH\r\n\r\n", keep=False))
+    with client(server) as http, pytest.raises(httpx.RemoteProtocolError):
+        http.get("/")
+
+
+def test_a_reset_connection_is_a_transport_error(serve: Callable[[Handler], RawServer]) -> None:
+    def reset(conn: socket.socket, request: bytes) -> bool:
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # RST on close
+        return False
+
+    server = serve(reset)
+    with client(server) as http, pytest.raises(httpx.TransportError):
+        http.get("/")
+
+
+def test_only_http_and_https_are_spoken() -> None:
+    with httpx.Client(transport=PooledTransport()) as http, pytest.raises(httpx.UnsupportedProtocol):
+        http.get("ftp://127.0.0.1/")
+
+
+def test_closing_the_transport_closes_kept_connections(serve: Callable[[Handler], RawServer]) -> None:
+    server = serve(replying(answer()))
+    transport = PooledTransport()
+    with httpx.Client(base_url=server.url, transport=transport) as http:
+        http.get("/")
+    http = httpx.Client(base_url=server.url, transport=transport)
+    http.get("/")
+    assert server.connections == 2  # the first client's close dropped the kept connection
+    http.close()
