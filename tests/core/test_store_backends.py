@@ -171,3 +171,36 @@ def test_two_actions_writing_one_record_are_never_due_together(database):
     assert [a.row for a in store.due_actions(due)] == [second, free]
     assert store.action(second).target == "3dcart:order:AB-1"
     store.close()
+
+
+def test_a_step_rolled_back_inside_a_batch_leaves_the_chain_unbroken(database):
+    """The chain's head is remembered within a transaction; a step that fails takes its entries
+    with it, and the next step links to the entry before them."""
+    store = open_store(database)
+
+    def failing_step() -> None:
+        with store.batch():
+            store.add_events([event(2)], b"body")
+            raise RuntimeError("this step fails")
+
+    with store.batch():
+        store.add_events([event(1)], b"body")
+        with pytest.raises(RuntimeError):
+            failing_step()
+        store.add_events([event(3)], b"body")
+    assert [stored.dedupe_key for stored in store.events()] == ["shop:1", "shop:3"]
+    chain = list(store.audit_chain())
+    assert [entry.seq for entry in chain] == [1, 2]
+    assert verify(chain).broken is None
+    store.close()
+
+
+def test_two_connections_taking_turns_extend_one_chain(database):
+    """Each transaction reads the head anew: another connection may have extended the chain between two."""
+    first, second = open_store(database), open_store(database)
+    for number in range(6):
+        (first if number % 2 else second).add_events([event(number)], b"body")
+    assert len(list(first.audit_chain())) == 6
+    assert verify(first.audit_chain()).broken is None
+    first.close()
+    second.close()

@@ -58,6 +58,12 @@ SELECT CASE
 FROM events e GROUP BY outcome
 """
 _AUDIT_PAGE = 1000
+# An event as the worker reads it: every column but the raw body of its delivery, which may be a
+# hundred times the size of the rest and is read only to replay or record it.
+_EVENT = (
+    "id, event_id, source, type, entity, dedupe_key, occurred_at, subject, state, fired, error, received_at,"
+    " evaluated_at, discarded_by, discarded_at"
+)
 _T = TypeVar("_T")
 
 
@@ -115,6 +121,9 @@ class SqlStore:
         self._queue: list[_Ticket] = []
         self._queue_lock = threading.Lock()
         self._db = db
+        # The audit chain's (seq, hash) as this transaction has extended it: read once per
+        # transaction, which holds the chain's lock until it ends, instead of once per entry.
+        self._head: tuple[int, str] | None = None
 
     def close(self) -> None:
         with self._lock:
@@ -130,6 +139,7 @@ class SqlStore:
                 try:
                     yield self._db
                 except BaseException:
+                    self._head = None  # the entries of this step are gone: read the head again
                     self._db.execute("ROLLBACK TO step")
                     self._db.execute("RELEASE step")
                     raise
@@ -145,6 +155,8 @@ class SqlStore:
                 self._depth = 0
                 self._db.execute("ROLLBACK")
                 raise
+            finally:
+                self._head = None  # another connection may extend the chain once this one lets go
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -188,14 +200,18 @@ class SqlStore:
 
     def _audit(self, db: Database, kind: str, entity: str, detail: Mapping[str, Any]) -> None:
         """Append one entry to the chain; call inside the transaction that makes the change."""
-        self._lock_audit_head(db)
-        head = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-        seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
-        entry = new_entry(seq, self._now(), kind, entity, detail, prev)
+        head = self._head if self._depth else None
+        if head is None:
+            self._lock_audit_head(db)
+            found = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+            head = (found[0], found[1]) if found else (0, GENESIS)
+        entry = new_entry(head[0] + 1, self._now(), kind, entity, detail, head[1])
         db.execute(
             "INSERT INTO audit (seq, at, kind, entity, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (entry.seq, entry.at, entry.kind, entry.entity, entry.detail, entry.prev_hash, entry.hash),
         )
+        if self._depth:
+            self._head = (entry.seq, entry.hash)
 
     # --- intake ---------------------------------------------------------------------------
     def add_events(self, events: Sequence[NewEvent], body: bytes) -> tuple[list[int], int]:
@@ -272,7 +288,7 @@ class SqlStore:
         where, params = ("AND state = ?", (entity, state)) if state is not None else ("", (entity,))
         with self._lock:
             found = self._db.execute(
-                f"SELECT * FROM events WHERE entity = ? {where} ORDER BY occurred_at DESC, id DESC LIMIT 1",  # noqa: S608
+                f"SELECT {_EVENT} FROM events WHERE entity = ? {where} ORDER BY occurred_at DESC, id DESC LIMIT 1",  # noqa: S608
                 params,
             ).fetchone()
         return None if found is None else _event(found)
@@ -280,7 +296,7 @@ class SqlStore:
     def events_of_type(self, event_type: str, occurred_after: datetime) -> list[StoredEvent]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT * FROM events WHERE type = ? AND occurred_at > ? ORDER BY occurred_at, id",
+                f"SELECT {_EVENT} FROM events WHERE type = ? AND occurred_at > ? ORDER BY occurred_at, id",  # noqa: S608
                 (event_type, _ts(occurred_after)),
             ).fetchall()
         return [_event(row) for row in rows]
@@ -294,7 +310,8 @@ class SqlStore:
             events = [
                 row
                 for row in self._db.execute(
-                    "SELECT * FROM events WHERE entity = ? ORDER BY evaluated_at, occurred_at, id", (entity,)
+                    f"SELECT {_EVENT} FROM events WHERE entity = ? ORDER BY evaluated_at, occurred_at, id",  # noqa: S608
+                    (entity,),
                 ).fetchall()
                 if row["state"] == "evaluated"
             ]
@@ -310,7 +327,8 @@ class SqlStore:
     def pending_events(self, limit: int = 100) -> list[StoredEvent]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT * FROM events WHERE state = 'pending' ORDER BY id LIMIT ?", (limit,)
+                f"SELECT {_EVENT} FROM events WHERE state = 'pending' ORDER BY id LIMIT ?",  # noqa: S608
+                (limit,),
             ).fetchall()
         return [_event(row) for row in rows]
 
@@ -534,7 +552,7 @@ class SqlStore:
     # --- dead letters ---------------------------------------------------------------------
     def event(self, row: int) -> StoredEvent | None:
         with self._lock:
-            found = self._db.execute("SELECT * FROM events WHERE id = ?", (row,)).fetchone()
+            found = self._db.execute(f"SELECT {_EVENT} FROM events WHERE id = ?", (row,)).fetchone()  # noqa: S608
         return _event(found) if found else None
 
     def action(self, row: int) -> StoredAction | None:
