@@ -223,3 +223,102 @@ def test_closing_the_transport_closes_kept_connections(serve: Callable[[Handler]
     http.get("/")
     assert server.connections == 2  # the first client's close dropped the kept connection
     http.close()
+
+
+def test_interim_answers_are_skipped_and_each_request_gets_its_own_answer(
+    serve: Callable[[Handler], RawServer],
+) -> None:
+    def early_hints(conn: socket.socket, request: bytes) -> bool:
+        path = request.split(b" ", 2)[1]
+        conn.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n")
+        conn.sendall(b"HTTP/1.1 102 Processing\r\n\r\n")
+        time.sleep(0.05)
+        conn.sendall(answer(body=b'{"for":"' + path + b'"}'))
+        return True
+
+    server = serve(early_hints)
+    with client(server) as http:
+        assert http.post("/v2/order/a/capture").json() == {"for": "/v2/order/a/capture"}
+        assert http.post("/v2/order/b/refund").json() == {"for": "/v2/order/b/refund"}
+    assert server.connections == 1
+
+
+def test_a_response_header_that_is_not_ascii_is_kept(serve: Callable[[Handler], RawServer]) -> None:
+    server = serve(replying(answer("200 OK", b"{}", 'Content-Disposition: filename="reçu.pdf"')))
+    with client(server) as http:
+        response = http.get("/")
+    assert response.headers.raw[-1] == (b"Content-Disposition", 'filename="reçu.pdf"'.encode())  # the bytes sent
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-2\r\nxx\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"f" * 24 + b"\r\nxx\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: " + str(10**30).encode() + b"\r\n\r\nxx",
+        b"HTTP/1.1 200 OK\r\nContent-Length: " + str(10**14).encode() + b"\r\n\r\nxx",
+    ],
+    ids=["negative chunk", "huge chunk", "huge length", "length beyond memory"],
+)
+def test_a_body_framed_out_of_bounds_is_a_protocol_error(serve: Callable[[Handler], RawServer], reply: bytes) -> None:
+    server = serve(replying(reply, keep=False))
+    with client(server) as http, pytest.raises(httpx.RemoteProtocolError):
+        http.get("/")
+
+
+def test_a_streamed_body_is_sent_whole_with_its_length(serve: Callable[[Handler], RawServer]) -> None:
+    server = serve(replying(answer()))
+    with client(server) as http:
+        assert http.post("/", content=(part for part in (b"ab", b"cd"))).status_code == 200
+    [sent] = server.requests
+    head, body = sent.split(b"\r\n\r\n", 1)
+    assert b"Transfer-Encoding" not in head
+    assert b"Content-Length: 4" in head.split(b"\r\n")
+    assert body == b"abcd"
+
+
+def test_a_header_value_with_a_line_break_is_refused_before_sending(serve: Callable[[Handler], RawServer]) -> None:
+    server = serve(replying(answer()))
+    with client(server) as http, pytest.raises(httpx.LocalProtocolError):
+        http.get("/", headers={"Authorization": "Bearer abc\n"})
+    assert server.requests == []
+
+
+def test_an_http_1_0_answer_says_so(serve: Callable[[Handler], RawServer]) -> None:
+    server = serve(replying(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n{}", keep=False))
+    with client(server) as http:
+        assert http.get("/").http_version == "HTTP/1.0"
+
+
+def test_a_connection_finishing_after_close_is_not_kept(serve: Callable[[Handler], RawServer]) -> None:
+    release = threading.Event()
+
+    def slow(conn: socket.socket, request: bytes) -> bool:
+        release.wait(5)
+        conn.sendall(answer())
+        return True
+
+    server = serve(slow)
+    transport = PooledTransport()
+    http = httpx.Client(base_url=server.url, transport=transport)
+    results: list[int] = []
+    thread = threading.Thread(target=lambda: results.append(http.get("/").status_code))
+    thread.start()
+    while not server.requests:
+        time.sleep(0.01)
+    transport.close()
+    release.set()
+    thread.join(5)
+    assert results == [200]
+    assert transport._idle == {}  # nothing left open behind a closed transport
+
+
+def test_connectors_keep_httpx_transport_when_the_environment_names_a_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cartwire.plugins.sezzle import Sezzle
+
+    def transport_of(client: httpx.Client) -> httpx.BaseTransport:
+        return client._transport
+
+    assert isinstance(transport_of(Sezzle().http_client("http://127.0.0.1:9")), PooledTransport)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    assert not isinstance(transport_of(Sezzle().http_client("http://127.0.0.1:9")), PooledTransport)

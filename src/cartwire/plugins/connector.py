@@ -10,6 +10,7 @@ webhooks missed (`poll`) and how it reads an entity's current state before rules
 from __future__ import annotations
 
 import ssl
+import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -269,10 +270,12 @@ class Connector:
         """An httpx client for `base_url` whose every request keeps within the rate limit (waiting when
         needed); tests inject a transport through the constructor."""
         kwargs.setdefault("verify", shared_ssl_context())
-        transport = self._transport or PooledTransport(_ssl_context(kwargs["verify"]))
+        transport = self._transport
+        if transport is None and not _proxied():
+            transport = PooledTransport(_ssl_context(kwargs["verify"]))
         if self.limit is not None:
             limiter = self.limiters.get(self.name, limit_key or self.credentials_key(), self.limit)
-            transport = LimitedTransport(limiter, transport)
+            transport = LimitedTransport(limiter, transport or httpx.HTTPTransport(verify=kwargs["verify"]))
         return httpx.Client(base_url=base_url, transport=transport, **kwargs)
 
     def action(self, name: str) -> ActionSpec:
@@ -283,6 +286,12 @@ class Connector:
 
 
 RegisterConnector = Callable[[type[Connector]], None]
+
+
+def _proxied() -> bool:
+    """Whether the environment names an HTTP proxy (`HTTPS_PROXY` and the like): then httpx's own
+    transport is kept, which honours it and `NO_PROXY`; `PooledTransport` speaks to origins directly."""
+    return any(scheme in urllib.request.getproxies() for scheme in ("http", "https", "all"))
 
 
 def _ssl_context(verify: ssl.SSLContext | bool | str) -> ssl.SSLContext:
