@@ -32,20 +32,31 @@ def _is_secret_name(key: str) -> bool:
     return _SECRET_KEY.search(re.sub(r"[^a-z0-9]", "", key.lower())) is not None
 
 
+# JSON's own types, told apart by `type` first: every audit entry is walked, and an `isinstance` test
+# against `Mapping` (an abstract class) costs several times a type lookup.
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+_SEQUENCES = frozenset({list, tuple})
+
+
 def redact(value: Any, marker: str = REDACTED, key: object = None) -> Any:
     """`value` (decoded JSON, or any nesting of mappings and lists) with every non-empty string and
     every number under a secret key replaced by `marker`, at any depth; `key` is the key `value` is under."""
-    if isinstance(value, Mapping):
+    kind = type(value)
+    if kind in _LEAVES:
+        return marker if key is not None and hides(key, value) else value
+    if kind is dict or (kind not in _SEQUENCES and isinstance(value, Mapping)):
         return {name: redact(item, marker, name) for name, item in value.items()}
-    if isinstance(value, list | tuple):
+    if kind in _SEQUENCES or isinstance(value, list | tuple):
         return [redact(item, marker, key) for item in value]
     return marker if hides(key, value) else value
 
 
 def hides(key: object, value: object) -> bool:
     """Whether `redact` replaces `value` found under `key`: a non-empty string or a number under a secret key."""
+    if key is None:
+        return False
     number = isinstance(value, int | float) and not isinstance(value, bool)
-    return key is not None and (number or (isinstance(value, str) and value != "")) and is_secret_key(key)
+    return (number or (isinstance(value, str) and value != "")) and is_secret_key(key)
 
 
 def redact_body(body: bytes) -> bytes:
