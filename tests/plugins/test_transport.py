@@ -313,12 +313,32 @@ def test_a_connection_finishing_after_close_is_not_kept(serve: Callable[[Handler
     assert transport._idle == {}  # nothing left open behind a closed transport
 
 
-def test_connectors_keep_httpx_transport_when_the_environment_names_a_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("connector", ["sezzle", "3dcart"])  # without and with a rate limit
+def test_connectors_go_through_the_proxy_the_environment_names(
+    serve: Callable[[Handler], RawServer], monkeypatch: pytest.MonkeyPatch, connector: str
+) -> None:
+    from cartwire.plugins.connector import Connector
     from cartwire.plugins.sezzle import Sezzle
+    from cartwire.plugins.threedcart import ThreeDCart
 
-    def transport_of(client: httpx.Client) -> httpx.BaseTransport:
-        return client._transport
+    origin, proxy = (
+        serve(replying(answer(body=b'{"from":"origin"}'))),
+        serve(replying(answer(body=b'{"from":"proxy"}'))),
+    )
+    kind = {"sezzle": Sezzle, "3dcart": ThreeDCart}[connector]
+    assert (kind.rate_limit is not None) == (connector == "3dcart")
 
-    assert isinstance(transport_of(Sezzle().http_client("http://127.0.0.1:9")), PooledTransport)
-    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
-    assert not isinstance(transport_of(Sezzle().http_client("http://127.0.0.1:9")), PooledTransport)
+    def make() -> Connector:
+        return kind(kind.Settings())
+
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with make().http_client(origin.url) as http:
+        assert http.get("/x").json() == {"from": "origin"}
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    with make().http_client(origin.url) as http:
+        assert http.get("/x").json() == {"from": "proxy"}
+    assert proxy.requests[0].startswith(f"GET {origin.url}/x HTTP/1.1".encode())
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    with make().http_client(origin.url) as http:
+        assert http.get("/x").json() == {"from": "origin"}

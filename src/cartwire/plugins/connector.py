@@ -268,14 +268,19 @@ class Connector:
     # --- helpers for subclasses -----------------------------------------------------------
     def http_client(self, base_url: str, *, limit_key: str | None = None, **kwargs: Any) -> httpx.Client:
         """An httpx client for `base_url` whose every request keeps within the rate limit (waiting when
-        needed); tests inject a transport through the constructor."""
+        needed); tests inject a transport through the constructor.
+
+        Requests go through `PooledTransport`, or through httpx's own transport where the environment
+        names a proxy for them (`HTTPS_PROXY`, `NO_PROXY`...): for `base_url` when the connector has a
+        rate limit, else per request, as httpx decides when given no transport."""
         kwargs.setdefault("verify", shared_ssl_context())
         transport = self._transport
-        if transport is None and not _proxied():
-            transport = PooledTransport(_ssl_context(kwargs["verify"]))
+        if transport is None and (self.limit is not None or not _proxied()):
+            transport = _transport_for(base_url, kwargs["verify"])
         if self.limit is not None:
+            assert transport is not None
             limiter = self.limiters.get(self.name, limit_key or self.credentials_key(), self.limit)
-            transport = LimitedTransport(limiter, transport or httpx.HTTPTransport(verify=kwargs["verify"]))
+            transport = LimitedTransport(limiter, transport)
         return httpx.Client(base_url=base_url, transport=transport, **kwargs)
 
     def action(self, name: str) -> ActionSpec:
@@ -289,9 +294,19 @@ RegisterConnector = Callable[[type[Connector]], None]
 
 
 def _proxied() -> bool:
-    """Whether the environment names an HTTP proxy (`HTTPS_PROXY` and the like): then httpx's own
-    transport is kept, which honours it and `NO_PROXY`; `PooledTransport` speaks to origins directly."""
+    """Whether the environment names an HTTP proxy (`HTTPS_PROXY` and the like); `PooledTransport`
+    speaks to origins directly."""
     return any(scheme in urllib.request.getproxies() for scheme in ("http", "https", "all"))
+
+
+def _transport_for(base_url: str, verify: ssl.SSLContext | bool | str) -> httpx.BaseTransport:
+    """`PooledTransport`, or httpx's transport through the proxy the environment names for `base_url`."""
+    proxies = urllib.request.getproxies()
+    url = httpx.URL(base_url)
+    proxy = proxies.get(url.scheme) or proxies.get("all")
+    if proxy is None or (url.host and urllib.request.proxy_bypass(url.host)):
+        return PooledTransport(_ssl_context(verify))
+    return httpx.HTTPTransport(verify=verify, proxy=proxy)
 
 
 def _ssl_context(verify: ssl.SSLContext | bool | str) -> ssl.SSLContext:

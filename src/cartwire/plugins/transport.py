@@ -1,11 +1,12 @@
 """The connectors' HTTP/1.1 transport: httpx's client API over the standard library's `http.client`.
 
 Every remote action goes through an `httpx.Client`, and the remote call was the largest single cost
-of an event in `cartwire run`. One POST through the client cost 0.40–0.42 ms of CPU with httpx's
-default transport (httpcore driving the pure-Python h11 state machine) and 0.29–0.33 ms with this
-one (docs/performance.md); the rest is httpx's client layer. The client keeps its API, its timeouts, its decoding of `Content-Encoding` and its
-exceptions: this transport raises httpx's own (`ConnectTimeout`, `ReadTimeout`, `ConnectError`,
-`RemoteProtocolError`, ...), so connectors and their tests see no difference.
+of an event in `cartwire run`. One POST through the client cost 0.40 to 0.42 ms of CPU with httpx's
+default transport (httpcore driving the pure-Python h11 state machine) and 0.29 to 0.33 ms with
+this one (docs/performance.md); the rest is httpx's client layer. The client keeps its API, its
+timeouts, its decoding of `Content-Encoding` and its exceptions: this transport raises httpx's
+own (`ConnectTimeout`, `ReadTimeout`, `ConnectError`, `RemoteProtocolError`, ...), so connectors
+and their tests see no difference.
 
 Connections are kept alive per origin. A kept connection that the server has since closed, or
 that holds bytes nobody asked for, is dropped before reuse (as httpcore does); a request is never
@@ -13,8 +14,8 @@ sent twice by the transport itself, since it may have moved money. Interim answe
 skipped, as httpx skips them: `http.client` alone skips only 100, and would hand a 103 over as
 the answer and the real answer to the next request on the connection.
 
-What it leaves out of httpx's transport: HTTP/2, proxies (`Connector.http_client` keeps httpx's
-own transport when the environment names a proxy), and a cap on connections open at once (the
+What it leaves out of httpx's transport: HTTP/2, proxies (`Connector.http_client` uses httpx's
+own transport where the environment names a proxy), and a cap on connections open at once (the
 runtime's `[server] concurrency` bounds the calls made side by side).
 """
 
