@@ -42,8 +42,8 @@ def redact(value: Any, marker: str = REDACTED, key: object = None) -> Any:
     """`value` (decoded JSON, or any nesting of mappings and lists) with every non-empty string and
     every number under a secret key replaced by `marker`, at any depth; `key` is the key `value` is under."""
     kind = type(value)
-    if kind in _LEAVES:
-        return marker if key is not None and hides(key, value) else value
+    if kind in _LEAVES:  # most keys name no secret: that (cached) test first
+        return marker if key is not None and is_secret_key(key) and hides(key, value) else value
     if kind is dict or (kind not in _SEQUENCES and isinstance(value, Mapping)):
         return {name: redact(item, marker, name) for name, item in value.items()}
     if kind in _SEQUENCES or isinstance(value, list | tuple):
