@@ -167,3 +167,12 @@ def test_conversion_uses_the_configured_rate_both_ways_and_nothing_else(amount, 
 def test_a_bad_rate_table_names_the_entry(raw, problem):
     with pytest.raises(ValueError, match=problem):
         RateTable.parse(raw)
+
+
+@pytest.mark.parametrize("code", ["USD\n", "usd", "US", "USDX", " USD"])
+def test_a_currency_code_is_exactly_three_capital_letters(code):
+    with pytest.raises(ValueError, match="not an ISO 4217 currency code"):
+        Money(Decimal(1), code)
+    Money(Decimal(1), "USD")  # remembering the codes seen lets no malformed one through
+    with pytest.raises(ValueError, match="not an ISO 4217 currency code"):
+        Money(Decimal(1), code)

@@ -44,7 +44,7 @@ _EXPONENTS = {
     "XOF": 0,
     "XPF": 0,
 }
-_CODE = re.compile(r"^[A-Z]{3}$")
+_CODE = re.compile(r"[A-Z]{3}")
 # The largest magnitude an amount may have: far beyond any order, and small enough that the amount
 # in minor units (up to 4 digits) fits the 28 significant digits of Decimal's default context, so
 # `to_minor` and sums of a few amounts never raise `decimal.InvalidOperation`.
@@ -65,9 +65,16 @@ def exponent(currency: str) -> int:
 
 
 def check_currency(currency: str) -> str:
-    if not isinstance(currency, str) or not _CODE.match(currency):
+    if type(currency) is str and currency in _CHECKED:  # every amount is checked: the few codes in use are known
+        return currency
+    if not isinstance(currency, str) or not _CODE.fullmatch(currency):
         raise ValueError(f"not an ISO 4217 currency code: {currency!r}")
+    if type(currency) is str:  # at most 26**3 codes, so the set stays small
+        _CHECKED.add(currency)
     return currency
+
+
+_CHECKED: set[str] = set()
 
 
 def _factor(value: Decimal | int) -> Decimal:
@@ -78,6 +85,8 @@ def _factor(value: Decimal | int) -> Decimal:
 
 
 def _decimal(value: Decimal | int | str) -> Decimal:
+    if type(value) is Decimal:  # the usual case, from the wire's parser or arithmetic
+        return check_amount(value)
     if isinstance(value, float):
         raise TypeError("money amounts are never floats; pass a Decimal or a string")
     try:
