@@ -64,17 +64,17 @@ def exponent(currency: str) -> int:
     return _EXPONENTS.get(check_currency(currency), 2)
 
 
+_CHECKED: set[str] = set()  # the codes `check_currency` has accepted: at most 26**3
+
+
 def check_currency(currency: str) -> str:
     if type(currency) is str and currency in _CHECKED:  # every amount is checked: the few codes in use are known
         return currency
     if not isinstance(currency, str) or not _CODE.fullmatch(currency):
         raise ValueError(f"not an ISO 4217 currency code: {currency!r}")
-    if type(currency) is str:  # at most 26**3 codes, so the set stays small
+    if type(currency) is str:
         _CHECKED.add(currency)
     return currency
-
-
-_CHECKED: set[str] = set()
 
 
 def _factor(value: Decimal | int) -> Decimal:

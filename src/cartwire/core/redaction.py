@@ -43,7 +43,7 @@ def redact(value: Any, marker: str = REDACTED, key: object = None) -> Any:
     every number under a secret key replaced by `marker`, at any depth; `key` is the key `value` is under."""
     kind = type(value)
     if kind in _LEAVES:  # most keys name no secret: that (cached) test first
-        return marker if key is not None and is_secret_key(key) and hides(key, value) else value
+        return marker if key is not None and is_secret_key(key) and _hideable(value) else value
     if kind is dict or (kind not in _SEQUENCES and isinstance(value, Mapping)):
         return {name: redact(item, marker, name) for name, item in value.items()}
     if kind in _SEQUENCES or isinstance(value, list | tuple):
@@ -53,10 +53,13 @@ def redact(value: Any, marker: str = REDACTED, key: object = None) -> Any:
 
 def hides(key: object, value: object) -> bool:
     """Whether `redact` replaces `value` found under `key`: a non-empty string or a number under a secret key."""
-    if key is None:
-        return False
+    return key is not None and _hideable(value) and is_secret_key(key)
+
+
+def _hideable(value: object) -> bool:
+    """A value `redact` replaces under a secret key: a non-empty string or a number (not a boolean)."""
     number = isinstance(value, int | float) and not isinstance(value, bool)
-    return (number or (isinstance(value, str) and value != "")) and is_secret_key(key)
+    return number or (isinstance(value, str) and value != "")
 
 
 def redact_body(body: bytes) -> bytes:
