@@ -15,17 +15,17 @@ only with or without its trailing slash, and 500 `Internal Server Error` for a b
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
 import re
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
-
-from anyio import to_thread
 
 from cartwire.core.runtime import Runtime
 from cartwire.plugins.connector import WebhookRejected, WebhookRequest
@@ -41,6 +41,13 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Lifespan = Callable[[Any], AbstractAsyncContextManager[None]]
 
+_T = TypeVar("_T")
+# Deliveries stored at the same time, each in a thread of the app's own pool: storing blocks (an
+# fsync-backed group commit). The event loop's `run_in_executor` is used rather than anyio's
+# `to_thread`, whose capacity limiter, cancel scope and backend lookups cost more CPU per delivery
+# than the hop itself (docs/performance.md).
+STORE_THREADS = 16
+
 _HOOK = re.compile(r"/hooks/(?P<connector>[^/]+)(?:/(?P<secret>[^/]+))?")
 _HEALTH = "/healthz"
 _HEALTHY = b'{"status":"ok"}'
@@ -52,6 +59,10 @@ class _Disconnected(Exception):
 
 def intake_app(runtime: Runtime, lifespan: Lifespan | None = None) -> ASGIApp:
     """The webhook app; `lifespan` runs around serving (`cartwire run` starts and stops the worker in it)."""
+    pool = ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="cartwire-intake")
+
+    async def blocking(function: Callable[..., _T], *arguments: Any) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(pool, function, *arguments)
 
     async def hook(scope: Scope, receive: Receive, send: Send, connector: str, secret: str | None) -> None:
         headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
@@ -59,7 +70,7 @@ def intake_app(runtime: Runtime, lifespan: Lifespan | None = None) -> ASGIApp:
         declared = _declared_length(headers)
         if declared is not None and declared > runtime.max_body_bytes:  # refused up front: the body is never read
             empty = WebhookRequest(body=b"", headers=headers, path_secret=secret, query=query)
-            rejection = await to_thread.run_sync(runtime.refuse_declared_size, connector, empty, declared)
+            rejection = await blocking(runtime.refuse_declared_size, connector, empty, declared)
             await _refused(send, connector, rejection)
             return
         try:
@@ -69,7 +80,7 @@ def intake_app(runtime: Runtime, lifespan: Lifespan | None = None) -> ASGIApp:
             raise
         delivery = WebhookRequest(body=body, headers=headers, path_secret=secret, query=query)
         try:
-            result = await to_thread.run_sync(runtime.accept, connector, delivery)
+            result = await blocking(runtime.accept, connector, delivery)
         except WebhookRejected as rejection:
             await _refused(send, connector, rejection)
             return
@@ -96,7 +107,10 @@ def intake_app(runtime: Runtime, lifespan: Lifespan | None = None) -> ASGIApp:
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(app, lifespan, receive, send)
+            try:
+                await _lifespan(app, lifespan, receive, send)
+            finally:
+                pool.shutdown(wait=False)
             return
         if scope["type"] != "http":
             return
