@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from cartwire.testing.server import AppSwitch, ServedApp, served
 from postgres import postgres_schema
+from rawserver import Handler, RawServer
 
 
 @pytest.fixture(scope="session")
@@ -30,3 +31,17 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path | 
 
 
 pytest_plugins = ["pytester"]
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Handler], RawServer]]:
+    """Start raw socket servers (`rawserver.RawServer`) with the given handlers; closed after the test."""
+    servers: list[RawServer] = []
+
+    def start(handler: Handler) -> RawServer:
+        servers.append(RawServer(handler))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()

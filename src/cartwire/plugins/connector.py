@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from cartwire.core.events import Event, EventType
 from cartwire.core.ratelimit import LimitedTransport, LimiterRegistry, credentials_digest
+from cartwire.plugins.client import ConnectorClient
 from cartwire.plugins.policy import RateLimit, Write
 from cartwire.plugins.transport import PooledTransport
 
@@ -267,7 +268,7 @@ class Connector:
 
     # --- helpers for subclasses -----------------------------------------------------------
     def http_client(self, base_url: str, *, limit_key: str | None = None, **kwargs: Any) -> httpx.Client:
-        """An httpx client for `base_url` whose every request keeps within the rate limit (waiting when
+        """An httpx client (`ConnectorClient`) for `base_url` whose every request keeps within the rate limit (waiting when
         needed); tests inject a transport through the constructor.
 
         Requests go through `PooledTransport`, or through httpx's own transport where the environment
@@ -281,7 +282,7 @@ class Connector:
             assert transport is not None
             limiter = self.limiters.get(self.name, limit_key or self.credentials_key(), self.limit)
             transport = LimitedTransport(limiter, transport)
-        return httpx.Client(base_url=base_url, transport=transport, **kwargs)
+        return ConnectorClient(base_url=base_url, transport=transport, **kwargs)
 
     def action(self, name: str) -> ActionSpec:
         for spec in self.actions():
