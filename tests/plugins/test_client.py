@@ -72,6 +72,9 @@ def test_the_same_bytes_go_out_and_the_same_answer_comes_back(
     theirs, ours = both(server.url + base, headers={"User-Agent": "cartwire-test"}, timeout=5)
     responses = []
     with theirs, ours:
+        if isinstance(joined(theirs, path), str):  # httpx refuses the URL: so must we, before sending
+            assert joined(ours, path) == joined(theirs, path)
+            return
         for client in (theirs, ours):
             responses.append(client.request(method, path, json=body, headers=headers))
     sent_by_httpx, sent_by_ours = server.requests

@@ -1,13 +1,17 @@
 """The connectors' transport (`cartwire.plugins.transport`) against a raw socket server on loopback:
-what goes on the wire, keep-alive, and each failure as the httpx exception connectors catch."""
+what goes on the wire, keep-alive, each failure as the httpx exception connectors catch, and how each answer is framed."""
 
 from __future__ import annotations
 
 import gzip
+import ipaddress
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -111,7 +115,7 @@ def test_a_connection_dropped_before_the_answer_is_a_protocol_error(serve: Calla
 
 def test_an_answer_cut_short_is_a_protocol_error(serve: Callable[[Handler], RawServer]) -> None:
     server = serve(replying(answer(body=b'{"uuid":"abc"}')[:-5], keep=False))
-    with client(server) as http, pytest.raises(httpx.RemoteProtocolError, match="IncompleteRead"):
+    with client(server) as http, pytest.raises(httpx.RemoteProtocolError, match="before the answer was complete"):
         http.get("/")
 
 
@@ -264,3 +268,104 @@ def test_connectors_go_through_the_proxy_the_environment_names(
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     with make().http_client(origin.url) as http:
         assert http.get("/x").json() == {"from": "origin"}
+
+
+def test_the_answer_to_head_has_no_body_and_the_connection_stays_usable(serve: Callable[[Handler], RawServer]) -> None:
+    def head_then_get(conn: socket.socket, request: bytes) -> bool:
+        if request.startswith(b"HEAD"):
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\nContent-Type: application/json\r\n\r\n")
+        else:
+            conn.sendall(answer(body=b'{"after":"head"}'))
+        return True
+
+    server = serve(head_then_get)
+    with client(server) as http:
+        head = http.head("/")
+        assert head.status_code == 200
+        assert head.headers["content-length"] == "5000"
+        assert head.content == b""
+        assert http.get("/").json() == {"after": "head"}
+    assert server.connections == 1
+
+
+def test_a_body_without_a_length_runs_until_the_server_closes(serve: Callable[[Handler], RawServer]) -> None:
+    server = serve(replying(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it, until the end", keep=False))
+    with client(server) as http:
+        assert http.get("/").text == "all of it, until the end"
+        assert http.get("/").text == "all of it, until the end"
+    assert server.connections == 2  # such a connection is never reused
+
+
+def test_no_content_needs_no_length(serve: Callable[[Handler], RawServer]) -> None:
+    server = serve(replying(b"HTTP/1.1 204 No Content\r\n\r\n"))
+    with client(server) as http:
+        assert http.delete("/x").status_code == 204
+        assert http.delete("/y").status_code == 204
+    assert server.connections == 1
+
+
+def test_bytes_after_the_answer_spoil_the_connection(serve: Callable[[Handler], RawServer]) -> None:
+    server = serve(replying(answer() + b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"))
+    with client(server) as http:
+        assert http.get("/").json() == {"ok": True}
+        assert http.get("/").json() == {"ok": True}  # its own answer, on a new connection
+    assert server.connections == 2
+
+
+def test_https_is_spoken_with_the_given_context(tmp_path: Path) -> None:
+    """TLS over loopback with a certificate made for the test, checked against the transport's context."""
+    certificate, key = _self_signed(tmp_path)
+    served = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    served.load_cert_chain(certificate, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve_twice() -> None:
+        for _ in range(2):
+            conn, _ = listener.accept()
+            try:
+                with served.wrap_socket(conn, server_side=True) as tls:
+                    reader = tls.makefile("rb")
+                    while reader.readline() not in (b"\r\n", b""):
+                        pass
+                    tls.sendall(answer(body=b'{"tls":true}'))
+            except ssl.SSLError:  # the client that does not trust the certificate hangs up
+                pass
+
+    thread = threading.Thread(target=serve_twice, daemon=True)
+    thread.start()
+    with httpx.Client(transport=PooledTransport()) as http, pytest.raises(httpx.ConnectError, match="CERTIFICATE"):
+        http.get(f"https://127.0.0.1:{port}/")  # the system's trust store does not know the issuer
+    trusted = ssl.create_default_context(cafile=str(certificate))
+    with httpx.Client(transport=PooledTransport(trusted)) as http:
+        assert http.get(f"https://127.0.0.1:{port}/").json() == {"tls": True}
+    thread.join(5)
+    listener.close()
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    (folder / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return folder / "cert.pem", folder / "key.pem"

@@ -268,8 +268,8 @@ class Connector:
 
     # --- helpers for subclasses -----------------------------------------------------------
     def http_client(self, base_url: str, *, limit_key: str | None = None, **kwargs: Any) -> httpx.Client:
-        """An httpx client (`ConnectorClient`) for `base_url` whose every request keeps within the rate limit (waiting when
-        needed); tests inject a transport through the constructor.
+        """An httpx client (a `ConnectorClient`) for `base_url` whose every request keeps within the rate
+        limit (waiting when needed); tests inject a transport through the constructor.
 
         Requests go through `PooledTransport`, or through httpx's own transport where the environment
         names a proxy for them (`HTTPS_PROXY`, `NO_PROXY`...): for `base_url` when the connector has a

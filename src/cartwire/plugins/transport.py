@@ -1,18 +1,26 @@
-"""The connectors' HTTP/1.1 transport: httpx's client API over the standard library's `http.client`.
+"""The connectors' HTTP/1.1 transport: httpx's client API over a socket and `httptools`' parser.
 
 Every remote action goes through an `httpx.Client`, and the remote call was the largest single cost
-of an event in `cartwire run`. One POST through the client cost 0.40 to 0.42 ms of CPU with httpx's
-default transport (httpcore driving the pure-Python h11 state machine) and 0.29 to 0.33 ms with
-this one (docs/performance.md); the rest is httpx's client layer. The client keeps its API, its
-timeouts, its decoding of `Content-Encoding` and its exceptions: this transport raises httpx's
-own (`ConnectTimeout`, `ReadTimeout`, `ConnectError`, `RemoteProtocolError`, ...), so connectors
-and their tests see no difference.
+of an event in `cartwire run`. One POST cost 0.40 to 0.42 ms of CPU through httpx's default
+transport (httpcore driving the pure-Python h11 state machine), 0.29 to 0.33 ms over the standard
+library's `http.client` (whose header parsing goes through the `email` package and whose request
+goes out in two writes), and about 0.26 ms here (docs/performance.md): the request is written in one
+`sendall` and the answer parsed by `httptools` (llhttp, in C; uvicorn already depends on it). The
+client keeps its API, its timeouts, its decoding of `Content-Encoding` and its exceptions: this
+transport raises httpx's own (`ConnectTimeout`, `ReadTimeout`, `ConnectError`,
+`RemoteProtocolError`, `LocalProtocolError`...), so connectors and their tests see no difference.
+
+What goes out is checked as `http.client` checks it (no control character or space in the method
+or target, no bare line break in a header value), and refused before anything is sent. An answer
+is read as HTTP/1.1 frames it: by `Content-Length`, chunked, or (with neither) until the server
+closes; the answer to `HEAD` has no body whatever its headers say; interim answers (1xx but 101)
+are skipped, as httpx skips them. An answer cut short, or bytes that are not HTTP, are a
+`RemoteProtocolError`.
 
 Connections are kept alive per origin. A kept connection that the server has since closed, or
-that holds bytes nobody asked for, is dropped before reuse (as httpcore does); a request is never
-sent twice by the transport itself, since it may have moved money. Interim answers (1xx) are
-skipped, as httpx skips them: `http.client` alone skips only 100, and would hand a 103 over as
-the answer and the real answer to the next request on the connection.
+that holds bytes nobody asked for, is dropped before reuse (as httpcore does), and so is one whose
+answer ran until the server closed it or was followed by bytes nobody asked for; a request is never
+sent twice by the transport itself, since it may have moved money.
 
 What it leaves out of httpx's transport: HTTP/2, proxies (`Connector.http_client` uses httpx's
 own transport where the environment names a proxy), and a cap on connections open at once (the
@@ -21,41 +29,149 @@ runtime's `[server] concurrency` bounds the calls made side by side).
 
 from __future__ import annotations
 
-import http.client
+import re
 import select
+import socket
 import ssl
 import threading
 from typing import TypeAlias
 
+import httptools
 import httpx
 
 __all__ = ["PooledTransport"]
 
 _Origin: TypeAlias = tuple[str, str, int]
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_READ_SIZE = 65_536  # a body is read in pieces: http.client would allocate a declared length at once
-_VERSIONS = {10: b"HTTP/1.0", 11: b"HTTP/1.1"}
+_READ_SIZE = 65_536  # what one `recv` may bring: a body is read in pieces, whatever length it declares
+_VERSIONS = {"1.0": b"HTTP/1.0", "1.1": b"HTTP/1.1"}
 # What each step raises when its socket times out, and for any other failure of the socket.
 _STEP_ERRORS: dict[str, tuple[type[httpx.TimeoutException], type[httpx.TransportError]]] = {
     "connect": (httpx.ConnectTimeout, httpx.ConnectError),
     "write": (httpx.WriteTimeout, httpx.WriteError),
     "read": (httpx.ReadTimeout, httpx.ReadError),
 }
-# Raised by http.client on input it cannot frame: a header it will not send, a chunk size or a
-# Content-Length that is no number or too large.
-_MALFORMED = (ValueError, OverflowError, MemoryError)
+# What may not go out, as `http.client` checks it: a method or target with a control character or a
+# space, a header name that is empty or holds a colon or white space, a value with a bare line break.
+_BAD_REQUEST_LINE = re.compile(rb"[\x00-\x20\x7f]")
+_HEADER_NAME = re.compile(rb"[^:\s][^:\r\n]*")
+_BAD_HEADER_VALUE = re.compile(rb"\n(?![ \t])|\r(?![ \t\n])")
 
 
-class _FinalResponse(http.client.HTTPResponse):
-    """Skips every interim answer (1xx) but 101, as httpx does; `http.client` skips only 100."""
+class _Refused(ValueError):
+    """A request that cannot be written as HTTP/1.1: nothing of it was sent."""
 
-    def _read_status(self) -> tuple[str, int, str]:
-        while True:
-            # `_read_status` is what `begin` loops over (untyped in typeshed, the same from 3.11 to 3.13)
-            version, status, reason = super()._read_status()  # type: ignore[misc]
-            if not 100 < status < 200 or status == 101:
-                return version, status, reason  # 100 itself is skipped by `begin`
-            http.client.parse_headers(self.fp)  # the interim answer's headers
+
+class _Broken(Exception):
+    """The server's answer cannot be read as HTTP/1.1 (or ended early)."""
+
+
+class _Answer:
+    """One response as `httptools` parses it off a connection: the final one, interim answers (1xx but
+    101) skipped as httpx skips them."""
+
+    def __init__(self, head_only: bool):
+        self.parser = httptools.HttpResponseParser(self)
+        self.head_only = head_only  # the answer to HEAD: no body follows its headers, whatever they say
+        self.reason = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body: list[bytes] = []
+        self.started = False  # any byte of an answer arrived
+        self.head_read = False  # the final answer's headers are all in
+        self.keep_alive = False  # what its version and `Connection` header say (read with the headers)
+        self.complete = False
+        self.until_closed = False  # its body ran until the server closed the connection
+        self.extra = False  # bytes after the answer, or an upgrade: the connection is not HTTP any more
+
+    def on_message_begin(self) -> None:
+        self.started = True
+        self.extra = self.extra or self.complete
+
+    def on_status(self, reason: bytes) -> None:
+        if not self.complete:
+            self.reason += reason
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if not self.complete:
+            self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        if not self._interim():
+            self.head_read = True
+            self.keep_alive = self.parser.should_keep_alive()
+            self.complete = self.complete or self.head_only
+
+    def on_body(self, body: bytes) -> None:
+        if not self.complete:
+            self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        if self.complete:
+            return
+        if self._interim():
+            self.reason, self.headers, self.body = b"", [], []
+        else:
+            self.complete = True
+
+    def _interim(self) -> bool:
+        status = self.parser.get_status_code()
+        return 100 <= status < 200 and status != 101
+
+    def runs_until_closed(self) -> bool:
+        """Whether the body is what the server sends until it closes (no length, not chunked)."""
+        names = {name.lower(): value for name, value in self.headers}
+        return b"content-length" not in names and b"chunked" not in names.get(b"transfer-encoding", b"").lower()
+
+    def reusable(self) -> bool:
+        """Whether the connection may carry another request after this answer."""
+        return self.keep_alive and not (self.extra or self.until_closed)
+
+
+class _Connection:
+    """One socket to an origin, and what is left to read on it."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self._buffer = bytearray(_READ_SIZE)
+
+    def send(self, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        """Write the request in one piece (one system call for a small one); `_Refused` before anything is sent."""
+        if not method or _BAD_REQUEST_LINE.search(method) or _BAD_REQUEST_LINE.search(target):
+            raise _Refused(f"the request line {method!r} {target!r} holds a control character or a space")
+        head = [method, b" ", target, b" HTTP/1.1\r\n"]
+        for name, value in headers:
+            if not _HEADER_NAME.fullmatch(name) or _BAD_HEADER_VALUE.search(value):
+                raise _Refused(f"the header {name!r} cannot be sent as it is")
+            head += (name, b": ", value, b"\r\n")
+        head.append(b"\r\n")
+        self.sock.sendall(b"".join(head) + body)
+
+    def receive(self, *, head_only: bool) -> _Answer:
+        """Read the final answer to the request just sent."""
+        answer = _Answer(head_only)
+        view = memoryview(self._buffer)
+        while not answer.complete:
+            size = self.sock.recv_into(self._buffer)
+            if not size:
+                if not answer.started:
+                    raise _Broken("the server disconnected without sending a response")
+                if answer.head_read and answer.runs_until_closed():
+                    answer.complete = answer.until_closed = True
+                    break
+                raise _Broken("the server closed the connection before the answer was complete")
+            try:
+                answer.parser.feed_data(view[:size])
+            except httptools.HttpParserUpgrade:
+                answer.extra = True  # 101: what follows the head is no longer HTTP
+                break
+            except httptools.HttpParserError as error:
+                if not answer.complete:
+                    raise _Broken(f"the answer is not HTTP/1.1: {error}") from None
+                answer.extra = True
+        return answer
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 class PooledTransport(httpx.BaseTransport):
@@ -64,7 +180,7 @@ class PooledTransport(httpx.BaseTransport):
     def __init__(self, ssl_context: ssl.SSLContext | None = None, *, max_idle: int = 20):
         self._ssl_context = ssl_context
         self._max_idle = max_idle
-        self._idle: dict[_Origin, list[http.client.HTTPConnection]] = {}
+        self._idle: dict[_Origin, list[_Connection]] = {}
         self._lock = threading.Lock()
         self._closed = False
 
@@ -81,18 +197,12 @@ class PooledTransport(httpx.BaseTransport):
             if connection is None:
                 connection = self._connect(origin, timeouts.get("connect"))
             step = "write"
-            _set_timeout(connection, timeouts.get("write"))
-            target = url.raw_path.decode("ascii")
-            connection.putrequest(request.method, target, skip_host=True, skip_accept_encoding=True)
-            for name, value in _framed(request.headers.raw, body):
-                connection.putheader(name, value)
-            connection.endheaders(body or None)
+            connection.sock.settimeout(timeouts.get("write"))
+            method = request.method.encode("ascii", "replace")
+            connection.send(method, url.raw_path, _framed(request.headers.raw, body), body)
             step = "read"
-            _set_timeout(connection, timeouts.get("read"))
-            answer = connection.getresponse()
-            content = b"".join(iter(lambda: answer.read(_READ_SIZE), b""))
-            if answer.length:  # read piece by piece, http.client does not notice a body cut short
-                raise http.client.IncompleteRead(content, answer.length)
+            connection.sock.settimeout(timeouts.get("read"))
+            answer = connection.receive(head_only=method == b"HEAD")
         except Exception as error:
             if connection is not None:
                 connection.close()
@@ -100,18 +210,17 @@ class PooledTransport(httpx.BaseTransport):
             if mapped is error:
                 raise
             raise mapped from error
-        if answer.will_close:
-            connection.close()
-        else:
+        if answer.reusable():
             self._keep(origin, connection)
+        else:
+            connection.close()
         return httpx.Response(
-            status_code=answer.status,
-            # http.client decoded them as Latin-1; as bytes again, so that httpx takes any header
-            headers=[(name.encode("latin-1"), value.encode("latin-1")) for name, value in answer.getheaders()],
-            stream=httpx.ByteStream(content),
+            status_code=answer.parser.get_status_code(),
+            headers=answer.headers,
+            stream=httpx.ByteStream(b"".join(answer.body)),
             extensions={
-                "http_version": _VERSIONS.get(answer.version, b"HTTP/1.1"),
-                "reason_phrase": answer.reason.encode("latin-1"),
+                "http_version": _VERSIONS.get(answer.parser.get_http_version(), b"HTTP/1.1"),
+                "reason_phrase": answer.reason,
             },
         )
 
@@ -123,20 +232,21 @@ class PooledTransport(httpx.BaseTransport):
             for connection in connections:
                 connection.close()
 
-    def _connect(self, origin: _Origin, timeout: float | None) -> http.client.HTTPConnection:
+    def _connect(self, origin: _Origin, timeout: float | None) -> _Connection:
         scheme, host, port = origin
-        connection: http.client.HTTPConnection
-        if scheme == "https":
-            if self._ssl_context is None:
-                self._ssl_context = ssl.create_default_context()
-            connection = http.client.HTTPSConnection(host, port, timeout=timeout, context=self._ssl_context)
-        else:
-            connection = http.client.HTTPConnection(host, port, timeout=timeout)
-        connection.response_class = _FinalResponse
-        connection.connect()
-        return connection
+        sock = socket.create_connection((host, port), timeout=timeout)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if scheme == "https":
+                if self._ssl_context is None:
+                    self._ssl_context = ssl.create_default_context()
+                sock = self._ssl_context.wrap_socket(sock, server_hostname=host)
+        except BaseException:
+            sock.close()
+            raise
+        return _Connection(sock)
 
-    def _take_idle(self, origin: _Origin) -> http.client.HTTPConnection | None:
+    def _take_idle(self, origin: _Origin) -> _Connection | None:
         """A kept connection to `origin` that is still usable, or None."""
         while True:
             with self._lock:
@@ -148,7 +258,7 @@ class PooledTransport(httpx.BaseTransport):
                 return connection
             connection.close()
 
-    def _keep(self, origin: _Origin, connection: http.client.HTTPConnection) -> None:
+    def _keep(self, origin: _Origin, connection: _Connection) -> None:
         with self._lock:
             kept = None if self._closed else self._idle.setdefault(origin, [])
             if kept is not None and len(kept) < self._max_idle:
@@ -166,19 +276,11 @@ def _framed(headers: list[tuple[bytes, bytes]], body: bytes) -> list[tuple[bytes
     return [*kept, (b"Content-Length", str(len(body)).encode())]
 
 
-def _set_timeout(connection: http.client.HTTPConnection, seconds: float | None) -> None:
-    if connection.sock is not None:
-        connection.sock.settimeout(seconds)
-
-
-def _still_open(connection: http.client.HTTPConnection) -> bool:
+def _still_open(connection: _Connection) -> bool:
     """An idle connection has nothing to read: readable means the server closed it (or broke protocol)."""
-    sock = connection.sock
-    if sock is None:
-        return False
     try:
         poller = select.poll()
-        poller.register(sock, select.POLLIN)
+        poller.register(connection.sock, select.POLLIN)
         return not poller.poll(0)
     except (OSError, ValueError):
         return False
@@ -188,19 +290,15 @@ def _httpx_error(error: Exception, step: str, request: httpx.Request) -> Excepti
     """httpx's exception for what went wrong at `step` (connect, write or read); `error` itself when
     it is no failure of the exchange (a header httpx would not send either, say)."""
     timeout_error, transport_error = _STEP_ERRORS[step]
+    if isinstance(error, _Broken):  # a malformed status line or headers, a body cut short or out of bounds
+        return httpx.RemoteProtocolError(str(error), request=request)
+    if isinstance(error, _Refused):  # a header value with CR or LF, say: nothing was sent
+        return httpx.LocalProtocolError(str(error), request=request)
     kind: type[httpx.TransportError]
     if isinstance(error, TimeoutError):
         kind = timeout_error
-    elif isinstance(error, http.client.RemoteDisconnected):
-        return httpx.RemoteProtocolError("the server disconnected without sending a response", request=request)
-    elif isinstance(error, http.client.HTTPException):  # a malformed status line or headers, a body cut short
-        kind = httpx.RemoteProtocolError
     elif isinstance(error, OSError):  # refused, reset, TLS failure (ssl.SSLError is an OSError)
         kind = transport_error
-    elif isinstance(error, _MALFORMED) and step == "write":  # a header value with CR or LF: nothing was sent
-        kind = httpx.LocalProtocolError
-    elif isinstance(error, _MALFORMED) and step == "read":  # a chunk size or Content-Length out of bounds
-        kind = httpx.RemoteProtocolError
     else:
         return error
     return kind(f"{type(error).__name__}: {error}", request=request)
