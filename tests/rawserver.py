@@ -35,6 +35,12 @@ class RawServer:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
+        try:
+            self._exchange(conn)
+        except ConnectionResetError:  # the client hung up on an answer it would not read
+            conn.close()
+
+    def _exchange(self, conn: socket.socket) -> None:
         with conn:
             reader = conn.makefile("rb")
             while True:

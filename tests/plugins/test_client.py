@@ -211,3 +211,11 @@ def test_a_plain_request_takes_the_short_path(serve: Serve, monkeypatch: pytest.
     with ConnectorClient(base_url=server.url, transport=PooledTransport()) as client:
         response = client.post("/v2/order/x/capture", json={"a": 1}, headers={"Sezzle-Request-Id": "k"})
     assert response.json() == {"uuid": "t-1"}
+
+
+def test_a_proxy_given_beside_the_transport_is_used(serve: Serve) -> None:
+    server = serve(replying(answer()))
+    client = ConnectorClient(transport=PooledTransport(), proxy="http://127.0.0.1:9")  # nothing listens there
+    with client, pytest.raises(httpx.ConnectError):
+        client.get(server.url)
+    assert server.requests == []

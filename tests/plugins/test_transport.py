@@ -369,3 +369,112 @@ def _self_signed(folder: Path) -> tuple[Path, Path]:
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return folder / "cert.pem", folder / "key.pem"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Content-Length": "3"},
+        {"Content-Length": "10"},
+        {"Content-Length": "abc"},
+        {"X Foo": "1"},
+        {"X(Foo)": "1"},
+        {"X-Foo": "a\r\n b"},
+        {"X-Foo": "a\n\tX-Injected: 1"},
+        {"X-Foo": "a\x00b"},
+        {"X-Foo": " padded "},
+    ],
+    ids=[
+        "length short",
+        "length long",
+        "length no number",
+        "space in name",
+        "paren in name",
+        "folded CRLF",
+        "folded LF",
+        "NUL",
+        "padded value",
+    ],
+)
+def test_a_request_h11_would_refuse_is_refused_before_sending(
+    serve: Callable[[Handler], RawServer], headers: dict[str, str]
+) -> None:
+    server = serve(replying(answer()))
+    with client(server) as http, pytest.raises(httpx.LocalProtocolError):
+        http.post("/", content=b"hello", headers=headers)
+    with client(server) as http:
+        assert http.get("/").status_code == 200  # and nothing of it went out ahead of the next request
+    assert len(server.requests) == 1
+    assert server.requests[0].startswith(b"GET / HTTP/1.1\r\n")
+
+
+@pytest.mark.parametrize("method", ["GET(", "GE,T", "GET:", "GÉT"])
+def test_a_method_that_is_no_token_is_refused(serve: Callable[[Handler], RawServer], method: str) -> None:
+    server = serve(replying(answer()))
+    with client(server) as http, pytest.raises(httpx.LocalProtocolError):
+        http.request(method, "/")
+    assert server.requests == []
+
+
+def test_an_answer_sent_before_the_upload_ends_is_the_answer(serve: Callable[[Handler], RawServer]) -> None:
+    """A server that refuses a large body early (413) and closes: its answer, not a write error."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def refuse_early() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            reader = conn.makefile("rb")
+            while reader.readline() not in (b"\r\n", b""):
+                pass
+            conn.sendall(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+
+    thread = threading.Thread(target=refuse_early, daemon=True)
+    thread.start()
+    with httpx.Client(transport=PooledTransport(), timeout=5) as http:
+        response = http.post(f"http://127.0.0.1:{listener.getsockname()[1]}/", content=b"x" * 8_000_000)
+    assert response.status_code == 413
+    thread.join(5)
+    listener.close()
+
+
+@pytest.mark.parametrize(
+    ("reply", "headers", "body"),
+    [
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-Trailer: t\r\n\r\n", {}, b"hello"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A:   spaced   \t\r\n\r\n{}", {"x-a": "spaced"}, b"{}"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", {}, b"ok"),
+        (b"HTTP/1.1 200 OK\nContent-Length: 2\n\n{}", {}, b"{}"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2 \r\nok\r\n0\r\n\r\n", {}, b"ok"),
+    ],
+    ids=["trailer dropped", "value trimmed", "length beside chunked", "bare LF", "space after chunk size"],
+)
+def test_answers_are_read_as_httpx_reads_them(
+    serve: Callable[[Handler], RawServer], reply: bytes, headers: dict[str, str], body: bytes
+) -> None:
+    server = serve(replying(reply, keep=False))
+    with client(server) as http:
+        response = http.get("/")
+    assert response.content == body
+    assert "x-trailer" not in response.headers
+    for name, value in headers.items():
+        assert response.headers[name] == value
+
+
+def test_headers_beyond_100_kb_are_a_protocol_error(serve: Callable[[Handler], RawServer]) -> None:
+    server = serve(replying(b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 200_000 + b"\r\nContent-Length: 0\r\n\r\n"))
+    with client(server) as http, pytest.raises(httpx.RemoteProtocolError, match="headers run over"):
+        http.get("/")
+
+
+def test_an_internationalised_host_is_reached_by_its_ascii_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    reached: list[tuple[str, int]] = []
+
+    def connect(address: tuple[str, int], timeout: float | None = None) -> socket.socket:
+        reached.append(address)
+        raise ConnectionRefusedError("not really")
+
+    monkeypatch.setattr(socket, "create_connection", connect)
+    with httpx.Client(transport=PooledTransport()) as http, pytest.raises(httpx.ConnectError):
+        http.get("https://straße.de/")
+    assert reached == [("xn--strae-oqa.de", 443)]  # not strasse.de

@@ -40,9 +40,9 @@ class ConnectorClient(httpx.Client):
 
     def __init__(self, *, transport: httpx.BaseTransport | None = None, **kwargs: Any):
         super().__init__(transport=transport, **kwargs)
-        # Only a transport given here is the one every request uses: without one, httpx may pick a
-        # proxy's transport per URL from the environment.
-        self._direct = None if transport is None or kwargs.get("mounts") else transport
+        # Only a transport given here, with no proxy or mounts beside it, is the one every request
+        # uses: otherwise httpx picks a transport per URL (a proxy's, from the environment or given).
+        self._direct = None if transport is None or kwargs.get("mounts") or kwargs.get("proxy") else transport
         self._encoding = kwargs.get("default_encoding", "utf-8")
         self._base: tuple[httpx.URL, str] | None = None  # the base URL and its text, joined to paths
 

@@ -51,11 +51,19 @@ _STEP_ERRORS: dict[str, tuple[type[httpx.TimeoutException], type[httpx.Transport
     "write": (httpx.WriteTimeout, httpx.WriteError),
     "read": (httpx.ReadTimeout, httpx.ReadError),
 }
-# What may not go out, as `http.client` checks it: a method or target with a control character or a
-# space, a header name that is empty or holds a colon or white space, a value with a bare line break.
-_BAD_REQUEST_LINE = re.compile(rb"[\x00-\x20\x7f]")
-_HEADER_NAME = re.compile(rb"[^:\s][^:\r\n]*")
-_BAD_HEADER_VALUE = re.compile(rb"\n(?![ \t])|\r(?![ \t\n])")
+# What may go out, as h11 (httpx's default) checks it: a method and header names are tokens, a header
+# value has no control character (no line break, folded or not) and no white space at either end.
+_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
+_FIELD_VALUE = re.compile(rb"(?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?")
+_BAD_TARGET = re.compile(rb"[\x00-\x20\x7f]")
+_MAX_HEAD = 100 * 1024  # the most of an answer's status line and headers read, as h11's limit
+# llhttp is stricter than h11 (httpx's default): accept what h11 accepts of these.
+_LENIENCIES = {
+    "lenient_chunked_length": True,  # Content-Length beside chunked: the chunks frame the body
+    "lenient_optional_cr_before_lf": True,  # bare LF line endings
+    "lenient_spaces_after_chunk_size": True,
+    "lenient_version": True,  # HTTP/1.2 and the like, read as 1.x
+}
 
 
 class _Refused(ValueError):
@@ -72,6 +80,7 @@ class _Answer:
 
     def __init__(self, head_only: bool):
         self.parser = httptools.HttpResponseParser(self)
+        self.parser.set_dangerous_leniencies(**_LENIENCIES)
         self.head_only = head_only  # the answer to HEAD: no body follows its headers, whatever they say
         self.reason = b""
         self.headers: list[tuple[bytes, bytes]] = []
@@ -92,8 +101,8 @@ class _Answer:
             self.reason += reason
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if not self.complete:
-            self.headers.append((name, value))
+        if not (self.complete or self.head_read):  # trailers after a chunked body are dropped, as httpx does
+            self.headers.append((name, value.strip(b" \t")))
 
     def on_headers_complete(self) -> None:
         if not self._interim():
@@ -136,13 +145,18 @@ class _Connection:
 
     def send(self, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
         """Write the request in one piece (one system call for a small one); `_Refused` before anything is sent."""
-        if not method or _BAD_REQUEST_LINE.search(method) or _BAD_REQUEST_LINE.search(target):
-            raise _Refused(f"the request line {method!r} {target!r} holds a control character or a space")
+        if not _TOKEN.fullmatch(method) or not target or _BAD_TARGET.search(target):
+            raise _Refused(f"the request line {method!r} {target!r} is not HTTP/1.1")
         head = [method, b" ", target, b" HTTP/1.1\r\n"]
+        lengths = set()
         for name, value in headers:
-            if not _HEADER_NAME.fullmatch(name) or _BAD_HEADER_VALUE.search(value):
+            if not _TOKEN.fullmatch(name) or not _FIELD_VALUE.fullmatch(value):
                 raise _Refused(f"the header {name!r} cannot be sent as it is")
+            if name.lower() == b"content-length":
+                lengths.add(value)
             head += (name, b": ", value, b"\r\n")
+        if lengths and lengths != {str(len(body)).encode()}:
+            raise _Refused(f"Content-Length {b', '.join(sorted(lengths))!r} is not the body's {len(body)} bytes")
         head.append(b"\r\n")
         self.sock.sendall(b"".join(head) + body)
 
@@ -150,8 +164,12 @@ class _Connection:
         """Read the final answer to the request just sent."""
         answer = _Answer(head_only)
         view = memoryview(self._buffer)
+        read = 0
         while not answer.complete:
+            if not answer.head_read and read > _MAX_HEAD:
+                raise _Broken(f"the answer's headers run over {_MAX_HEAD} bytes")
             size = self.sock.recv_into(self._buffer)
+            read += size
             if not size:
                 if not answer.started:
                     raise _Broken("the server disconnected without sending a response")
@@ -168,6 +186,16 @@ class _Connection:
                 if not answer.complete:
                     raise _Broken(f"the answer is not HTTP/1.1: {error}") from None
                 answer.extra = True
+        return answer
+
+    def answer_after_failed_write(self, *, head_only: bool) -> _Answer | None:
+        """The complete answer a server sent before it stopped reading the request, if any (as httpcore
+        reads it); the connection is spent either way."""
+        try:
+            answer = self.receive(head_only=head_only)
+        except (OSError, _Broken):
+            return None
+        answer.extra = True
         return answer
 
     def close(self) -> None:
@@ -188,7 +216,8 @@ class PooledTransport(httpx.BaseTransport):
         url = request.url
         if url.scheme not in _DEFAULT_PORTS:
             raise httpx.UnsupportedProtocol(f"the scheme must be http or https, not {url.scheme!r}", request=request)
-        origin = (url.scheme, url.host, url.port or _DEFAULT_PORTS[url.scheme])
+        # the host as it goes on the wire (IDNA-encoded), which is also what TLS checks
+        origin = (url.scheme, url.raw_host.decode("ascii"), url.port or _DEFAULT_PORTS[url.scheme])
         timeouts = request.extensions.get("timeout", {})
         body = request.read()
         connection = self._take_idle(origin)
@@ -198,11 +227,20 @@ class PooledTransport(httpx.BaseTransport):
                 connection = self._connect(origin, timeouts.get("connect"))
             step = "write"
             connection.sock.settimeout(timeouts.get("write"))
-            method = request.method.encode("ascii", "replace")
-            connection.send(method, url.raw_path, _framed(request.headers.raw, body), body)
-            step = "read"
-            connection.sock.settimeout(timeouts.get("read"))
-            answer = connection.receive(head_only=method == b"HEAD")
+            method = request.method.encode("latin-1", "replace")  # a non-ASCII method is refused as no token
+            try:
+                connection.send(method, url.raw_path, _framed(request.headers.raw, body), body)
+            except OSError as failure:  # the server may have answered and closed early (a 413, say): read that
+                if isinstance(failure, TimeoutError):
+                    raise
+                connection.sock.settimeout(timeouts.get("read"))
+                answer = connection.answer_after_failed_write(head_only=method == b"HEAD")
+                if answer is None:
+                    raise
+            else:
+                step = "read"
+                connection.sock.settimeout(timeouts.get("read"))
+                answer = connection.receive(head_only=method == b"HEAD")
         except Exception as error:
             if connection is not None:
                 connection.close()
