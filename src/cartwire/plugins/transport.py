@@ -10,12 +10,17 @@ client keeps its API, its timeouts, its decoding of `Content-Encoding` and its e
 transport raises httpx's own (`ConnectTimeout`, `ReadTimeout`, `ConnectError`,
 `RemoteProtocolError`, `LocalProtocolError`...), so connectors and their tests see no difference.
 
-What goes out is checked as `http.client` checks it (no control character or space in the method
-or target, no bare line break in a header value), and refused before anything is sent. An answer
-is read as HTTP/1.1 frames it: by `Content-Length`, chunked, or (with neither) until the server
-closes; the answer to `HEAD` has no body whatever its headers say; interim answers (1xx but 101)
-are skipped, as httpx skips them. An answer cut short, or bytes that are not HTTP, are a
-`RemoteProtocolError`.
+What goes out is checked as h11 (httpx's default) checks it: the method and header names are
+tokens, header values hold no control character and no white space at either end, a
+`Content-Length` is the body's; anything else is a `LocalProtocolError` before a byte is sent. An
+answer is read as HTTP/1.1 frames it: by `Content-Length`, chunked (trailers dropped), or (with
+neither) until the server closes; the answer to `HEAD` has no body whatever its headers say;
+interim answers (1xx but 101) are skipped, as httpx skips them; a server that answers before the
+request is all sent (a 413) is heard. llhttp is stricter than h11 in places; the leniencies h11
+has (a length beside chunked, bare LF line ends, HTTP/1.x versions, spaces after a chunk size) are
+switched on, and what is still refused (folded header lines, a repeated `Content-Length`, control
+characters in a value) is a `RemoteProtocolError`, as an answer cut short or over 100 kB of
+headers is.
 
 Connections are kept alive per origin. A kept connection that the server has since closed, or
 that holds bytes nobody asked for, is dropped before reuse (as httpcore does), and so is one whose
