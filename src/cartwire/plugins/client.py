@@ -61,20 +61,18 @@ class ConnectorClient(httpx.Client):
         timeout: Any = USE_CLIENT_DEFAULT,
         extensions: Any = None,
     ) -> httpx.Request:
+        body: dict[str, Any] = {"content": content, "data": data, "files": files, "json": json}
         base = self._joinable_base(url, params, cookies)
         if base is None:
             return super().build_request(
                 method,
                 url,
-                content=content,
-                data=data,
-                files=files,
-                json=json,
                 params=params,
                 headers=headers,
                 cookies=cookies,
                 timeout=timeout,
                 extensions=extensions,
+                **body,
             )
         assert isinstance(url, str)
         merged = httpx.Headers(self.headers)
@@ -84,16 +82,7 @@ class ConnectorClient(httpx.Client):
         if "timeout" not in extensions:
             chosen = self.timeout if timeout is USE_CLIENT_DEFAULT else httpx.Timeout(timeout)
             extensions = {**extensions, "timeout": chosen.as_dict()}
-        return httpx.Request(
-            method,
-            httpx.URL(base + url[1:]),
-            content=content,
-            data=data,
-            files=files,
-            json=json,
-            headers=merged,
-            extensions=extensions,
-        )
+        return httpx.Request(method, httpx.URL(base + url[1:]), headers=merged, extensions=extensions, **body)
 
     def send(
         self,
