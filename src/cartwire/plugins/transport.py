@@ -233,19 +233,19 @@ class PooledTransport(httpx.BaseTransport):
             step = "write"
             connection.sock.settimeout(timeouts.get("write"))
             method = request.method.encode("latin-1", "replace")  # a non-ASCII method is refused as no token
+            head_only = method == b"HEAD"
             try:
                 connection.send(method, url.raw_path, _framed(request.headers.raw, body), body)
             except OSError as failure:  # the server may have answered and closed early (a 413, say): read that
                 if isinstance(failure, TimeoutError):
                     raise
                 connection.sock.settimeout(timeouts.get("read"))
-                answer = connection.answer_after_failed_write(head_only=method == b"HEAD")
-                if answer is None:
+                if (answer := connection.answer_after_failed_write(head_only=head_only)) is None:
                     raise
             else:
                 step = "read"
                 connection.sock.settimeout(timeouts.get("read"))
-                answer = connection.receive(head_only=method == b"HEAD")
+                answer = connection.receive(head_only=head_only)
         except Exception as error:
             if connection is not None:
                 connection.close()
