@@ -149,3 +149,29 @@ def test_cartwire_run_makes_eight_calls_at_once_unless_configured():
     for wrong in (0, "4", 1.5):
         with pytest.raises(ConfigError, match=r"\[server\] concurrency: expected a whole number of at least 1"):
             config_from_mapping({"server": {"concurrency": wrong}})
+
+
+def test_events_stored_inside_a_batch_never_take_other_deliveries_into_it(world):
+    """The worker stores the events an action's result announces inside the batch of its outcomes.
+    A delivery queued meanwhile by another thread must be committed by a commit of its own: if it
+    rode in the batch and the batch were rolled back, it would have been answered as stored."""
+    now = world.clock()
+    answers: list[object] = []
+    other = threading.Thread(target=lambda: answers.append(world.store.add_events([new_event(2, now)], b"{}")))
+
+    def store_then_fail() -> None:
+        with world.store.batch():
+            other.start()
+            deadline = time.monotonic() + 10
+            while not world.store._queue:
+                assert time.monotonic() < deadline, "the other delivery never queued up"
+                time.sleep(0.01)
+            assert world.store.add_events([new_event(1, now)], b"{}") == ([1], 0)
+            raise KeyError("the batch fails after both were handed in")
+
+    with pytest.raises(KeyError):
+        store_then_fail()
+    other.join(10)
+    [stored] = world.store.events()  # the batch's own event is gone with it
+    assert stored.event_id == "e2"
+    assert answers == [([stored.row], 0)]

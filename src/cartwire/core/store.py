@@ -118,6 +118,7 @@ class SqlStore:
         self.clock = clock
         self._lock = threading.RLock()
         self._depth = 0  # > 0 inside a transaction: further ones are savepoints of it
+        self._owner: int | None = None  # the thread whose transaction is open
         self._queue: list[_Ticket] = []
         self._queue_lock = threading.Lock()
         self._db = db
@@ -147,6 +148,7 @@ class SqlStore:
                 return
             self._db.execute(self._BEGIN)
             self._depth += 1
+            self._owner = threading.get_ident()
             try:
                 yield self._db
                 self._depth -= 1
@@ -156,6 +158,7 @@ class SqlStore:
                 self._db.execute("ROLLBACK")
                 raise
             finally:
+                self._owner = None
                 self._head = None  # another connection may extend the chain once this one lets go
 
     @contextmanager
@@ -168,6 +171,12 @@ class SqlStore:
     def _group_commit(self, work: Callable[[Database], _T]) -> _T:
         """Run `work` in one transaction with what other threads submit meanwhile: one commit (one
         fsync) for all of them. Each caller returns only after the commit that holds its work."""
+        if self._depth and self._owner == threading.get_ident():
+            # Inside this thread's own transaction (a batch): only its own work joins it. Other threads'
+            # work waits for a commit of its own, so that no caller is answered for a batch that may
+            # still be rolled back.
+            with self._transaction() as db:
+                return work(db)
         ticket = _Ticket(work)
         with self._queue_lock:
             self._queue.append(ticket)
