@@ -52,6 +52,7 @@ class ShopSettings(ConnectorSettings):
 class Shop(Connector):
     name = "shop"
     Settings = ShopSettings
+    parses_offline = True
 
     def event_types(self):
         return [EventType("shop.order.updated", "order", ShopOrder)]

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 from cartwire.core.runtime import Runtime
+from cartwire.core.storing import StoringThread
 from cartwire.plugins.connector import WebhookRejected, WebhookRequest
 
 __all__ = ["ASGIApp", "Lifespan", "intake_app"]
@@ -42,11 +43,10 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Lifespan = Callable[[Any], AbstractAsyncContextManager[None]]
 
 _T = TypeVar("_T")
-# Deliveries stored at the same time, each in a thread of the app's own pool: storing blocks (an
-# fsync-backed group commit). The event loop's `run_in_executor` is used rather than anyio's
-# `to_thread`, whose capacity limiter, cancel scope and backend lookups cost more CPU per delivery
-# than the hop itself (docs/performance.md).
-STORE_THREADS = 16
+# Deliveries of connectors whose `parse_webhook` may wait on the network (ShipStation fetches what
+# a notification names) are parsed and stored each in a thread of the app's own pool, so that a
+# slow fetch holds up no other delivery; every other delivery goes through the storing thread.
+FETCHING_THREADS = 16
 
 _HOOK = re.compile(r"/hooks/(?P<connector>[^/]+)(?:/(?P<secret>[^/]+))?")
 _HEALTH = "/healthz"
@@ -59,7 +59,8 @@ class _Disconnected(Exception):
 
 def intake_app(runtime: Runtime, lifespan: Lifespan | None = None) -> ASGIApp:
     """The webhook app; `lifespan` runs around serving (`cartwire run` starts and stops the worker in it)."""
-    pool = ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="cartwire-intake")
+    storing = StoringThread(runtime)  # storing blocks (an fsync-backed commit): off the event loop
+    pool = ThreadPoolExecutor(FETCHING_THREADS, thread_name_prefix="cartwire-fetching")
 
     async def blocking(function: Callable[..., _T], *arguments: Any) -> _T:
         return await asyncio.get_running_loop().run_in_executor(pool, function, *arguments)
@@ -80,7 +81,10 @@ def intake_app(runtime: Runtime, lifespan: Lifespan | None = None) -> ASGIApp:
             raise
         delivery = WebhookRequest(body=body, headers=headers, path_secret=secret, query=query)
         try:
-            result = await blocking(runtime.accept, connector, delivery)
+            if runtime.parses_offline(connector):
+                result = await storing.accept(connector, delivery)
+            else:
+                result = await blocking(runtime.accept, connector, delivery)
         except WebhookRejected as rejection:
             await _refused(send, connector, rejection)
             return

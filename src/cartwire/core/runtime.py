@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -154,22 +154,70 @@ class Runtime:
 
     # --- intake -----------------------------------------------------------------------------
     def accept(self, connector_name: str, request: WebhookRequest) -> Accepted:
-        """Authenticate, parse and store one delivery; raise `WebhookRejected` after logging it."""
+        """Authenticate, parse and store one delivery; raise `WebhookRejected` after keeping and telling it."""
+        [answer] = self.accept_all([(connector_name, request)])
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def accept_all(self, deliveries: Sequence[tuple[str, WebhookRequest]]) -> list[Accepted | Exception]:
+        """`accept` for deliveries that arrived together: each is authenticated and parsed, then all are
+        stored in one transaction (one commit), and nothing is told (observer, recorder, worker) before
+        it is committed. Each delivery's answer, in order: its `Accepted`, or the exception it ended with
+        (a `WebhookRejected` is kept and told like any refusal); if the commit fails, every one ends with
+        that error and nothing of them is stored."""
+        read = [self._read(name, request) for name, request in deliveries]
+        answers: list[Accepted | Exception] = []
+        told: list[Callable[[], None]] = []
+        try:
+            with self.store.batch():
+                for (source, parsed), (_, request) in zip(read, deliveries, strict=True):
+                    try:  # each a savepoint: one that fails spoils no other
+                        answer, tell = self._keep(source, parsed, request)
+                    except Exception as error:  # noqa: BLE001 - handed to the delivery it belongs to
+                        answers.append(error)
+                        continue
+                    answers.append(answer)
+                    if tell is not None:
+                        told.append(tell)
+        except Exception as error:  # noqa: BLE001 - the commit failed: no delivery of the batch is stored
+            return [error] * len(deliveries)
+        for tell in told:
+            tell()
+        return answers
+
+    def parses_offline(self, connector_name: str) -> bool:
+        """Whether the connector's deliveries are read without waiting on the network (an unknown name:
+        yes, it is refused at once), so that they may be stored with others that arrived together."""
+        connector = self.catalog.connectors.get(self.catalog.connector_name(connector_name) or connector_name)
+        return connector is None or connector.parses_offline
+
+    def _read(self, connector_name: str, request: WebhookRequest) -> tuple[str, list[Event] | WebhookRejected]:
+        """The delivery's source and its events, or why it is refused (nothing stored yet)."""
         source = self.catalog.connector_name(connector_name) or connector_name
         try:
             if source not in self.catalog.connectors:
                 raise WebhookRejected(404, f"no connector named {connector_name!r} is configured")
             if len(request.body) > self.max_body_bytes:
                 raise WebhookRejected(413, f"the body is larger than the limit of {self.max_body_bytes} bytes")
-            events = self._parse(source, request)
+            return source, self._parse(source, request)
         except WebhookRejected as rejection:
-            self._keep_unstored(source, request, rejection.status, rejection.reason)
-            self.observer.rejected(source, rejection.status, rejection.reason)
-            raise
-        if not events:  # authentic, but nothing Cartwire handles: answered 200 so it is not resent, and kept
+            return source, rejection
+
+    def _keep(
+        self, source: str, parsed: list[Event] | WebhookRejected, request: WebhookRequest
+    ) -> tuple[Accepted | WebhookRejected, Callable[[], None] | None]:
+        """Store one read delivery; its answer and what to tell once that is committed."""
+        if isinstance(parsed, WebhookRejected):
+            self._keep_unstored(source, request, parsed.status, parsed.reason)
+            return parsed, lambda: self.observer.rejected(source, parsed.status, parsed.reason)
+        if not parsed:  # authentic, but nothing Cartwire handles: answered 200 so it is not resent, and kept
             self._keep_unstored(source, request, 200, IGNORED)
-            return Accepted(0, 0)
-        return self.ingest(source, events, request.body, request=request)
+            return Accepted(0, 0), None
+        new, _ = _new_events(parsed, request.body)
+        rows, duplicates = self.store.add_events(new, request.body)
+        stored = Accepted(len(rows), duplicates)
+        return stored, lambda: self._stored(source, parsed, new, rows, duplicates, [(request, parsed)])
 
     def refuse_declared_size(self, connector_name: str, request: WebhookRequest, declared: int) -> WebhookRejected:
         """The refusal of a delivery whose declared `Content-Length` is over the limit, before its body is
@@ -198,22 +246,35 @@ class Runtime:
         `bodies`, when given, holds each event's own raw record instead of the shared `body` (by
         default an event's `raw`, when the connector read it elsewhere); `request` is the webhook
         delivery they came in (None for a poll)."""
-        new = [_new_event(event) for event in events]
-        if bodies is None and any(event.raw is not None for event in events):
-            bodies = [body if event.raw is None else event.raw for event in events]
-        if bodies is not None:
-            new = [replace(item, body=own) for item, own in zip(new, bodies, strict=True)]
+        new, bodies = _new_events(events, body, bodies)
         rows, duplicates = self.store.add_events(new, body)
+        if self.recorder is None:
+            recording = []
+        elif request is not None:
+            recording = [(request, events)]
+        else:  # a poll: each event is recorded with its own raw record, as if delivered alone
+            own = bodies or [body] * len(events)
+            recording = [(WebhookRequest(raw, {}), [event]) for event, raw in zip(events, own, strict=True)]
+        self._stored(source, events, new, rows, duplicates, recording)
+        return Accepted(len(rows), duplicates)
+
+    def _stored(
+        self,
+        source: str,
+        events: list[Event],
+        new: list[NewEvent],
+        rows: list[int],
+        duplicates: int,
+        recording: list[tuple[WebhookRequest, list[Event]]],
+    ) -> None:
+        """Once stored events are committed: keep their subjects for the worker, tell the observer and
+        the recorder (`recording`: what to record, when recording), wake the worker."""
         self._keep_parsed(rows, events, [len(item.subject) for item in new], duplicates)
         self.observer.delivery(source, events, duplicates)
         if rows and self.recorder is not None:
-            if request is not None:
-                self.recorder(request, events)
-            else:  # a poll: each event is recorded with its own raw record, as if delivered alone
-                for event, own in zip(events, bodies or [body] * len(events), strict=True):
-                    self.recorder(WebhookRequest(own, {}), [event])
+            for delivery, recorded in recording:
+                self.recorder(delivery, recorded)
         self._wake.set()
-        return Accepted(len(rows), duplicates)
 
     def _keep_parsed(self, rows: list[int], events: list[Event], sizes: list[int], duplicates: int) -> None:
         """Keep the subjects just stored (committed) for the worker: `_load_pending` uses them instead of
@@ -596,3 +657,16 @@ def _new_event(event: Event) -> NewEvent:
         occurred_at=event.occurred_at,
         subject=event.subject.model_dump_json(),
     )
+
+
+def _new_events(
+    events: list[Event], body: bytes, bodies: list[bytes] | None = None
+) -> tuple[list[NewEvent], list[bytes] | None]:
+    """The events to store, and each one's own raw record when it has one (`bodies`, or an event's
+    `raw` when its connector read it elsewhere) rather than the shared `body`."""
+    new = [_new_event(event) for event in events]
+    if bodies is None and any(event.raw is not None for event in events):
+        bodies = [body if event.raw is None else event.raw for event in events]
+    if bodies is not None:
+        new = [replace(item, body=own) for item, own in zip(new, bodies, strict=True)]
+    return new, bodies

@@ -168,6 +168,10 @@ class Connector:
     rate_limit: ClassVar[RateLimit | None] = None  # the service's published limits
     retry_defaults: ClassVar[Mapping[str, Any]] = {}  # RetryPolicy fields this connector changes
     poll_interval: ClassVar[float] = 0.0  # seconds between polls by default; 0: the connector does not poll
+    # True when `parse_webhook` never waits on the network or a rate limit: the intake then reads its
+    # deliveries on its storing thread, beside the others that arrived with them, instead of each on a
+    # thread of its own (which a connector that fetches needs, so that a slow fetch holds up nobody).
+    parses_offline: ClassVar[bool] = False
 
     def __init__(self, settings: ConnectorSettings, *, transport: httpx.BaseTransport | None = None):
         self.settings = settings

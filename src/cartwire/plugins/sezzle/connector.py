@@ -64,6 +64,7 @@ class Sezzle(Connector):
     Settings: ClassVar[type[SezzleSettings]] = SezzleSettings
     settings: SezzleSettings
     poll_interval: ClassVar[float] = 300.0  # the expiry watch (see `expiry`)
+    parses_offline: ClassVar[bool] = True  # the signature, then the body: nothing is fetched
 
     def __init__(
         self,

@@ -87,6 +87,7 @@ class ThreeDCart(Connector):
     # "Throttling is a leaky bucket: bucket size 50 requests, leak rate 2 requests/second" (API docs).
     rate_limit: ClassVar[RateLimit | None] = RateLimit.leaky_bucket(50, 2.0)
     poll_interval: ClassVar[float] = 300.0
+    parses_offline: ClassVar[bool] = True  # the secret in the URL, then the body: nothing is fetched
 
     def __init__(self, settings: ConnectorSettings, *, transport: httpx.BaseTransport | None = None):
         if not isinstance(settings, ThreeDCartSettings):
