@@ -51,6 +51,8 @@ FETCHING_THREADS = 16
 _HOOK = re.compile(r"/hooks/(?P<connector>[^/]+)(?:/(?P<secret>[^/]+))?")
 _HEALTH = "/healthz"
 _HEALTHY = b'{"status":"ok"}'
+# Built once: `json.dumps` with any argument of its own builds a new encoder for every answer.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
 class _Disconnected(Exception):
@@ -183,7 +185,7 @@ async def _refused(send: Send, connector: str, rejection: WebhookRejected) -> No
 
 
 async def _json(send: Send, status: int, content: dict[str, Any], extra: tuple[tuple[bytes, bytes], ...] = ()) -> None:
-    body = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    body = _ENCODER.encode(content).encode()
     await _answer(send, status, body, b"application/json", extra)
 
 

@@ -1,0 +1,62 @@
+"""The intake's routes answer as Starlette's router would: 404, 405 with `Allow`, 307 for a trailing slash."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from runtime_fakes import TOKEN, build_world, delivery
+
+from cartwire.core.intake import intake_app
+from cartwire.plugins.connector import WebhookRejected
+from cartwire.testing.server import served
+
+
+@pytest.fixture
+def client(tmp_path):
+    world = build_world(tmp_path)
+    with served(intake_app(world.runtime)) as server, httpx.Client(base_url=server.base_url) as client:
+        client.world = world  # type: ignore[attr-defined]
+        yield client
+    world.store.close()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "headers"),
+    [
+        ("GET", "/hooks/shop", 405, {"allow": "POST"}),
+        ("PUT", "/hooks/shop/secret", 405, {"allow": "POST"}),
+        ("POST", "/healthz", 405, {"allow": "HEAD, GET"}),
+        ("POST", "/hooks/shop/", 307, {}),
+        ("GET", "/healthz/", 307, {}),
+        ("GET", "/nowhere", 404, {}),
+        ("POST", "/hooks", 404, {}),
+    ],
+)
+def test_routes(client, method, path, status, headers):
+    answer = client.request(method, path)
+    assert answer.status_code == status
+    for name, value in headers.items():
+        assert answer.headers[name] == value
+    if status == 307:
+        assert answer.headers["location"] == f"{client.base_url}{path.rstrip('/')}"
+    assert client.world.store.events() == []
+
+
+def test_a_refusal_that_names_a_wait_is_answered_with_retry_after(client, monkeypatch):
+    def busy(request):
+        raise WebhookRejected(503, "the service is throttling us", retry_after=2.2)
+
+    monkeypatch.setattr(client.world.shop, "parse_webhook", busy)
+    answer = client.post("/hooks/shop", content=delivery().body, headers={"x-token": TOKEN})
+    assert (answer.status_code, answer.headers["retry-after"]) == (503, "3")
+    assert answer.json() == {"error": "the service is throttling us"}
+    assert [row["status"] for row in client.world.store.rejected()] == [503]
+
+
+def test_a_stored_delivery_is_answered_with_its_counts_and_a_repeat_as_a_duplicate(client):
+    body = delivery().body
+    first = client.post("/hooks/shop", content=body, headers={"x-token": TOKEN})
+    again = client.post("/hooks/shop", content=body, headers={"x-token": TOKEN})
+    assert (first.status_code, first.json()) == (200, {"accepted": 1, "duplicates": 0})
+    assert (again.status_code, again.json()) == (200, {"accepted": 0, "duplicates": 1})
+    assert first.headers["content-type"] == "application/json"
