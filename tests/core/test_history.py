@@ -84,6 +84,12 @@ def test_history_is_typed_for_the_checker(condition: str, message: str, catalog:
         compile_text(rule(condition), catalog)
 
 
+def test_a_template_that_reads_history_is_a_check_error_not_a_failure_at_run_time(catalog: Catalog):
+    text = rule("order.paid", then='3dcart.add_comment(text: "seen {{ history.count }} times")')
+    with pytest.raises(RuleError, match="a template cannot read `history`: it sees the subject and `event` only"):
+        compile_text(text, catalog)
+
+
 def test_a_misspelt_history_field_gets_a_suggestion(catalog: Catalog):
     with pytest.raises(RuleError) as raised:
         compile_text(rule('history.last_status = "Hold"'), catalog)

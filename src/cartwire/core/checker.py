@@ -754,6 +754,12 @@ class _Checker:
         except ValueError as error:
             raise self.problem(literal.span, str(error), "templates write values as `{{ order.total }}`") from None
         for names in paths:
+            if names[0] == "history" and "history" not in (scope.subject, *scope.record.fields):
+                raise self.problem(
+                    literal.span,
+                    "a template cannot read `history`: it sees the subject and `event` only",
+                    "test `history.…` in the rule's `when`, and write the text for each case",
+                )
             if names[0] == "event" and (len(names) < 2 or names[1] not in ENVELOPE_FIELDS):
                 raise self.problem(
                     literal.span,
