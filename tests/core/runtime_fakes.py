@@ -204,6 +204,13 @@ def delivery(version: int = 1, status: str = "Shipped", token: str = TOKEN, orde
     )
 
 
+def count_commits(store: SqlStore) -> list[str]:
+    """Every COMMIT the store's SQLite connection runs from now on, as it runs it."""
+    commits: list[str] = []
+    store._db.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)  # type: ignore[attr-defined]
+    return commits
+
+
 def write_config(directory: Path, database: Path) -> Path:
     """A configuration file naming `database`, for the admin commands."""
     path = directory / "cartwire.toml"

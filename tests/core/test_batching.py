@@ -7,7 +7,7 @@ import time
 from datetime import datetime
 
 import pytest
-from runtime_fakes import build_world, delivery
+from runtime_fakes import build_world, count_commits, delivery
 
 from cartwire.core.records import NewEvent
 
@@ -17,12 +17,6 @@ def world(tmp_path):
     world = build_world(tmp_path)
     yield world
     world.store.close()
-
-
-def count_commits(store) -> list[str]:
-    commits: list[str] = []
-    store._db.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
-    return commits
 
 
 def new_event(number: int, occurred_at: datetime) -> NewEvent:

@@ -9,7 +9,7 @@ import time
 
 import httpx
 import pytest
-from runtime_fakes import TOKEN, build_world, delivery
+from runtime_fakes import TOKEN, build_world, count_commits, delivery
 
 from cartwire.core.intake import intake_app
 from cartwire.core.runtime import Accepted, Observer
@@ -23,12 +23,6 @@ def world(tmp_path):
     world = build_world(tmp_path)
     yield world
     world.store.close()
-
-
-def count_commits(store) -> list[str]:
-    commits: list[str] = []
-    store._db.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
-    return commits
 
 
 class Told(Observer):
