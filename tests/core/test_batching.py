@@ -57,6 +57,30 @@ def test_deliveries_arriving_together_share_one_commit(world):
     assert [entry.kind for entry in world.store.audit_chain()] == ["event.stored"] * 10
 
 
+def test_deliveries_accepted_on_threads_of_their_own_share_one_commit(world):
+    """The path of connectors that fetch while reading a delivery (`parses_offline` False): each
+    delivery on a thread of its own, their events committed together."""
+    commits = count_commits(world.store)
+    answers: dict[int, object] = {}
+
+    def accept(order: int) -> None:
+        answers[order] = world.runtime.accept("shop", delivery(order=order))
+
+    threads = [threading.Thread(target=accept, args=(order,)) for order in range(1, 9)]
+    with world.store._lock:
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while len(world.store._queue) < len(threads):
+            assert time.monotonic() < deadline, "the deliveries never queued up"
+            time.sleep(0.01)
+    for thread in threads:
+        thread.join(10)
+    assert len(commits) == 1
+    assert sorted(answers) == list(range(1, 9))
+    assert {answer.accepted for answer in answers.values()} == {1}  # type: ignore[attr-defined]
+
+
 def test_a_bad_delivery_in_a_group_spoils_no_other(world):
     good, naive = world.clock(), datetime(2026, 12, 1)  # naive: the store must refuse it
     answers = deliver_while_the_store_is_busy(

@@ -170,3 +170,56 @@ def test_a_delivery_whose_reading_waits_on_the_network_holds_up_no_other(world, 
         slow.join(10)
     assert answers == [200]  # authentic, nothing to handle: kept as ignored
     assert [row["source"] for row in world.store.rejected()] == ["pay"]
+
+
+def test_nothing_to_accept_is_no_transaction(world):
+    commits = count_commits(world.store)
+    assert world.runtime.accept_all([]) == []
+    assert commits == []
+
+
+def test_a_failure_to_tell_of_a_stored_delivery_leaves_its_answer_and_the_others_alone(world, caplog):
+    class Flaky(Told):
+        def delivery(self, source, events, duplicates):
+            if events[0].entity == "shop:order:2":
+                raise OSError("no space left on device")  # a recorder or observer that cannot write
+            super().delivery(source, events, duplicates)
+
+    world.runtime.observer = told = Flaky()
+    answers = world.runtime.accept_all([("shop", delivery(order=n)) for n in (1, 2, 3)])
+    assert answers == [Accepted(1, 0)] * 3
+    assert told.told == [("delivery", ["shop:order:1"]), ("delivery", ["shop:order:3"])]
+    assert "telling of a stored delivery failed" in caplog.text
+    assert len(world.store.events()) == 3
+
+
+def test_a_parser_that_ends_its_thread_fails_its_batch_and_the_intake_goes_on(world, monkeypatch):
+    real = world.shop.parse_webhook
+
+    def parse(request):
+        if b'"id": 2' in request.body:
+            raise SystemExit(3)  # a connector bug that no `except Exception` catches
+        return real(request)
+
+    monkeypatch.setattr(world.shop, "parse_webhook", parse)
+    storing = StoringThread(world.runtime)
+    with pytest.raises(RuntimeError, match="SystemExit while storing"):
+        asyncio.run(storing.accept("shop", delivery(order=2)))
+    assert asyncio.run(storing.accept("shop", delivery(order=1))) == Accepted(1, 0)
+
+
+def test_a_storing_thread_that_cannot_start_fails_that_delivery_only(world, monkeypatch):
+    storing = StoringThread(world.runtime)
+    start = threading.Thread.start
+    failures = iter([RuntimeError("can't start new thread")])
+
+    def start_once_failing(thread):
+        for failure in failures:
+            raise failure
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start_once_failing)
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        asyncio.run(storing.accept("shop", delivery(order=1)))
+    assert asyncio.run(storing.accept("shop", delivery(order=2))) == Accepted(1, 0)
+    assert [event.entity for event in world.store.events()] == ["shop:order:2"]

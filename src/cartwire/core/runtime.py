@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel
 
@@ -47,6 +47,15 @@ IGNORED = "ignored: the delivery holds no event Cartwire handles"
 # (parsed objects take several times that), the oldest are dropped and read from JSON.
 PARSED_KEPT = 4096
 PARSED_KEPT_BYTES = 8 * 1024 * 1024
+
+
+class _Read(NamedTuple):
+    """A delivery read at the intake, not stored yet: its events (and their stored form), or its refusal."""
+
+    source: str
+    request: WebhookRequest
+    parsed: list[Event] | WebhookRejected
+    new: list[NewEvent]
 
 
 @dataclass(frozen=True)
@@ -154,9 +163,14 @@ class Runtime:
 
     # --- intake -----------------------------------------------------------------------------
     def accept(self, connector_name: str, request: WebhookRequest) -> Accepted:
-        """Authenticate, parse and store one delivery; raise `WebhookRejected` after keeping and telling it."""
-        [answer] = self.accept_all([(connector_name, request)])
-        if isinstance(answer, Exception):
+        """Authenticate, parse and store one delivery; raise `WebhookRejected` after keeping and telling it.
+
+        Its commit is shared with what other threads store at the same time (`SqlStore._group_commit`)."""
+        read = self._read(connector_name, request)
+        answer, tell = self._keep(read)
+        if tell is not None:
+            tell()
+        if isinstance(answer, WebhookRejected):
             raise answer
         return answer
 
@@ -166,14 +180,16 @@ class Runtime:
         it is committed. Each delivery's answer, in order: its `Accepted`, or the exception it ended with
         (a `WebhookRejected` is kept and told like any refusal); if the commit fails, every one ends with
         that error and nothing of them is stored."""
+        if not deliveries:
+            return []
         read = [self._read(name, request) for name, request in deliveries]
         answers: list[Accepted | Exception] = []
         told: list[Callable[[], None]] = []
         try:
             with self.store.batch():
-                for (source, parsed), (_, request) in zip(read, deliveries, strict=True):
+                for each in read:
                     try:  # each a savepoint: one that fails spoils no other
-                        answer, tell = self._keep(source, parsed, request)
+                        answer, tell = self._keep(each)
                     except Exception as error:  # noqa: BLE001 - handed to the delivery it belongs to
                         answers.append(error)
                         continue
@@ -182,8 +198,11 @@ class Runtime:
                         told.append(tell)
         except Exception as error:  # noqa: BLE001 - the commit failed: no delivery of the batch is stored
             return [error] * len(deliveries)
-        for tell in told:
-            tell()
+        for tell in told:  # each delivery is committed: what fails here is logged, and its answer stands
+            try:
+                tell()
+            except Exception:
+                log.exception("telling of a stored delivery failed; the delivery is stored and answered")
         return answers
 
     def parses_offline(self, connector_name: str) -> bool:
@@ -192,29 +211,28 @@ class Runtime:
         connector = self.catalog.connectors.get(self.catalog.connector_name(connector_name) or connector_name)
         return connector is None or connector.parses_offline
 
-    def _read(self, connector_name: str, request: WebhookRequest) -> tuple[str, list[Event] | WebhookRejected]:
-        """The delivery's source and its events, or why it is refused (nothing stored yet)."""
+    def _read(self, connector_name: str, request: WebhookRequest) -> _Read:
+        """The delivery authenticated and parsed, or why it is refused; nothing is stored yet."""
         source = self.catalog.connector_name(connector_name) or connector_name
         try:
             if source not in self.catalog.connectors:
                 raise WebhookRejected(404, f"no connector named {connector_name!r} is configured")
             if len(request.body) > self.max_body_bytes:
                 raise WebhookRejected(413, f"the body is larger than the limit of {self.max_body_bytes} bytes")
-            return source, self._parse(source, request)
+            events = self._parse(source, request)
         except WebhookRejected as rejection:
-            return source, rejection
+            return _Read(source, request, rejection, [])
+        return _Read(source, request, events, _new_events(events, request.body)[0])
 
-    def _keep(
-        self, source: str, parsed: list[Event] | WebhookRejected, request: WebhookRequest
-    ) -> tuple[Accepted | WebhookRejected, Callable[[], None] | None]:
+    def _keep(self, read: _Read) -> tuple[Accepted | WebhookRejected, Callable[[], None] | None]:
         """Store one read delivery; its answer and what to tell once that is committed."""
+        source, request, parsed, new = read
         if isinstance(parsed, WebhookRejected):
             self._keep_unstored(source, request, parsed.status, parsed.reason)
             return parsed, lambda: self.observer.rejected(source, parsed.status, parsed.reason)
         if not parsed:  # authentic, but nothing Cartwire handles: answered 200 so it is not resent, and kept
             self._keep_unstored(source, request, 200, IGNORED)
             return Accepted(0, 0), None
-        new, _ = _new_events(parsed, request.body)
         rows, duplicates = self.store.add_events(new, request.body)
         stored = Accepted(len(rows), duplicates)
         return stored, lambda: self._stored(source, parsed, new, rows, duplicates, [(request, parsed)])
@@ -233,26 +251,14 @@ class Runtime:
         self.observer.rejected(source, rejection.status, rejection.reason)
         return rejection
 
-    def ingest(
-        self,
-        source: str,
-        events: list[Event],
-        body: bytes,
-        bodies: list[bytes] | None = None,
-        *,
-        request: WebhookRequest | None = None,
-    ) -> Accepted:
-        """Store parsed events (webhook or poll: the same path, the same dedupe keys) and wake the worker.
-        `bodies`, when given, holds each event's own raw record instead of the shared `body` (by
-        default an event's `raw`, when the connector read it elsewhere); `request` is the webhook
-        delivery they came in (None for a poll)."""
+    def ingest(self, source: str, events: list[Event], body: bytes, bodies: list[bytes] | None = None) -> Accepted:
+        """Store events read by a poll (the same dedupe keys as their webhooks) or made by a schedule,
+        and wake the worker. `bodies`, when given, holds each event's own raw record instead of the
+        shared `body` (by default an event's `raw`, when the connector read it elsewhere)."""
         new, bodies = _new_events(events, body, bodies)
         rows, duplicates = self.store.add_events(new, body)
-        if self.recorder is None:
-            recording = []
-        elif request is not None:
-            recording = [(request, events)]
-        else:  # a poll: each event is recorded with its own raw record, as if delivered alone
+        recording: list[tuple[WebhookRequest, list[Event]]] = []
+        if self.recorder is not None:  # each event with its own raw record, as if delivered alone
             own = bodies or [body] * len(events)
             recording = [(WebhookRequest(raw, {}), [event]) for event, raw in zip(events, own, strict=True)]
         self._stored(source, events, new, rows, duplicates, recording)

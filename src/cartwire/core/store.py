@@ -3,10 +3,10 @@
 Everything that crosses a process boundary is written here before it is acknowledged. One
 connection is shared behind a lock; SQLite in WAL mode with `synchronous=FULL` makes a commit
 durable before the webhook is answered. Every change is written together with its audit entry,
-in the same transaction. A commit costs an fsync, so deliveries arriving together share one
-(`_group_commit`) and the worker writes a batch of steps in one (`batch`); nobody is told that
-something is stored before the commit that stored it. The schema is in `cartwire.core.schema`;
-the contract in `backend`.
+in the same transaction. A commit costs an fsync, so threads storing at the same time share one
+(`_group_commit`), and the intake's storing thread and the worker each write a batch in one
+(`batch`); nobody is told that something is stored before the commit that stored it. The schema
+is in `cartwire.core.schema`; the contract in `backend`.
 
 `SqlStore` holds the SQL both backends speak (`?` placeholders, `ON CONFLICT DO NOTHING`,
 `RETURNING`, timestamps as fixed-width UTC text); `Store` opens SQLite and
