@@ -257,3 +257,52 @@ def test_replay_shows_holds_overridden_calls_and_stops(tmp_path):
     assert result.exit_code == 0, result.output
     assert "      hold: AB-1001 is big" in result.output
     assert "    rule 'hold big ones' stopped the evaluation" in result.output
+
+
+def test_run_stops_on_sigterm_even_while_a_sender_stalls_mid_body(tmp_path):
+    port = free_port()
+    (tmp_path / "cartwire.toml").write_text(f"""
+database = "cw.sqlite3"
+rules = ["{TEMPLATES_DIR}"]
+[server]
+port = {port}
+stop_timeout = 2
+[connectors.3dcart]
+webhook_secret = "a-long-random-webhook-secret-0123456789"
+poll_interval = 0
+[connectors.sezzle]
+public_key = "sz_pub"
+private_key = "{SEZZLE_KEY}"
+poll_interval = 0
+""")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cartwire.cli", "run", "--config", str(tmp_path / "cartwire.toml")],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/healthz")
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, "cartwire run exited"
+                assert time.monotonic() < deadline, "cartwire run did not start"
+                time.sleep(0.1)
+        with socket.create_connection(("127.0.0.1", port)) as stalled:  # headers and part of the body, then nothing
+            stalled.sendall(b"POST /hooks/sezzle HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + b"{" * 100)
+            time.sleep(0.3)
+            process.send_signal(signal.SIGTERM)
+            started = time.monotonic()
+            output, _ = process.communicate(timeout=30)
+            stopped_after = time.monotonic() - started
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode in (0, -signal.SIGTERM), output
+    assert stopped_after < 15, output
+    assert "worker stopped" in output

@@ -60,3 +60,28 @@ def test_a_stored_delivery_is_answered_with_its_counts_and_a_repeat_as_a_duplica
     assert (first.status_code, first.json()) == (200, {"accepted": 1, "duplicates": 0})
     assert (again.status_code, again.json()) == (200, {"accepted": 0, "duplicates": 1})
     assert first.headers["content-type"] == "application/json"
+
+
+def test_a_connector_name_with_a_line_break_cannot_forge_a_log_line(client, caplog):
+    forged = "x\n2026-12-04 12:00:00,000 INFO cartwire.runtime: evaluated 3dcart.order.status_changed"
+    answer = client.post("/hooks/" + forged.replace("\n", "%0a").replace(" ", "%20"), content=b"{}")
+    assert answer.status_code == 404
+    [line] = [record.getMessage() for record in caplog.records if record.name == "cartwire.intake"]
+    assert "\n" not in line
+    assert line.startswith("rejected 'x\\n2026-12-04 12:00:00,000 INFO")
+
+
+def test_a_store_that_cannot_take_a_delivery_is_a_503_with_a_reason_and_the_connection_stays(client, monkeypatch):
+    import sqlite3
+
+    def locked(deliveries):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(client.world.runtime, "accept_all", locked)
+    answer = client.post("/hooks/shop", content=delivery().body, headers={"x-token": TOKEN})
+    assert (answer.status_code, answer.headers["retry-after"]) == (503, "5")
+    assert answer.json() == {"error": "the delivery could not be stored just now (OperationalError); send it again"}
+    monkeypatch.undo()
+    again = client.post("/hooks/shop", content=delivery().body, headers={"x-token": TOKEN})
+    assert (again.status_code, again.json()) == (200, {"accepted": 1, "duplicates": 0})
+    assert client.get("/healthz").status_code == 200

@@ -14,7 +14,7 @@ from runtime_fakes import TOKEN, build_world, count_commits, delivery
 from cartwire.core.intake import intake_app
 from cartwire.core.runtime import Accepted, Observer
 from cartwire.core.storing import StoringThread
-from cartwire.plugins.connector import WebhookRejected
+from cartwire.plugins.connector import WebhookRejected, WebhookRequest
 from cartwire.testing.server import served
 
 
@@ -223,3 +223,37 @@ def test_a_storing_thread_that_cannot_start_fails_that_delivery_only(world, monk
         asyncio.run(storing.accept("shop", delivery(order=1)))
     assert asyncio.run(storing.accept("shop", delivery(order=2))) == Accepted(1, 0)
     assert [event.entity for event in world.store.events()] == ["shop:order:2"]
+
+
+def test_a_delivery_whose_text_is_not_unicode_is_refused_and_kept_and_spoils_no_other(world):
+    lone = b'{"id": 5, "ref": "AB-\\ud83d", "status": "Shipped", "total": "1.00", "version": 1}'
+    odd = WebhookRequest(lone, {"x-token": TOKEN, "content-type": "application/json"})
+    answers = world.runtime.accept_all([("shop", odd), ("shop", delivery(order=9))])
+    assert isinstance(answers[0], WebhookRejected)
+    assert answers[0].status == 400
+    assert "not valid Unicode (an unpaired surrogate escape" in answers[0].reason
+    assert answers[1] == Accepted(1, 0)
+    [kept] = world.store.rejected()
+    assert (kept["status"], kept["source"]) == (400, "shop")
+    assert [event.entity for event in world.store.events()] == ["shop:order:9"]
+
+
+def test_events_that_cannot_be_made_ready_to_store_are_a_500_kept_for_review(world, monkeypatch):
+    from cartwire.core import runtime as runtime_module
+
+    real = runtime_module._new_events
+
+    def new_events(events, body, bodies=None):
+        if events[0].entity == "shop:order:2":
+            raise TypeError("a subject pydantic cannot write")
+        return real(events, body, bodies)
+
+    monkeypatch.setattr(runtime_module, "_new_events", new_events)
+    answers = world.runtime.accept_all([("shop", delivery(order=n)) for n in (1, 2)])
+    assert answers[0] == Accepted(1, 0)
+    assert isinstance(answers[1], WebhookRejected)
+    assert (answers[1].status, answers[1].reason) == (
+        500,
+        "the shop delivery could not be stored (TypeError); kept for review",
+    )
+    assert [row["status"] for row in world.store.rejected()] == [500]

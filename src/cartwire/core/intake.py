@@ -47,6 +47,8 @@ _T = TypeVar("_T")
 # a notification names) are parsed and stored each in a thread of the app's own pool, so that a
 # slow fetch holds up no other delivery; every other delivery goes through the storing thread.
 FETCHING_THREADS = 16
+# Seconds a sender is asked to wait before it sends again a delivery the store could not take.
+STORE_RETRY_AFTER = 5
 
 _HOOK = re.compile(r"/hooks/(?P<connector>[^/]+)(?:/(?P<secret>[^/]+))?")
 _HEALTH = "/healthz"
@@ -73,13 +75,16 @@ def intake_app(runtime: Runtime, lifespan: Lifespan | None = None) -> ASGIApp:
         declared = _declared_length(headers)
         if declared is not None and declared > runtime.max_body_bytes:  # refused up front: the body is never read
             empty = WebhookRequest(body=b"", headers=headers, path_secret=secret, query=query)
-            rejection = await blocking(runtime.refuse_declared_size, connector, empty, declared)
+            # Not on the pool of fetching connectors, where it would wait behind their fetches.
+            rejection = await asyncio.to_thread(runtime.refuse_declared_size, connector, empty, declared)
             await _refused(send, connector, rejection)
             return
         try:
             body = await _read_limited(receive, runtime.max_body_bytes)
         except _Disconnected:  # nothing complete arrived and nothing can be answered: the sender still has it
-            log.warning("%s delivery abandoned: the sender disconnected before its body was complete", connector)
+            log.warning(
+                "%s delivery abandoned: the sender disconnected before its body was complete", _loggable(connector)
+            )
             raise
         delivery = WebhookRequest(body=body, headers=headers, path_secret=secret, query=query)
         try:
@@ -89,6 +94,11 @@ def intake_app(runtime: Runtime, lifespan: Lifespan | None = None) -> ASGIApp:
                 result = await blocking(runtime.accept, connector, delivery)
         except WebhookRejected as rejection:
             await _refused(send, connector, rejection)
+            return
+        except Exception as error:  # the store failed (locked, full disk): nothing was acknowledged
+            log.exception("%s delivery could not be stored", _loggable(connector))
+            reason = f"the delivery could not be stored just now ({type(error).__name__}); send it again"
+            await _json(send, 503, {"error": reason}, ((b"retry-after", str(STORE_RETRY_AFTER).encode()),))
             return
         log.debug("stored %s delivery: %d new, %d duplicate", connector, result.accepted, result.duplicates)
         await _json(send, 200, {"accepted": result.accepted, "duplicates": result.duplicates})
@@ -173,6 +183,12 @@ async def _not_found(scope: Scope, send: Send) -> None:
     await _answer(send, 404, b"Not Found", b"text/plain; charset=utf-8")
 
 
+def _loggable(name: str) -> str:
+    """The connector name from the request's path as it may go into a log line: anyone can send
+    `/hooks/x%0a<a forged line>`, so a name with a line break or other control character is quoted."""
+    return name if name.isprintable() else repr(name)
+
+
 def _declared_length(headers: dict[str, str]) -> int | None:
     """The request's `Content-Length`, when it is a plain whole number (the server refuses a malformed one)."""
     value = headers.get("content-length", "").strip()
@@ -180,7 +196,7 @@ def _declared_length(headers: dict[str, str]) -> int | None:
 
 
 async def _refused(send: Send, connector: str, rejection: WebhookRejected) -> None:
-    log.warning("rejected %s delivery: %s %s", connector, rejection.status, rejection.reason)
+    log.warning("rejected %s delivery: %s %s", _loggable(connector), rejection.status, rejection.reason)
     await _json(send, rejection.status, {"error": rejection.reason}, _retry_after(rejection))
 
 

@@ -220,9 +220,23 @@ class Runtime:
             if len(request.body) > self.max_body_bytes:
                 raise WebhookRejected(413, f"the body is larger than the limit of {self.max_body_bytes} bytes")
             events = self._parse(source, request)
+            new = self._stored_form(source, events, request.body)
         except WebhookRejected as rejection:
             return _Read(source, request, rejection, [])
-        return _Read(source, request, events, _new_events(events, request.body)[0])
+        return _Read(source, request, events, new)
+
+    def _stored_form(self, source: str, events: list[Event], body: bytes) -> list[NewEvent]:
+        """The events as they are stored; a subject that cannot be written as JSON is a refusal."""
+        try:
+            return _new_events(events, body)[0]
+        except Exception as error:  # noqa: BLE001 - pydantic's or the codec's; its message may quote the body
+            if "surrogates not allowed" in str(error):  # `"\ud83d"` alone: valid JSON, but no Unicode text
+                reason = "a text in the delivery is not valid Unicode (an unpaired surrogate escape such as \\ud83d)"
+                raise WebhookRejected(400, reason) from None
+            log.error("%s events could not be made ready to store: %s", source, type(error).__name__)
+            raise WebhookRejected(
+                500, f"the {source} delivery could not be stored ({type(error).__name__}); kept for review"
+            ) from None
 
     def _keep(self, read: _Read) -> tuple[Accepted | WebhookRejected, Callable[[], None] | None]:
         """Store one read delivery; its answer and what to tell once that is committed."""

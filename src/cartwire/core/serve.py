@@ -31,6 +31,10 @@ log = logging.getLogger("cartwire.serve")
 # How long a stop waits for the action in flight. Longer than one connector call's timeout (10 s by
 # default); an action still running after it stays `in_flight` and is retried by the next start.
 STOP_TIMEOUT = 30.0
+# On SIGTERM, webhook requests still being received get this long to finish: a sender that stalls
+# mid-body (or a peer that is gone without closing) must not keep the process from stopping. Cut
+# off, it was never answered, so it sends again.
+REQUESTS_GRACE = 5
 
 
 class Closable(Protocol):
@@ -111,6 +115,7 @@ def serve(
         access_log=False,
         log_level="info",
         lifespan="on",
+        timeout_graceful_shutdown=REQUESTS_GRACE,
     )
     server = uvicorn.Server(config)
     # What is loaded by now (modules, connectors, compiled rules) lives as long as the process: frozen,
