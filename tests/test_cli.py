@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ from click.testing import CliRunner
 from cartwire.cli import main, run_main
 from cartwire.rules.loader import TEMPLATES_DIR
 from postgres import query
+from running import start_run
 
 DATA = Path(__file__).parent / "data"
 SEZZLE_KEY = "sz_test_private_key_do_not_use_in_production"
@@ -176,34 +176,9 @@ public_key = "sz_pub"
 private_key = "{SEZZLE_KEY}"
 """)
     env = os.environ | {"TEST_3DCART_SECRET": secret}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cartwire.cli",
-            "run",
-            "--config",
-            str(tmp_path / "cartwire.toml"),
-            "--record",
-            "traffic.jsonl",
-        ],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_run(tmp_path / "cartwire.toml", port, "--record", "traffic.jsonl", env=env)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(f"{base}/healthz")
-                break
-            except httpx.TransportError:
-                assert process.poll() is None, "cartwire run exited"
-                assert time.monotonic() < deadline, "cartwire run did not start"
-                time.sleep(0.1)
         shipped = (DATA / "3dcart" / "order-status-shipped.json").read_bytes()
         stored = httpx.post(f"{base}/hooks/3dcart/{secret}?event=status_changed", content=shipped)
         again = httpx.post(f"{base}/hooks/3dcart/{secret}?event=status_changed", content=shipped)
@@ -275,23 +250,8 @@ public_key = "sz_pub"
 private_key = "{SEZZLE_KEY}"
 poll_interval = 0
 """)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cartwire.cli", "run", "--config", str(tmp_path / "cartwire.toml")],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_run(tmp_path / "cartwire.toml", port)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/healthz")
-                break
-            except httpx.TransportError:
-                assert process.poll() is None, "cartwire run exited"
-                assert time.monotonic() < deadline, "cartwire run did not start"
-                time.sleep(0.1)
         with socket.create_connection(("127.0.0.1", port)) as stalled:  # headers and part of the body, then nothing
             stalled.sendall(b"POST /hooks/sezzle HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + b"{" * 100)
             time.sleep(0.3)

@@ -6,16 +6,14 @@ import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
-
-import httpx
 
 from cartwire.demo import sample_order
 from cartwire.plugins.threedcart.emulator import ThreeDCartEmulator
 from cartwire.rules.loader import TEMPLATES_DIR
 from cartwire.testing.server import served
+from running import start_run
 
 SHOP = {"secure_url": "poll-store.3dcartstores.com", "private_key": "poll-app-key", "token": "poll-store-token"}
 SHIPPED = 4
@@ -55,13 +53,7 @@ poll_interval = 0.5
 [connectors.sezzle]
 poll_interval = 0
 """)
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cartwire.cli", "run", "--config", str(tmp_path / "cartwire.toml")],
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        process = start_run(tmp_path / "cartwire.toml", port)
 
         def query(sql: str) -> list[tuple[object, ...]]:
             if not (tmp_path / "cw.sqlite3").exists():
@@ -73,11 +65,6 @@ poll_interval = 0
                     return []
 
         try:
-            wait_for(
-                lambda: httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200 if _listening(port) else False,
-                "cartwire run did not start",
-                process,
-            )
             wait_for(
                 lambda: query("SELECT cursor FROM poll_cursors WHERE connector = '3dcart'"),
                 "the first poll never started the cursor",
@@ -99,8 +86,3 @@ poll_interval = 0
             output, _ = process.communicate(timeout=30)
         assert "Application shutdown complete" in output
         assert query("SELECT count(*) FROM events") == [(1,)], output  # later polls added nothing
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
