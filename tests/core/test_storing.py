@@ -257,3 +257,12 @@ def test_events_that_cannot_be_made_ready_to_store_are_a_500_kept_for_review(wor
         "the shop delivery could not be stored (TypeError); kept for review",
     )
     assert [row["status"] for row in world.store.rejected()] == [500]
+
+
+def test_a_failure_to_record_a_delivery_accepted_alone_leaves_its_answer(world, caplog):
+    def broken(request, events):
+        raise BrokenPipeError("the recording's reader is gone")
+
+    world.runtime.recorder = broken
+    assert world.runtime.accept("shop", delivery(order=4)) == Accepted(1, 0)
+    assert "telling of a stored delivery failed" in caplog.text

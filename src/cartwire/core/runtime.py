@@ -166,10 +166,9 @@ class Runtime:
         """Authenticate, parse and store one delivery; raise `WebhookRejected` after keeping and telling it.
 
         Its commit is shared with what other threads store at the same time (`SqlStore._group_commit`)."""
-        read = self._read(connector_name, request)
-        answer, tell = self._keep(read)
+        answer, tell = self._keep(self._read(connector_name, request))
         if tell is not None:
-            tell()
+            _tell_of_stored(tell)
         if isinstance(answer, WebhookRejected):
             raise answer
         return answer
@@ -198,11 +197,8 @@ class Runtime:
                         told.append(tell)
         except Exception as error:  # noqa: BLE001 - the commit failed: no delivery of the batch is stored
             return [error] * len(deliveries)
-        for tell in told:  # each delivery is committed: what fails here is logged, and its answer stands
-            try:
-                tell()
-            except Exception:
-                log.exception("telling of a stored delivery failed; the delivery is stored and answered")
+        for tell in told:
+            _tell_of_stored(tell)
         return answers
 
     def parses_offline(self, connector_name: str) -> bool:
@@ -677,6 +673,15 @@ def _new_event(event: Event) -> NewEvent:
         occurred_at=event.occurred_at,
         subject=event.subject.model_dump_json(),
     )
+
+
+def _tell_of_stored(tell: Callable[[], None]) -> None:
+    """Tell of a delivery once it is committed: what fails here (a recording that cannot be written)
+    is logged, and the delivery's answer stands, since it is stored."""
+    try:
+        tell()
+    except Exception:
+        log.exception("telling of a stored delivery failed; the delivery is stored and answered")
 
 
 def _new_events(
