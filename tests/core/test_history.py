@@ -174,3 +174,51 @@ def test_the_runtime_reads_history_from_its_store_across_a_restart(tmp_path):
     (action,) = world.store.actions()
     assert world.store.event(action.event_row).dedupe_key == "shop:order:7:4"
     assert action.rule == "charge on the third evaluated event"
+
+
+@pytest.mark.parametrize(
+    ("when", "then", "reads"),
+    [
+        ("order.paid", '3dcart.add_comment(text: "hit")', False),
+        ("history.count = 0", '3dcart.add_comment(text: "hit")', True),
+        ("order.paid", "sezzle.capture(amount: order.total - (history.captured ?? 0 USD))", True),
+        ("any(i in order.items: i.quantity >= history.count)", '3dcart.add_comment(text: "hit")', True),
+        ("order.paid", 'hold "{{ order.invoice_number }} waits"', False),
+    ],
+)
+def test_the_engine_knows_which_event_types_a_rule_reading_history_sees(
+    when: str, then: str, reads: bool, catalog: Catalog
+):
+    engine = compile_text(rule(when, then=then), catalog)
+    assert engine.reads_history("3dcart.order.status_changed") is reads
+    assert engine.reads_history("sezzle.order.captured") is False
+
+
+def test_the_runtime_reads_no_history_for_events_no_rule_reads_it_on(tmp_path, monkeypatch):
+    world = build_world(tmp_path)  # its rule charges shipped orders and reads no history
+    read: list[str] = []
+    real = world.store.evaluated_plans
+    monkeypatch.setattr(world.store, "evaluated_plans", lambda entity: read.append(entity) or real(entity))
+    world.runtime.accept("shop", delivery(version=1))
+    world.runtime.accept("shop", delivery(version=2))
+    assert world.runtime.evaluate_pending() == 2
+    assert read == []
+    assert len(world.store.actions()) == 2
+    (tmp_path / "reading").mkdir()
+    reading = build_world(tmp_path / "reading", rules=RULES_READING_HISTORY)
+    plans = reading.store.evaluated_plans
+    monkeypatch.setattr(reading.store, "evaluated_plans", lambda entity: read.append(entity) or plans(entity))
+    reading.runtime.accept("shop", delivery(version=1))
+    assert reading.runtime.evaluate_pending() == 1
+    assert read == ["shop:order:7"]
+    world.store.close()
+    reading.store.close()
+
+
+RULES_READING_HISTORY = """
+rule "charge once"
+  on shop.order.updated
+  when order.status = Shipped and history.count = 0
+  then pay.charge(order: order.ref, amount: order.total)
+end
+"""

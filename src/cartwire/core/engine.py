@@ -130,6 +130,7 @@ class CompiledRule:
     stop: bool = False  # no rule after this one runs for the event
     hold: Evaluate | None = None  # the reason of `hold "…"`; a hold also stops
     schedule: Schedule | None = None
+    reads_history: bool = False  # its condition, hold or an argument reads `history.…`
 
     def held(self, event: Event) -> Hold:
         assert self.hold is not None
@@ -159,6 +160,7 @@ class Engine:
             (a.connector, a.name): a.spec.conflict_key for r in rules for a in r.actions if a.spec.conflict_key
         }
         self._schedules = {r.schedule.event_type: r.schedule for r in rules if r.schedule is not None}
+        self._reading_history = frozenset(r.event_type for r in rules if r.reads_history)
         index: dict[str, list[CompiledRule]] = {}
         for rule in rules:
             index.setdefault(rule.event_type, []).append(rule)
@@ -172,6 +174,10 @@ class Engine:
 
     def event_types(self) -> set[str]:
         return set(self._index)
+
+    def reads_history(self, event_type: str) -> bool:
+        """Whether a rule on `event_type` reads `history.…` (else the event need not carry it)."""
+        return event_type in self._reading_history
 
     def evaluate(self, event: Event, *, skip: frozenset[str] = frozenset()) -> Plan:
         """The actions the rules ask for on `event`, in order: priority (higher first), then
@@ -244,6 +250,10 @@ def _compile_rule(rule: CheckedRule, build: Build) -> CompiledRule:
         stop=rule.stop,
         hold=None if rule.hold is None else build(rule.hold, rule.location),
         schedule=rule.schedule,
+        reads_history=any(
+            ir.reads_history(node)
+            for node in (rule.condition, rule.hold, *(a.value for action in rule.actions for a in action.arguments))
+        ),
     )
 
 

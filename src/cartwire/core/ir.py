@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import Enum
 from typing import Any, Literal
 
@@ -177,6 +177,22 @@ Node = (
     Const | Field | ListOf | Compare | Contains | And | Or | Not | Arithmetic | Negate | Default | Call | Quantify
     | Render | Build
 )  # fmt: skip
+
+
+def reads_history(node: Node | None) -> bool:
+    """Whether the tree reads `history.…` anywhere: the runtime reads an entity's earlier plans from
+    its store only for events that a rule reading it may see."""
+    if node is None:
+        return False
+    if isinstance(node, Field):
+        return node.root == "history"
+    return any(_holds_history(getattr(node, each.name)) for each in fields(node))
+
+
+def _holds_history(value: Any) -> bool:
+    if isinstance(value, tuple):  # a node's children, or a `Build`'s (name, node) pairs
+        return any(_holds_history(item) for item in value)
+    return isinstance(value, Node) and reads_history(value)
 
 
 @dataclass(frozen=True)

@@ -460,7 +460,10 @@ class Runtime:
         )
 
     def _with_history(self, event: Event) -> Event:
-        """`event` with what rules may know of its entity's earlier events (`history.…`), from the store."""
+        """`event` with what rules may know of its entity's earlier events (`history.…`), from the store;
+        as it is when no rule on its type reads `history` (the read grows with the entity's events)."""
+        if not self.engine.reads_history(event.type):
+            return event
         earlier = self.store.evaluated_plans(event.entity)
         return replace(event, history=history_of((stored.type, actions) for stored, actions in earlier))
 
