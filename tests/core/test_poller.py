@@ -129,3 +129,23 @@ def test_the_poller_thread_polls_and_stops(world):
         time.sleep(0.01)
     assert pollers.stop(timeout=5)
     assert len(world.store.events()) == 1
+
+
+def test_a_polled_record_the_store_cannot_write_is_kept_for_review_and_the_poll_moves_on(world):
+    world.shop.script = [[(7, "Shipped", 1), (8, "Shipped", 1)]]
+    real = world.shop.poll
+
+    def poll(cursor, history):
+        result = real(cursor, history)
+        for found in result.found:
+            if found.event.subject.id == 8:  # a name with an unpaired surrogate escape, as JSON gave it
+                found.event.subject.ref = "AB-\ud83d"
+        return result
+
+    world.shop.poll = poll
+    [report] = Pollers(world.runtime, world.clock).run_due()
+    assert (report.stored, report.rejected, report.cursor) == (1, 1, "after-1")
+    [kept] = world.store.rejected()
+    assert kept["reason"].startswith("poll: a text is not valid Unicode")
+    assert [event.entity for event in world.store.events()] == ["shop:order:7"]
+    assert world.store.poll_cursor("shop") == "after-1"

@@ -77,15 +77,20 @@ class Pollers(Ticking):
         store = self.runtime.store
         connector = self.runtime.catalog.connectors[name]
         result = connector.poll(store.poll_cursor(name), StoreHistory(self.runtime))
-        for reason, body in result.rejected:
+        # A record the store cannot write is kept for review like an unreadable one: left in, it would
+        # fail every poll, and the cursor would never move past it.
+        unstorable = [(found, self.runtime.unstorable(found.event)) for found in result.found]
+        rejected = [*result.rejected, *((reason, found.body) for found, reason in unstorable if reason)]
+        for reason, body in rejected:
             store.add_rejected(name, 422, f"poll: {reason}", {}, redact_body(body))
-        events = [found.event for found in result.found]
+        found = [each for each, reason in unstorable if reason is None]
+        events = [each.event for each in found]
         stored = duplicates = 0
         if events:
-            accepted = self.runtime.ingest(name, events, b"", [found.body for found in result.found])
+            accepted = self.runtime.ingest(name, events, b"", [each.body for each in found])
             stored, duplicates = accepted.accepted, accepted.duplicates
         store.save_poll_cursor(name, result.cursor)
-        return PollReport(name, len(events), stored, duplicates, len(result.rejected), result.cursor)
+        return PollReport(name, len(events), stored, duplicates, len(rejected), result.cursor)
 
     def run_due(self) -> list[PollReport]:
         """Poll every connector whose time has come (each at once on the first call)."""

@@ -221,13 +221,21 @@ class Runtime:
             return _Read(source, request, rejection, [])
         return _Read(source, request, events, new)
 
+    def unstorable(self, event: Event) -> str | None:
+        """Why the store cannot write `event` (a subject that is not valid Unicode text), or None."""
+        try:
+            self._stored_form(event.source, [event], b"")
+        except WebhookRejected as refusal:
+            return refusal.reason
+        return None
+
     def _stored_form(self, source: str, events: list[Event], body: bytes) -> list[NewEvent]:
         """The events as they are stored; a subject that cannot be written as JSON is a refusal."""
         try:
             return _new_events(events, body)[0]
         except Exception as error:  # noqa: BLE001 - pydantic's or the codec's; its message may quote the body
             if "surrogates not allowed" in str(error):  # `"\ud83d"` alone: valid JSON, but no Unicode text
-                reason = "a text in the delivery is not valid Unicode (an unpaired surrogate escape such as \\ud83d)"
+                reason = "a text is not valid Unicode (an unpaired surrogate escape such as \\ud83d)"
                 raise WebhookRejected(400, reason) from None
             log.error("%s events could not be made ready to store: %s", source, type(error).__name__)
             raise WebhookRejected(
