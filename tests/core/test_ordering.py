@@ -133,3 +133,37 @@ def test_in_entity_order_sorts_within_each_entity_and_keeps_the_interleaving(ite
     for entity in "abc":
         mine = [(e.occurred_at, e.row) for e in ordered if e.entity == entity]
         assert mine == sorted(mine)
+
+
+def test_the_latest_evaluated_event_is_handed_to_current_without_reading_its_json_again(world, monkeypatch):
+    """The worker keeps the subject of each event it evaluated for its entity's next event; after a
+    restart (nothing kept) the stored JSON gives the same subject."""
+    deliver(world, shop_event(1, 1, "New", minutes=0))
+    assert world.runtime.run_once()
+    latest_subjects: list[object] = []
+    real = world.shop.current
+
+    def current(event, latest):
+        latest_subjects.append(None if latest is None else latest.subject)
+        return real(event, latest)
+
+    monkeypatch.setattr(world.shop, "current", current)
+    read_from_json: list[str] = []
+    load = world.runtime.load_event
+
+    def counting(stored, subject=None):
+        if subject is None:
+            read_from_json.append(stored.dedupe_key)
+        return load(stored, subject)
+
+    monkeypatch.setattr(world.runtime, "load_event", counting)
+    deliver(world, shop_event(1, 2, "Shipped", minutes=1))
+    assert world.runtime.run_once()
+    assert "shop:order:1:1" not in read_from_json  # the first event, handed over as it was kept
+    world.runtime._evaluated.clear()  # as after a restart
+    deliver(world, shop_event(1, 3, "Shipped", minutes=2))
+    assert world.runtime.run_once()
+    assert "shop:order:1:2" in read_from_json
+    first, second = latest_subjects
+    assert (first.status, second.status) == ("New", "Shipped")  # type: ignore[attr-defined]
+    assert world.runtime.observer.order == ["shop:order:1:1", "shop:order:1:2", "shop:order:1:3"]

@@ -423,7 +423,6 @@ def test_the_worker_evaluates_the_subject_parsed_at_intake_and_the_stored_one_ot
     runtime.accept("shop", delivery(order=7))
     runtime.accept("shop", delivery(order=8))
     runtime._parsed.clear()  # as after a restart: order 8's subject is read from the stored JSON
-    runtime._parsed_bytes = 0
     runtime.accept("shop", delivery(order=8))  # a duplicate keeps nothing
     runtime.accept("shop", delivery(order=9))
     assert len(runtime._parsed) == 1
@@ -435,20 +434,20 @@ def test_the_worker_evaluates_the_subject_parsed_at_intake_and_the_stored_one_ot
         ("from JSON", "shop:order:8"),
         ("parsed", "shop:order:9"),
     ]
-    assert (runtime._parsed, runtime._parsed_bytes) == ({}, 0)
+    assert (len(runtime._parsed), runtime._parsed.bytes) == (0, 0)
     assert sorted(order for order, _, _ in pay.calls) == ["AB-7", "AB-8", "AB-9"]
 
 
 def test_subjects_kept_from_intake_are_bounded_by_their_size(world, monkeypatch):
     runtime, pay, _ = world
-    monkeypatch.setattr("cartwire.core.runtime.PARSED_KEPT_BYTES", 150)
+    runtime._parsed.size = 150
     for order in (1, 2, 3):
         runtime.accept("shop", delivery(order=order))
-    assert 0 < runtime._parsed_bytes <= 150
+    assert 0 < runtime._parsed.bytes <= 150
     assert len(runtime._parsed) < 3  # the oldest were dropped: read from their JSON
     runtime.run_once()
     assert sorted(order for order, _, _ in pay.calls) == ["AB-1", "AB-2", "AB-3"]
-    assert (runtime._parsed, runtime._parsed_bytes) == ({}, 0)
+    assert (len(runtime._parsed), runtime._parsed.bytes) == (0, 0)
 
 
 def _counting(load_event, seen):

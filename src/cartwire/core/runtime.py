@@ -25,6 +25,7 @@ from cartwire.core.echo import echo_of, written
 from cartwire.core.engine import Engine, EvaluationError
 from cartwire.core.events import Event
 from cartwire.core.history import history_of
+from cartwire.core.kept import KeptSubjects
 from cartwire.core.ordering import CurrentState, in_entity_order
 from cartwire.core.plan import Plan
 from cartwire.core.records import NewAction, NewEvent, RecordedWrite, StoredAction, StoredEvent
@@ -42,11 +43,14 @@ log = logging.getLogger("cartwire.runtime")
 # Only these request headers are kept with a rejected delivery: never signatures or credentials.
 KEPT_HEADERS = ("content-type", "content-length", "user-agent")
 IGNORED = "ignored: the delivery holds no event Cartwire handles"
-# Subjects parsed at intake and kept for the worker of the same process, so that it need not
-# re-validate them from their stored JSON. Beyond this many waiting, or this much of their JSON
-# (parsed objects take several times that), the oldest are dropped and read from JSON.
+# Subjects parsed at intake and kept for the worker of the same process (`KeptSubjects`): at most
+# this many waiting, and this much of their JSON.
 PARSED_KEPT = 4096
 PARSED_KEPT_BYTES = 8 * 1024 * 1024
+# Subjects of the events the worker evaluated, kept for the current-state check of their entity's
+# next event (`Connector.current` is handed the latest evaluated event): fewer, as they wait longer.
+EVALUATED_KEPT = 1024
+EVALUATED_KEPT_BYTES = 4 * 1024 * 1024
 
 
 class _Read(NamedTuple):
@@ -154,12 +158,10 @@ class Runtime:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.current_state = CurrentState(self.store, self.catalog, self.load_event, self.clock)
-        # Row of a stored event -> (its dedupe key, its subject as parsed at intake, the size of its
-        # JSON); see `_keep_parsed`. Intake threads add, the worker takes: under `_parsed_lock`.
-        self._parsed: dict[int, tuple[str, BaseModel, int]] = {}
-        self._parsed_bytes = 0
-        self._parsed_lock = threading.Lock()
+        self.current_state = CurrentState(self.store, self.catalog, self._load_evaluated, self.clock)
+        # The subjects parsed at intake (see `_keep_parsed`), and those of evaluated events.
+        self._parsed = KeptSubjects(PARSED_KEPT, PARSED_KEPT_BYTES)
+        self._evaluated = KeptSubjects(EVALUATED_KEPT, EVALUATED_KEPT_BYTES)
 
     # --- intake -----------------------------------------------------------------------------
     def accept(self, connector_name: str, request: WebhookRequest) -> Accepted:
@@ -302,19 +304,12 @@ class Runtime:
 
     def _keep_parsed(self, rows: list[int], events: list[Event], sizes: list[int], duplicates: int) -> None:
         """Keep the subjects just stored (committed) for the worker: `_load_pending` uses them instead of
-        re-validating the stored JSON, which is the same subject serialized. Kept only when every event
-        of the delivery was new (so rows and events pair up), and checked against the stored event's
-        dedupe key when used; after a restart, or when too many wait, the stored JSON is read."""
+        re-validating the stored JSON. Kept only when every event of the delivery was new (so rows and
+        events pair up); after a restart, or when too many wait, the stored JSON is read."""
         if duplicates or len(rows) != len(events):
             return
-        with self._parsed_lock:
-            parsed = self._parsed
-            for row, event, size in zip(rows, events, sizes, strict=True):
-                parsed[row] = (event.dedupe_key, event.subject, size)
-                self._parsed_bytes += size
-            while parsed and (len(parsed) > PARSED_KEPT or self._parsed_bytes > PARSED_KEPT_BYTES):
-                oldest = next(iter(parsed))  # dicts keep their insertion order
-                self._parsed_bytes -= parsed.pop(oldest)[2]
+        for row, event, size in zip(rows, events, sizes, strict=True):
+            self._parsed.put(row, event.dedupe_key, event.subject, size)
 
     def _keep_unstored(self, source: str, request: WebhookRequest, status: int, reason: str) -> None:
         """Keep a delivery that stored no event in the `rejected` table (status 200: ignored)."""
@@ -439,14 +434,15 @@ class Runtime:
         self.observer.event_failed(stored, reason)
 
     def _load_pending(self, stored: StoredEvent) -> Event:
-        """The event to evaluate: with the subject parsed at intake when this process stored it."""
-        with self._parsed_lock:
-            kept = self._parsed.pop(stored.row, None)
-            if kept is not None:
-                self._parsed_bytes -= kept[2]
-        if kept is None or kept[0] != stored.dedupe_key:
-            return self.load_event(stored)
-        return self.load_event(stored, kept[1])
+        """The event to evaluate: with the subject parsed at intake when this process stored it. Its
+        subject is kept in turn for its entity's next event, which is checked against it."""
+        event = self.load_event(stored, self._parsed.take(stored.row, stored.dedupe_key))
+        self._evaluated.put(stored.row, stored.dedupe_key, event.subject, len(stored.subject))
+        return event
+
+    def _load_evaluated(self, stored: StoredEvent) -> Event:
+        """An evaluated event (its entity's latest, for `Connector.current`): kept, or from its JSON."""
+        return self.load_event(stored, self._evaluated.get(stored.row, stored.dedupe_key))
 
     def load_event(self, stored: StoredEvent, subject: BaseModel | None = None) -> Event:
         """Rebuild the typed event from its stored form (`subject`, when given, is its subject already parsed)."""
