@@ -11,6 +11,7 @@ import asyncio
 import os
 import random
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -37,10 +38,12 @@ from cartwire.testing.server import served
 
 
 class SlowReplies:
-    """ASGI wrapper: the app handles the request at once, its reply is sent `delay` seconds later."""
+    """ASGI wrapper: the app handles the request at once, its reply is sent `delay` seconds later,
+    and not before `held` is set when a test holds the replies back."""
 
     def __init__(self, app: Any, delay: float, applies: Callable[[str, str], bool]):
         self.app, self.delay, self.applies = app, delay, applies
+        self.held: threading.Event | None = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         slow = scope["type"] == "http" and self.applies(scope["method"], scope["path"])
@@ -48,6 +51,8 @@ class SlowReplies:
         async def send_later(message: Any) -> None:
             if slow and message["type"] == "http.response.start":
                 await asyncio.sleep(self.delay)
+                while self.held is not None and not self.held.is_set():
+                    await asyncio.sleep(0.01)
             await send(message)
 
         await self.app(scope, receive, send_later)
@@ -69,6 +74,7 @@ def rig(tmp_path) -> Iterator[Rig]:
         config = write_config(tmp_path, shop_url=shop_server.base_url, sezzle_url=sezzle_server.base_url, port=port)
         rig = Rig(sezzle, shop, tmp_path, config, f"http://127.0.0.1:{port}", [])
         rig.subscribe(["order.captured"])
+        rig.sezzle_replies = money_moves  # type: ignore[attr-defined]
         yield rig
 
 
@@ -133,11 +139,18 @@ def test_sigkill_at_the_worst_moments_loses_nothing_and_doubles_nothing(rig):
 def test_sigterm_finishes_the_action_in_flight_then_exits(rig):
     totals = open_orders(rig, 1)
     [order_id] = totals
+    release = rig.sezzle_replies.held = threading.Event()  # the capture's reply waits for the stop
     engine = rig.start()
     try:
         rig.shop.set_status(order_id, SHIPPED)
         rig.wait_for_in_flight("sezzle")
         engine.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while "stopping the worker" not in rig.logs():
+            assert time.monotonic() < deadline, "the engine never began to stop"
+            time.sleep(0.01)
+        time.sleep(0.3)  # the worker is told to stop right after that line
+        release.set()
         engine.wait(timeout=20)
     finally:
         if engine.poll() is None:
