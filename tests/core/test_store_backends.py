@@ -7,7 +7,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -170,6 +170,39 @@ def test_two_actions_writing_one_record_are_never_due_together(database):
     store.action_done(first, {})
     assert [a.row for a in store.due_actions(due)] == [second, free]
     assert store.action(second).target == "3dcart:order:AB-1"
+    store.close()
+
+
+def test_an_action_naming_several_records_waits_for_each_of_them(database):
+    """Two stock changes of different orders (each its order and the shop's stock) and a comment on the
+    second order: the second stock change waits for the first (the stock), the comment for the second
+    (its order), in the order planned; a finished action holds nothing up, a dead letter only once retried."""
+    store = open_store(database)
+    rows, _ = store.add_events([event(0), event(1), event(2)], b"body")
+    due = datetime(2026, 12, 1, tzinfo=UTC)
+    named = (("3dcart:order:A", "3dcart:stock"), ("3dcart:order:B", "3dcart:stock", "3dcart:stock"), "3dcart:order:B")
+    for row, entity, target in zip(rows, ("order:0", "order:1", "order:2"), named, strict=True):
+        action = NewAction(0, "r", "3dcart", "deduct_stock", {}, f"key-{row}", target)
+        store.record_plan(row, entity, ["r"], [action], due)
+    now = datetime.now(UTC) + timedelta(minutes=1)  # after a retried dead letter is due again
+    first, second, comment = (a.row for a in store.actions())
+    assert store.action(second).target == "3dcart:order:B, 3dcart:stock"  # each record once, as text
+    assert [a.row for a in store.due_actions(now)] == [first]
+    store.start_action(first)
+    store.action_failed(first, "refused")  # a dead letter runs no more until a person retries it
+    assert [a.row for a in store.due_actions(now)] == [second]
+    store.resolve_dead_letter("action", first, "retry", "test")  # back in its place, ahead of the others
+    assert [a.row for a in store.due_actions(now)] == [first]
+    store.start_action(first)
+    store.action_done(first, {})
+    assert [a.row for a in store.due_actions(now)] == [second]
+    store.start_action(second)
+    store.action_failed(second, "refused")
+    assert [a.row for a in store.due_actions(now)] == [comment]
+    store.resolve_dead_letter("action", second, "discard", "test")
+    store.start_action(comment)
+    store.action_done(comment, {})
+    assert store.due_actions(now) == []
     store.close()
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from cartwire.core.audit import verify
+from cartwire.core.records import NewAction, NewEvent
 from cartwire.core.schema import MIGRATIONS, VERSION_1
 from cartwire.core.store import Store
 
@@ -47,6 +48,30 @@ def test_a_version_1_database_is_upgraded_keeping_its_rows(tmp_path):
     store.close()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+
+
+def test_a_version_4_database_keeps_its_unfinished_actions_holding_their_records(tmp_path):
+    """Version 5 moves the records actions write into `action_targets`: an action planned before the
+    upgrade and not finished still holds its record, a finished one does not."""
+    path = tmp_path / "v4.sqlite3"
+    first_runtime_database(path)
+    with sqlite3.connect(path) as db:
+        for number, script in enumerate(MIGRATIONS[1:4], start=2):
+            db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+        db.execute("UPDATE actions SET target = 'shop:order:7'")
+    store = Store(path)
+    _, pending = store.actions()
+    later = NewAction(0, "r", "pay", "charge", {}, "key-later", "shop:order:7")
+    [row], _ = store.add_events(
+        [NewEvent("e2", "shop", "t", "shop:order:8", "k2", datetime(2026, 12, 1, tzinfo=UTC), "{}")], b"{}"
+    )
+    store.record_plan(row, "shop:order:8", ["r"], [later], datetime(2026, 12, 1, tzinfo=UTC))
+    now = datetime(2026, 12, 2, tzinfo=UTC)
+    assert [a.row for a in store.due_actions(now)] == [pending.row]  # the other entity's waits
+    store.start_action(pending.row)
+    store.action_done(pending.row, {})
+    assert [a.action for a in store.due_actions(now)] == ["charge"]
+    store.close()
 
 
 def test_opening_an_up_to_date_database_changes_nothing(tmp_path):

@@ -93,7 +93,14 @@ class NewAction:
     action: str
     arguments: dict[str, Any]
     idempotency_key: str
-    target: str = ""  # the remote record it writes (`3dcart:order:AB-1001`); "" when it names none
+    # The remote record it writes (`3dcart:order:AB-1001`), or several; "" when it names none.
+    target: str | tuple[str, ...] = ""
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """Each record named, once, in the order given."""
+        named = (self.target,) if isinstance(self.target, str) else self.target
+        return tuple(dict.fromkeys(name for name in named if name))
 
 
 @dataclass(frozen=True)

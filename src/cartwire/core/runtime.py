@@ -482,7 +482,8 @@ class Runtime:
     def _new_action(self, call: Any, position: int) -> NewAction:
         spec = self._action_spec(call.connector, call.action)
         arguments = spec.arguments.model_validate(call.arguments)
-        target = spec.target(arguments) if spec.target is not None else ""
+        named = spec.target(arguments) if spec.target is not None else ""
+        target = named if isinstance(named, str) else tuple(named)
         return NewAction(
             position,
             call.rule,

@@ -3,8 +3,9 @@
 Version 1 is the first runtime's inbox, outbox and rejected log; version 2 adds the timestamps
 `status` needs, the `in_flight` and `discarded` states, and the append-only audit chain; version 3
 adds the pollers' durable cursors and the indexes that find an entity's or a type's events;
-version 4 adds each action's `target`, the remote record it writes (never two at once). A
-database of any older version is brought up to date when it is opened.
+version 4 adds each action's `target`, the remote record it writes (never two at once); version 5
+lets an action name several records (`action_targets`, see `ACTION_TARGETS`). A database of any
+older version is brought up to date when it is opened.
 """
 
 from __future__ import annotations
@@ -103,9 +104,26 @@ ALTER TABLE actions ADD COLUMN target TEXT NOT NULL DEFAULT '';
 CREATE INDEX actions_target ON actions (target, state, id);
 """
 
-MIGRATIONS = (VERSION_1, VERSION_2, VERSION_3, VERSION_4)
+# Each remote record an action writes, one row each, for as long as the action may still run: kept
+# while it is pending, in flight or a dead letter (a retry makes it pending again), removed when it is
+# done or discarded, so that the check "is another action on this record waiting or running" reads
+# only actions that are not finished, however many wrote the record before. `actions.target` keeps
+# the same records as text (", " between them), for people reading the action. Both backends.
+ACTION_TARGETS = """
+CREATE TABLE action_targets (
+    target  TEXT NOT NULL,
+    action  BIGINT NOT NULL,
+    PRIMARY KEY (target, action)
+);
+CREATE INDEX action_targets_action ON action_targets (action);
+INSERT INTO action_targets (target, action)
+    SELECT target, id FROM actions WHERE target <> '' AND state NOT IN ('done', 'discarded');
+DROP INDEX actions_target;
+"""
+
+MIGRATIONS = (VERSION_1, VERSION_2, VERSION_3, VERSION_4, ACTION_TARGETS)
 # The tables each version adds: a store at version N has all of them up to N.
-TABLES = (("events", "actions", "rejected"), ("audit",), ("poll_cursors",), ())
+TABLES = (("events", "actions", "rejected"), ("audit",), ("poll_cursors",), (), ("action_targets",))
 
 
 def not_a_store(db: sqlite3.Connection, *, empty_ok: bool) -> str | None:

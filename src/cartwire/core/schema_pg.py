@@ -4,11 +4,14 @@ Version 1 is the shape of SQLite's version 3 (`cartwire.core.schema`): the same 
 and indexes, so that `SqlStore`'s SQL serves both. Timestamps are the same fixed-width UTC text
 (they compare correctly as strings), bodies are `bytea`, and the audit log refuses UPDATE and
 DELETE with a trigger. A new version is appended to `MIGRATIONS`; SQLite gets its own step too.
+Version 2 adds `actions.target`, and version 3 `action_targets`, SQLite's versions 4 and 5.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+from cartwire.core.schema import ACTION_TARGETS
 
 if TYPE_CHECKING:
     from cartwire.core.store import Database
@@ -105,7 +108,7 @@ ALTER TABLE actions ADD COLUMN target TEXT NOT NULL DEFAULT '';
 CREATE INDEX actions_target ON actions (target, state, id);
 """
 
-MIGRATIONS = (VERSION_1, VERSION_2)
+MIGRATIONS = (VERSION_1, VERSION_2, ACTION_TARGETS)
 
 
 def migrate(db: Database) -> int:

@@ -370,6 +370,7 @@ class SqlStore:
         with self._transaction() as db:
             for action in actions:
                 arguments = json.dumps(action.arguments, sort_keys=True)
+                targets = action.targets
                 inserted = db.execute(
                     "INSERT INTO actions (event_row, entity, position, rule, connector, action, arguments,"
                     " idempotency_key, next_attempt_at, created_at, updated_at, target)"
@@ -386,10 +387,14 @@ class SqlStore:
                         _ts(due),
                         now,
                         now,
-                        action.target,
+                        ", ".join(targets),
                     ),
                 ).fetchall()
                 if inserted:
+                    for target in targets:
+                        db.execute(
+                            "INSERT INTO action_targets (target, action) VALUES (?, ?)", (target, inserted[0][0])
+                        )
                     planned.append(
                         {
                             "action": int(inserted[0][0]),
@@ -421,16 +426,17 @@ class SqlStore:
     # --- execution ------------------------------------------------------------------------
     def due_actions(self, now: datetime, limit: int = 100) -> list[StoredAction]:
         """Pending actions whose time has come, where no earlier action of the same entity is
-        unfinished and no other action writing the same remote record (`target`) is in flight or
-        waiting ahead of it: two writes to one record never run at once, whichever events they
-        came from, and they run in the order they were planned."""
+        unfinished and no other action writing one of the same remote records (`action_targets`) is
+        in flight or waiting ahead of it: two writes to one record never run at once, whichever events
+        they came from, and they run in the order they were planned."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT a.* FROM actions a WHERE a.state = 'pending' AND a.next_attempt_at <= ?"
                 " AND NOT EXISTS (SELECT 1 FROM actions b WHERE b.entity = a.entity AND b.id < a.id"
                 " AND b.state IN ('pending', 'in_flight'))"
-                " AND (a.target = '' OR NOT EXISTS (SELECT 1 FROM actions c WHERE c.target = a.target"
-                " AND c.id <> a.id AND (c.state = 'in_flight' OR (c.state = 'pending' AND c.id < a.id))))"
+                " AND NOT EXISTS (SELECT 1 FROM action_targets mine JOIN action_targets other"
+                " ON other.target = mine.target AND other.action <> mine.action JOIN actions c ON c.id = other.action"
+                " WHERE mine.action = a.id AND (c.state = 'in_flight' OR (c.state = 'pending' AND c.id < a.id)))"
                 " ORDER BY a.id LIMIT ?",
                 (_ts(now), limit),
             ).fetchall()
@@ -497,6 +503,8 @@ class SqlStore:
             ).fetchall()
             if not found:
                 raise RuntimeError(f"action {row} is not in flight: its outcome cannot be recorded")
+            if values["state"] == "done":
+                _release_targets(db, row)
             self._audit(db, kind, found[0]["entity"], {"action": row, **detail})
             for write in writes:
                 self._audit(
@@ -583,6 +591,8 @@ class SqlStore:
                     f"UPDATE {table} SET state = 'discarded', discarded_by = ?, discarded_at = ? WHERE id = ?",  # noqa: S608
                     (by, now, row),
                 )
+                if kind == "action":
+                    _release_targets(db, row)
             elif kind == "action":
                 db.execute(
                     "UPDATE actions SET state = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ?,"
@@ -797,6 +807,11 @@ def _action(row: Row) -> StoredAction:
 
 def _entry(row: Row) -> AuditEntry:
     return AuditEntry(row["seq"], row["at"], row["kind"], row["entity"], row["detail"], row["prev_hash"], row["hash"])
+
+
+def _release_targets(db: Database, action: int) -> None:
+    """The action will not run again (done or discarded): its records no longer hold others up."""
+    db.execute("DELETE FROM action_targets WHERE action = ?", (action,))
 
 
 def _maybe_time(text: str | None) -> datetime | None:

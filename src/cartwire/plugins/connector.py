@@ -58,9 +58,10 @@ class ActionSpec:
     `retry` changes the connector's retry defaults for this action (`{"attempts": 3}`);
     `writes(arguments, result)` says what a successful call changed remotely, so that the webhook
     reporting it back is known as our own echo (see `cartwire.plugins.policy`).
-    `target(arguments)` names the remote record the action writes (`3dcart:order:AB-1001`), from
-    its validated arguments: the runtime never runs two actions with the same target at once, even
-    for different entities, so a read-then-write of the record cannot lose another's write.
+    `target(arguments)` names the remote record the action writes (`3dcart:order:AB-1001`), or a
+    tuple of the records it writes, from its validated arguments: the runtime never runs two actions
+    naming one record at once, even for different entities, and runs them in the order they were
+    planned, so a read-then-write of the record cannot lose another's write.
     """
 
     name: str
@@ -71,7 +72,7 @@ class ActionSpec:
     conflict_key: tuple[str, ...] = ()
     retry: Mapping[str, Any] = field(default_factory=dict)
     writes: Callable[[Mapping[str, Any], Mapping[str, Any]], Write | None] | None = None
-    target: Callable[[Any], str] | None = None
+    target: Callable[[Any], str | tuple[str, ...]] | None = None
 
 
 class ActionError(Exception):

@@ -45,6 +45,14 @@ def order_target(arguments: Any) -> str:
     return f"3dcart:order:{str(arguments.order).strip()}"
 
 
+def stock_target(arguments: Any) -> tuple[str, str]:
+    """A stock change writes its order (the plan, in the comments) and the store's stock: it reads a
+    product's figure and PUTs a new one (3dcart has no relative update), so two changes of one
+    product side by side would lose one. Which products an order's lines name is known only once
+    the order is read, and one product has two names (SKU, CatalogID): the stock is one record."""
+    return order_target(arguments), "3dcart:stock"
+
+
 class SetStatusArguments(ActionArguments):
     order: OrderRef
     status: Annotated[str, EnumRef("order_status")]
@@ -119,14 +127,14 @@ SPECS = (
         AdjustStockArguments,
         "Change a product's or variant's stock by an amount (once; never below zero unless allowed).",
         implicit=_ORDER_FROM_SUBJECT,
-        target=order_target,
+        target=stock_target,
     ),
     ActionSpec(
         "deduct_stock",
         DeductStockArguments,
         "Take each line of the order off its product's or variant's stock (once).",
         implicit=_ORDER_FROM_SUBJECT,
-        target=order_target,
+        target=stock_target,
     ),
     ActionSpec(
         "add_tracking",
