@@ -581,11 +581,21 @@ class Runtime:
         self.observer.action_finished(action, "done", outcome)
 
     def _announce(self, connector: Connector, action: StoredAction, result: dict[str, Any]) -> None:
-        """Store the events the action's result announces (see `Connector.result_events`)."""
+        """Store the events the action's result announces (see `Connector.result_events`).
+
+        A connector that fails to make them (a bug: they are a function of the result) must not make
+        the action run again, since it succeeded; the result is kept in the rejected log for a person,
+        with the reason, as a delivery that could not be read is."""
         try:
             events = connector.result_events(action.action, result, action.idempotency_key)
-        except Exception:  # the action succeeded: a bug here must not make it run again
+        except Exception as error:  # any bug in the connector (logged); its message may quote the result
             log.exception("%s.%s: its result could not be turned into events", action.connector, action.action)
+            reason = (
+                f"action a{action.row} ({action.connector}.{action.action}) is done, but the events its result"
+                f" announces could not be made ({type(error).__name__}); no rule saw them"
+            )
+            body = redact_body(json.dumps(result).encode())[: self.kept_body_bytes]
+            self.store.add_rejected(action.connector, 500, reason, {}, body)
             return
         if events:
             self.store.add_events([_new_event(event) for event in events], json.dumps(result).encode())

@@ -93,6 +93,14 @@ def test_a_failure_to_announce_does_not_run_the_action_again(wired, monkeypatch,
     assert session.state == "done"
     assert [e.type for e in store.events()] == ["3dcart.order.created"]
     assert "its result could not be turned into events" in caplog.text
+    # Not only logged: the result is kept for a person, as an unreadable delivery is.
+    [kept] = store.rejected()
+    assert (kept["source"], kept["status"]) == ("sezzle", 500)
+    assert kept["reason"] == (
+        f"action a{session.row} (sezzle.create_session) is done, but the events its result announces"
+        " could not be made (KeyError); no rule saw them"
+    )
+    assert json.loads(kept["body"])["checkout_url"] == session.result["checkout_url"]
 
 
 def test_the_documented_rule_posts_the_link_to_a_configured_destination() -> None:
