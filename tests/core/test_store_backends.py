@@ -176,7 +176,8 @@ def test_two_actions_writing_one_record_are_never_due_together(database):
 def test_an_action_naming_several_records_waits_for_each_of_them(database):
     """Two stock changes of different orders (each its order and the shop's stock) and a comment on the
     second order: the second stock change waits for the first (the stock), the comment for the second
-    (its order), in the order planned; a finished action holds nothing up, a dead letter only once retried."""
+    (its order), in the order planned. A dead letter keeps its place until a person retries or
+    discards it; a finished action holds nothing up."""
     store = open_store(database)
     rows, _ = store.add_events([event(0), event(1), event(2)], b"body")
     due = datetime(2026, 12, 1, tzinfo=UTC)
@@ -189,17 +190,18 @@ def test_an_action_naming_several_records_waits_for_each_of_them(database):
     assert store.action(second).target == "3dcart:order:B, 3dcart:stock"  # each record once, as text
     assert [a.row for a in store.due_actions(now)] == [first]
     store.start_action(first)
-    store.action_failed(first, "refused")  # a dead letter runs no more until a person retries it
-    assert [a.row for a in store.due_actions(now)] == [second]
-    store.resolve_dead_letter("action", first, "retry", "test")  # back in its place, ahead of the others
+    store.action_failed(first, "refused")  # a dead letter: the stock waits for a person
+    assert store.due_actions(now) == []
+    store.resolve_dead_letter("action", first, "retry", "test")  # runs first, as planned
     assert [a.row for a in store.due_actions(now)] == [first]
     store.start_action(first)
     store.action_done(first, {})
     assert [a.row for a in store.due_actions(now)] == [second]
     store.start_action(second)
     store.action_failed(second, "refused")
-    assert [a.row for a in store.due_actions(now)] == [comment]
+    assert store.due_actions(now) == []  # the order waits for a person too
     store.resolve_dead_letter("action", second, "discard", "test")
+    assert [a.row for a in store.due_actions(now)] == [comment]
     store.start_action(comment)
     store.action_done(comment, {})
     assert store.due_actions(now) == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import traceback
 from collections.abc import Callable, Sequence
@@ -43,6 +44,8 @@ log = logging.getLogger("cartwire.runtime")
 # Only these request headers are kept with a rejected delivery: never signatures or credentials.
 KEPT_HEADERS = ("content-type", "content-length", "user-agent")
 IGNORED = "ignored: the delivery holds no event Cartwire handles"
+# In a str read from JSON a surrogate is always unpaired: a pair is read as the one character it encodes.
+_UNPAIRED_SURROGATE = re.compile("[\ud800-\udfff]")
 # Subjects parsed at intake and kept for the worker of the same process (`KeptSubjects`): at most
 # this many waiting, and this much of their JSON.
 PARSED_KEPT = 4096
@@ -556,7 +559,7 @@ class Runtime:
         except Exception as error:  # a connector bug must not leave the action in flight until a restart
             log.exception("%s.%s raised unexpectedly", action.connector, action.action)
             return error
-        return dict(json.loads(json.dumps(result, default=str)))
+        return _storable(result)
 
     def _finish(self, action: StoredAction, outcome: dict[str, Any] | Exception) -> None:
         """Record one attempt's outcome: done, retried later, or a dead letter."""
@@ -587,7 +590,11 @@ class Runtime:
         the action run again, since it succeeded; the result is kept in the rejected log for a person,
         with the reason, as a delivery that could not be read is."""
         try:
-            events = connector.result_events(action.action, result, action.idempotency_key)
+            # Made ready to store here too: a subject the store cannot write (text read back from the
+            # remote side with an unpaired surrogate) would otherwise leave the action in flight.
+            new = [
+                _new_event(event) for event in connector.result_events(action.action, result, action.idempotency_key)
+            ]
         except Exception as error:  # any bug in the connector (logged); its message may quote the result
             log.exception("%s.%s: its result could not be turned into events", action.connector, action.action)
             reason = (
@@ -597,8 +604,8 @@ class Runtime:
             body = redact_body(json.dumps(result).encode())[: self.kept_body_bytes]
             self.store.add_rejected(action.connector, 500, reason, {}, body)
             return
-        if events:
-            self.store.add_events([_new_event(event) for event in events], json.dumps(result).encode())
+        if new:
+            self.store.add_events(new, json.dumps(result).encode())
             self._wake.set()
 
     def _throttled(self, action: StoredAction, error: str, retry_after: float | None, policy: RetryPolicy) -> None:
@@ -679,6 +686,14 @@ class Runtime:
             self._pool.shutdown(wait=True)
             self._pool = None
         return True
+
+
+def _storable(result: Any) -> dict[str, Any]:
+    """An action's result as JSON data the store can write: anything else as its text, and an unpaired
+    surrogate (`"\\ud83d"` in a remote answer: valid JSON, but not Unicode text) as U+FFFD. The call has
+    happened, so its result is kept, marked where it could not be kept as it came, never refused."""
+    text = _UNPAIRED_SURROGATE.sub("\ufffd", json.dumps(result, default=str, ensure_ascii=False))
+    return dict(json.loads(text))
 
 
 def _new_event(event: Event) -> NewEvent:

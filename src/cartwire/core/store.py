@@ -427,16 +427,19 @@ class SqlStore:
     def due_actions(self, now: datetime, limit: int = 100) -> list[StoredAction]:
         """Pending actions whose time has come, where no earlier action of the same entity is
         unfinished and no other action writing one of the same remote records (`action_targets`) is
-        in flight or waiting ahead of it: two writes to one record never run at once, whichever events
-        they came from, and they run in the order they were planned."""
+        in flight, or ahead of it and pending or a dead letter: two writes to one record never run at
+        once, whichever events they came from, and they run in the order they were planned. A dead
+        letter keeps its place until a person retries or discards it, since each write of a record
+        may read what the one before wrote (a stock figure)."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT a.* FROM actions a WHERE a.state = 'pending' AND a.next_attempt_at <= ?"
                 " AND NOT EXISTS (SELECT 1 FROM actions b WHERE b.entity = a.entity AND b.id < a.id"
                 " AND b.state IN ('pending', 'in_flight'))"
                 " AND NOT EXISTS (SELECT 1 FROM action_targets mine JOIN action_targets other"
-                " ON other.target = mine.target AND other.action <> mine.action JOIN actions c ON c.id = other.action"
-                " WHERE mine.action = a.id AND (c.state = 'in_flight' OR (c.state = 'pending' AND c.id < a.id)))"
+                " ON other.target = mine.target AND other.action <> mine.action"
+                " JOIN actions c ON c.id = other.action WHERE mine.action = a.id"
+                " AND (c.state = 'in_flight' OR (c.state IN ('pending', 'failed') AND c.id < a.id)))"
                 " ORDER BY a.id LIMIT ?",
                 (_ts(now), limit),
             ).fetchall()

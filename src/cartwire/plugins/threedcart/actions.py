@@ -8,7 +8,9 @@ first (a comment already present, a transaction already recorded) instead of wri
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -45,6 +47,12 @@ def order_target(arguments: Any) -> str:
     return f"3dcart:order:{str(arguments.order).strip()}"
 
 
+class OrderArguments(ActionArguments):
+    """What every 3dcart action names: the order it reads and writes back."""
+
+    order: OrderRef
+
+
 def stock_target(arguments: Any) -> tuple[str, str]:
     """A stock change writes its order (the plan, in the comments) and the store's stock: it reads a
     product's figure and PUTs a new one (3dcart has no relative update), so two changes of one
@@ -53,18 +61,15 @@ def stock_target(arguments: Any) -> tuple[str, str]:
     return order_target(arguments), "3dcart:stock"
 
 
-class SetStatusArguments(ActionArguments):
-    order: OrderRef
+class SetStatusArguments(OrderArguments):
     status: Annotated[str, EnumRef("order_status")]
 
 
-class AddCommentArguments(ActionArguments):
-    order: OrderRef
+class AddCommentArguments(OrderArguments):
     text: str = Field(pattern=r"\S", description="one line (or block) of InternalComments")
 
 
-class AddTransactionArguments(ActionArguments):
-    order: OrderRef
+class AddTransactionArguments(OrderArguments):
     type: str = Field(min_length=1, max_length=10, description="TransactionType, e.g. Capture or Refund")
     amount: Money
     transaction_id: str = Field(min_length=1, max_length=50)
@@ -72,22 +77,22 @@ class AddTransactionArguments(ActionArguments):
     response_text: str = ""
 
 
-class AddTrackingArguments(ActionArguments):
-    order: OrderRef
+class AddTrackingArguments(OrderArguments):
     tracking_code: str = Field(min_length=1, max_length=100, description="ShipmentTrackingCode")
     method: str = Field(default="", max_length=150, description="ShipmentMethodName; empty keeps the shipment's")
     shipped_at: datetime | None = Field(default=None, description="written as ShipmentShippedDate (store's date)")
 
 
-class AdjustStockArguments(ActionArguments):
-    order: OrderRef  # the stock plan is kept in this order's comments, which makes a repeat harmless
+class AdjustStockArguments(OrderArguments):
+    """The stock plan is kept in the order's comments, which makes a repeat harmless."""
+
     sku: str = Field(min_length=1, max_length=255, description="a product's SKU or a variant's (SKU + suffix)")
     change: Decimal = Field(description="added to the stock; negative to take away")
     catalog_id: int = Field(default=0, ge=0, description="the product's CatalogID; needed for a variant's SKU")
 
 
-class DeductStockArguments(ActionArguments):
-    order: OrderRef
+class DeductStockArguments(OrderArguments):
+    """Every line of the order."""
 
 
 def _status_written(arguments: Mapping[str, Any], result: Mapping[str, Any]) -> Write | None:
@@ -155,6 +160,10 @@ def _tag(idempotency_key: str) -> str:
     return f"[cartwire {idempotency_key[:12]}]"
 
 
+# Orders whose writers take turns share one of this many locks (OrderID modulo it).
+_ORDER_LOCKS = 64
+
+
 class Actions:
     """Performs the actions against one store through `client` (which it closes); remembers
     invoice number -> OrderID lookups.
@@ -175,6 +184,7 @@ class Actions:
         self._locale = locale  # shared with the connector, which refreshes it from the store
         self._order_ids: dict[str, int] = {}
         self._negative_stock: inventory.NegativeStock = negative_stock
+        self._order_locks = [threading.Lock() for _ in range(_ORDER_LOCKS)]
 
     @property
     def client(self) -> ThreeDCartClient:
@@ -182,6 +192,15 @@ class Actions:
 
     def close(self) -> None:
         self._client.close()
+
+    @contextmanager
+    def one_writer(self, order: str) -> Iterator[None]:
+        """Hold the order's turn while an action reads it and writes it back. The runtime already runs
+        actions naming the same `target` one at a time, but the target is the order as a rule wrote it:
+        `AB-1001` and `5001` are one order and two targets, told apart only once the name is looked
+        up, here. One worker runs on a store, so a lock of this process is every writer's."""
+        with self._order_locks[self.order_id(order) % _ORDER_LOCKS]:
+            yield
 
     def order_id(self, order: str) -> int:
         """OrderID of an all-digit `order`, or the OrderID of the order with that invoice number."""

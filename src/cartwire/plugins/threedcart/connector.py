@@ -30,7 +30,7 @@ from cartwire.plugins.connector import (
 from cartwire.plugins.fields import CurrencyCode, TimeZoneName
 from cartwire.plugins.policy import RateLimit
 from cartwire.plugins.threedcart import customers, orderquery, payments, webhook
-from cartwire.plugins.threedcart.actions import SPECS, Actions
+from cartwire.plugins.threedcart.actions import SPECS, Actions, OrderArguments
 from cartwire.plugins.threedcart.client import ThreeDCartClient
 from cartwire.plugins.threedcart.inventory import NegativeStock
 from cartwire.plugins.threedcart.models import NOT_COMPLETED, STANDARD_STATUSES, Customer, Order, order_from_wire
@@ -149,8 +149,11 @@ class ThreeDCart(Connector):
             return super().execute(action, arguments, idempotency_key)
         if not isinstance(arguments, expected):
             raise PermanentError(f"3dcart.{action} expects {expected.__name__}, got {type(arguments).__name__}")
-        perform: Callable[[Any, str], dict[str, Any]] = getattr(self._remote(), action)  # one method per action
-        return perform(arguments, idempotency_key)
+        assert isinstance(arguments, OrderArguments)  # as every action's arguments here are
+        actions = self._remote()
+        perform: Callable[[Any, str], dict[str, Any]] = getattr(actions, action)  # one method per action
+        with actions.one_writer(arguments.order):
+            return perform(arguments, idempotency_key)
 
     def result_events(self, action: str, result: dict[str, Any], idempotency_key: str) -> list[Event]:
         """`add_transaction` announces `3dcart.order.payment_recorded` and a `set_status` that changed
