@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -105,3 +108,31 @@ def test_settings_have_defaults_and_hide_the_private_key() -> None:
 def test_bad_settings_say_what_is_wrong(field: str, value: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         SezzleSettings(**{field: value})
+
+
+def test_calls_made_at_once_by_a_new_connector_share_one_session(emulator, connect, monkeypatch) -> None:
+    """The action threads (and the poller) may make a new connector's first calls side by side: one
+    session, one token, not one each (with an HTTP client nobody closes). Making the client is slowed
+    down, as a TLS context can be, so that the calls do meet there."""
+    order = emulator.authorize_order("AB-1", 5000)
+    sezzle = connect()
+    make_client = sezzle.http_client
+
+    def slowly(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.05)
+        return make_client(*args, **kwargs)
+
+    monkeypatch.setattr(sezzle, "http_client", slowly)
+    start = threading.Barrier(8)
+
+    def call() -> None:
+        start.wait()
+        sezzle.execute("get_order", OrderArguments(order=order), "")
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert emulator.requests.count(AUTH) == 1
+    assert paths(emulator).count(f"/v2/order/{order}") == 8

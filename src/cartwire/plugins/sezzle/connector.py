@@ -4,6 +4,7 @@ reauthorize, reference updates and get_order."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime, timedelta
@@ -77,6 +78,7 @@ class Sezzle(Connector):
         self._clock = clock
         self._client: httpx.Client | None = None
         self._api: SezzleApi | None = None
+        self._api_lock = threading.Lock()  # the action threads and the poller may ask for it at once
 
     def event_types(self) -> list[EventType]:
         return [*EVENT_TYPES, expiry.EXPIRING_TYPE, orders.CHECKOUT_CREATED, orders.REAUTHORIZED]
@@ -255,10 +257,13 @@ class Sezzle(Connector):
             raise PermanentError(f"Sezzle sent order {uuid} in an unreadable shape: {error}") from None
 
     def _session(self) -> SezzleApi:
-        if self._api is None:
-            self._client = self.http_client(self.settings.base_url, timeout=self.settings.timeout)
-            self._api = SezzleApi(self.settings, self._client, self._clock)
-        return self._api
+        """The one session with Sezzle, made on first use: two would each authenticate, and one's
+        client would never be closed."""
+        with self._api_lock:
+            if self._api is None:
+                self._client = self.http_client(self.settings.base_url, timeout=self.settings.timeout)
+                self._api = SezzleApi(self.settings, self._client, self._clock)
+            return self._api
 
 
 def order_totals(order: Mapping[str, Any]) -> dict[str, Any]:
