@@ -38,6 +38,32 @@ def test_run_names_a_database_in_a_missing_directory(tmp_path, monkeypatch, caps
     assert err == f"error: {config}: database: the directory /nonexistent/dir does not exist\n"
 
 
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("postgresql://bob:s3cret%ZZPW@127.0.0.1:1/shop", "the database URL is not one libpq can read"),
+        ("postgresql://bob:s3cretPW@[::1/shop", "the database URL is not one libpq can read"),
+        ("postgresql://bob:s3cret%21PW@127.0.0.1:1/shop", "cannot connect to the PostgreSQL store"),
+        ("mysql://bob:s3cretPW@db.example/shop", "mysql:// is not a store Cartwire can use"),
+    ],
+)
+@pytest.mark.parametrize("command", [["run"], ["status"], ["failed", "list"]])
+def test_a_database_url_that_cannot_be_used_is_one_line_without_its_password(
+    tmp_path, monkeypatch, capsys, url, says, command
+):
+    """The password is read from the environment so that it is in no file; no error may print it back."""
+    (tmp_path / "a.rules").write_text("")
+    config = tmp_path / "cartwire.toml"
+    config.write_text('database = "${DBURL}"\nrules = ["a.rules"]\n')
+    monkeypatch.setenv("DBURL", url)
+    code, err = cartwire(monkeypatch, capsys, *command, "--config", str(config))
+    assert code == 2
+    assert says in err
+    assert err.count("\n") == 1
+    assert "s3cret" not in err
+    assert "PW@" not in err
+
+
 def test_status_names_a_database_that_is_not_sqlite(tmp_path, monkeypatch, capsys):
     config = tmp_path / "cartwire.toml"
     config.write_text('database = "notes.txt"\n')

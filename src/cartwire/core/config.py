@@ -28,6 +28,8 @@ from cartwire.plugins.manager import ConnectorRegistry
 from cartwire.plugins.policy import RateLimit
 
 _ENV_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+# A value like `mysql://…`: a URL, not a file name (any scheme of two letters or more: `C:\` is a drive).
+_URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+)://")
 
 
 class ConfigError(Exception):
@@ -125,7 +127,15 @@ def _database(value: Any, base: Path, where: str) -> Path | str:
     value = _resolve(value, f"{where} database")
     if not isinstance(value, str):
         raise ConfigError(f"{where} database: expected a file path or a postgresql:// URL, got {value!r}")
-    return value if is_postgres_url(value) else base / value
+    if is_postgres_url(value):
+        return value
+    scheme = _URL_SCHEME.match(value)
+    if scheme is not None:  # the rest is not shown: a URL may hold a password
+        raise ConfigError(
+            f"{where} database: {scheme.group(1)}:// is not a store Cartwire can use;"
+            " give a file path (SQLite) or a postgresql:// URL"
+        )
+    return base / value
 
 
 def _resolve(value: Any, where: str, unset: list[str] | None = None) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote
 
 import psycopg
 
@@ -73,12 +74,17 @@ class PostgresStore(SqlStore):
         try:
             connection = PostgresConnection(url)
         except psycopg.OperationalError as error:
-            raise StoreUnavailable(f"cannot connect to the PostgreSQL store: {_one_line(error)}") from None
+            raise StoreUnavailable(f"cannot connect to the PostgreSQL store: {_told(error, url)}") from None
+        except psycopg.Error:  # libpq could not read the URL; its message quotes it, password and all
+            raise StoreUnavailable(
+                "the database URL is not one libpq can read (look at its percent-escapes (%XX), its host and"
+                " its port; it is not shown here, since it may hold a password)"
+            ) from None
         try:
             migrate(connection)
         except psycopg.Error as error:  # e.g. the URL's search_path names a schema that does not exist
             connection.close()
-            raise StoreUnavailable(f"cannot prepare the PostgreSQL store's tables: {_one_line(error)}") from None
+            raise StoreUnavailable(f"cannot prepare the PostgreSQL store's tables: {_told(error, url)}") from None
         super().__init__(connection, clock)
         self._claimed = False
 
@@ -96,6 +102,16 @@ class PostgresStore(SqlStore):
                 "another cartwire worker is running on this PostgreSQL store; one worker per store is supported"
             )
         self._claimed = True
+
+
+def _told(error: Exception, url: str) -> str:
+    """libpq's message on one line, without the URL's password, as written or percent-decoded."""
+    text = _one_line(error)
+    userinfo = url.partition("://")[2].rpartition("@")[0]
+    password = userinfo.partition(":")[2]
+    for secret in {password, unquote(password)} - {""}:
+        text = text.replace(secret, "***")
+    return text
 
 
 def _one_line(error: Exception) -> str:
