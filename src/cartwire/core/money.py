@@ -217,3 +217,11 @@ class Money:
                 lambda m: {"amount": str(m.amount), "currency": m.currency}
             ),
         )
+
+
+def at_least_one_minor_unit(value: Money) -> Money:
+    """A pydantic field validator for an amount of money that moves or is recorded as moved: a capture,
+    a refund, a payment written on an order. Nothing, or less, is a mistake upstream."""
+    if value.to_minor() <= 0:
+        raise ValueError(f"amount must be at least one minor unit of {value.currency}, got {value}")
+    return value

@@ -209,6 +209,14 @@ def envelope(**data_fields: object) -> dict[str, object]:
             "data.capture.amount.currency: not an ISO 4217",
         ),
         (
+            envelope(capture={"uuid": "c", "amount": {"amount_in_cents": -2499, "currency": "USD"}}),
+            "data.capture.amount.amount_in_cents must be above zero, got -2499",
+        ),
+        (
+            {**envelope(refund={"uuid": "r", "amount_in_cents": 0, "currency_code": "USD"}), "event": "order.refunded"},
+            "data.refund.amount_in_cents must be above zero, got 0",
+        ),
+        (
             {**envelope(authorization={"expiration": "soon"}), "event": "order.authorized"},
             "data.authorization.expiration is not",
         ),

@@ -209,6 +209,13 @@ def test_amount_is_rounded_half_up_once(connector: ThreeDCart, emulator: ThreeDC
     assert emulator.order(5002)["TransactionList"][-1]["TransactionAmount"] == Decimal("24.99")
 
 
+@pytest.mark.parametrize("amount", ["0", "-24.99", "0.004"])
+def test_a_transaction_of_nothing_or_less_is_refused_before_it_is_planned(amount: str) -> None:
+    """A refund is recorded as a positive amount of type Refund; a negative one is a mistake upstream."""
+    with pytest.raises(ValidationError, match="amount must be at least one minor unit of USD"):
+        capture_record(type="Refund", amount=Money.of(amount, "USD"))
+
+
 def test_transaction_in_another_currency_is_permanent(connector: ThreeDCart, emulator: ThreeDCartEmulator) -> None:
     with pytest.raises(PermanentError, match="EUR but the store's currency is USD"):
         connector.execute("add_transaction", capture_record(amount=Money.of("10", "EUR")), "k1")

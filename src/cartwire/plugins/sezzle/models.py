@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from cartwire.core.money import Money
+from cartwire.core.money import Money, at_least_one_minor_unit
 from cartwire.plugins.connector import ActionArguments, ConnectorSettings
 from cartwire.plugins.fields import CurrencyCode
 
@@ -121,10 +121,4 @@ class AmountArguments(ActionArguments):
     amount: Money
 
     _check_order = field_validator("order")(_order_id)
-
-    @field_validator("amount")
-    @classmethod
-    def _positive(cls, value: Money) -> Money:
-        if value.to_minor() <= 0:
-            raise ValueError(f"amount must be at least one minor unit of {value.currency}, got {value}")
-        return value
+    _check_amount = field_validator("amount")(at_least_one_minor_unit)

@@ -149,9 +149,14 @@ def _order(data: Mapping[str, Any], txn_key: str, amount_key: str) -> SezzleOrde
 
 
 def _amount(txn: Mapping[str, Any], amount_key: str, where: str) -> Money:
+    """The amount authorized, captured or refunded: above zero, since Sezzle moves no money of nothing
+    or less, and a rule handed one would write a refund of -24.99 on the store order."""
     amount = find_money(txn, (amount_key,), where)
     if amount is None:
         raise WireFormatError(f"{where}.{amount_key} is missing")
+    if amount.amount <= 0:
+        field = f"{where}.{amount_key}" if isinstance(txn.get(amount_key), Mapping) else where
+        raise WireFormatError(f"{field}.amount_in_cents must be above zero, got {amount.to_minor()}")
     return amount
 
 

@@ -15,9 +15,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from cartwire.core.money import Money
+from cartwire.core.money import Money, at_least_one_minor_unit
 from cartwire.core.types import EnumRef
 from cartwire.plugins.connector import ActionArguments, ActionSpec, PermanentError
 from cartwire.plugins.policy import Write
@@ -75,6 +75,8 @@ class AddTransactionArguments(OrderArguments):
     transaction_id: str = Field(min_length=1, max_length=50)
     method: str = Field(default="Sezzle", max_length=255)
     response_text: str = ""
+
+    _check_amount = field_validator("amount")(at_least_one_minor_unit)  # a refund is written as its type
 
 
 class AddTrackingArguments(OrderArguments):
