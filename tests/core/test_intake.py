@@ -1,4 +1,5 @@
-"""The intake's routes answer as Starlette's router would: 404, 405 with `Allow`, 307 for a trailing slash."""
+"""The intake's routes answer as Starlette's router would: 404, 405 with `Allow`, 307 for `/healthz/`;
+a webhook's path with a trailing slash is its route."""
 
 from __future__ import annotations
 
@@ -26,10 +27,11 @@ def client(tmp_path):
         ("GET", "/hooks/shop", 405, {"allow": "POST"}),
         ("PUT", "/hooks/shop/secret", 405, {"allow": "POST"}),
         ("POST", "/healthz", 405, {"allow": "HEAD, GET"}),
-        ("POST", "/hooks/shop/", 307, {}),
         ("GET", "/healthz/", 307, {}),
         ("GET", "/nowhere", 404, {}),
         ("POST", "/hooks", 404, {}),
+        ("POST", "/hooks//", 404, {}),
+        ("POST", "/hooks/shop/secret/more", 404, {}),
     ],
 )
 def test_routes(client, method, path, status, headers):
@@ -40,6 +42,16 @@ def test_routes(client, method, path, status, headers):
     if status == 307:
         assert answer.headers["location"] == f"{client.base_url}{path.rstrip('/')}"
     assert client.world.store.events() == []
+
+
+@pytest.mark.parametrize("path", ["/hooks/shop/", "/hooks/shop/the-secret/"])
+def test_a_webhook_path_with_a_trailing_slash_is_stored_not_redirected(client, path):
+    """A redirect would be lost on a sender that does not follow one for a POST, and would send the
+    path's secret back in a `Location`."""
+    answer = client.post(path, content=delivery().body, headers={"x-token": TOKEN})
+    assert (answer.status_code, answer.json()) == (200, {"accepted": 1, "duplicates": 0})
+    assert "location" not in answer.headers
+    assert len(client.world.store.events()) == 1
 
 
 def test_a_refusal_that_names_a_wait_is_answered_with_retry_after(client, monkeypatch):

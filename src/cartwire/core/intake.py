@@ -9,8 +9,9 @@ sends it again: one warning is logged and nothing is kept (a partial body is no 
 It is a plain ASGI function rather than a Starlette app: Starlette's routing, middleware stack and
 request and response objects cost about a tenth of the engine's CPU per event (docs/performance.md).
 It answers as Starlette's router would: 404 `Not Found` for an unknown path, 405 `Method Not Allowed`
-with an `Allow` header for a known path and another method, a 307 redirect for a path that matches
-only with or without its trailing slash, and 500 `Internal Server Error` for a bug.
+with an `Allow` header for a known path and another method, a 307 redirect for `/healthz/`, and 500
+`Internal Server Error` for a bug; but a webhook's path with a trailing slash is its route, not a
+redirect (see `_HOOK`).
 """
 
 from __future__ import annotations
@@ -50,7 +51,9 @@ FETCHING_THREADS = 16
 # Seconds a sender is asked to wait before it sends again a delivery the store could not take.
 STORE_RETRY_AFTER = 5
 
-_HOOK = re.compile(r"/hooks/(?P<connector>[^/]+)(?:/(?P<secret>[^/]+))?")
+# A trailing slash is the same route: a redirect would be lost on senders that do not follow one for a
+# POST, and would send the URL's secret back in a `Location` naming plain http behind a TLS proxy.
+_HOOK = re.compile(r"/hooks/(?P<connector>[^/]+)(?:/(?P<secret>[^/]+))?/?")
 _HEALTH = "/healthz"
 _HEALTHY = b'{"status":"ok"}'
 # Built once: `json.dumps` with any argument of its own builds a new encoder for every answer.
@@ -171,10 +174,10 @@ async def _lifespan(app: ASGIApp, lifespan: Lifespan | None, receive: Receive, s
 
 
 async def _not_found(scope: Scope, send: Send) -> None:
-    """404, or a redirect when the path matches a route with or without its trailing slash."""
+    """404, or a redirect for the health check's path with a trailing slash."""
     path: str = scope["path"]
     other = path[:-1] if path.endswith("/") else path + "/"
-    if other != "/" and (other == _HEALTH or _HOOK.fullmatch(other)):
+    if other == _HEALTH:
         host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
         query = scope.get("query_string", b"")
         location = f"{scope.get('scheme', 'http')}://{host}{other}" + (f"?{query.decode('latin-1')}" if query else "")
