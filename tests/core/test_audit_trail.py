@@ -141,6 +141,15 @@ def test_show_filters_by_entity_and_keeps_the_latest(world):
     ]
 
 
+def test_show_takes_any_limit_and_says_when_it_finds_nothing(world):
+    world.runtime.accept("shop", delivery(order=1))
+    everything = audit_cli(world, "show", "--limit", str(2**64))  # more than any store holds: all of them
+    assert everything.exit_code == 0, everything.output
+    assert [line.split()[2] for line in everything.output.splitlines()] == ["event.stored"]
+    nothing = audit_cli(world, "show", "--entity", "shop:order:404")
+    assert (nothing.exit_code, nothing.output) == (0, "no audit entries for entity 'shop:order:404'\n")
+
+
 def test_secrets_from_the_settings_never_reach_the_audit_trail_or_the_database(tmp_path):
     world = build_world(tmp_path, shop_token=SHOP_SECRET, api_key=PAY_SECRET)
     world.pay.script = [TransientError("503 from pay")]

@@ -164,12 +164,21 @@ def audit_verify(known_head: str | None, known_count: int | None, config_path: P
 
 @audit.command("show")
 @click.option("--entity", default=None, help="Only this entity, e.g. 3dcart:order:5001.")
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="The latest N entries.")
+@click.option(
+    "--limit",
+    # Past the largest row number of either store is every entry: no store takes a larger integer.
+    type=click.IntRange(min=1, max=2**63 - 1, clamp=True),
+    default=50,
+    show_default=True,
+    help="The latest N entries.",
+)
 @config_option
 def audit_show(entity: str | None, limit: int, config_path: Path) -> None:
     """The latest entries, oldest first."""
     with opened_store(config_path) as store:
         entries = store.audit_entries(entity=entity, limit=limit)
+    if not entries:
+        click.echo("no audit entries" + (f" for entity {entity!r}" if entity is not None else ""))
     for entry in entries:
         click.echo(audit_chain.render_entry(entry))
 
