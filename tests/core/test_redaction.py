@@ -10,7 +10,16 @@ from cartwire.replay.redact import REMOVED, Redactor
 
 @pytest.mark.parametrize(
     "key",
-    ["CardNumber", "CardVerification", "TransactionCVV2", "x-token", "Sezzle-Signature", "private_key", "apiKey"],
+    [
+        "CardNumber",
+        "CardVerification",
+        "TransactionCVV2",
+        "x-token",
+        "Sezzle-Signature",
+        "private_key",
+        "apiKey",
+        "sessionKey",
+    ],
 )
 def test_credential_and_card_keys_are_secret(key):
     assert is_secret_key(key)
@@ -24,6 +33,14 @@ def test_other_keys_are_not(key):
 def test_containers_under_a_secret_key_are_walked_and_their_amounts_kept():
     sezzle = {"authorization": {"authorization_amount": {"amount_in_cents": 500}, "approved": True}}
     assert redact(sezzle) == sezzle
+
+
+def test_everything_inside_a_card_container_is_card_data():
+    body = {"CreditCard": {"Number": "4242424242424242", "Cvv2": "999", "Expiry": {"Month": 4, "Year": 2031}}}
+    assert redact(body) == {
+        "CreditCard": {"Number": REDACTED, "Cvv2": REDACTED, "Expiry": {"Month": REDACTED, "Year": REDACTED}}
+    }
+    assert b"4242" not in redact_body(b'{"cards": [{"Number": "4242424242424242"}], "OrderID": 7}')
 
 
 def test_a_body_with_nothing_secret_is_kept_byte_for_byte():

@@ -3,7 +3,9 @@ rejected log and recordings share.
 
 A key is judged by its letters and digits only, in lower case (`Sezzle-Signature`, `x_api_key` and
 `CardVerification` are all caught). Containers are walked whatever their key, so a Sezzle
-`authorization` object keeps its amounts; a string or number under a secret key is replaced.
+`authorization` object keeps its amounts; a string or number under a secret key is replaced. Card
+data is the exception: everything inside a container under a card key (`"CreditCard": {"Number":
+…}`) is card data, whatever its own key.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from typing import Any
 REDACTED = "[redacted]"
 # Parts of a normalised key that mark its value as a credential or card data. `card` is not read
 # inside `discard` (`discarded_by` is no secret).
+_CARD = r"(?<!dis)card"
 _SECRET_KEY = re.compile(
-    r"secret|token|password|passwd|signature|authorization|credential|apikey|privatekey|(?<!dis)card|cvv|cvc"
+    rf"secret|token|password|passwd|signature|authorization|credential|apikey|privatekey|sessionkey|{_CARD}|cvv|cvc"
 )
+_CARD_KEY = re.compile(_CARD)
 
 
 def is_secret_key(key: object) -> bool:
@@ -29,7 +33,16 @@ def is_secret_key(key: object) -> bool:
 
 @lru_cache(maxsize=4096)  # the same few keys come back in every audit entry and body
 def _is_secret_name(key: str) -> bool:
-    return _SECRET_KEY.search(re.sub(r"[^a-z0-9]", "", key.lower())) is not None
+    return _SECRET_KEY.search(_normalised(key)) is not None
+
+
+@lru_cache(maxsize=1024)
+def _is_card_name(key: str) -> bool:
+    return _CARD_KEY.search(_normalised(key)) is not None
+
+
+def _normalised(key: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", key.lower())
 
 
 # JSON's own types, told apart by `type` first: every audit entry is walked, and an `isinstance` test
@@ -45,6 +58,8 @@ def redact(value: Any, marker: str = REDACTED, key: object = None) -> Any:
     if kind in _LEAVES:  # most keys name no secret: that (cached) test first
         return marker if key is not None and is_secret_key(key) and _hideable(value) else value
     if kind is dict or (kind not in _SEQUENCES and isinstance(value, Mapping)):
+        if key is not None and _is_card_name(str(key)):  # `"CreditCard": {"Number": …}`: all card data
+            return {name: redact(item, marker, key) for name, item in value.items()}
         return {name: redact(item, marker, name) for name, item in value.items()}
     if kind in _SEQUENCES or isinstance(value, list | tuple):
         return [redact(item, marker, key) for item in value]
