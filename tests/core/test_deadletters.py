@@ -137,6 +137,28 @@ def test_an_unknown_or_unsuitable_id_is_a_clear_error_with_exit_1(world, args, m
     assert message in result.output
 
 
+def test_text_a_terminal_would_act_on_is_shown_escaped(tmp_path):
+    """The error quotes what the sender wrote; a right-to-left override must not turn the line around."""
+    world = build_world(tmp_path)
+    world.pay.script = [PermanentError("order AB-1\u202e1-BA refused\u2028by the bank")]
+    world.runtime.accept("shop", delivery(order=1))
+    world.runtime.run_once()
+    listed, shown = failed(world, "list").output, failed(world, "show", "a1").output
+    assert "AB-1\\u202e1-BA refused\n" in listed  # the error's first line: U+2028 ends a line
+    assert "AB-1\\u202e1-BA refused\\u2028by the bank" in shown
+    for output in (listed, shown):
+        assert "\u202e" not in output
+        assert "\u2028" not in output
+    world.store.close()
+
+
+def test_a_decision_by_nobody_is_refused(world):
+    result = failed(world, "discard", "a1", "--by", " ")
+    assert result.exit_code == 2
+    assert "--by must name who decides" in result.output
+    assert world.store.action(1).state == "failed"
+
+
 def test_retrying_several_applies_the_good_ones_and_reports_the_rest(world):
     result = failed(world, "retry", "a2", "a1")
     assert result.exit_code == 1

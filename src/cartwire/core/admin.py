@@ -65,7 +65,7 @@ def failed_list(config_path: Path) -> None:
     with opened_store(config_path) as store:
         lines = deadletters.list_lines(store)
     for line in lines or ["no dead letters"]:
-        click.echo(line)
+        click.echo(deadletters.terminal_safe(line))
 
 
 @failed.command("show")
@@ -79,10 +79,12 @@ def failed_show(ident: str, config_path: Path) -> None:
     except DeadLetterError as error:
         _fail(str(error))
     for line in lines:
-        click.echo(line)
+        click.echo(deadletters.terminal_safe(line))
 
 
 def _decide(idents: tuple[str, ...], config_path: Path, decision: Decision, by: str | None) -> None:
+    if by is not None and not by.strip():
+        raise click.UsageError("--by must name who decides (leave it out for the operating-system user)")
     try:
         parsed = deadletters.parse_ids(idents)
     except DeadLetterError as error:

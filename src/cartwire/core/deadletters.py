@@ -52,6 +52,15 @@ def parse_ids(texts: Iterable[str]) -> list[DeadLetterId]:
     return list(dict.fromkeys(parse_id(text) for text in texts))
 
 
+def terminal_safe(line: str) -> str:
+    """`line` with every character a terminal would act on rather than show (a control character, a
+    right-to-left override such as U+202E, a line separator) written as its escape: the text comes
+    from whoever sent the webhook."""
+    if line.isprintable():
+        return line
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in line)
+
+
 def list_lines(store: AdminStore) -> list[str]:
     """One line per dead letter, oldest first: id, when, rule, connector.action, entity, attempts, error."""
     lines = [
