@@ -121,10 +121,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_engine(directory: Path, rules: int, sezzle_url: str, shop_url: str) -> tuple[subprocess.Popen[bytes], str]:
+def write_config(directory: Path, rules: int, sezzle_url: str, shop_url: str, port: int) -> Path:
+    """`cartwire.toml` (and the rules it names) in `directory`, for the emulators at these URLs."""
     (directory / "bench.rules").write_text(rules_text(rules))
-    port = free_port()
-    (directory / "cartwire.toml").write_text(f"""
+    config = directory / "cartwire.toml"
+    config.write_text(f"""
 database = "cw.sqlite3"
 rules = ["bench.rules"]
 [server]
@@ -140,6 +141,12 @@ base_url = "{sezzle_url}"
 public_key = "{SEZZLE_PUBLIC}"
 private_key = "{SEZZLE_PRIVATE}"
 """)
+    return config
+
+
+def start_engine(directory: Path, rules: int, sezzle_url: str, shop_url: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    write_config(directory, rules, sezzle_url, shop_url, port)
     with (directory / "run.log").open("wb") as log:
         engine = subprocess.Popen(
             [sys.executable, "-m", "cartwire.cli", "run", "--config", "cartwire.toml"],
