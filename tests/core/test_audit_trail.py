@@ -148,6 +148,10 @@ def test_show_takes_any_limit_and_says_when_it_finds_nothing(world):
     assert [line.split()[2] for line in everything.output.splitlines()] == ["event.stored"]
     nothing = audit_cli(world, "show", "--entity", "shop:order:404")
     assert (nothing.exit_code, nothing.output) == (0, "no audit entries for entity 'shop:order:404'\n")
+    for below_one in ("0", "-5"):
+        refused = audit_cli(world, "show", "--limit", below_one)
+        assert refused.exit_code == 2
+        assert "not in the range x>=1" in refused.output
 
 
 def test_secrets_from_the_settings_never_reach_the_audit_trail_or_the_database(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from cartwire.core.redaction import REDACTED, is_secret_key, redact, redact_body
@@ -41,6 +43,8 @@ def test_everything_inside_a_card_container_is_card_data():
         "CreditCard": {"Number": REDACTED, "Cvv2": REDACTED, "Expiry": {"Month": REDACTED, "Year": REDACTED}}
     }
     assert b"4242" not in redact_body(b'{"cards": [{"Number": "4242424242424242"}], "OrderID": 7}')
+    recorded = json.loads(Redactor(b"salt").body(json.dumps(body).encode()))  # recordings: the same rule
+    assert recorded["CreditCard"] == {"Number": REMOVED, "Cvv2": REMOVED, "Expiry": {"Month": REMOVED, "Year": REMOVED}}
 
 
 def test_a_body_with_nothing_secret_is_kept_byte_for_byte():

@@ -170,6 +170,21 @@ def test_permanent_failures_and_exhausted_retries_become_dead_letters(world):
     assert len(pay.calls) == 1 + 3
 
 
+def test_an_action_whose_stored_arguments_are_no_longer_accepted_is_a_dead_letter_at_once(world):
+    """Planned by an older version with looser checks: no retry can help, and nothing is called."""
+    runtime, pay, _ = world
+    runtime.accept("shop", delivery(version=1))
+    runtime.evaluate_pending()
+    [action] = runtime.store.actions()
+    with runtime.store.batch():  # as an older version might have stored it
+        runtime.store._db.execute("UPDATE actions SET arguments = ? WHERE id = ?", ('{"order": "AB-7"}', action.row))
+    runtime.execute_due()
+    [failed] = runtime.store.actions("failed")
+    assert failed.attempts == 1
+    assert failed.last_error == "its stored arguments are no longer accepted: `amount` Field required"
+    assert pay.calls == []
+
+
 def test_a_restart_neither_loses_nor_repeats_work(tmp_path, database):
     first = build_world(tmp_path, database=database)
     first.runtime.accept("shop", delivery(version=1))

@@ -168,8 +168,9 @@ def audit_verify(known_head: str | None, known_count: int | None, config_path: P
 @click.option("--entity", default=None, help="Only this entity, e.g. 3dcart:order:5001.")
 @click.option(
     "--limit",
+    type=click.IntRange(min=1),
     # Past the largest row number of either store is every entry: no store takes a larger integer.
-    type=click.IntRange(min=1, max=2**63 - 1, clamp=True),
+    callback=lambda _context, _option, limit: min(limit, 2**63 - 1),
     default=50,
     show_default=True,
     help="The latest N entries.",

@@ -36,6 +36,11 @@ def _is_secret_name(key: str) -> bool:
     return _SECRET_KEY.search(_normalised(key)) is not None
 
 
+def is_card_key(key: object) -> bool:
+    """Whether `key` names card data: everything in a container under it is card data too."""
+    return _is_card_name(str(key))
+
+
 @lru_cache(maxsize=1024)
 def _is_card_name(key: str) -> bool:
     return _CARD_KEY.search(_normalised(key)) is not None
@@ -58,7 +63,7 @@ def redact(value: Any, marker: str = REDACTED, key: object = None) -> Any:
     if kind in _LEAVES:  # most keys name no secret: that (cached) test first
         return marker if key is not None and is_secret_key(key) and _hideable(value) else value
     if kind is dict or (kind not in _SEQUENCES and isinstance(value, Mapping)):
-        if key is not None and _is_card_name(str(key)):  # `"CreditCard": {"Number": …}`: all card data
+        if key is not None and is_card_key(key):  # `"CreditCard": {"Number": …}`: all card data
             return {name: redact(item, marker, key) for name, item in value.items()}
         return {name: redact(item, marker, name) for name, item in value.items()}
     if kind in _SEQUENCES or isinstance(value, list | tuple):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from cartwire.core.backend import RuntimeStore
 from cartwire.core.catalog import Catalog
@@ -34,7 +34,14 @@ from cartwire.core.redaction import redact_body
 from cartwire.core.retry import THROTTLED, RetryPolicies, RetrySettings, is_transient
 from cartwire.core.schedules import SCHEDULE_SOURCE, Tick
 from cartwire.core.timeutil import utcnow
-from cartwire.plugins.connector import ActionError, Connector, Superseded, WebhookRejected, WebhookRequest
+from cartwire.plugins.connector import (
+    ActionError,
+    Connector,
+    PermanentError,
+    Superseded,
+    WebhookRejected,
+    WebhookRequest,
+)
 from cartwire.plugins.policy import RetryPolicy
 
 __all__ = ["Accepted", "LogObserver", "Observer", "RetryPolicy", "Runtime"]
@@ -553,6 +560,11 @@ class Runtime:
         connector = self.catalog.connectors[action.connector]
         try:
             arguments = self._action_spec(action.connector, action.action).arguments.model_validate(action.arguments)
+        except ValidationError as invalid:  # planned by an older version whose checks were looser: no retry helps
+            first = invalid.errors(include_url=False, include_input=False)[0]
+            where = ".".join(str(part) for part in first["loc"]) or "arguments"
+            return PermanentError(f"its stored arguments are no longer accepted: `{where}` {first['msg']}")
+        try:
             result = connector.execute(action.action, arguments, action.idempotency_key)
         except ActionError as error:
             return error

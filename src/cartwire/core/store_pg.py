@@ -9,6 +9,7 @@ never give two entries the same `seq`. The schema is in `cartwire.core.schema_pg
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -107,10 +108,14 @@ class PostgresStore(SqlStore):
 def _told(error: Exception, url: str) -> str:
     """libpq's message on one line, without the URL's password, as written or percent-decoded."""
     text = _one_line(error)
-    userinfo = url.partition("://")[2].rpartition("@")[0]
-    password = userinfo.partition(":")[2]
-    for secret in {password, unquote(password)} - {""}:
-        text = text.replace(secret, "***")
+    rest = url.partition("://")[2]
+    # The user part ends at the host's `@`: the last one before the path, or, in a URL whose password
+    # holds an unescaped `/` or `?`, the last one at all. Both are hidden.
+    candidates = (re.split(r"[/?#]", rest, maxsplit=1)[0].rpartition("@")[0], rest.rpartition("@")[0])
+    passwords = {userinfo.partition(":")[2] for userinfo in candidates}
+    for secret in sorted(passwords | {unquote(p) for p in passwords}, key=len, reverse=True):
+        if secret:
+            text = text.replace(secret, "***")
     return text
 
 

@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from cartwire.core.redaction import is_secret_key
+from cartwire.core.redaction import is_card_key, is_secret_key
 from cartwire.plugins.threedcart import jsonwire
 
 REMOVED = "[removed]"
@@ -127,6 +127,8 @@ class Redactor:
 
     def _value(self, value: Any, key: str | None) -> Any:
         if isinstance(value, dict):
+            if key is not None and is_card_key(key):  # `"CreditCard": {"Number": …}`: all card data
+                return {k: self._value(v, key) for k, v in value.items()}
             return {k: self._value(v, k) for k, v in value.items()}
         if isinstance(value, list):
             return [self._value(item, key) for item in value]

@@ -215,10 +215,11 @@ class Sezzle(Connector):
         return replace(event, subject=subject)
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-            self._api = None
+        with self._api_lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+                self._api = None
 
     # --- actions -------------------------------------------------------------------------
     def _same_currency(self, action: str, amount: Money) -> None:
