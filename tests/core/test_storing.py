@@ -231,7 +231,7 @@ def test_a_delivery_whose_text_is_not_unicode_is_refused_and_kept_and_spoils_no_
     answers = world.runtime.accept_all([("shop", odd), ("shop", delivery(order=9))])
     assert isinstance(answers[0], WebhookRejected)
     assert answers[0].status == 400
-    assert "not valid Unicode (an unpaired surrogate escape" in answers[0].reason
+    assert answers[0].reason == "a text is not valid Unicode (an unpaired surrogate escape such as \\ud83d) at ref"
     assert answers[1] == Accepted(1, 0)
     [kept] = world.store.rejected()
     assert (kept["status"], kept["source"]) == (400, "shop")

@@ -247,8 +247,9 @@ class Runtime:
             return _new_events(events, body)[0]
         except Exception as error:  # noqa: BLE001 - pydantic's or the codec's; its message may quote the body
             if "surrogates not allowed" in str(error):  # `"\ud83d"` alone: valid JSON, but no Unicode text
+                where = next(filter(None, (_unpaired_surrogate_at(event.subject.model_dump()) for event in events)), "")
                 reason = "a text is not valid Unicode (an unpaired surrogate escape such as \\ud83d)"
-                raise WebhookRejected(400, reason) from None
+                raise WebhookRejected(400, f"{reason}{f' at {where}' if where else ''}") from None
             log.error("%s events could not be made ready to store: %s", source, type(error).__name__)
             raise WebhookRejected(
                 500, f"the {source} delivery could not be stored ({type(error).__name__}); kept for review"
@@ -698,6 +699,19 @@ class Runtime:
             self._pool.shutdown(wait=True)
             self._pool = None
         return True
+
+
+def _unpaired_surrogate_at(value: Any, path: str = "") -> str | None:
+    """The dotted path (as rules name it) of the first text in `value` holding an unpaired surrogate."""
+    if isinstance(value, str):
+        return (path or "the subject") if _UNPAIRED_SURROGATE.search(value) else None
+    if isinstance(value, dict):
+        items: Any = ((f"{path}.{key}" if path else str(key), item) for key, item in value.items())
+    elif isinstance(value, list | tuple):
+        items = ((f"{path}[{index}]", item) for index, item in enumerate(value))
+    else:
+        return None
+    return next(filter(None, (_unpaired_surrogate_at(item, where) for where, item in items)), None)
 
 
 def _storable(result: Any) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from cartwire.core.intake import intake_app
 from cartwire.core.runtime import RetryPolicy, Runtime
 from cartwire.core.store import Store
 from cartwire.grammar import parse_rules
-from cartwire.plugins.connector import WebhookRequest
+from cartwire.plugins.connector import WebhookRejected, WebhookRequest
 from cartwire.plugins.threedcart import jsonwire
 from cartwire.plugins.threedcart.emulator import ThreeDCartEmulator
 from cartwire.replay.inputs import parse_body
@@ -264,6 +264,20 @@ def test_a_not_completed_checkout_is_stored_but_never_reaches_order_rules(
     assert (event.type, event.state, event.fired) == ("3dcart.order.not_completed", "evaluated", ["follow up"])
     assert [a.action for a in runtime.store.actions()] == ["add_comment"]  # only the rule written for it
     assert emulator.order(5001)["TransactionList"] == sample_order("order-new.json")["TransactionList"]
+
+
+def test_a_name_with_an_unpaired_surrogate_is_refused_naming_the_field(
+    runtime_for: Callable[..., Runtime], emulator: ThreeDCartEmulator
+) -> None:
+    runtime = runtime_for(EVERY_ORDER)
+    body = jsonwire.dumps([sample_order("order-new.json")]).replace(b'"Ada"', b'"Ada \\ud83d"', 1)
+    assert b"\\ud83d" in body
+    with pytest.raises(WebhookRejected) as refused:
+        runtime.accept("3dcart", WebhookRequest(body, {}, path_secret=WEBHOOK_SECRET))
+    assert refused.value.status == 400
+    assert refused.value.reason.endswith("(an unpaired surrogate escape such as \\ud83d) at billing.first_name")
+    assert runtime.store.events() == []
+    assert [row["status"] for row in runtime.store.rejected()] == [400]
 
 
 def test_an_order_in_a_status_the_table_lacks_is_held_for_review_not_guessed(
