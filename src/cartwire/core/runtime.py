@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 import traceback
 from collections.abc import Callable, Sequence
@@ -34,6 +33,7 @@ from cartwire.core.redaction import redact_body
 from cartwire.core.retry import THROTTLED, RetryPolicies, RetrySettings, is_transient
 from cartwire.core.schedules import SCHEDULE_SOURCE, Tick
 from cartwire.core.timeutil import utcnow
+from cartwire.core.unicode_text import is_unpaired_surrogate_error, storable, surrogate_refusal
 from cartwire.plugins.connector import (
     ActionError,
     Connector,
@@ -51,8 +51,6 @@ log = logging.getLogger("cartwire.runtime")
 # Only these request headers are kept with a rejected delivery: never signatures or credentials.
 KEPT_HEADERS = ("content-type", "content-length", "user-agent")
 IGNORED = "ignored: the delivery holds no event Cartwire handles"
-# In a str read from JSON a surrogate is always unpaired: a pair is read as the one character it encodes.
-_UNPAIRED_SURROGATE = re.compile("[\ud800-\udfff]")
 # Subjects parsed at intake and kept for the worker of the same process (`KeptSubjects`): at most
 # this many waiting, and this much of their JSON.
 PARSED_KEPT = 4096
@@ -246,10 +244,8 @@ class Runtime:
         try:
             return _new_events(events, body)[0]
         except Exception as error:  # noqa: BLE001 - pydantic's or the codec's; its message may quote the body
-            if "surrogates not allowed" in str(error):  # `"\ud83d"` alone: valid JSON, but no Unicode text
-                where = next(filter(None, (_unpaired_surrogate_at(event.subject.model_dump()) for event in events)), "")
-                reason = "a text is not valid Unicode (an unpaired surrogate escape such as \\ud83d)"
-                raise WebhookRejected(400, f"{reason}{f' at {where}' if where else ''}") from None
+            if is_unpaired_surrogate_error(error):
+                raise WebhookRejected(400, surrogate_refusal(events)) from None
             log.error("%s events could not be made ready to store: %s", source, type(error).__name__)
             raise WebhookRejected(
                 500, f"the {source} delivery could not be stored ({type(error).__name__}); kept for review"
@@ -572,7 +568,7 @@ class Runtime:
         except Exception as error:  # a connector bug must not leave the action in flight until a restart
             log.exception("%s.%s raised unexpectedly", action.connector, action.action)
             return error
-        return _storable(result)
+        return storable(result)
 
     def _finish(self, action: StoredAction, outcome: dict[str, Any] | Exception) -> None:
         """Record one attempt's outcome: done, retried later, or a dead letter."""
@@ -699,27 +695,6 @@ class Runtime:
             self._pool.shutdown(wait=True)
             self._pool = None
         return True
-
-
-def _unpaired_surrogate_at(value: Any, path: str = "") -> str | None:
-    """The dotted path (as rules name it) of the first text in `value` holding an unpaired surrogate."""
-    if isinstance(value, str):
-        return (path or "the subject") if _UNPAIRED_SURROGATE.search(value) else None
-    if isinstance(value, dict):
-        items: Any = ((f"{path}.{key}" if path else str(key), item) for key, item in value.items())
-    elif isinstance(value, list | tuple):
-        items = ((f"{path}[{index}]", item) for index, item in enumerate(value))
-    else:
-        return None
-    return next(filter(None, (_unpaired_surrogate_at(item, where) for where, item in items)), None)
-
-
-def _storable(result: Any) -> dict[str, Any]:
-    """An action's result as JSON data the store can write: anything else as its text, and an unpaired
-    surrogate (`"\\ud83d"` in a remote answer: valid JSON, but not Unicode text) as U+FFFD. The call has
-    happened, so its result is kept, marked where it could not be kept as it came, never refused."""
-    text = _UNPAIRED_SURROGATE.sub("\ufffd", json.dumps(result, default=str, ensure_ascii=False))
-    return dict(json.loads(text))
 
 
 def _new_event(event: Event) -> NewEvent:

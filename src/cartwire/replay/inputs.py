@@ -14,6 +14,7 @@ from pathlib import Path
 
 from cartwire.core.catalog import Catalog
 from cartwire.core.events import Event
+from cartwire.core.unicode_text import is_unpaired_surrogate_error, surrogate_refusal
 from cartwire.plugins.connector import WebhookRejected
 from cartwire.replay import recording
 from cartwire.replay.recording import RecordedEvent, RecordingError
@@ -98,12 +99,24 @@ def parse_body(catalog: Catalog, body: bytes, query: Mapping[str, str] | None = 
     reasons = []
     for name, connector in sorted(catalog.connectors.items()):
         try:
-            return connector.parse_payload(body, query)
+            return _storable(connector.parse_payload(body, query))
         except WebhookRejected as rejection:
             reasons.append(f"{name}: {rejection.reason}")
         except Exception as error:  # noqa: BLE001 - a connector's parser bug: say so and try the next connector
             reasons.append(f"{name}: unexpected {type(error).__name__} while parsing")
     raise WebhookRejected(400, "; ".join(reasons))
+
+
+def _storable(events: list[Event]) -> list[Event]:
+    """`events`, or the refusal the intake would answer with: a text the store cannot write."""
+    try:
+        for event in events:
+            event.subject.model_dump_json()
+    except ValueError as error:  # pydantic's serialization error, quoting the codec's
+        if is_unpaired_surrogate_error(error):
+            raise WebhookRejected(400, surrogate_refusal(events)) from None
+        raise
+    return events
 
 
 def _nested_too_deeply(body: bytes) -> bool:

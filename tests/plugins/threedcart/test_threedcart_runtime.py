@@ -267,7 +267,7 @@ def test_a_not_completed_checkout_is_stored_but_never_reaches_order_rules(
 
 
 def test_a_name_with_an_unpaired_surrogate_is_refused_naming_the_field(
-    runtime_for: Callable[..., Runtime], emulator: ThreeDCartEmulator
+    runtime_for: Callable[..., Runtime], emulator: ThreeDCartEmulator, make_connector: Callable[..., Any]
 ) -> None:
     runtime = runtime_for(EVERY_ORDER)
     body = jsonwire.dumps([sample_order("order-new.json")]).replace(b'"Ada"', b'"Ada \\ud83d"', 1)
@@ -278,6 +278,10 @@ def test_a_name_with_an_unpaired_surrogate_is_refused_naming_the_field(
     assert refused.value.reason.endswith("(an unpaired surrogate escape such as \\ud83d) at billing.first_name")
     assert runtime.store.events() == []
     assert [row["status"] for row in runtime.store.rejected()] == [400]
+    with pytest.raises(WebhookRejected) as in_replay:  # a dry run says what the intake would
+        parse_body(Catalog([make_connector()]), body)
+    assert in_replay.value.reason.startswith("3dcart: a text is not valid Unicode")
+    assert in_replay.value.reason.endswith("at billing.first_name")
 
 
 def test_an_order_in_a_status_the_table_lacks_is_held_for_review_not_guessed(
