@@ -10,6 +10,16 @@ from pathlib import Path
 
 import httpx
 
+from cartwire.rules.loader import TEMPLATES_DIR
+
+
+def write_run_config(directory: Path, port: int, rest: str) -> Path:
+    """`cartwire.toml` in `directory` for `cartwire run` on `port`, with the shipped rules and a SQLite
+    store beside it; `rest` follows the `[server]` table's port (more server settings, connectors)."""
+    config = directory / "cartwire.toml"
+    config.write_text(f'database = "cw.sqlite3"\nrules = ["{TEMPLATES_DIR}"]\n[server]\nport = {port}\n{rest}')
+    return config
+
 
 def start_run(
     config: Path, port: int, *options: str, env: Mapping[str, str] | None = None, deadline: float = 20.0

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from cartwire.cli import main, run_main
 from cartwire.rules.loader import TEMPLATES_DIR
 from postgres import query
-from running import start_run
+from running import start_run, write_run_config
 
 DATA = Path(__file__).parent / "data"
 SEZZLE_KEY = "sz_test_private_key_do_not_use_in_production"
@@ -236,12 +236,10 @@ def test_replay_shows_holds_overridden_calls_and_stops(tmp_path):
 
 def test_run_stops_on_sigterm_even_while_a_sender_stalls_mid_body(tmp_path):
     port = free_port()
-    (tmp_path / "cartwire.toml").write_text(f"""
-database = "cw.sqlite3"
-rules = ["{TEMPLATES_DIR}"]
-[server]
-port = {port}
-stop_timeout = 2
+    config = write_run_config(
+        tmp_path,
+        port,
+        f"""stop_timeout = 2
 [connectors.3dcart]
 webhook_secret = "a-long-random-webhook-secret-0123456789"
 poll_interval = 0
@@ -249,8 +247,9 @@ poll_interval = 0
 public_key = "sz_pub"
 private_key = "{SEZZLE_KEY}"
 poll_interval = 0
-""")
-    process = start_run(tmp_path / "cartwire.toml", port)
+""",
+    )
+    process = start_run(config, port)
     try:
         with socket.create_connection(("127.0.0.1", port)) as stalled:  # headers and part of the body, then nothing
             stalled.sendall(b"POST /hooks/sezzle HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + b"{" * 100)

@@ -11,9 +11,8 @@ from pathlib import Path
 
 from cartwire.demo import sample_order
 from cartwire.plugins.threedcart.emulator import ThreeDCartEmulator
-from cartwire.rules.loader import TEMPLATES_DIR
 from cartwire.testing.server import served
-from running import start_run
+from running import start_run, write_run_config
 
 SHOP = {"secure_url": "poll-store.3dcartstores.com", "private_key": "poll-app-key", "token": "poll-store-token"}
 SHIPPED = 4
@@ -38,12 +37,10 @@ def test_run_polls_3dcart_at_the_configured_interval_and_finds_a_missed_webhook(
     with ThreeDCartEmulator(**SHOP) as shop, served(shop.app) as store:
         shop.add_order(sample_order("order-new.json"))
         port = free_port()
-        (tmp_path / "cartwire.toml").write_text(f"""
-database = "cw.sqlite3"
-rules = ["{TEMPLATES_DIR}"]
-[server]
-port = {port}
-[connectors.3dcart]
+        config = write_run_config(
+            tmp_path,
+            port,
+            f"""[connectors.3dcart]
 base_url = "{store.base_url}"
 secure_url = "{SHOP["secure_url"]}"
 private_key = "{SHOP["private_key"]}"
@@ -52,8 +49,9 @@ webhook_secret = "poll-test-webhook-secret"
 poll_interval = 0.5
 [connectors.sezzle]
 poll_interval = 0
-""")
-        process = start_run(tmp_path / "cartwire.toml", port)
+""",
+        )
+        process = start_run(config, port)
 
         def query(sql: str) -> list[tuple[object, ...]]:
             if not (tmp_path / "cw.sqlite3").exists():
