@@ -11,6 +11,7 @@ import pytest
 from cartwire.cli import run_main
 from cartwire.core.store import Store
 from cartwire.rules.loader import TEMPLATES_DIR
+from postgres import postgres_schema, query
 
 
 def cartwire(monkeypatch, capsys, *args: str) -> tuple[int, str]:
@@ -166,6 +167,22 @@ def test_a_store_command_refuses_a_file_that_is_not_a_store_and_adds_nothing(
     assert (code, err) == (2, f"error: {config}: database: {database} {problem}\n")
     assert database.read_bytes() == before
     assert sorted(path.name for path in tmp_path.iterdir()) == ["cartwire.toml", "other.sqlite3"]
+
+
+@pytest.mark.parametrize("command", READ_ONLY)
+def test_a_store_command_on_an_empty_postgresql_schema_says_so_and_adds_nothing(tmp_path, monkeypatch, capsys, command):
+    with postgres_schema() as url:
+        config = tmp_path / "cartwire.toml"
+        config.write_text('database = "${DBURL}"\n')
+        monkeypatch.setenv("DBURL", url)
+        code, err = cartwire(monkeypatch, capsys, *command, "--config", str(config))
+        assert (code, err) == (
+            2,
+            "error: the PostgreSQL database (or schema) holds no Cartwire store yet (has `cartwire run` run yet?)\n",
+        )
+        assert query(url, "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()") == [
+            (0,)
+        ]
 
 
 def test_a_store_missing_its_audit_table_is_named(tmp_path, monkeypatch, capsys):

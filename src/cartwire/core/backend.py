@@ -142,14 +142,15 @@ def is_postgres_url(database: object) -> bool:
     return isinstance(database, str) and database.startswith(("postgresql://", "postgres://"))
 
 
-def open_store(database: Path | str, clock: Callable[[], datetime] = utcnow) -> SqlStore:
-    """The store `database` names: a `postgresql://` URL, or the path of an SQLite file."""
+def open_store(database: Path | str, clock: Callable[[], datetime] = utcnow, *, create: bool = True) -> SqlStore:
+    """The store `database` names: a `postgresql://` URL, or the path of an SQLite file. With `create`
+    False, a PostgreSQL database (or schema) holding no store yet is refused rather than given one."""
     if is_postgres_url(database):
         try:
             from cartwire.core.store_pg import PostgresStore
         except ImportError:
             raise StoreUnavailable("a postgresql:// database needs psycopg: pip install 'cartwire[postgres]'") from None
-        return PostgresStore(str(database), clock)
+        return PostgresStore(str(database), clock, create=create)
     from cartwire.core.store import Store
 
     return Store(database, clock)

@@ -15,9 +15,10 @@ def open_store(config: Config, *, must_exist: bool = False) -> SqlStore:
     """The store at the configured `database` (a SQLite file, or a `postgresql://` URL); a ConfigError
     (never a traceback) when a SQLite file cannot be opened: its directory is missing, it is not a
     SQLite file, it holds someone else's tables, or (`must_exist`, for the commands that only look
-    at a store) it is not there yet or is not a Cartwire store. Those commands never add a table."""
+    at a store) it is not there yet or is not a Cartwire store. Those commands never add a table, on
+    PostgreSQL either (a `StoreUnavailable` there)."""
     if not isinstance(config.database, Path):
-        return backend.open_store(config.database)
+        return backend.open_store(config.database, create=not must_exist)
     where = f"{config.path or 'configuration'}: database"
     database = config.database
     if must_exist and not database.exists():

@@ -71,7 +71,7 @@ class PostgresStore(SqlStore):
 
     _BEGIN = "BEGIN"
 
-    def __init__(self, url: str, clock: Callable[[], datetime] = utcnow):
+    def __init__(self, url: str, clock: Callable[[], datetime] = utcnow, *, create: bool = True):
         try:
             connection = PostgresConnection(url)
         except psycopg.OperationalError as error:
@@ -82,6 +82,11 @@ class PostgresStore(SqlStore):
                 " its port; it is not shown here, since it may hold a password)"
             ) from None
         try:
+            if not create and connection.execute("SELECT to_regclass('schema_version')").fetchall()[0][0] is None:
+                connection.close()
+                raise StoreUnavailable(
+                    "the PostgreSQL database (or schema) holds no Cartwire store yet (has `cartwire run` run yet?)"
+                )
             migrate(connection)
         except psycopg.Error as error:  # e.g. the URL's search_path names a schema that does not exist
             connection.close()
