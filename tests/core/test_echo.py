@@ -124,6 +124,22 @@ def test_a_change_reported_after_the_echo_window_is_evaluated(world):
     assert_the_rules_saw_it(runtime, pay)
 
 
+def test_an_echo_received_within_the_window_but_evaluated_after_it_is_still_an_echo(world):
+    """The window counts from the echo's arrival: one that waited (a backlog, its order's current state,
+    a restart) must not make the rule that wrote the change fire again."""
+    runtime, _, clock = new_order(world)
+    runtime.echo_window = timedelta(minutes=15)
+    runtime.run_once()
+    runtime.run_once()  # our set_status(Shipped) recorded
+    clock.advance(5)
+    runtime.accept("shop", delivery(version=2, status="Shipped"))  # the echo arrives 5 s later
+    clock.advance(16 * 60)  # and is evaluated 16 minutes later
+    runtime.run_once()
+    runtime.run_once()
+    assert runtime.store.events()[1].fired == ["charge shipped orders"]
+    assert [action.action for action in runtime.store.actions()] == ["set_status", "charge"]
+
+
 def test_an_event_received_before_the_action_was_planned_is_not_its_echo(world):
     runtime, pay, clock = new_order(world)
     runtime.evaluate_pending()

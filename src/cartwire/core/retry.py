@@ -23,8 +23,6 @@ _NUMBERS = {"initial", "multiplier", "maximum", "jitter"}
 _INTEGERS = {"attempts"}
 _CODE_LISTS = {"permanent", "transient"}
 RETRY_KEYS = frozenset(_NUMBERS | _INTEGERS | _CODE_LISTS)
-# A 429 is the service asking us to slow down, not a failure of the action: it does not use up an attempt.
-THROTTLED = 429
 
 
 def retry_overrides(raw: Mapping[str, Any], where: str) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from cartwire.core.ordering import CurrentState, in_entity_order
 from cartwire.core.plan import Plan
 from cartwire.core.records import NewAction, NewEvent, RecordedWrite, StoredAction, StoredEvent
 from cartwire.core.redaction import redact_body
-from cartwire.core.retry import THROTTLED, RetryPolicies, RetrySettings, is_transient
+from cartwire.core.retry import RetryPolicies, RetrySettings, is_transient
 from cartwire.core.schedules import SCHEDULE_SOURCE, Tick
 from cartwire.core.timeutil import utcnow
 from cartwire.core.unicode_text import is_unpaired_surrogate_error, storable, surrogate_refusal
@@ -483,7 +483,9 @@ class Runtime:
         fields = () if info is None else info.spec.echo_fields
         if not fields:
             return None
-        writes = self.store.recent_writes(stored.entity, self.clock() - self.echo_window)
+        # The window counts from when the event arrived, not from when it is evaluated: an echo that
+        # waited behind a backlog, its entity's current state or a restart is an echo all the same.
+        writes = self.store.recent_writes(stored.entity, stored.received_at - self.echo_window)
         return echo_of(event, fields, stored.received_at, writes)
 
     def _new_action(self, call: Any, position: int) -> NewAction:
@@ -575,7 +577,7 @@ class Runtime:
         attempt = action.attempts + 1
         if isinstance(outcome, ActionError):
             policy = self.policies.for_action(action.connector, action.action)
-            if outcome.status == THROTTLED and is_transient(outcome, policy):
+            if outcome.throttled and is_transient(outcome, policy):
                 self._throttled(action, str(outcome), outcome.retry_after, policy)
             else:
                 transient = is_transient(outcome, policy)

@@ -81,12 +81,22 @@ class ActionError(Exception):
     transient: ClassVar[bool] = False
 
     def __init__(
-        self, message: str, *, status: int | None = None, retry_after: float | None = None, code: str | None = None
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        code: str | None = None,
+        throttled: bool | None = None,
     ):
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after
         self.code = code  # the service's own error code, when it has one (Sezzle: "invalid")
+        # "Too many requests", whatever the status says (QuickBooks' fault 3001 comes with a 403 too): the
+        # service asks us to slow down, no failure of the action, so the attempt is given back and the
+        # wait is the service's. By default, a 429.
+        self.throttled = status == 429 if throttled is None else throttled
 
 
 class TransientError(ActionError):

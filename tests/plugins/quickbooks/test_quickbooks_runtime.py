@@ -110,6 +110,19 @@ def test_a_sezzle_capture_is_booked_itemized_for_the_customer_once_despite_a_thr
     assert [(a.connector, a.last_error) for a in books.store.actions("failed")] == []
 
 
+@pytest.mark.parametrize("emulator", [{"throttle_status": 403, "throttle_format": "xml"}], indirect=True)
+def test_a_throttle_sent_as_403_with_fault_3001_uses_up_no_attempt_either(books, emulator):
+    """Intuit has sent its throttle fault with a 403 (docs/connectors.md): waiting is no failure."""
+    books.deliver("order-captured.json")
+    emulator.throttle_next(20)
+    for _ in range(12):  # more throttles than the attempts a failure has
+        books.run()
+        emulator.advance(timedelta(seconds=61))
+    [action] = [a for a in books.store.actions() if a.connector == "quickbooks"]
+    assert (action.state, action.attempts) == ("pending", 0)
+    assert "throttled" in (action.last_error or "")
+
+
 def test_a_refund_recorded_on_the_store_is_booked_for_the_same_customer(books, emulator):
     books.deliver("order-refunded.json")
     books.run()

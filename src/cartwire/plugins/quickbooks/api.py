@@ -106,6 +106,7 @@ def _answer(response: httpx.Response, what: str, throttle_wait: float) -> dict[s
             f"QuickBooks throttled {what} (HTTP {status}){where}",
             status=status,
             retry_after=throttle_wait if wait is None else wait,
+            throttled=True,
         )
     if status >= 500:
         raise TransientError(
