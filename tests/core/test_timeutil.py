@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cartwire.core.timeutil import local_to_utc, parse_rfc3339
+from cartwire.core.timeutil import local_to_utc, parse_rfc3339, wall_clock_start
 
 
 def test_store_local_time_becomes_utc_with_daylight_saving():
@@ -40,3 +40,17 @@ def test_rfc3339_without_offset_is_an_error():
 @given(st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)))
 def test_rfc3339_round_trip(moment):
     assert parse_rfc3339(moment.isoformat().replace("+00:00", "Z")) == moment
+
+
+@pytest.mark.parametrize(
+    ("start", "until", "wall"),
+    [
+        ("2025-11-02T05:54:00+00:00", "2025-11-02T06:20:00+00:00", "2025-11-02T00:54:00-04:00"),  # turned back
+        ("2025-11-02T05:54:00+00:00", "2025-11-02T05:58:00+00:00", "2025-11-02T01:54:00-04:00"),  # not yet
+        ("2025-03-09T06:54:00+00:00", "2025-03-09T07:20:00+00:00", "2025-03-09T01:54:00-05:00"),  # turned forward
+        ("2025-07-01T12:00:00+00:00", "2025-07-01T12:05:00+00:00", "2025-07-01T08:00:00-04:00"),
+    ],
+)
+def test_a_wall_clock_start_reaches_back_by_the_hour_the_clocks_repeated(start, until, wall):
+    moved = wall_clock_start(datetime.fromisoformat(start), datetime.fromisoformat(until), "America/New_York")
+    assert moved.isoformat() == wall

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
@@ -16,6 +16,18 @@ def zone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(f"unknown time zone {name!r} (expected an IANA name such as America/Chicago)") from None
+
+
+def wall_clock_start(start: datetime, until: datetime, zone_name: str) -> datetime:
+    """`start` in `zone_name`'s wall time, moved back by as much as the clocks were turned back between
+    `start` and `until`: a service filtering on local times without an offset ("changed since 01:54")
+    must also return what changed at 01:10 once the clocks went from 01:59 back to 01:00. (From the
+    offsets at the two ends: a window spanning a turn forward and a turn back nets to nothing, and
+    starts far enough before the repeated hour.)"""
+    local = zone(zone_name)
+    before, after = start.astimezone(local).utcoffset(), until.astimezone(local).utcoffset()
+    turned_back = before - after if before is not None and after is not None else timedelta(0)
+    return (start - max(turned_back, timedelta(0))).astimezone(local)
 
 
 def local_to_utc(naive: datetime, zone_name: str) -> datetime:

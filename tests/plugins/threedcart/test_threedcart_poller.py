@@ -184,6 +184,28 @@ def test_an_order_pushed_back_across_a_page_boundary_while_paging_is_still_read(
     assert client.offsets == [1, 1 + PAGE_SIZE - PAGE_OVERLAP]
 
 
+def test_a_change_in_the_hour_repeated_when_the_clocks_go_back_is_found(
+    emulator: ThreeDCartEmulator, api_client: ThreeDCartClient
+) -> None:
+    """The last poll ran at 01:55 EDT; the order shipped at 01:10 EST, after the clocks went back, so its
+    LastUpdate (01:10) is before the cursor's wall time (01:54 with the overlap). A poll after the
+    turn reaches back by the hour the clocks repeated."""
+    emulator.set_status(5001, SHIPPED, at=datetime(2025, 11, 2, 6, 10, tzinfo=UTC))  # 01:10 EST
+    result = poll_orders(
+        api_client,
+        datetime(2025, 11, 2, 5, 55, tzinfo=UTC).isoformat(),  # 01:55 EDT
+        _NoHistory(),
+        statuses=emulator.statuses,
+        time_zone="America/New_York",
+        currency="USD",
+        overlap=timedelta(seconds=60),
+        now=datetime(2025, 11, 2, 6, 20, tzinfo=UTC),
+    )
+    assert "3dcart:order:5001" in [each.event.entity for each in result.found]
+    [query] = [q for (_, path), q in zip(emulator.requests, emulator.queries, strict=True) if path.endswith("/Orders")]
+    assert query["lastupdatestart"] == "11/02/2025 00:54:00"  # 01:54 EDT, an hour back in wall time
+
+
 def test_no_match_is_a_404_and_keeps_the_cursor(poll: Poll) -> None:
     before = poll.runtime.store.poll_cursor("3dcart")
     report = poll.pollers.poll("3dcart")

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from cartwire.core.timeutil import zone
+from cartwire.core.timeutil import wall_clock_start, zone
 from cartwire.plugins import jsonwire
 from cartwire.plugins.connector import Found, PermanentError, PollResult, WebhookRejected
 from cartwire.plugins.shipstation import webhook
@@ -44,7 +44,8 @@ def poll_shipments(
         return PollResult((), now.isoformat())
     stamp, _, more = cursor.partition(" ")
     since = datetime.fromisoformat(stamp)
-    start = (since - (OVERLAP if not more else timedelta(0))).astimezone(zone(time_zone))
+    # Dates are wall times with no offset: after the clocks were turned back, start that much earlier.
+    start = since.astimezone(zone(time_zone)) if more else wall_clock_start(since - OVERLAP, now, time_zone)
     newest = since
     found: list[Found] = []
     rejected: list[tuple[str, bytes]] = []

@@ -6,7 +6,9 @@ date-only reading returns the whole day), and an order saved as the last poll ra
 at a second or page boundary. What comes back twice is recognised: an order whose `LastUpdate`
 is not newer than its latest stored event, or whose status is the one already known (a comment,
 a transaction record, Cartwire's own writes), gives no event. A new status gives the event the
-status-change webhook would have given, with the same dedupe key.
+status-change webhook would have given, with the same dedupe key. When the store's clocks were turned
+back since the cursor, the poll starts that much earlier in wall time: an order changed at 01:10
+after the clocks went from 01:59 back to 01:00 has a `LastUpdate` before a cursor of 01:54.
 
 Paging follows 3dcart (see `ThreeDCartClient.get_all`): 300 orders a page, `offset` from 1, a 404
 for no match and a 400 "Offset amount exceeds…" past the end both read as the end; each page
@@ -21,7 +23,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from cartwire.core.events import Event
-from cartwire.core.timeutil import utcnow
+from cartwire.core.timeutil import utcnow, wall_clock_start
 from cartwire.plugins.connector import Found, History, PollResult, WebhookRejected
 from cartwire.plugins.threedcart import jsonwire, webhook
 from cartwire.plugins.threedcart.client import ThreeDCartClient
@@ -50,7 +52,8 @@ def poll_orders(
     if not cursor:
         return PollResult((), now.isoformat())
     since = datetime.fromisoformat(cursor)
-    params = {"lastupdatestart": format_store_date(since - overlap, "us_seconds", time_zone)}
+    start = wall_clock_start(since - overlap, now, time_zone)  # LastUpdate is a wall time, with no offset
+    params = {"lastupdatestart": format_store_date(start, "us_seconds", time_zone)}
     newest = since
     found: list[Found] = []
     rejected: list[tuple[str, bytes]] = []
