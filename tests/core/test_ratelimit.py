@@ -131,6 +131,17 @@ def test_a_429_pauses_the_limiter_for_the_retry_after_it_names():
     assert math.isclose(clock.slept, 7.0)
 
 
+@pytest.mark.parametrize(("status", "headers", "pause"), [(503, {"Retry-After": "30"}, 30.0), (503, {}, 0.0)])
+def test_a_503_naming_a_wait_pauses_the_limiter_for_every_caller(status, headers, pause):
+    """The service says it is down for that long: the other calls to it wait too, not only the action
+    that was told (which waits its `Retry-After` anyway). A 503 naming no wait pauses nothing."""
+    lim, _ = limiter(THREEDCART)
+    transport = LimitedTransport(lim, httpx.MockTransport(lambda _: httpx.Response(status, headers=headers)))
+    with httpx.Client(transport=transport, base_url="http://shop.test") as client:
+        assert client.get("/Orders").status_code == status
+    assert math.isclose(lim.wait_time(), pause)
+
+
 def test_a_request_that_may_not_wait_long_is_refused_instead_of_held_back():
     lim, clock = limiter(SHIPSTATION)
     for _ in range(40 - HEADROOM):

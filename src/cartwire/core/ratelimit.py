@@ -167,9 +167,11 @@ class LimitedTransport(httpx.BaseTransport):
             response = self._inner.handle_request(request)
         finally:
             self.limiter.release()
+        wait = retry_after_seconds(response.headers.get("Retry-After"))
         if response.status_code == 429:
-            wait = retry_after_seconds(response.headers.get("Retry-After"))
             self.limiter.pause(THROTTLE_PAUSE if wait is None else wait)
+        elif response.status_code == 503 and wait is not None:  # "down for that long": for every caller
+            self.limiter.pause(wait)
         spent = budget_spent_for(self.limiter.limit, response.headers)
         if spent is not None:
             self.limiter.pause(spent)
