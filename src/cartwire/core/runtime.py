@@ -612,8 +612,7 @@ class Runtime:
                 f"action a{action.row} ({action.connector}.{action.action}) is done, but the events its result"
                 f" announces could not be made ({type(error).__name__}); no rule saw them"
             )
-            body = redact_body(json.dumps(result).encode())[: self.kept_body_bytes]
-            self.store.add_rejected(action.connector, 500, reason, {}, body)
+            self._keep_unstored(action.connector, WebhookRequest(json.dumps(result).encode(), {}), 500, reason)
             return
         if new:
             self.store.add_events(new, json.dumps(result).encode())

@@ -99,7 +99,7 @@ def parse_body(catalog: Catalog, body: bytes, query: Mapping[str, str] | None = 
     reasons = []
     for name, connector in sorted(catalog.connectors.items()):
         try:
-            return _storable(connector.parse_payload(body, query))
+            return _storable_or_refused(connector.parse_payload(body, query))
         except WebhookRejected as rejection:
             reasons.append(f"{name}: {rejection.reason}")
         except Exception as error:  # noqa: BLE001 - a connector's parser bug: say so and try the next connector
@@ -107,7 +107,7 @@ def parse_body(catalog: Catalog, body: bytes, query: Mapping[str, str] | None = 
     raise WebhookRejected(400, "; ".join(reasons))
 
 
-def _storable(events: list[Event]) -> list[Event]:
+def _storable_or_refused(events: list[Event]) -> list[Event]:
     """`events`, or the refusal the intake would answer with: a text the store cannot write."""
     try:
         for event in events:
