@@ -90,6 +90,7 @@ class CompiledAction:
             arguments={name: getattr(model, name) for name in type(model).model_fields},
             rule=rule,
             idempotency_key=idempotency_key(event, rule, position, self.qualified_name),
+            validated=model,
         )
 
     def _value(self, argument: CompiledArgument, event: Event, rule: str) -> Any:

@@ -6,6 +6,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel
+
 from cartwire.core.events import Event
 
 
@@ -18,6 +20,9 @@ class ActionCall:
     arguments: dict[str, Any] = field(hash=False)
     rule: str
     idempotency_key: str
+    # The action's argument model the arguments were validated into, when the engine built the call:
+    # the runtime writes the plan from it instead of validating the same values a second time.
+    validated: BaseModel | None = field(default=None, hash=False, compare=False, repr=False)
 
     @property
     def qualified_name(self) -> str:

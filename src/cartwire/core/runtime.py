@@ -27,7 +27,7 @@ from cartwire.core.events import Event
 from cartwire.core.history import history_of
 from cartwire.core.kept import KeptSubjects
 from cartwire.core.ordering import CurrentState, in_entity_order
-from cartwire.core.plan import Plan
+from cartwire.core.plan import ActionCall, Plan
 from cartwire.core.records import NewAction, NewEvent, RecordedWrite, StoredAction, StoredEvent
 from cartwire.core.redaction import redact_body
 from cartwire.core.retry import RetryPolicies, RetrySettings, is_transient
@@ -488,9 +488,11 @@ class Runtime:
         writes = self.store.recent_writes(stored.entity, stored.received_at - self.echo_window)
         return echo_of(event, fields, stored.received_at, writes)
 
-    def _new_action(self, call: Any, position: int) -> NewAction:
+    def _new_action(self, call: ActionCall, position: int) -> NewAction:
         spec = self._action_spec(call.connector, call.action)
-        arguments = spec.arguments.model_validate(call.arguments)
+        arguments = call.validated
+        if arguments is None or type(arguments) is not spec.arguments:
+            arguments = spec.arguments.model_validate(call.arguments)
         named = spec.target(arguments) if spec.target is not None else ""
         target = named if isinstance(named, str) else tuple(named)
         return NewAction(

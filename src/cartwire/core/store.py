@@ -109,6 +109,64 @@ class Database(Protocol):
     def close(self) -> None: ...
 
 
+class _Transaction:
+    """`SqlStore._transaction`: a class rather than a generator-based context manager, since every
+    event passes through several of them (docs/performance.md)."""
+
+    __slots__ = ("_savepoint", "_store")
+
+    def __init__(self, store: SqlStore):
+        self._store = store
+        self._savepoint = False
+
+    def __enter__(self) -> Database:
+        store = self._store
+        store._lock.acquire()
+        try:
+            if store._depth:
+                store._db.execute("SAVEPOINT step")
+                self._savepoint = True
+            else:
+                store._db.execute(store._BEGIN)
+                store._depth += 1
+                store._owner = threading.get_ident()
+        except BaseException:
+            store._lock.release()
+            raise
+        return store._db
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: Any) -> None:
+        store = self._store
+        try:
+            if self._savepoint:
+                if kind is not None:
+                    store._head = None  # the entries of this step are gone: read the head again
+                    store._db.execute("ROLLBACK TO step")
+                store._db.execute("RELEASE step")
+            else:
+                self._end(store, committed=kind is None)
+        finally:
+            store._lock.release()
+
+    @staticmethod
+    def _end(store: SqlStore, *, committed: bool) -> None:
+        try:
+            if committed:
+                store._depth -= 1
+                store._db.execute("COMMIT")
+            else:
+                store._depth = 0
+                store._db.execute("ROLLBACK")
+        except BaseException:
+            if committed:  # the commit failed: nothing of the transaction stays
+                store._depth = 0
+                store._db.execute("ROLLBACK")
+            raise
+        finally:
+            store._owner = None
+            store._head = None  # another connection may extend the chain once this one lets go
+
+
 class SqlStore:
     """Inbox, outbox, rejected log and audit chain over one SQL connection (see `backend.AdminStore`)."""
 
@@ -130,36 +188,10 @@ class SqlStore:
         with self._lock:
             self._db.close()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[Database]:
+    def _transaction(self) -> _Transaction:
         """One transaction; inside another (a `batch`, a group commit) a savepoint of it, so that a
         step that fails leaves nothing behind while the others are committed together."""
-        with self._lock:
-            if self._depth:
-                self._db.execute("SAVEPOINT step")
-                try:
-                    yield self._db
-                except BaseException:
-                    self._head = None  # the entries of this step are gone: read the head again
-                    self._db.execute("ROLLBACK TO step")
-                    self._db.execute("RELEASE step")
-                    raise
-                self._db.execute("RELEASE step")
-                return
-            self._db.execute(self._BEGIN)
-            self._depth += 1
-            self._owner = threading.get_ident()
-            try:
-                yield self._db
-                self._depth -= 1
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._depth = 0
-                self._db.execute("ROLLBACK")
-                raise
-            finally:
-                self._owner = None
-                self._head = None  # another connection may extend the chain once this one lets go
+        return _Transaction(self)
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -501,12 +533,12 @@ class SqlStore:
         parameters = [value for value in values.values() if not isinstance(value, Raw)]
         with self._transaction() as db:
             found = db.execute(
-                f"UPDATE actions SET {assignments} WHERE id = ? AND state = 'in_flight' RETURNING entity",  # noqa: S608 - names are ours
+                f"UPDATE actions SET {assignments} WHERE id = ? AND state = 'in_flight' RETURNING entity, target",  # noqa: S608 - names are ours
                 (*parameters, row),
             ).fetchall()
             if not found:
                 raise RuntimeError(f"action {row} is not in flight: its outcome cannot be recorded")
-            if values["state"] == "done":
+            if values["state"] == "done" and found[0]["target"]:  # an action that names no record holds none
                 _release_targets(db, row)
             self._audit(db, kind, found[0]["entity"], {"action": row, **detail})
             for write in writes:
