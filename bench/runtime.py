@@ -10,7 +10,10 @@ Reported per scenario: the intake (deliveries answered per second while the work
 50th and 99th percentile of the answer time seen by the sender, during the burst and for deliveries
 sent one at a time afterwards), the whole pipeline (events per second from the first delivery sent
 until the last capture is recorded as done) and the CPU time per event of the engine, and of the
-emulators and the sender that share the machine with it (during the burst). Scenarios
+emulators and the sender that share the machine with it (during the burst). "Worker alone" is the
+pipeline after the last delivery was answered, when the worker has the engine to itself: captures
+done per second and the engine's CPU per capture meanwhile, which is what the worker would need in
+a process of its own. Scenarios
 vary the size of the event (items on the order) and the number of rules on the event type (the
 extra rules test the status and the total, so that the index cannot skip them, and never fire).
 """
@@ -61,6 +64,10 @@ class Result:
     alone_p99: float
     end_to_end: float
     cpu_per_event: float  # seconds of CPU the engine process used per event, all threads
+    # The worker on its own, once every delivery is answered: captures done per second, and the
+    # engine's CPU per capture meanwhile (what a process holding only the worker would need).
+    worker_alone: float
+    worker_cpu_per_event: float
     # The same for the other two processes sharing the machine: what the engine may not have of it.
     emulators_cpu_per_event: float
     sender_cpu_per_event: float
@@ -183,6 +190,11 @@ def wait_until_done(database: Path, events: int, timeout: float) -> datetime:
             time.sleep(0.05)
 
 
+def done_count(database: Path) -> int:
+    with sqlite3.connect(database, timeout=30) as db:
+        return int(db.execute("SELECT count(*) FROM actions WHERE state = 'done'").fetchone()[0])
+
+
 def scenario(items: int, rules: int, events: int, concurrency: int) -> Result:
     context = multiprocessing.get_context("spawn")
     parent, child = context.Pipe()
@@ -201,8 +213,11 @@ def scenario(items: int, rules: int, events: int, concurrency: int) -> Result:
             url = f"{base}/hooks/3dcart/{SECRET}?event=status_changed"
             latencies = asyncio.run(send_all(url, payloads[:events], concurrency))
             intake_seconds, sender_cpu = time.perf_counter() - started, time.process_time() - sender_before
+            answered, cpu_answered = datetime.now(UTC), cpu_seconds(engine.pid)
+            drained = events - done_count(directory / "cw.sqlite3")  # captures left for the worker alone
             last = wait_until_done(directory / "cw.sqlite3", events, timeout=120 + events / 10)
-            cpu = cpu_seconds(engine.pid) - cpu_before
+            cpu_end = cpu_seconds(engine.pid)
+            cpu, draining = cpu_end - cpu_before, max((last - answered).total_seconds(), 1e-9)
             emulators_cpu = cpu_seconds(emulators.pid) - emulators_before
             alone = statistics.quantiles(asyncio.run(send_all(url, payloads[events:], 1)), n=100)
         finally:
@@ -223,6 +238,8 @@ def scenario(items: int, rules: int, events: int, concurrency: int) -> Result:
         alone_p99=alone[98],
         end_to_end=events / (last - first).total_seconds(),
         cpu_per_event=cpu / events,
+        worker_alone=drained / draining,
+        worker_cpu_per_event=(cpu_end - cpu_answered) / max(drained, 1),
         emulators_cpu_per_event=emulators_cpu / events,
         sender_cpu_per_event=sender_cpu / events,
     )
@@ -253,6 +270,7 @@ def run(events: int, concurrency: int = 16) -> list[Result]:
             f"{r.alone_p50 * 1000:.1f} / {r.alone_p99 * 1000:.1f} ms",
             f"{r.end_to_end:,.0f}/s",
             f"{r.cpu_per_event * 1000:.2f} ms",
+            f"{r.worker_alone:,.0f}/s, {r.worker_cpu_per_event * 1000:.2f} ms",
             f"{r.emulators_cpu_per_event * 1000:.2f} / {r.sender_cpu_per_event * 1000:.2f} ms",
         ]
         for r in results
@@ -266,6 +284,7 @@ def run(events: int, concurrency: int = 16) -> list[Result]:
         "alone p50 / p99",
         "end to end",
         "engine CPU/event",
+        "worker alone",
         "emulators / sender",
     ]
     print(table(headers, rows))
