@@ -16,7 +16,7 @@ configured `database`. The runtime does not change:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
@@ -52,7 +52,9 @@ class RuntimeStore(Protocol):
 
     def save_poll_cursor(self, connector: str, cursor: str) -> None: ...
 
-    def latest_event(self, entity: str, state: str | None = None) -> StoredEvent | None: ...
+    def latest_event(
+        self, entity: str, state: str | None = None, types: Collection[str] | None = None
+    ) -> StoredEvent | None: ...
 
     def events_of_type(self, event_type: str, occurred_after: datetime) -> list[StoredEvent]: ...
 

@@ -94,6 +94,18 @@ class Catalog:
     def event_type_names(self) -> list[str]:
         return sorted(self.events)
 
+    def same_subject_types(self, event_type: str) -> frozenset[str]:
+        """The event types of `event_type`'s connector whose subject is the same model: states of one
+        kind of record (a 3dcart order created or changed), not another record about it (a payment)."""
+        info = self.events.get(event_type)
+        if info is None:
+            return frozenset({event_type})
+        return frozenset(
+            name
+            for name, other in self.events.items()
+            if other.connector == info.connector and other.spec.model is info.spec.model
+        )
+
     def missing_table_hint(self, connector: str) -> str | None:
         """`add a [connectors.3dcart] table …` when `connector` is installed but not configured."""
         if connector not in self.unconfigured:

@@ -61,7 +61,10 @@ class CurrentState:
         connector = self.catalog.connectors.get(event.source)
         if connector is None or type(connector).current is Connector.current:
             return event
-        latest = self.store.latest_event(event.entity, state="evaluated")
+        # Only a state of the same kind of record can make this one out of date: a payment recorded on
+        # an order later than the order's shipment says nothing about the shipment.
+        kinds = self.catalog.same_subject_types(event.type)
+        latest = self.store.latest_event(event.entity, state="evaluated", types=kinds)
         fresh = connector.current(event, None if latest is None else self.load_event(latest))
         self._waiting.pop(event.entity, None)
         return fresh

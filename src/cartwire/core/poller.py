@@ -10,7 +10,7 @@ is tried again at the next interval.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -42,8 +42,8 @@ class StoreHistory:
     def __init__(self, runtime: Runtime):
         self._runtime = runtime
 
-    def latest(self, entity: str) -> Event | None:
-        stored = self._runtime.store.latest_event(entity)
+    def latest(self, entity: str, types: Collection[str] | None = None) -> Event | None:
+        stored = self._runtime.store.latest_event(entity, types=types)
         return None if stored is None else self._runtime.load_event(stored)
 
     def of_type(self, event_type: str, occurred_after: datetime) -> list[Event]:

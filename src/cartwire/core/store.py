@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -324,12 +324,21 @@ class SqlStore:
                 (connector, cursor, self._now()),
             )
 
-    def latest_event(self, entity: str, state: str | None = None) -> StoredEvent | None:
-        """The event of `entity` (in `state` if given) that occurred last; arrival breaks ties."""
-        where, params = ("AND state = ?", (entity, state)) if state is not None else ("", (entity,))
+    def latest_event(
+        self, entity: str, state: str | None = None, types: Collection[str] | None = None
+    ) -> StoredEvent | None:
+        """The event of `entity` (in `state`, of one of `types`, if given) that occurred last; arrival breaks ties."""
+        where, params = "", [entity]
+        if state is not None:
+            where, params = " AND state = ?", [*params, state]
+        if types is not None:
+            if not types:
+                return None
+            where += f" AND type IN ({', '.join('?' * len(types))})"
+            params += sorted(types)
         with self._lock:
             found = self._db.execute(
-                f"SELECT {_EVENT} FROM events WHERE entity = ? {where} ORDER BY occurred_at DESC, id DESC LIMIT 1",  # noqa: S608
+                f"SELECT {_EVENT} FROM events WHERE entity = ?{where} ORDER BY occurred_at DESC, id DESC LIMIT 1",  # noqa: S608
                 params,
             ).fetchone()
         return None if found is None else _event(found)

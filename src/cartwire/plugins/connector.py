@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ssl
 import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -141,8 +141,8 @@ class Superseded(Exception):
 class History(Protocol):
     """What the store knows, for a poller deciding what is new (read-only, typed events)."""
 
-    def latest(self, entity: str) -> Event | None:
-        """The stored event of `entity` with the latest `occurred_at`, or None."""
+    def latest(self, entity: str, types: Collection[str] | None = None) -> Event | None:
+        """The stored event of `entity` (of one of `types`, if given) with the latest `occurred_at`, or None."""
 
     def of_type(self, event_type: str, occurred_after: datetime) -> list[Event]:
         """Stored events of `event_type` that occurred after the given moment, oldest first."""

@@ -270,7 +270,7 @@ def _comment(order: str) -> AddCommentArguments:
 
 
 class _NoHistory:
-    def latest(self, entity: str) -> None:
+    def latest(self, entity: str, types: object = None) -> None:
         return None
 
     def of_type(self, event_type: str, occurred_after: datetime) -> list[Event]:

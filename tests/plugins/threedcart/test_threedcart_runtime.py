@@ -17,6 +17,7 @@ from threedcart_helpers import PRIVATE_KEY, SECURE_URL, TOKEN, WEBHOOK_SECRET, s
 from cartwire.core.catalog import Catalog
 from cartwire.core.engine import RuleError, compile_rules
 from cartwire.core.intake import intake_app
+from cartwire.core.poller import Pollers
 from cartwire.core.runtime import RetryPolicy, Runtime
 from cartwire.core.store import Store
 from cartwire.grammar import parse_rules
@@ -319,3 +320,73 @@ def test_replay_of_an_abandoned_checkout_plans_no_payment(make_connector: Callab
     body = jsonwire.dumps([sample_order("order-new.json") | {"OrderStatusID": 7}])
     [event] = parse_body(catalog, body, {"event": "created"})
     assert engine.evaluate(event).calls == ()
+
+
+RECORD_ON_SHIPMENT = """
+rule "record on shipment"
+  on 3dcart.order.status_changed
+  when order.status = Shipped
+  then
+    3dcart.add_transaction(type: "Capture", amount: order.total, transaction_id: "cap-1")
+    3dcart.add_comment(text: "shipped")
+end
+"""
+
+
+def test_a_poll_after_our_payment_record_finds_no_new_status(
+    runtime_for: Callable[..., Runtime], emulator: ThreeDCartEmulator
+) -> None:
+    # The rule's transaction is announced as `payment_recorded`, the order's latest event; its comment
+    # moves the order's LastUpdate. Neither is a change of status, so the poll must find nothing: it
+    # compared the status with the payment's (which has none) and the shipment's rule fired again.
+    runtime = runtime_for(RECORD_ON_SHIPMENT)
+    pollers = Pollers(runtime)
+    pollers.poll("3dcart")  # the cursor starts here
+    emulator.set_status(5001, SHIPPED, at=datetime.now(UTC) - timedelta(minutes=1))
+    deliver(runtime, emulator.order(5001))
+    settle(runtime, emulator)
+    assert runtime.store.events()[-1].type == "3dcart.order.payment_recorded"
+
+    report = pollers.poll("3dcart")
+    settle(runtime, emulator)
+    assert report.stored == 0
+    assert emulator.order(5001)["InternalComments"].count("shipped") == 1
+    assert [a.action for a in runtime.store.actions()] == ["add_transaction", "add_comment"]
+
+
+NOTE_SHIPPED = """
+rule "record new orders"
+  on 3dcart.order.created
+  then
+    3dcart.add_comment(text: "seen")
+    3dcart.add_transaction(type: "Auth", amount: order.total, transaction_id: "auth-1")
+end
+
+rule "note shipped"
+  on 3dcart.order.status_changed
+  when order.status = Shipped
+  then 3dcart.add_comment(text: "shipped")
+end
+"""
+
+
+def test_a_payment_recorded_later_does_not_make_a_status_change_out_of_date(
+    runtime_for: Callable[..., Runtime], emulator: ThreeDCartEmulator
+) -> None:
+    # The order ships before our comment and transaction are written (the comment moves LastUpdate),
+    # but its webhook arrives after the payment record, stamped later, was evaluated: only another
+    # state of the order can make the shipment out of date, not a record about its payment.
+    runtime = runtime_for(NOTE_SHIPPED)
+    body = jsonwire.dumps([emulator.order(5001)])
+    runtime.accept("3dcart", WebhookRequest(body, {}, path_secret=WEBHOOK_SECRET, query={"event": "created"}))
+    emulator.set_status(5001, SHIPPED, at=datetime.now(UTC) - timedelta(minutes=1))
+    shipped = emulator.order(5001)  # the delivery 3dcart sends late
+    settle(runtime, emulator)
+    assert runtime.store.events()[-1].type == "3dcart.order.payment_recorded"
+
+    deliver(runtime, shipped)
+    settle(runtime, emulator)
+    payment, shipment = runtime.store.events()[-2:]
+    assert payment.occurred_at > shipment.occurred_at
+    assert [a.rule for a in runtime.store.actions()] == ["record new orders"] * 2 + ["note shipped"]
+    assert emulator.order(5001)["InternalComments"].count("shipped") == 1

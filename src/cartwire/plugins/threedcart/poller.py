@@ -81,7 +81,7 @@ def poll_orders(
 def _news(order: Order, history: History) -> Event | None:
     """The event this state of the order means, or None when the store already knows it."""
     entity = webhook.order_event(order, webhook.STATUS_CHANGED).entity
-    latest = history.latest(entity)
+    latest = history.latest(entity, types=webhook.ORDER_STATES)  # not a payment recorded on the order
     if latest is None:
         return webhook.order_event(order, webhook.infer_type(order))
     if getattr(latest.subject, "status_id", None) == NOT_COMPLETED and order.status_id != NOT_COMPLETED:

@@ -28,6 +28,8 @@ STATUS_CHANGED = "3dcart.order.status_changed"
 # rules on created/status_changed (payment, accounting) never see it, here, in polls and in replay.
 NOT_COMPLETED_CHECKOUT = "3dcart.order.not_completed"
 EVENT_HINTS = {"created": CREATED, "status_changed": STATUS_CHANGED}
+# The event types that carry the whole order as it stands (not a record about it, like a payment).
+ORDER_STATES = frozenset({CREATED, STATUS_CHANGED, NOT_COMPLETED_CHECKOUT})
 # Status IDs an order is never created in; an order in one of these has changed status.
 _TERMINAL = frozenset({4, 5})
 
