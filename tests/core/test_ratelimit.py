@@ -14,6 +14,7 @@ from runtime_fakes import build_world, delivery
 from cartwire.core.config import ConfigError, config_from_mapping
 from cartwire.core.ratelimit import HEADROOM, LimitedTransport, Limiter, LimiterRegistry, apply_rate_limits
 from cartwire.plugins.policy import MAX_WAIT, RateLimit, WaitTooLong
+from cartwire.plugins.retry_after import LONGEST_WAIT
 from cartwire.plugins.sezzle import Sezzle
 from cartwire.plugins.threedcart import ThreeDCart
 
@@ -129,6 +130,12 @@ def test_a_429_pauses_the_limiter_for_the_retry_after_it_names():
     assert math.isclose(lim.wait_time(), 7.0)
     send(lim)
     assert math.isclose(clock.slept, 7.0)
+
+
+def test_a_pause_longer_than_a_day_is_a_day():
+    lim, _ = limiter(THREEDCART)
+    lim.pause(1e300)
+    assert math.isclose(lim.wait_time(), LONGEST_WAIT)
 
 
 @pytest.mark.parametrize(("status", "headers", "pause"), [(503, {"Retry-After": "30"}, 30.0), (503, {}, 0.0)])

@@ -24,6 +24,7 @@ from cartwire.core.runtime import RetryPolicy, Runtime
 from cartwire.core.store import Store
 from cartwire.grammar import parse_rules
 from cartwire.plugins.connector import ActionSpec, PermanentError, TransientError, WebhookRequest
+from cartwire.plugins.retry_after import LONGEST_WAIT
 from cartwire.plugins.sezzle import Sezzle, SezzleSettings
 from cartwire.plugins.sezzle.emulator import SezzleEmulator
 from cartwire.plugins.sezzle.models import AmountArguments
@@ -231,6 +232,22 @@ def test_a_retry_after_http_date_from_sezzle_sets_the_next_attempt(sezzle_world)
     [stored] = runtime.store.actions()
     assert stored.state == "pending"
     assert abs((stored.next_attempt_at - when).total_seconds()) < 5  # far beyond the 1 s backoff
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_retry_after_past_what_a_date_can_hold_waits_a_day_not_forever(sezzle_world, status):
+    # 99999999999999 seconds overflowed the next attempt's date: the outcome could not be recorded and
+    # the capture stayed in flight, holding every later action of its order, until a restart.
+    emulator = sezzle_world.emulator
+    order = emulator.authorize_order("AB-7", 20000)
+    runtime = sezzle_world.runtime("capture")
+    emulator.fail_next(status, retry_after="99999999999999")
+    deliver_for(runtime, order)
+    runtime.run_once()
+    [stored] = runtime.store.actions()
+    assert stored.state == "pending"
+    wait = (stored.next_attempt_at - datetime.now(UTC)).total_seconds()
+    assert LONGEST_WAIT - 60 < wait <= LONGEST_WAIT
 
 
 def test_the_toml_tables_read_as_documented(tmp_path):

@@ -21,6 +21,7 @@ from cartwire.core.catalog import Catalog
 from cartwire.core.events import Event
 from cartwire.core.records import StoredEvent
 from cartwire.plugins.connector import Connector
+from cartwire.plugins.retry_after import bounded_wait
 
 LoadEvent = Callable[[StoredEvent], Event]
 
@@ -72,6 +73,6 @@ class CurrentState:
     def pause(self, entity: str, retry_after: float | None = None) -> float:
         """After a transient failure: the entity waits, twice as long each time; return the seconds."""
         failures = self._waiting.get(entity, (0, self.clock()))[0] + 1
-        wait = max(min(self.longest_wait, self.first_wait * 2.0 ** (failures - 1)), retry_after or 0.0)
+        wait = bounded_wait(max(min(self.longest_wait, self.first_wait * 2.0 ** (failures - 1)), retry_after or 0.0))
         self._waiting[entity] = (failures, self.clock() + timedelta(seconds=wait))
         return wait

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from cartwire.plugins.policy import MAX_WAIT, RateLimit, WaitTooLong
-from cartwire.plugins.retry_after import retry_after_seconds
+from cartwire.plugins.retry_after import bounded_wait, retry_after_seconds
 
 if TYPE_CHECKING:
     from cartwire.plugins.connector import Connector
@@ -127,9 +127,9 @@ class Limiter:
             self._cond.notify()
 
     def pause(self, seconds: float) -> None:
-        """Let nothing through for `seconds` (the service answered 429)."""
+        """Let nothing through for `seconds` (the service answered 429), at most `LONGEST_WAIT`."""
         with self._cond:
-            self._paused_until = max(self._paused_until, self._clock() + seconds)
+            self._paused_until = max(self._paused_until, self._clock() + bounded_wait(seconds))
 
 
 class LimiterRegistry:

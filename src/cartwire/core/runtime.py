@@ -43,6 +43,7 @@ from cartwire.plugins.connector import (
     WebhookRequest,
 )
 from cartwire.plugins.policy import RetryPolicy
+from cartwire.plugins.retry_after import bounded_wait
 
 __all__ = ["Accepted", "LogObserver", "Observer", "RetryPolicy", "Runtime"]
 
@@ -622,7 +623,7 @@ class Runtime:
 
     def _throttled(self, action: StoredAction, error: str, retry_after: float | None, policy: RetryPolicy) -> None:
         """The service said "too many requests": wait as long as it asks, and keep the attempt."""
-        wait = retry_after if retry_after is not None else policy.delay(1)
+        wait = bounded_wait(retry_after) if retry_after is not None else policy.delay(1)
         self.store.action_retry(action.row, error, self.clock() + timedelta(seconds=wait), count_attempt=False)
         self.observer.action_finished(action, "retrying", f"{error} (throttled; retry in {wait:.1f}s)")
 

@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cartwire.plugins.retry_after import bounded_wait
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -74,7 +76,7 @@ class RetryPolicy:
         """Seconds to wait after failed attempt number `attempt` (1-based)."""
         base = min(self.maximum, self.initial * self.multiplier ** (attempt - 1))
         base *= 1 + (rng or random).uniform(-self.jitter, self.jitter)
-        return max(base, retry_after or 0.0)
+        return bounded_wait(max(base, retry_after or 0.0))
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from pydantic import SecretStr, ValidationError
 
 from cartwire.core.money import Money
 from cartwire.plugins.connector import PermanentError, TransientError
-from cartwire.plugins.retry_after import retry_after_seconds
+from cartwire.plugins.retry_after import LONGEST_WAIT, retry_after_seconds
 from cartwire.plugins.sezzle import Sezzle, SezzleSettings
 from cartwire.plugins.sezzle.api import SezzleRefusedError
 from cartwire.plugins.sezzle.models import AmountArguments, OrderArguments
@@ -232,6 +232,8 @@ def test_connection_refused_is_transient() -> None:
         ("Wed, 21 Oct 2015 07:27:00 GMT", 0.0),
         ("soon", None),
         (None, None),
+        ("99999999999999", LONGEST_WAIT),  # a day at most: longer overflowed the date of the next attempt
+        ("Fri, 31 Dec 9999 23:59:59 GMT", LONGEST_WAIT),
     ],
 )
 def test_retry_after_reads_seconds_and_http_dates(value: str | None, seconds: float | None) -> None:
