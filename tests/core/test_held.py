@@ -6,10 +6,11 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from runtime_fakes import RULES, build_world, delivery, write_config
+from runtime_fakes import RULES, TOKEN, build_world, delivery, write_config
 
 from cartwire.cli import main
 from cartwire.core.status import gather
+from cartwire.plugins.connector import WebhookRequest
 
 HOLD_BIG_ORDERS = (
     """
@@ -77,3 +78,21 @@ def test_cartwire_held_says_when_nothing_is_held(world):
     config = write_config(world.directory, world.database)
     listed = CliRunner().invoke(main, ["held", "--config", str(config)])
     assert (listed.exit_code, listed.output) == (0, "no held events\n")
+
+
+def test_held_and_audit_show_escape_what_a_terminal_would_act_on(world):
+    # The reason quotes the order's ref, which the webhook's sender chose: a right-to-left override or
+    # an escape sequence must be shown as its escape, as `cartwire failed show` shows it.
+    body = json.loads(delivery(order=7).body) | {"ref": "Eve\x1b[2J\u202eLIVE"}
+    world.runtime.accept("shop", WebhookRequest(json.dumps(body).encode(), {"x-token": TOKEN}))
+    world.runtime.run_once()
+    config = write_config(world.directory, world.database)
+    runner = CliRunner()
+    held = runner.invoke(main, ["held", "--config", str(config)])
+    audit = runner.invoke(main, ["audit", "show", "--config", str(config)])
+    for result in (held, audit):
+        assert result.exit_code == 0, result.output
+        assert "\u202e" not in result.output
+        assert "\x1b" not in result.output
+    assert held.output.rstrip().endswith("Eve\\x1b[2J\\u202eLIVE is over 100 USD")
+    assert "Eve\\u001b[2J\\u202eLIVE" in audit.output  # JSON writes the escape as \\u001b

@@ -60,6 +60,19 @@ def test_an_unauthenticated_delivery_is_refused_and_kept_without_secrets(world):
     assert runtime.store.events() == []
 
 
+def test_a_nul_in_what_names_the_event_is_a_400_kept_for_review_with_either_store(world):
+    # PostgreSQL keeps no NUL in a text column: the delivery got a 503 "send it again" forever, and was
+    # kept nowhere, while SQLite stored it. Both refuse it now, naming the field, and keep it.
+    runtime, _, _ = world
+    body = json.loads(delivery().body) | {"version": "1\u0000"}
+    with pytest.raises(WebhookRejected) as refused:
+        runtime.accept("shop", WebhookRequest(json.dumps(body).encode(), {"x-token": TOKEN}))
+    assert refused.value.status == 400
+    assert refused.value.reason == "the event's dedupe key holds a NUL character (U+0000), which the store cannot keep"
+    assert runtime.store.events() == []
+    assert [row["status"] for row in runtime.store.rejected()] == [400]
+
+
 def test_oversized_and_unknown_deliveries_are_refused_and_kept(world):
     runtime, _, _ = world
     runtime.max_body_bytes = 10

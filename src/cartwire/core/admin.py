@@ -92,9 +92,9 @@ def _decide(idents: tuple[str, ...], config_path: Path, decision: Decision, by: 
     with opened_store(config_path) as store:
         done, refused = deadletters.decide(store, parsed, decision, by or getpass.getuser())
     for line in done:
-        click.echo(line)
+        click.echo(deadletters.terminal_safe(line))
     for reason in refused:
-        click.echo(f"error: {reason}", err=True)
+        click.echo(f"error: {deadletters.terminal_safe(reason)}", err=True)
     if refused:
         sys.exit(1)
 
@@ -124,7 +124,7 @@ def held(config_path: Path) -> None:
     with opened_store(config_path) as store:
         lines = held_lines(store)
     for line in lines or ["no held events"]:
-        click.echo(line)
+        click.echo(deadletters.terminal_safe(line))  # the reason may quote what a webhook sent
 
 
 @click.group()
@@ -183,7 +183,7 @@ def audit_show(entity: str | None, limit: int, config_path: Path) -> None:
     if not entries:
         click.echo("no audit entries" + (f" for entity {entity!r}" if entity is not None else ""))
     for entry in entries:
-        click.echo(audit_chain.render_entry(entry))
+        click.echo(deadletters.terminal_safe(audit_chain.render_entry(entry)))
 
 
 @click.command()
@@ -197,4 +197,4 @@ def status(output: str, config_path: Path) -> None:
         click.echo(json.dumps(status_report.as_json(report), indent=2))
         return
     for line in status_report.render_text(report):
-        click.echo(line)
+        click.echo(deadletters.terminal_safe(line))

@@ -33,7 +33,7 @@ from cartwire.core.redaction import redact_body
 from cartwire.core.retry import RetryPolicies, RetrySettings, is_transient
 from cartwire.core.schedules import SCHEDULE_SOURCE, Tick
 from cartwire.core.timeutil import utcnow
-from cartwire.core.unicode_text import is_unpaired_surrogate_error, storable, surrogate_refusal
+from cartwire.core.unicode_text import is_unpaired_surrogate_error, nul_refusal, storable, surrogate_refusal
 from cartwire.plugins.connector import (
     ActionError,
     Connector,
@@ -242,6 +242,8 @@ class Runtime:
 
     def _stored_form(self, source: str, events: list[Event], body: bytes) -> list[NewEvent]:
         """The events as they are stored; a subject that cannot be written as JSON is a refusal."""
+        if (refusal := nul_refusal(events)) is not None:
+            raise WebhookRejected(400, refusal)
         try:
             return _new_events(events, body)[0]
         except Exception as error:  # noqa: BLE001 - pydantic's or the codec's; its message may quote the body

@@ -1,7 +1,11 @@
 """Text the store can write: Unicode. JSON can carry what Unicode cannot, an unpaired surrogate
 (`"\\ud83d"` alone: valid JSON, and a Python `str`, but no text UTF-8 can encode), and the store
 writes UTF-8. A delivery holding one is refused, naming where; a remote answer holding one, which
-cannot be refused since the call has happened, is kept with U+FFFD in its place."""
+cannot be refused since the call has happened, is kept with U+FFFD in its place.
+
+PostgreSQL keeps no NUL (U+0000) in a text column. In a subject it is harmless (JSON writes it as
+`\\u0000`), but an event whose id, entity or dedupe key holds one (a Sezzle uuid `"1111\\u0000"`)
+cannot be stored there: such a delivery is refused with both stores alike."""
 
 from __future__ import annotations
 
@@ -12,11 +16,20 @@ from typing import Any
 
 from cartwire.core.events import Event
 
-__all__ = ["is_unpaired_surrogate_error", "storable", "surrogate_refusal"]
+__all__ = ["is_unpaired_surrogate_error", "nul_refusal", "storable", "surrogate_refusal"]
 
 # In a str read from JSON a surrogate is always unpaired: a pair is read as the one character it encodes.
 _UNPAIRED_SURROGATE = re.compile("[\ud800-\udfff]")
 _REFUSAL = "a text is not valid Unicode (an unpaired surrogate escape such as \\ud83d)"
+
+
+def nul_refusal(events: Iterable[Event]) -> str | None:
+    """Why events whose id, entity or dedupe key holds a NUL are refused, or None when none does."""
+    for event in events:
+        for name, text in (("id", event.id or ""), ("entity", event.entity), ("dedupe key", event.dedupe_key)):
+            if "\x00" in text:
+                return f"the event's {name} holds a NUL character (U+0000), which the store cannot keep"
+    return None
 
 
 def is_unpaired_surrogate_error(error: BaseException) -> bool:

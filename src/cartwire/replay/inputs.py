@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cartwire.core.catalog import Catalog
 from cartwire.core.events import Event
-from cartwire.core.unicode_text import is_unpaired_surrogate_error, surrogate_refusal
+from cartwire.core.unicode_text import is_unpaired_surrogate_error, nul_refusal, surrogate_refusal
 from cartwire.plugins.connector import WebhookRejected
 from cartwire.replay import recording
 from cartwire.replay.recording import RecordedEvent, RecordingError
@@ -109,6 +109,8 @@ def parse_body(catalog: Catalog, body: bytes, query: Mapping[str, str] | None = 
 
 def _storable_or_refused(events: list[Event]) -> list[Event]:
     """`events`, or the refusal the intake would answer with: a text the store cannot write."""
+    if (refusal := nul_refusal(events)) is not None:
+        raise WebhookRejected(400, refusal)
     try:
         for event in events:
             event.subject.model_dump_json()

@@ -224,6 +224,11 @@ def envelope(**data_fields: object) -> dict[str, object]:
             {**envelope(authorization={"approved": "yes"}), "event": "order.authorized"},
             "data.authorization.approved must be",
         ),
+        # Stored, then failed by the capture it led to, with pydantic's words, before they were refused here.
+        (envelope(uuid="1111\u0000"), "data.uuid is not a Sezzle order uuid: '1111\\x00'"),
+        (envelope(uuid="x" * 100_000), "data.uuid is not a Sezzle order uuid"),
+        (envelope(uuid="a/../b"), "data.uuid is not a Sezzle order uuid"),
+        (envelope(uuid="abc\n"), "data.uuid is not a Sezzle order uuid"),
     ],
 )
 def test_malformed_payloads_are_400_naming_the_field(sezzle: Sezzle, payload: object, where: str) -> None:

@@ -13,7 +13,7 @@ from cartwire.plugins.connector import ActionArguments, ConnectorSettings
 from cartwire.plugins.fields import CurrencyCode
 
 # An order uuid goes into a URL path, so it may not carry '/', '?', '#' or '..'.
-_ORDER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
+_ORDER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
 
 
 class SezzleSettings(ConnectorSettings):
@@ -100,9 +100,14 @@ class SezzleCheckout(BaseModel):
     customer_email: str = ""
 
 
+def is_order_id(value: str) -> bool:
+    """Whether `value` has the form of a Sezzle order uuid (one that can go into a URL path)."""
+    return _ORDER_ID.fullmatch(value) is not None
+
+
 def _order_id(value: str) -> str:
-    if not _ORDER_ID.match(value):
-        raise ValueError(f"not a Sezzle order uuid: {value!r}")
+    if not is_order_id(value):
+        raise ValueError(f"not a Sezzle order uuid: {value[:120]!r}")
     return value
 
 

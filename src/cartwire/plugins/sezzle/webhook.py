@@ -17,7 +17,7 @@ from cartwire.core.money import Money
 from cartwire.core.timeutil import parse_rfc3339
 from cartwire.plugins import jsonwire
 from cartwire.plugins.connector import WebhookRejected, WebhookRequest
-from cartwire.plugins.sezzle.models import SezzleOrder
+from cartwire.plugins.sezzle.models import SezzleOrder, is_order_id
 from cartwire.plugins.sezzle.signing import HEADER, signature_matches
 from cartwire.plugins.sezzle.wire import WireFormatError, find_money
 
@@ -118,6 +118,8 @@ def _events(envelope: Mapping[str, Any]) -> list[Event]:
 
 def _order(data: Mapping[str, Any], txn_key: str, amount_key: str) -> SezzleOrder:
     uuid = _text(data, "uuid", "data.uuid")
+    if not is_order_id(uuid):  # refused here, not by the capture it would lead to
+        raise WireFormatError(f"data.uuid is not a Sezzle order uuid: {uuid[:40]!r}")
     where = f"data.{txn_key}"
     txn = data.get(txn_key)
     if txn is None:  # the amount is what the event is about: a rule must never see it empty
