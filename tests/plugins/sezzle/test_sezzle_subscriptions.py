@@ -49,6 +49,15 @@ def test_delete_and_bad_inputs(emulator, connect) -> None:
         sezzle.ensure_webhooks()
     with pytest.raises(PermanentError, match="must be an https:// URL"):
         sezzle.ensure_webhooks("ftp://x")
+    for elsewhere in ("http://cartwire.example.com/hooks/sezzle", "https:///hooks", "https://[::1/x"):
+        with pytest.raises(PermanentError, match="must be an https:// URL"):
+            sezzle.ensure_webhooks(elsewhere)
+    with pytest.raises(PermanentError, match="must not carry a user name or password") as refused:
+        sezzle.ensure_webhooks("https://user:pw@cartwire.example.com/hooks/sezzle")
+    assert "pw" not in str(refused.value)
+    with pytest.raises(PermanentError) as refused:
+        sezzle.ensure_webhooks("http://user:pw@x/hooks/sezzle")
+    assert "pw" not in str(refused.value)
     with pytest.raises(PermanentError, match="not a Sezzle webhook uuid"):
         sezzle.delete_webhook("../order")
 

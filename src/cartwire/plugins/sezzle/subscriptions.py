@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from cartwire.plugins import jsonwire
 from cartwire.plugins.connector import PermanentError
@@ -20,6 +21,7 @@ __all__ = ["NEEDED_EVENTS", "Subscription", "SubscriptionChange", "delete", "ens
 
 # The events the webhook parser turns into Cartwire events (see `webhook`).
 NEEDED_EVENTS = ("order.authorized", "order.captured", "order.refunded")
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 @dataclass(frozen=True)
@@ -47,8 +49,7 @@ def list_subscriptions(api: SezzleApi) -> list[Subscription]:
 
 def ensure(api: SezzleApi, url: str, events: Sequence[str] = NEEDED_EVENTS) -> SubscriptionChange:
     """Make sure one subscription at `url` covers `events`; create or update only when needed."""
-    if not url.startswith("https://") and not url.startswith("http://"):
-        raise PermanentError(f"the webhook URL must be an https:// URL that Sezzle can reach, got {url[:80]!r}")
+    _check_hook_url(url)
     wanted = tuple(dict.fromkeys(events))
     at_url = [s for s in list_subscriptions(api) if s.url == url]
     for existing in at_url:
@@ -64,6 +65,23 @@ def ensure(api: SezzleApi, url: str, events: Sequence[str] = NEEDED_EVENTS) -> S
     if not isinstance(uuid, str) or not uuid:
         raise PermanentError("Sezzle created the webhook subscription but sent no uuid")
     return SubscriptionChange("created", Subscription(uuid, url, wanted))
+
+
+def _check_hook_url(url: str) -> None:
+    """Sezzle delivers to an https:// URL it can reach; plain http only to this machine (an emulator).
+
+    A user name or password in the URL is refused (and not repeated): Sezzle would keep it, and
+    `connect` prints the URL it subscribed."""
+    try:
+        parts = urlsplit(url)
+        local = parts.hostname in _LOOPBACK
+    except ValueError:  # a port that is not a number, an unclosed [
+        parts, local = None, False
+    if parts is None or not parts.hostname or not (parts.scheme == "https" or (parts.scheme == "http" and local)):
+        shown = url if parts is None or "@" not in parts.netloc else "the URL given"
+        raise PermanentError(f"the webhook URL must be an https:// URL that Sezzle can reach, got {shown[:80]!r}")
+    if parts.username is not None or parts.password is not None:
+        raise PermanentError("the webhook URL must not carry a user name or password (Sezzle signs its deliveries)")
 
 
 def delete(api: SezzleApi, uuid: str) -> None:
