@@ -30,6 +30,13 @@ def wall_clock_start(start: datetime, until: datetime, zone_name: str) -> dateti
     return (start - max(turned_back, timedelta(0))).astimezone(local)
 
 
+def shown_twice(moment: datetime, zone_name: str) -> bool:
+    """Whether `moment`'s wall time in `zone_name` is one the clocks show twice (the hour repeated when
+    they are turned back): a wall time read there without an offset may be either of two moments."""
+    local = moment.astimezone(zone(zone_name))
+    return local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset()
+
+
 def local_to_utc(naive: datetime, zone_name: str) -> datetime:
     """Read a wall-clock time in `zone_name` and return it in UTC."""
     if naive.tzinfo is not None:

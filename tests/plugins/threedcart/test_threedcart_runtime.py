@@ -390,3 +390,87 @@ def test_a_payment_recorded_later_does_not_make_a_status_change_out_of_date(
     assert payment.occurred_at > shipment.occurred_at
     assert [a.rule for a in runtime.store.actions()] == ["record new orders"] * 2 + ["note shipped"]
     assert emulator.order(5001)["InternalComments"].count("shipped") == 1
+
+
+NOTE_CHANGES = """
+rule "note cancelled"
+  on 3dcart.order.status_changed
+  when order.status = Cancel
+  then 3dcart.add_comment(text: "released")
+end
+
+rule "note shipped"
+  on 3dcart.order.status_changed
+  when order.status = Shipped
+  then 3dcart.add_comment(text: "shipped")
+end
+"""
+CANCEL = 5
+
+
+@pytest.mark.parametrize(("in_the_store", "noted"), [(PROCESSING, []), (CANCEL, ["note cancelled"])])
+def test_two_changes_in_one_minute_are_told_apart_by_the_order_in_the_store(
+    runtime_for: Callable[..., Runtime], emulator: ThreeDCartEmulator, in_the_store: int, noted: list[str]
+) -> None:
+    # 3dcart writes LastUpdate to the minute in one of its formats. Cancelled at 09:15:05 and reopened at
+    # 09:15:50, delivered in reverse order: the two times are equal, so the cancel was evaluated last and
+    # its rule fired for an order that is Processing. Such a tie is settled by the order's status now.
+    runtime = runtime_for(NOTE_CHANGES)
+    emulator.set_status(5002, in_the_store)
+    base = sample_order("order-status-cancelled.json") | {"LastUpdate": "12/04/2026 09:15"}
+    deliver(runtime, base | {"OrderStatusID": PROCESSING})
+    deliver(runtime, base | {"OrderStatusID": CANCEL})
+    settle(runtime, emulator)
+    assert [a.rule for a in runtime.store.actions()] == noted
+    assert [e.state for e in runtime.store.events()] == ["evaluated", "evaluated"]
+
+
+@pytest.mark.parametrize(("in_the_store", "noted"), [(SHIPPED, ["note shipped"]), (PROCESSING, [])])
+def test_a_change_in_the_hour_shown_twice_is_told_apart_by_the_order_in_the_store(
+    runtime_for: Callable[..., Runtime], emulator: ThreeDCartEmulator, in_the_store: int, noted: list[str]
+) -> None:
+    # New York turns its clocks back at 02:00 EDT on 2026-11-01: Processing at 01:50 EDT (05:50Z), then
+    # Shipped at 01:10 EST (06:10Z). A wall time of that hour is read as its first occurrence, so the
+    # shipment looked older than the processing and was superseded: no rule saw it. When the store
+    # still has the order Processing, the 01:10 change was the earlier one after all.
+    runtime = runtime_for(NOTE_CHANGES, time_zone="America/New_York")
+    emulator.set_status(5001, in_the_store)
+    base = sample_order("order-new.json")
+    deliver(runtime, base | {"OrderStatusID": PROCESSING, "LastUpdate": "2026-11-01T01:50:00"})
+    settle(runtime, emulator)
+    deliver(runtime, base | {"OrderStatusID": SHIPPED, "LastUpdate": "2026-11-01T01:10:00"})
+    settle(runtime, emulator)
+    assert [a.rule for a in runtime.store.actions()] == noted
+
+
+def test_an_older_change_outside_the_hour_shown_twice_is_superseded_without_asking_the_store(
+    runtime_for: Callable[..., Runtime], emulator: ThreeDCartEmulator
+) -> None:
+    runtime = runtime_for(NOTE_CHANGES, time_zone="America/New_York")
+    base = sample_order("order-new.json")
+    deliver(runtime, base | {"OrderStatusID": PROCESSING, "LastUpdate": "2026-11-02T01:50:00"})
+    settle(runtime, emulator)
+    asked = len(emulator.requests)
+    deliver(runtime, base | {"OrderStatusID": SHIPPED, "LastUpdate": "2026-11-02T01:10:00"})
+    settle(runtime, emulator)
+    assert runtime.store.actions() == []
+    assert len(emulator.requests) == asked
+
+
+def test_a_poll_finds_a_change_in_the_hour_shown_twice(
+    runtime_for: Callable[..., Runtime], emulator: ThreeDCartEmulator
+) -> None:
+    # As above, with the shipment's webhook lost: the poll compared its LastUpdate (01:10, read as EDT)
+    # with the processing's (01:50 EDT), took it for older and reported nothing.
+    runtime = runtime_for(NOTE_CHANGES, time_zone="America/New_York")
+    pollers = Pollers(runtime)
+    runtime.store.save_poll_cursor("3dcart", "2026-11-01T05:55:00+00:00")  # polled last just after 01:50 EDT
+    deliver(
+        runtime, sample_order("order-new.json") | {"OrderStatusID": PROCESSING, "LastUpdate": "2026-11-01T01:50:00"}
+    )
+    settle(runtime, emulator)
+    emulator.set_status(5001, SHIPPED, at=datetime(2026, 11, 1, 6, 10, tzinfo=UTC))
+    assert emulator.order(5001)["LastUpdate"].startswith("2026-11-01T01:10")
+    pollers.poll("3dcart")  # finds the other sample order too, changed since
+    settle(runtime, emulator)
+    assert [a.rule for a in runtime.store.actions() if a.entity == "3dcart:order:5001"] == ["note shipped"]

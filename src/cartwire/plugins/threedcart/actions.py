@@ -294,6 +294,10 @@ class Actions:
         outcome = inventory.apply(self._client, planned, fresh=fresh)
         return {"order_id": order_id, "stock": inventory.summary(planned, outcome), "already_present": not fresh}
 
+    def read_order(self, order_id: int) -> WireOrder:
+        """The order as the store has it now (`GET /Orders/{id}`)."""
+        return self._read_order(order_id)
+
     def _read_order(self, order_id: int) -> WireOrder:
         rows = self._client.get_rows(f"/Orders/{order_id}")
         if not rows:

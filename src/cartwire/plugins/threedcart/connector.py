@@ -13,7 +13,7 @@ import httpx
 from pydantic import Field, SecretStr, field_validator
 
 from cartwire.core.events import Event, EventType
-from cartwire.core.timeutil import utcnow
+from cartwire.core.timeutil import shown_twice, utcnow
 from cartwire.plugins.connector import (
     ActionArguments,
     ActionError,
@@ -195,11 +195,33 @@ class ThreeDCart(Connector):
                 f"({known}); held for review instead of guessed: add the status in the store, restart "
                 "`cartwire run` so the table is read again, then `cartwire failed retry` the event"
             )
-        if latest is not None and event.occurred_at < latest.occurred_at:
-            raise Superseded(
-                f"a newer state of the order (LastUpdate {latest.occurred_at.isoformat()}) was already processed"
-            )
+        if latest is not None and event.occurred_at <= latest.occurred_at:
+            self._check_not_out_of_date(event, latest)
         return self._with_customer(event)
+
+    def _check_not_out_of_date(self, event: Event, latest: Event) -> None:
+        """Supersede `event` when `latest` is a newer state of its order. When the times cannot tell
+        (the same LastUpdate, to the minute in one of 3dcart's formats, with another status; or a time in
+        the hour shown twice when the clocks go back, which is read as its first occurrence), the store
+        is asked for the order's status now, and the event stands only if it still says so."""
+        order, before = event.subject, latest.subject
+        status_id = getattr(order, "status_id", None)
+        tied = event.occurred_at == latest.occurred_at and getattr(before, "status_id", None) != status_id
+        zone_name = self._locale.time_zone
+        twice = shown_twice(event.occurred_at, zone_name) or shown_twice(latest.occurred_at, zone_name)
+        if not (isinstance(order, Order) and (tied or twice)):
+            if event.occurred_at < latest.occurred_at:
+                raise Superseded(
+                    f"a newer state of the order (LastUpdate {latest.occurred_at.isoformat()}) was already processed"
+                )
+            return
+        now = self._remote().read_order(order.id).OrderStatusID
+        if now != status_id:
+            label = self._statuses.get(now, f"status ID {now}")
+            raise Superseded(
+                f"its LastUpdate cannot tell it from the state already processed ({latest.occurred_at.isoformat()}),"
+                f" and the order is now {label} in the store"
+            )
 
     def _with_customer(self, event: Event) -> Event:
         """The order with its customer's groups read from the store (when configured and possible)."""

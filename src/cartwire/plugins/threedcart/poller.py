@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from cartwire.core.events import Event
-from cartwire.core.timeutil import utcnow, wall_clock_start
+from cartwire.core.timeutil import shown_twice, utcnow, wall_clock_start
 from cartwire.plugins.connector import Found, History, PollResult, WebhookRejected
 from cartwire.plugins.threedcart import jsonwire, webhook
 from cartwire.plugins.threedcart.client import ThreeDCartClient
@@ -71,14 +71,14 @@ def poll_orders(
             rejected.append((error.reason, body))
             continue
         newest = max(newest, order.updated_at)
-        event = _news(order, history)
+        event = _news(order, history, time_zone)
         if event is not None:
             found.append(Found(event, body))
     # Never ahead of our own clock: a store clock running fast must not make the next poll skip.
     return PollResult(found, max(since, min(newest, now)).isoformat(), rejected)
 
 
-def _news(order: Order, history: History) -> Event | None:
+def _news(order: Order, history: History, time_zone: str) -> Event | None:
     """The event this state of the order means, or None when the store already knows it."""
     entity = webhook.order_event(order, webhook.STATUS_CHANGED).entity
     latest = history.latest(entity, types=webhook.ORDER_STATES)  # not a payment recorded on the order
@@ -87,8 +87,13 @@ def _news(order: Order, history: History) -> Event | None:
     if getattr(latest.subject, "status_id", None) == NOT_COMPLETED and order.status_id != NOT_COMPLETED:
         # The abandoned checkout was completed after all: only now is it a new order.
         return webhook.order_event(order, webhook.CREATED)
-    # Strictly older only: with minute-precision dates two changes can share one LastUpdate.
-    if order.updated_at < latest.occurred_at or getattr(latest.subject, "status_id", None) == order.status_id:
+    # Strictly older only: with minute-precision dates two changes can share one LastUpdate. Nor is a
+    # time in the hour shown twice when the clocks go back older for certain: it is read as the first
+    # occurrence. What is polled is the order as it stands; the current-state check settles the rest.
+    older = order.updated_at < latest.occurred_at and not (
+        shown_twice(order.updated_at, time_zone) or shown_twice(latest.occurred_at, time_zone)
+    )
+    if older or getattr(latest.subject, "status_id", None) == order.status_id:
         return None
     return webhook.order_event(
         order, webhook.infer_type(order) if order.status_id == NOT_COMPLETED else webhook.STATUS_CHANGED
