@@ -37,6 +37,13 @@ private_key = "${SEZZLE_PRIVATE_KEY}"
     assert "sz_secret" not in repr(sezzle.settings)
 
 
+def test_a_file_saved_with_a_byte_order_mark_reads_as_without(tmp_path):
+    # Windows editors save one; rule files took it and the configuration said "Invalid statement at line 1".
+    path = tmp_path / "cartwire.toml"
+    path.write_text("\ufeff[server]\nport = 9000\n", encoding="utf-8")
+    assert load_config(path).port == 9000
+
+
 def test_a_missing_environment_variable_is_named(tmp_path, monkeypatch):
     monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
     with pytest.raises(

@@ -33,6 +33,16 @@ def test_the_expectations_beside_the_rules_pass():
     assert result.output.count("PASS ") == 4
 
 
+def test_a_test_file_saved_with_a_byte_order_mark_runs(tmp_path):
+    shutil.copytree(TESTED, tmp_path / "rules" / "tested")  # the tests find the samples at ../../3dcart
+    shutil.copytree(DATA / "3dcart", tmp_path / "3dcart")
+    [tests] = (tmp_path / "rules" / "tested").glob("*.ruletest.toml")
+    tests.write_text("\ufeff" + tests.read_text(encoding="utf-8"), encoding="utf-8")
+    result = cartwire_test(str(tests.parent))
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == "4 tests, 0 failed"
+
+
 def test_a_wrong_argument_fails_with_a_diff_of_expected_and_planned(tmp_path):
     path = rule_set(
         tmp_path,

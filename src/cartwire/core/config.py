@@ -57,7 +57,7 @@ class Config:
 def load_config(path: Path, *, secrets_required: bool = True) -> Config:
     """`secrets_required=False` (check, replay): a `${NAME}` whose variable is unset reads as empty."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such configuration file") from None
     except IsADirectoryError:

@@ -87,7 +87,7 @@ def test_files(paths: Iterable[Path]) -> list[Path]:
 
 def load(path: Path) -> list[RuleTest]:
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
+        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"), parse_float=Decimal)
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise RuleTestError(f"{path}: cannot be read: {error}") from None
     _known(raw, {"rules", "test"}, str(path))
