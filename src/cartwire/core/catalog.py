@@ -61,6 +61,7 @@ class Catalog:
         self.aliases: dict[str, str] = {}
         self.events: dict[str, EventInfo] = {}
         self.actions: dict[tuple[str, str], ActionInfo] = {}
+        self._same_subject: dict[str, frozenset[str]] = {}
         for connector in connectors:
             self._add(connector)
 
@@ -97,14 +98,20 @@ class Catalog:
     def same_subject_types(self, event_type: str) -> frozenset[str]:
         """The event types of `event_type`'s connector whose subject is the same model: states of one
         kind of record (a 3dcart order created or changed), not another record about it (a payment)."""
-        info = self.events.get(event_type)
-        if info is None:
-            return frozenset({event_type})
-        return frozenset(
-            name
-            for name, other in self.events.items()
-            if other.connector == info.connector and other.spec.model is info.spec.model
-        )
+        kinds = self._same_subject.get(event_type)
+        if kinds is None:  # asked for every event evaluated: worked out once per type
+            info = self.events.get(event_type)
+            kinds = frozenset(
+                {event_type}
+                if info is None
+                else (
+                    name
+                    for name, other in self.events.items()
+                    if other.connector == info.connector and other.spec.model is info.spec.model
+                )
+            )
+            self._same_subject[event_type] = kinds
+        return kinds
 
     def missing_table_hint(self, connector: str) -> str | None:
         """`add a [connectors.3dcart] table …` when `connector` is installed but not configured."""
