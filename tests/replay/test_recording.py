@@ -152,41 +152,42 @@ def test_keep_personal_data_keeps_it_but_still_removes_secrets():
 def test_a_newer_format_version_is_refused_with_the_line(tmp_path):
     path = tmp_path / "future.jsonl"
     path.write_text(json.dumps({"format": recording.FORMAT, "version": recording.VERSION + 1}) + "\n")
-    with pytest.raises(RecordingError, match=r"future.jsonl:1: recorded in format version 2"):
+    with pytest.raises(RecordingError, match=rf"future.jsonl:1: recorded in format version {recording.VERSION + 1}"):
         list(recording.read(path))
 
 
 def test_an_older_version_is_upgraded_step_by_step(tmp_path, monkeypatch):
-    """A pretend version 3 whose step 1 -> 2 renamed `time` to `occurred_at` and whose step 2 -> 3
+    """A pretend version 4 whose step 2 -> 3 renamed `time` to `occurred_at` and whose step 3 -> 4
     renamed it back: a line of each version is brought up with exactly its own steps, in order."""
     path = tmp_path / "story.jsonl"
     record_story(tmp_path, path)
-    v1 = json.loads(path.read_text().splitlines()[0])
-    current = recording.parse_line(json.dumps(v1), "x")
+    v2 = json.loads(path.read_text().splitlines()[0])
+    assert v2["version"] == recording.VERSION == 2
+    current = recording.parse_line(json.dumps(v2), "x")
     steps: list[int] = []
-
-    def one_to_two(line):
-        steps.append(1)
-        rest = {k: v for k, v in line.items() if k != "time"}
-        return {**rest, "version": 2, "occurred_at": line["time"]}
 
     def two_to_three(line):
         steps.append(2)
-        rest = {k: v for k, v in line.items() if k not in ("occurred_at", "time")}  # v2 has no `time`
-        return {**rest, "version": 3} | ({"time": line["occurred_at"]} if "occurred_at" in line else {})
+        rest = {k: v for k, v in line.items() if k != "time"}
+        return {**rest, "version": 3, "occurred_at": line["time"]}
 
-    monkeypatch.setattr(recording, "VERSION", 3)
-    monkeypatch.setitem(recording.UPGRADES, 1, one_to_two)
+    def three_to_four(line):
+        steps.append(3)
+        rest = {k: v for k, v in line.items() if k not in ("occurred_at", "time")}  # v3 has no `time`
+        return {**rest, "version": 4} | ({"time": line["occurred_at"]} if "occurred_at" in line else {})
+
+    monkeypatch.setattr(recording, "VERSION", 4)
     monkeypatch.setitem(recording.UPGRADES, 2, two_to_three)
-    v2 = one_to_two(v1)
+    monkeypatch.setitem(recording.UPGRADES, 3, three_to_four)
+    v3 = two_to_three(v2)
     steps.clear()
-    for line, expected_steps in ((v1, [1, 2]), (v2, [2]), ({**v1, "version": 3}, [])):
+    for line, expected_steps in ((v2, [2, 3]), (v3, [3]), ({**v2, "version": 4}, [])):
         assert recording.parse_line(json.dumps(line), "x") == current
         assert steps == expected_steps
         steps.clear()
-    monkeypatch.setitem(recording.UPGRADES, 1, lambda line: {**line, "version": 2})  # step 1 skipped
+    monkeypatch.setitem(recording.UPGRADES, 2, lambda line: {**line, "version": 3})  # step 2 skipped
     with pytest.raises(RecordingError, match="'time' is missing"):
-        recording.parse_line(json.dumps(v1), "x")
+        recording.parse_line(json.dumps(v2), "x")
 
 
 GOLDEN = DATA / "recordings" / "story-v1.jsonl"

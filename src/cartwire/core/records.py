@@ -17,6 +17,9 @@ Decision = Literal["retry", "discard"]
 # Event states: pending -> evaluated | failed; failed -> pending | discarded.
 ACTION_STATES = ("pending", "in_flight", "done", "failed", "discarded")
 EVENT_STATES = ("pending", "evaluated", "failed", "discarded")
+# The stored body of an event Cartwire made itself, a schedule's tick or an event an action's result
+# announced: there was no delivery (its subject is all there is; recordings tell them apart by it).
+NO_DELIVERY = b""
 
 
 class DeadLetterError(LookupError):

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from cartwire.core.events import Event
+from cartwire.core.records import NO_DELIVERY
 from cartwire.core.runtime import Runtime
 from cartwire.core.schedules import SCHEDULE_SOURCE
 from cartwire.core.ticking import Ticking
@@ -50,7 +51,7 @@ class Scheduler(Ticking):
         events = sorted(latest.values(), key=lambda event: (event.occurred_at, event.type))
         new: list[Event] = []
         if events:
-            accepted = self.runtime.ingest(SCHEDULE_SOURCE, events, b"")
+            accepted = self.runtime.ingest(SCHEDULE_SOURCE, events, NO_DELIVERY)
             if accepted.accepted:
                 new = events
                 log.info("schedules due: %s", ", ".join(f"{e.type} at {e.occurred_at.isoformat()}" for e in events))

@@ -9,9 +9,11 @@ from datetime import datetime
 from pathlib import Path
 
 from cartwire.core.events import Event
+from cartwire.core.records import NO_DELIVERY, StoredEvent
+from cartwire.core.schedules import SCHEDULE_SOURCE
 from cartwire.core.store import SqlStore
 from cartwire.plugins.connector import WebhookRequest
-from cartwire.replay.recording import RecordedEvent, RecordingWriter, record_of
+from cartwire.replay.recording import ANNOUNCED, DELIVERY, SCHEDULE, RecordedEvent, RecordingWriter, record_of
 from cartwire.replay.redact import Redactor
 
 SALT_VARIABLE = "CARTWIRE_RECORD_SALT"
@@ -67,27 +69,43 @@ def _read_salt(path: Path) -> bytes:
     return text.encode()
 
 
+def recorded_body(source: str, body: bytes, subject: Callable[[], str]) -> tuple[str, bytes]:
+    """An event's `origin` and the body its record keeps, from the body it was stored with. An event
+    Cartwire made itself has no delivery (its stored body is empty): a schedule's tick is made again
+    from its type and time, and an event an action's result announced is kept as its `subject`
+    (JSON), what rules saw."""
+    if body != NO_DELIVERY:
+        return DELIVERY, body
+    if source == SCHEDULE_SOURCE:
+        return SCHEDULE, b""
+    return ANNOUNCED, subject().encode()
+
+
 def live_recorder(writer: RecordingWriter, redactor: Redactor) -> Callable[[WebhookRequest, list[Event]], None]:
     """The `Runtime.recorder` that appends each stored delivery's events to `writer`."""
 
     def record(request: WebhookRequest, events: list[Event]) -> None:
-        writer.write(
-            record_of(
-                redactor,
-                source=event.source,
-                type=event.type,
-                entity=event.entity,
-                time=event.occurred_at,
-                body=request.body if event.raw is None else event.raw,  # what was read, not a link to it
-                dedupe_key=event.dedupe_key,
-                id=event.id,
-                headers=request.headers,
-                query=request.query,
-            )
-            for event in events
-        )
+        writer.write(_live_record(redactor, request, event) for event in events)
 
     return record
+
+
+def _live_record(redactor: Redactor, request: WebhookRequest, event: Event) -> RecordedEvent:
+    read = request.body if event.raw is None else event.raw  # what was read, not a link to it
+    origin, body = recorded_body(event.source, read, event.subject.model_dump_json)
+    return record_of(
+        redactor,
+        source=event.source,
+        type=event.type,
+        entity=event.entity,
+        time=event.occurred_at,
+        body=body,
+        dedupe_key=event.dedupe_key,
+        id=event.id,
+        headers=request.headers,
+        query=request.query,
+        origin=origin,
+    )
 
 
 def start_recording(
@@ -112,17 +130,23 @@ def stored_records(
 ) -> Iterator[RecordedEvent]:
     """The store's events received in `[since, until)`, as redacted records in arrival order."""
     for stored, body in store.received_between(since, until):
-        yield record_of(
-            redactor,
-            source=stored.source,
-            type=stored.type,
-            entity=stored.entity,
-            time=stored.occurred_at,
-            body=body,
-            dedupe_key=stored.dedupe_key,
-            id=stored.event_id,
-            received_at=stored.received_at,
-        )
+        yield _stored_record(redactor, stored, body)
+
+
+def _stored_record(redactor: Redactor, stored: StoredEvent, stored_body: bytes) -> RecordedEvent:
+    origin, body = recorded_body(stored.source, stored_body, lambda: stored.subject)
+    return record_of(
+        redactor,
+        source=stored.source,
+        type=stored.type,
+        entity=stored.entity,
+        time=stored.occurred_at,
+        body=body,
+        dedupe_key=stored.dedupe_key,
+        id=stored.event_id,
+        received_at=stored.received_at,
+        origin=origin,
+    )
 
 
 def write_records(path: Path, records: Iterator[RecordedEvent]) -> int:

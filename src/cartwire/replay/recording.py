@@ -17,13 +17,27 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from cartwire.core.schedules import SCHEDULE_SOURCE
 from cartwire.core.timeutil import parse_rfc3339
 from cartwire.replay.redact import Redactor
 
 FORMAT = "cartwire-recording"
-VERSION = 1
+VERSION = 2
+# Where a recorded event came from, which says what its body holds (docs/recording.md):
+DELIVERY = "delivery"  # a delivery (or what was read for it): its body, parsed again by its connector
+ANNOUNCED = "announced"  # announced by an action's result: its subject, as rules saw it
+SCHEDULE = "schedule"  # a schedule's tick: no body, it is made again from its type and time
+ORIGINS = (DELIVERY, ANNOUNCED, SCHEDULE)
+
+
+def _origin_added(line: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 -> 2: `origin` is new. A version-1 line is a delivery, or a tick (source `schedule`);
+    its announced events were written with the action's result as body, which no parser reads."""
+    return {**line, "version": 2, "origin": SCHEDULE if line.get("source") == SCHEDULE_SOURCE else DELIVERY}
+
+
 # UPGRADES[n] turns a line of version n into one of version n + 1.
-UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _origin_added}
 
 
 class RecordingError(ValueError):
@@ -32,7 +46,8 @@ class RecordingError(ValueError):
 
 @dataclass(frozen=True)
 class RecordedEvent:
-    """One event as a recording keeps it: enough to parse it again exactly as it was received."""
+    """One event as a recording keeps it: enough to make it again exactly as rules saw it (`origin`
+    says how: parsing the body again, reading the subject, or making the tick)."""
 
     source: str
     type: str
@@ -46,6 +61,7 @@ class RecordedEvent:
     query: Mapping[str, str] = field(default_factory=dict)
     redacted: str = "secrets and personal data"
     where: str = ""  # file:line it was read from
+    origin: str = DELIVERY
 
     def to_line(self) -> str:
         line = {
@@ -54,6 +70,7 @@ class RecordedEvent:
             "source": self.source,
             "type": self.type,
             "entity": self.entity,
+            "origin": self.origin,
             "time": _ts(self.time),
             "dedupe_key": self.dedupe_key,
             "id": self.id,
@@ -79,8 +96,10 @@ def record_of(
     headers: Mapping[str, str] | None = None,
     query: Mapping[str, str] | None = None,
     received_at: datetime | None = None,
+    origin: str = DELIVERY,
 ) -> RecordedEvent:
-    """The redacted record of one event parsed from the delivery `body`."""
+    """The redacted record of one event parsed from the delivery `body` (or, by `origin`, of what else
+    `body` holds)."""
     return RecordedEvent(
         source=source,
         type=type,
@@ -93,6 +112,7 @@ def record_of(
         headers=redactor.headers(headers or {}),
         query=redactor.query(query or {}),
         redacted="secrets" if redactor.keep_personal_data else "secrets and personal data",
+        origin=origin,
     )
 
 
@@ -181,9 +201,17 @@ def parse_line(text: str, where: str) -> RecordedEvent:
             query=dict(line.get("query") or {}),
             redacted=str(line.get("redacted", "")),
             where=where,
+            origin=_origin(line),
         )
     except (TypeError, ValueError) as error:
         raise RecordingError(f"{where}: {error}") from None
+
+
+def _origin(line: Mapping[str, Any]) -> str:
+    origin = _text(line, "origin")
+    if origin not in ORIGINS:
+        raise ValueError(f"'origin' must be one of {', '.join(ORIGINS)}, got {origin!r}")
+    return origin
 
 
 def _text(line: Mapping[str, Any], key: str) -> str:
