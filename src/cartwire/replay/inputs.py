@@ -1,7 +1,8 @@
 """What replay reads: recordings, or raw delivery bodies (the sample files), turned into events.
 
 Nothing is authenticated: a recording's bodies are redacted, so a signed Sezzle body no longer
-matches its signature, and replay parses every body with the connector's `parse_payload`.
+matches its signature, and replay parses every delivery's body with the connector's `parse_payload`.
+A schedule's tick is made again from its type and time.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from cartwire.core.catalog import Catalog
 from cartwire.core.events import Event
+from cartwire.core.schedules import SCHEDULE_SOURCE, Tick
 from cartwire.core.unicode_text import is_unpaired_surrogate_error, nul_refusal, surrogate_refusal
 from cartwire.plugins.connector import WebhookRejected
 from cartwire.replay import recording
-from cartwire.replay.recording import RecordedEvent, RecordingError
+from cartwire.replay.recording import SCHEDULE, RecordedEvent, RecordingError
 
 
 @dataclass(frozen=True)
@@ -65,10 +69,13 @@ def input_of(catalog: Catalog, record: RecordedEvent) -> Input:
 
 
 def event_of(catalog: Catalog, record: RecordedEvent) -> Event:
-    """The event `record` was recorded from: its body parsed again by its connector, with the
+    """The event `record` was recorded from: a delivery's body parsed again by its connector, with the
     recorded type (live, a webhook URL's hint may have given it), time (what rules see as `now()`)
-    and dedupe key (what idempotency keys derive from), so the plan is the one made live.
+    and dedupe key (what idempotency keys derive from), so the plan is the one made live. A tick is
+    made again.
     """
+    if record.origin == SCHEDULE:
+        return _made(record, Tick(name=record.type.removeprefix(f"{SCHEDULE_SOURCE}:"), due_at=record.time))
     connector = catalog.connectors.get(record.source)
     if connector is None:
         raise LookupError(f"no connector {record.source!r} is loaded")
@@ -84,6 +91,19 @@ def event_of(catalog: Catalog, record: RecordedEvent) -> Event:
         occurred_at=record.time,
         dedupe_key=record.dedupe_key or match.dedupe_key,
         id=record.id or match.id,
+    )
+
+
+def _made(record: RecordedEvent, subject: BaseModel) -> Event:
+    """The event Cartwire made itself that `record` keeps, about `subject`."""
+    return Event(
+        source=record.source,
+        type=record.type,
+        subject=subject,
+        entity=record.entity,
+        dedupe_key=record.dedupe_key,
+        occurred_at=record.time,
+        id=record.id,
     )
 
 
