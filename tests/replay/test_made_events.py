@@ -1,5 +1,6 @@
-"""Events Cartwire made itself, with no delivery: a schedule's tick. `run --record` and
-`cartwire record` both keep it, and replay makes it again from its type and time."""
+"""Events Cartwire made itself, with no delivery: an event an action's result announced and a
+schedule's tick. `run --record` and `cartwire record` both keep them, and replay makes them again as
+rules saw them (an announced event from its recorded subject, a tick from its type and time)."""
 
 from __future__ import annotations
 
@@ -15,15 +16,29 @@ from cartwire.core.plan import Plan
 from cartwire.core.runtime import Runtime
 from cartwire.core.scheduler import Scheduler
 from cartwire.core.store import Store
+from cartwire.demo import FIRST_SEZZLE_ORDER
+from cartwire.plugins.connector import WebhookRequest
+from cartwire.plugins.sezzle.emulator import SezzleEmulator
 from cartwire.replay.inputs import read_inputs
 from cartwire.replay.record import live_recorder, stored_records, write_records
 from cartwire.replay.recording import RecordingWriter
 from cartwire.replay.redact import Redactor
 from cartwire.replay.trace import TracedRules
 from cartwire.rules.loader import load_rules
+from cartwire.testing.server import served
 
-from .story import Live, catalog, summary
+from .story import DATA, PERSONAL, SEZZLE_KEY, WEBHOOK_SECRET, Live, catalog, summary
 
+ANNOUNCING = """\
+rule "offer Sezzle" on 3dcart.order.created
+  when order.payment_method = "Sezzle"
+  then sezzle.create_session(complete_url: "https://shop.example/done", cancel_url: "https://shop.example/no")
+end
+
+rule "note the checkout" on sezzle.checkout.created
+  then 3dcart.add_comment(order: checkout.reference_id, text: "Sezzle checkout for {{ checkout.amount }}")
+end
+"""
 TICKING = """\
 rule "morning note" on schedule "daily 06:00 UTC"
   then 3dcart.add_comment(order: "5001", text: "good morning ({{ schedule.name }})")
@@ -60,6 +75,28 @@ def replayed(rules: Path, path: Path) -> list[Plan]:
 
 def origins(path: Path) -> list[str]:
     return [json.loads(line)["origin"] for line in path.read_text().splitlines()]
+
+
+def test_an_announced_event_is_recorded_both_ways_and_replays_as_rules_saw_it(tmp_path):
+    def work(runtime: Runtime) -> None:
+        order = (DATA / "3dcart" / "order-new.json").read_bytes()
+        runtime.accept("3dcart", WebhookRequest(order, {}, path_secret=WEBHOOK_SECRET, query={"event": "created"}))
+        runtime.evaluate_pending()
+        assert runtime.execute_due() == 1  # create_session announces sezzle.checkout.created
+        runtime.evaluate_pending()
+
+    with SezzleEmulator(private_key=SEZZLE_KEY) as sezzle, served(sezzle.app) as api:
+        sezzle.authorize_order("AB-1001", 10891, uuid=FIRST_SEZZLE_ORDER)
+        live, by_run, by_record = run_and_record(tmp_path, catalog(api.base_url), ANNOUNCING, work)
+    assert [p.event.type for p in live] == ["3dcart.order.created", "sezzle.checkout.created"]
+    for path in (by_run, by_record):
+        [_, checkout] = replayed(tmp_path / "rules", path)
+        assert summary(checkout) == summary(live[1])
+        assert checkout.calls[0].arguments["text"] == "Sezzle checkout for 108.91 USD"
+        assert origins(path) == ["delivery", "announced"]
+        assert not any(value in path.read_text() for value in PERSONAL)  # the subject is redacted too
+    result = CliRunner().invoke(main, ["replay", "--rules", str(tmp_path / "rules"), str(by_record)])
+    assert result.exit_code == 0, result.output
 
 
 def test_a_tick_is_recorded_both_ways_and_replays_as_a_tick(tmp_path):

@@ -28,7 +28,7 @@ from cartwire.core.history import history_of
 from cartwire.core.kept import KeptSubjects
 from cartwire.core.ordering import CurrentState, in_entity_order
 from cartwire.core.plan import ActionCall, Plan
-from cartwire.core.records import NewAction, NewEvent, RecordedWrite, StoredAction, StoredEvent
+from cartwire.core.records import NO_DELIVERY, NewAction, NewEvent, RecordedWrite, StoredAction, StoredEvent
 from cartwire.core.redaction import redact_body
 from cartwire.core.retry import RetryPolicies, RetrySettings, is_transient
 from cartwire.core.schedules import SCHEDULE_SOURCE, Tick
@@ -606,11 +606,10 @@ class Runtime:
         the action run again, since it succeeded; the result is kept in the rejected log for a person,
         with the reason, as a delivery that could not be read is."""
         try:
+            events = connector.result_events(action.action, result, action.idempotency_key)
             # Made ready to store here too: a subject the store cannot write (text read back from the
             # remote side with an unpaired surrogate) would otherwise leave the action in flight.
-            new = [
-                _new_event(event) for event in connector.result_events(action.action, result, action.idempotency_key)
-            ]
+            new = [_new_event(event) for event in events]
         except Exception as error:  # any bug in the connector (logged); its message may quote the result
             log.exception("%s.%s: its result could not be turned into events", action.connector, action.action)
             reason = (
@@ -620,7 +619,12 @@ class Runtime:
             self._keep_unstored(action.connector, WebhookRequest(json.dumps(result).encode(), {}), 500, reason)
             return
         if new:
-            self.store.add_events(new, json.dumps(result).encode())
+            # No delivery: stored with an empty body, so a recording keeps the subject rules see (the
+            # result stays with the action). Recorded like a delivery, once committed.
+            rows, _ = self.store.add_events(new, NO_DELIVERY)
+            recorder = self.recorder
+            if rows and recorder is not None:
+                _tell_of_stored(lambda: recorder(WebhookRequest(NO_DELIVERY, {}), events))
             self._wake.set()
 
     def _throttled(self, action: StoredAction, error: str, retry_after: float | None, policy: RetryPolicy) -> None:

@@ -2,7 +2,8 @@
 
 Nothing is authenticated: a recording's bodies are redacted, so a signed Sezzle body no longer
 matches its signature, and replay parses every delivery's body with the connector's `parse_payload`.
-A schedule's tick is made again from its type and time.
+An event Cartwire made itself is made again from its record: an announced one from its subject, a
+schedule's tick from its type and time.
 """
 
 from __future__ import annotations
@@ -13,15 +14,16 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from cartwire.core.catalog import Catalog
 from cartwire.core.events import Event
 from cartwire.core.schedules import SCHEDULE_SOURCE, Tick
 from cartwire.core.unicode_text import is_unpaired_surrogate_error, nul_refusal, surrogate_refusal
 from cartwire.plugins.connector import WebhookRejected
+from cartwire.plugins.httpkit import describe
 from cartwire.replay import recording
-from cartwire.replay.recording import SCHEDULE, RecordedEvent, RecordingError
+from cartwire.replay.recording import ANNOUNCED, SCHEDULE, RecordedEvent, RecordingError
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ def read_inputs(catalog: Catalog, paths: Iterable[Path]) -> Iterator[Input]:
 def input_of(catalog: Catalog, record: RecordedEvent) -> Input:
     try:
         return Input(record.where, event_of(catalog, record))
-    except (LookupError, WebhookRejected) as error:
+    except (LookupError, ValueError, WebhookRejected) as error:
         reason = error.reason if isinstance(error, WebhookRejected) else str(error)
         return Input(record.where, problem=f"{record.type} ({record.entity}): {reason}")
 
@@ -71,16 +73,22 @@ def input_of(catalog: Catalog, record: RecordedEvent) -> Input:
 def event_of(catalog: Catalog, record: RecordedEvent) -> Event:
     """The event `record` was recorded from: a delivery's body parsed again by its connector, with the
     recorded type (live, a webhook URL's hint may have given it), time (what rules see as `now()`)
-    and dedupe key (what idempotency keys derive from), so the plan is the one made live. A tick is
-    made again.
+    and dedupe key (what idempotency keys derive from), so the plan is the one made live. An announced
+    event's subject is read as recorded; a tick is made again.
     """
     if record.origin == SCHEDULE:
         return _made(record, Tick(name=record.type.removeprefix(f"{SCHEDULE_SOURCE}:"), due_at=record.time))
     connector = catalog.connectors.get(record.source)
     if connector is None:
         raise LookupError(f"no connector {record.source!r} is loaded")
-    if record.type not in catalog.events:
+    info = catalog.events.get(record.type)
+    if info is None:
         raise LookupError(f"event type {record.type!r} is not offered by any loaded connector")
+    if record.origin == ANNOUNCED:
+        try:
+            return _made(record, info.spec.model.model_validate_json(record.body))
+        except ValidationError as error:
+            raise ValueError(f"the recorded {info.subject} is not valid: {describe(error)}") from None
     parsed = connector.parse_payload(record.body, record.query)
     match = next((e for e in parsed if e.entity == record.entity), None)
     if match is None:
