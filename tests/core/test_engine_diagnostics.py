@@ -16,6 +16,7 @@ from cartwire.core.engine import RuleError, compile_rules
 from cartwire.grammar import RuleSyntaxError, parse_rules
 from cartwire.grammar.diagnostics import render_all
 from cartwire.rules.loader import check_paths, load_rules
+from cartwire.rules.reformat import reformat
 
 BAD = Path(__file__).resolve().parents[1] / "data" / "rules" / "bad"
 GOLDEN = sorted(BAD.glob("*.rules"))
@@ -160,6 +161,21 @@ def test_check_paths_reports_unreadable_and_broken_files_without_raising(catalog
         ("missing.rules", 0),
     ]
     assert diagnostics[2].message == "cannot read the rule file: No such file or directory"
+
+
+def test_a_byte_that_is_not_utf8_is_named_by_its_line_and_column(catalog: Catalog, tmp_path: Path):
+    # It was "'utf-8' codec can't decode byte 0xff in position 62": a byte offset into the file.
+    path = tmp_path / "latin1.rules"
+    path.write_bytes(
+        'rule "e"\r\n  on 3dcart.order.created\r\n  when order.email = "caf\xe9"\r\n  then stop\r\nend\r\n'.encode(
+            "latin-1"
+        )
+    )
+    [diagnostic] = check_paths([path], catalog)
+    assert diagnostic.message == "the rule file is not UTF-8 text: byte 0xe9 cannot be read"
+    assert (diagnostic.line, diagnostic.column) == (3, 26)
+    assert diagnostic.source_line == '  when order.email = "caf\ufffd"'
+    assert reformat(path).problem == diagnostic  # `cartwire fmt` says the same
 
 
 def test_a_clean_rule_set_has_no_diagnostics(catalog: Catalog):

@@ -27,6 +27,29 @@ def rule_files(paths: Iterable[Path | str]) -> list[Path]:
     return found
 
 
+def read_rule_text(path: Path) -> str | Diagnostic:
+    """A rule file's text as it is (line endings kept), or why it cannot be read: a byte that is not
+    UTF-8 is named by its line and column, as any other mistake in the file is."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        return Diagnostic("error", f"cannot read the rule file: {error.strerror or error}", str(path))
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line_start = data.rfind(b"\n", 0, error.start) + 1
+        line_end = data.find(b"\n", error.start)
+        source_line = data[line_start : None if line_end < 0 else line_end].decode("utf-8", "replace")
+        return Diagnostic(
+            "error",
+            f"the rule file is not UTF-8 text: byte 0x{data[error.start]:02x} cannot be read",
+            str(path),
+            line=data.count(b"\n", 0, error.start) + 1,
+            column=len(data[line_start : error.start].decode("utf-8", "replace")) + 1,
+            source_line=source_line.rstrip("\r"),
+        )
+
+
 def parse_paths(paths: Iterable[Path]) -> tuple[list[RuleFile], list[Diagnostic]]:
     """Parse every file; a file that cannot be read or parsed gives a diagnostic, not an exception,
     and so do paths with no rule file at all (a rule set of nothing is a mistake, not a no-op)."""
@@ -37,14 +60,12 @@ def parse_paths(paths: Iterable[Path]) -> tuple[list[RuleFile], list[Diagnostic]
         where = ", ".join(map(str, paths)) or "(no paths)"
         diagnostics.append(Diagnostic("error", f"no *.rules files in {where}", where))
     for path in rule_files(paths):
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-            diagnostics.append(Diagnostic("error", f"cannot read the rule file: {reason}", str(path)))
+        text = read_rule_text(path)
+        if isinstance(text, Diagnostic):
+            diagnostics.append(text)
             continue
-        try:
-            files.append(parse_rules(text, str(path)))
+        try:  # line endings as `read_text` gives them (universal newlines)
+            files.append(parse_rules(text.replace("\r\n", "\n").replace("\r", "\n"), str(path)))
         except RuleSyntaxError as error:
             diagnostics.append(error.diagnostic)
         except Exception as error:  # noqa: BLE001 - a bug on one file must not stop the others

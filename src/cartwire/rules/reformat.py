@@ -10,7 +10,7 @@ from pathlib import Path
 from cartwire.grammar import Diagnostic, RuleSyntaxError
 from cartwire.grammar.diagnostics import internal_error
 from cartwire.grammar.formatter import FormatError, format_text
-from cartwire.rules.loader import rule_files
+from cartwire.rules.loader import read_rule_text, rule_files
 
 
 @dataclass(frozen=True)
@@ -41,11 +41,9 @@ class Reformatted:
 
 def reformat(path: Path) -> Reformatted:
     """Format one file in memory; nothing is written."""
-    try:
-        before = path.read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        return Reformatted(path, "", "", Diagnostic("error", f"cannot read the rule file: {reason}", str(path)))
+    before = read_rule_text(path)
+    if isinstance(before, Diagnostic):
+        return Reformatted(path, "", "", before)
     try:
         return Reformatted(path, before, format_text(before, str(path)))
     except RuleSyntaxError as error:
