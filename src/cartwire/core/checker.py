@@ -1093,7 +1093,10 @@ def _mismatch_fix(wanted: Type, got: Type, text: str) -> str:
 
 _LITERALS = (ast.StringLiteral, ast.NumberLiteral, ast.MoneyLiteral, ast.BoolLiteral, ast.ListLiteral)
 _LITERAL_FIXES = {
-    "matches": "keep the pattern simple: no repeated group that repeats, no backreference or lookaround",
+    "matches": (
+        "keep the pattern simple: one `*`, `+` or long `{m,n}` with few `?` or `|` before it, "
+        "no repeated group that repeats, no backreference or lookaround"
+    ),
     "convert": 'add the pair to [rates] in cartwire.toml, such as "USD/EUR" = "0.92"',
     "money": 'write a currency code such as "USD"',
     "keep": 'write the characters to keep, such as "A-Za-z0-9_-"',

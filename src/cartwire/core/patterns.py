@@ -1,26 +1,31 @@
 """Regular expressions with a bounded cost, for `matches(text, "regex")` in rules.
 
-Python's `re` backtracks and has no timeout, so a pattern such as `(a+)+$` can take exponential
-time on a short input. A rule's pattern is therefore accepted only when:
-
-- it is at most 200 characters and compiles;
-- no quantified group contains another quantifier or an alternation (`(a+)+`, `(a|ab)*`);
-- it has no backreference (`\\1`, `(?P=name)`) and no lookaround;
-- it has at most two unbounded quantifiers (`*`, `+`, `{n,}`);
-
-and the text it is matched against is at most 2,000 characters. Together these keep the worst
-case polynomial and small (about n² steps for n = 2,000).
+Python's `re` backtracks and has no timeout: it tries each way the pattern can divide the text,
+from each start position, and holds the GIL while it does. A rule's pattern is therefore accepted
+only when it is at most 200 characters, compiles, has no backreference (`\\1`, `(?P=name)`,
+`(?(1)…)`) and no lookaround, repeats no group that itself repeats or alternates (`(a+)+`,
+`(a|ab)*`), and when searching it in a text of `MAX_INPUT` characters needs at most `MAX_STEPS`
+steps by `search_steps`, which counts every way of dividing the text as a backtracking search
+would: each `*`, `+`, `{n,}` or `{m,n}` allows as many lengths as the text lets it take, each `?`
+two, each `|` its branches, and the part after them is tried once for each of their ways. In
+practice that is one repeat without a small limit, with few `?` or `|` before it.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
+from importlib import import_module
+from typing import Any
+
+_parser: Any = import_module("re._parser")  # the parser `re.compile` itself uses
 
 MAX_PATTERN = 200
 MAX_INPUT = 2_000
-MAX_UNBOUNDED = 2
-_QUANTIFIER = re.compile(r"[*+?]|\{\d*(,\d*)?\}")
+MAX_STEPS = 100_000_000  # at most a few tenths of a second of `re`
+
+REPEATED_GROUP = "a pattern cannot repeat a group that repeats or alternates, such as `(a+)+`"
 
 
 def check_pattern(pattern: str) -> re.Pattern[str]:
@@ -31,67 +36,77 @@ def check_pattern(pattern: str) -> re.Pattern[str]:
         compiled = re.compile(pattern)
     except re.error as error:
         raise ValueError(f"not a valid regular expression: {error}") from None
-    _check_structure(pattern)
+    steps = search_steps(pattern, MAX_INPUT)
+    if steps > MAX_STEPS:
+        raise ValueError(
+            f"searching a text of {MAX_INPUT:,} characters for this pattern could take {steps:,} steps "
+            f"(the most is {MAX_STEPS:,})"
+        )
     return compiled
 
 
-def _check_structure(pattern: str) -> None:
-    # A stack of open groups; each records whether it contains a quantifier or a `|`.
-    groups: list[bool] = []
-    last_group_risky = False  # the group that just closed, if the next token quantifies it
-    unbounded = 0
-    index = 0
-    while index < len(pattern):
-        char = pattern[index]
-        if char == "\\":
-            if index + 1 < len(pattern) and pattern[index + 1].isdigit():
-                raise ValueError("a pattern cannot use backreferences such as `\\1`")
-            index, last_group_risky = index + 2, False
-            continue
-        if char == "[":
-            index, last_group_risky = _skip_class(pattern, index), False
-            continue
-        if char == "(":
-            if pattern.startswith(("(?=", "(?!", "(?<=", "(?<!"), index):
-                raise ValueError("a pattern cannot use lookahead or lookbehind")
-            if pattern.startswith("(?P=", index):
-                raise ValueError("a pattern cannot use backreferences such as `(?P=name)`")
-            groups.append(False)
-            index += 1
-            continue
-        if char == ")":
-            last_group_risky = groups.pop() if groups else False
-            index += 1
-            continue
-        match = _QUANTIFIER.match(pattern, index)
-        if match and not (char == "?" and index > 0 and pattern[index - 1] == "("):
-            if last_group_risky:
-                raise ValueError("a pattern cannot repeat a group that repeats or alternates, such as `(a+)+`")
-            if char in "*+" or (char == "{" and match.group().rstrip("}").endswith(",")):
-                unbounded += 1
-            if groups:
-                groups[-1] = True
-            index, last_group_risky = match.end(), False
-            if index < len(pattern) and pattern[index] in "?+":  # lazy or possessive
-                index += 1
-            continue
-        if char == "|" and groups:
-            groups[-1] = True
-        index, last_group_risky = index + 1, False
-    if unbounded > MAX_UNBOUNDED:
-        raise ValueError(f"a pattern can have at most {MAX_UNBOUNDED} unbounded repeats (`*`, `+`, `{{n,}}`)")
+@dataclass(frozen=True)
+class _Cost:
+    ways: int  # ways the part can match, each of which the rest of the pattern is tried after
+    steps: int  # steps to try all of them, not counting the rest of the pattern
+    length: int  # characters it matches at most
 
 
-def _skip_class(pattern: str, index: int) -> int:
-    """The index after the character class that starts at `index`."""
-    index += 1
-    if index < len(pattern) and pattern[index] == "^":
-        index += 1
-    if index < len(pattern) and pattern[index] == "]":
-        index += 1
-    while index < len(pattern) and pattern[index] != "]":
-        index += 2 if pattern[index] == "\\" else 1
-    return index + 1
+def search_steps(pattern: str, length: int) -> int:
+    """At most how many steps `re.search(pattern, text)` takes for a text of `length` characters
+    (a ValueError for a backreference, a lookaround or a repeated group that repeats)."""
+    parsed = _parser.parse(pattern)
+    steps = _sequence(parsed, length).steps
+    if _anchored(parsed):
+        return steps + length  # after the first position, `^` fails at once
+    return (length + 1) * steps  # tried at each start position
+
+
+def _anchored(parsed: Any) -> bool:
+    """Whether the pattern starts with `\\A`, or with `^` outside multiline mode."""
+    if not parsed or str(parsed[0][0]) != "AT":
+        return False
+    where = str(parsed[0][1])
+    return where == "AT_BEGINNING_STRING" or (where == "AT_BEGINNING" and not parsed.state.flags & re.MULTILINE)
+
+
+def _sequence(items: Any, text: int) -> _Cost:
+    ways, steps, length = 1, 0, 0
+    for opcode, argument in items:
+        cost = _item(str(opcode), argument, text)
+        steps += ways * cost.steps
+        ways *= cost.ways
+        length = min(length + cost.length, text)
+    return _Cost(ways, steps, length)
+
+
+def _item(opcode: str, argument: Any, text: int) -> _Cost:
+    if opcode in ("LITERAL", "NOT_LITERAL", "ANY", "IN"):
+        return _Cost(1, 1, 1)
+    if opcode == "AT":
+        return _Cost(1, 1, 0)
+    if opcode in ("SUBPATTERN", "ATOMIC_GROUP"):  # an atomic group is counted as a plain one
+        return _sequence(argument[3] if opcode == "SUBPATTERN" else argument, text)
+    if opcode == "BRANCH":
+        branches = [_sequence(branch, text) for branch in argument[1]]
+        return _Cost(sum(b.ways for b in branches), sum(b.steps for b in branches), max(b.length for b in branches))
+    if opcode in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):  # `*+` is counted as `*`
+        least, most, body = argument
+        return _repeat(least, most, body, text)
+    if opcode in ("GROUPREF", "GROUPREF_EXISTS"):
+        raise ValueError("a pattern cannot use backreferences such as `\\1` or `(?P=name)`")
+    if opcode in ("ASSERT", "ASSERT_NOT"):
+        raise ValueError("a pattern cannot use lookahead or lookbehind")
+    raise ValueError(f"a pattern cannot use {opcode}")  # none other is made by `re`'s parser
+
+
+def _repeat(least: int, most: int, body: Any, text: int) -> _Cost:
+    each = _sequence(body, text)  # one way, so of one length: a repeat in it has a fixed count
+    if each.ways > 1:
+        raise ValueError(REPEATED_GROUP)
+    most = min(most, text // each.length if each.length else text)  # as many times as the text allows
+    ways = max(most - least + 1, 1)
+    return _Cost(ways, (most + 1) * each.steps + ways, most * each.length)  # the last try may fail
 
 
 @lru_cache(maxsize=256)
