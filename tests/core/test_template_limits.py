@@ -30,6 +30,9 @@ def _rule(template: str) -> str:
         "{% for i in range(50000) %}{{ i }}{{ i }}{% endfor %}",
         "{{ ''.ljust(10**7) }}",
         "{{ 'x'|center(10**7) }}",
+        "{% for a in 'x' * 99999 %}{% for b in 'y' * 99999 %}{% endfor %}{% endfor %}done",
+        "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(40) }}",
+        "{% for x in 'x' * 10 recursive %}{% if loop.depth < 8 %}{{ loop('x' * 10) }}{% endif %}{% endfor %}",
     ],
     ids=[
         "nested-ranges",
@@ -41,6 +44,9 @@ def _rule(template: str) -> str:
         "long-output",
         "call-size",
         "filter-size",
+        "silent-nested-loops",
+        "doubling-macro",
+        "recursive-loop",
     ],
 )
 @pytest.mark.parametrize("reference", [False, True], ids=["compiled", "interpreted"])
@@ -52,6 +58,34 @@ def test_a_costly_template_is_an_evaluation_error_naming_the_rule_and_template(
         engine.evaluate(make_event())
     assert raised.value.rule == "noisy"
     assert f"template {template!r}" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{% for a in 'x' * 99999 %}{% for b in 'y' * 99999 %}{% endfor %}{% endfor %}",
+        "{% for a in 'x' * 1000 %}{% endfor %}" * 101,
+        "{% for a in [1] * 99999 %}{% for b in [1, 2] if b > 5 %}{% endfor %}{% endfor %}",
+        "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(40) }}",
+        "{% macro f() %}{{ caller() }}{% endmacro %}{% for a in 'x' * 99999 %}{% call f() %}{% endcall %}{% endfor %}",
+        "{% for x in 'x' * 10 recursive %}{% if loop.depth < 8 %}{{ loop('x' * 10) }}{% endif %}{% endfor %}",
+    ],
+    ids=["nested", "one-after-another", "filtered", "doubling-macro", "caller", "recursive"],
+)
+def test_the_loops_and_macros_of_one_render_share_a_budget_of_rounds(template: str):
+    compiled, _ = compile_template(template)
+    with pytest.raises(ValueError, match="the template's loops and macros exceed 100,000 rounds in one message"):
+        compiled.render({})
+
+
+def test_loops_and_macros_within_the_budget_render_each_time():
+    template, _ = compile_template(
+        "{% macro twice(x) %}{{ x }}{{ x }}{% endmacro %}"
+        "{% for item in items recursive %}{{ loop(item) if item is iterable else twice(item) }}"
+        "{% else %}none{% endfor %}|{% for a in 'x' * 99990 if a == 'y' %}{% else %}empty{% endfor %}"
+    )
+    assert template.render({"items": [1, [2, [3]]]}) == "112233|empty"
+    assert template.render({"items": []}) == "none|empty"  # each render has a budget of its own
 
 
 @pytest.mark.parametrize(

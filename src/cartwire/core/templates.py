@@ -5,7 +5,8 @@ Templates are rendered by Jinja2's `SandboxedEnvironment` (no access to Python i
 reads are checked against the rule's scope when rules are compiled (`references`).
 
 A render has a bounded cost, so no template can hang the worker: every `range()` of one render
-shares a budget of `RANGE_BUDGET` items (which bounds loops over ranges, however nested), `*` and
+shares a budget of `RANGE_BUDGET` items, the rounds of all its loops (however nested, whatever they
+loop over) and its macro calls share a budget of `ROUND_BUDGET`, `*` and
 `**` refuse results larger than `MAX_OUTPUT` characters or `MAX_BITS` bits, calls and filters
 refuse sizes that are too large (`template_bounds`), and the text stops at `MAX_OUTPUT`
 characters. Names starting with `_` are refused when the rule is checked.
@@ -14,7 +15,7 @@ characters. Names starting with `_` are refused when the rule is checked.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cache, lru_cache, update_wrapper
@@ -22,7 +23,7 @@ from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, Undefined, meta, nodes
 from jinja2.exceptions import SecurityError
-from jinja2.runtime import Context
+from jinja2.runtime import Context, LoopContext, Macro
 from jinja2.sandbox import SandboxedEnvironment
 
 from cartwire.core.template_bounds import (
@@ -34,9 +35,12 @@ from cartwire.core.template_bounds import (
 
 MAX_OUTPUT = 100_000  # characters one render may produce
 RANGE_BUDGET = 100_000  # items all the `range()` calls of one render may produce together
+ROUND_BUDGET = 100_000  # rounds of all the loops and calls of macros one render may make together
 MAX_BITS = 4_096  # the size of a whole number `*` or `**` may produce
 
 _range_left: ContextVar[int] = ContextVar("_range_left", default=RANGE_BUDGET)
+_rounds_left: ContextVar[int] = ContextVar("_rounds_left", default=ROUND_BUDGET)
+_ROUNDS = "(rounds)"  # the filter each loop's items go through; no template can write its name
 
 
 TOO_DEEP = "this template nests too deeply"
@@ -55,14 +59,38 @@ def _finalize(value: Any) -> Any:
     return "" if value is None else value  # a missing optional value prints as nothing
 
 
+def _draw(budget: ContextVar[int], count: int, refusal: str) -> None:
+    """Take `count` from the render's `budget`, or refuse to go on."""
+    left = budget.get() - count
+    if left < 0:
+        raise SecurityError(refusal)
+    budget.set(left)
+
+
 def _range(*arguments: int) -> range:
     """`range`, drawing its length from the render's budget."""
     items = range(*arguments)
-    left = _range_left.get() - len(items)
-    if left < 0:
-        raise SecurityError(f"the template's ranges exceed {RANGE_BUDGET:,} items in one message")
-    _range_left.set(left)
+    _draw(_range_left, len(items), f"the template's ranges exceed {RANGE_BUDGET:,} items in one message")
     return items
+
+
+def _draw_round() -> None:
+    _draw(_rounds_left, 1, f"the template's loops and macros exceed {ROUND_BUDGET:,} rounds in one message")
+
+
+def _rounds(items: Iterable[Any]) -> Iterator[Any]:
+    """A loop's items, each drawing a round from the render's budget."""
+    for item in items:
+        _draw_round()
+        yield item
+
+
+def _count_rounds(tree: nodes.Template) -> nodes.Template:
+    """The template with each loop's items counted (a recursive loop's `loop(…)` is counted by
+    `_BoundedEnvironment.call`)."""
+    for loop in tree.find_all(nodes.For):
+        loop.iter = nodes.Filter(loop.iter, _ROUNDS, [], [], None, None, lineno=loop.iter.lineno)
+    return tree
 
 
 def _refuse_large_power(base: Any, exponent: Any) -> None:
@@ -98,6 +126,10 @@ class _BoundedEnvironment(SandboxedEnvironment):
         return operator.mul(left, right)
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(__obj, Macro):
+            _draw_round()  # a macro that calls itself twice would double its work at each level
+        elif isinstance(__obj, LoopContext) and args:  # `loop(children)` in a recursive loop
+            args = (_rounds(args[0]), *args[1:])
         if not isinstance(__obj, Undefined):  # an unknown name is reported as such
             refuse_large_call(__obj, args, kwargs)
         return super().call(__context, __obj, *args, **kwargs)
@@ -138,6 +170,7 @@ def environment() -> SandboxedEnvironment:
         undefined=StrictUndefined, autoescape=False, finalize=_finalize, keep_trailing_newline=True
     )
     sandbox.filters = {name: _bounded_filter(name, function) for name, function in sandbox.filters.items()}
+    sandbox.filters[_ROUNDS] = _rounds
     sandbox.globals["range"] = _range
     del sandbox.globals["lipsum"]  # placeholder text of any length: no use in a message
     return sandbox
@@ -152,7 +185,7 @@ class Template:
 
     def render(self, names: Mapping[str, Any]) -> str:
         """The text; a ValueError says which name was undefined or what the sandbox refused."""
-        budget = _range_left.set(RANGE_BUDGET)
+        budget, rounds = _range_left.set(RANGE_BUDGET), _rounds_left.set(ROUND_BUDGET)
         try:
             return _bounded(self.compiled.generate(names))
         except TemplateError as error:
@@ -162,6 +195,7 @@ class Template:
             raise ValueError(f"template {self.source!r}: {TOO_DEEP}") from None
         finally:
             _range_left.reset(budget)
+            _rounds_left.reset(rounds)
 
 
 def _bounded(chunks: Iterator[str]) -> str:
@@ -198,7 +232,7 @@ def _compiled(source: str) -> tuple[Template, tuple[tuple[str, ...], ...]]:
         hidden = _hidden_name(tree)
         outside = meta.find_undeclared_variables(tree)
         paths = tuple(sorted({path for path in _paths(tree) if path[0] in outside}))
-        compiled = environment().from_string(tree) if hidden is None else None
+        compiled = environment().from_string(_count_rounds(tree)) if hidden is None else None
     except TemplateError as error:
         raise ValueError(f"not a valid template: {error.message}") from None
     except (RecursionError, SyntaxError, MemoryError):
