@@ -425,6 +425,21 @@ def test_two_changes_in_one_minute_are_told_apart_by_the_order_in_the_store(
     assert [e.state for e in runtime.store.events()] == ["evaluated", "evaluated"]
 
 
+def test_an_order_created_in_the_minute_of_a_change_that_came_first_is_still_booked(
+    runtime_for: Callable[..., Runtime], emulator: ThreeDCartEmulator
+) -> None:
+    # A tie is settled by the store only between changes of status: the creation's webhook, late after
+    # a change of the same minute, is not a stale state but a fact whose rules must still run.
+    runtime = runtime_for(EVERY_ORDER)
+    emulator.set_status(5001, PROCESSING)
+    base = sample_order("order-new.json") | {"LastUpdate": "12/04/2026 09:15", "OrderDate": "12/04/2026 09:15"}
+    deliver(runtime, base | {"OrderStatusID": PROCESSING})
+    body = jsonwire.dumps([base | {"OrderStatusID": 1}])
+    runtime.accept("3dcart", WebhookRequest(body, {}, path_secret=WEBHOOK_SECRET, query={"event": "created"}))
+    settle(runtime, emulator)
+    assert sorted(a.rule for a in runtime.store.actions()) == ["note every change", "record every order"]
+
+
 @pytest.mark.parametrize(("in_the_store", "noted"), [(SHIPPED, ["note shipped"]), (PROCESSING, [])])
 def test_a_change_in_the_hour_shown_twice_is_told_apart_by_the_order_in_the_store(
     runtime_for: Callable[..., Runtime], emulator: ThreeDCartEmulator, in_the_store: int, noted: list[str]

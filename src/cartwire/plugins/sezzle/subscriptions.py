@@ -78,7 +78,7 @@ def _check_hook_url(url: str) -> None:
     except ValueError:  # a port that is not a number, an unclosed [
         parts, local = None, False
     if parts is None or not parts.hostname or not (parts.scheme == "https" or (parts.scheme == "http" and local)):
-        shown = url if parts is None or "@" not in parts.netloc else "the URL given"
+        shown = "the URL given" if "@" in url else url  # a user name or password is never repeated
         raise PermanentError(f"the webhook URL must be an https:// URL that Sezzle can reach, got {shown[:80]!r}")
     if parts.username is not None or parts.password is not None:
         raise PermanentError("the webhook URL must not carry a user name or password (Sezzle signs its deliveries)")

@@ -206,11 +206,14 @@ class ThreeDCart(Connector):
         is asked for the order's status now, and the event stands only if it still says so."""
         order, before = event.subject, latest.subject
         status_id = getattr(order, "status_id", None)
-        tied = event.occurred_at == latest.occurred_at and getattr(before, "status_id", None) != status_id
+        older = event.occurred_at < latest.occurred_at
+        # A tie is read only between two changes of status: an order's creation is a fact of its own,
+        # whose rules (booking the sale) still run when a change of the same minute came first.
+        tied = not older and event.type == latest.type and getattr(before, "status_id", None) != status_id
         zone_name = self._locale.time_zone
-        twice = shown_twice(event.occurred_at, zone_name) or shown_twice(latest.occurred_at, zone_name)
+        twice = older and (shown_twice(event.occurred_at, zone_name) or shown_twice(latest.occurred_at, zone_name))
         if not (isinstance(order, Order) and (tied or twice)):
-            if event.occurred_at < latest.occurred_at:
+            if older:
                 raise Superseded(
                     f"a newer state of the order (LastUpdate {latest.occurred_at.isoformat()}) was already processed"
                 )
