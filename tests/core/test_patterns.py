@@ -143,6 +143,7 @@ def test_a_search_takes_at_most_the_steps_the_bound_allows(pattern: str, text: s
         "[a-z]*[a-z]*!",  # a search tries each start: n³ steps
         r"\w+\s*\w*x",
         "a*a{190}!",  # one `*`, but a long part tried after each of its lengths
+        "(?:(?:){65535}){65535}x",  # a body that matches nothing still runs its least count, nested: 65535²
         "a?" * 30 + "a" * 30,  # 2³⁰ ways
         "(?:a|ab)" * 20 + "!",
         "(?m)^[a-z]*[a-z]*!",  # `^` matches after each line's end

@@ -104,9 +104,11 @@ def _repeat(least: int, most: int, body: Any, text: int) -> _Cost:
     each = _sequence(body, text)  # one way, so of one length: a repeat in it has a fixed count
     if each.ways > 1:
         raise ValueError(REPEATED_GROUP)
-    most = min(most, text // each.length if each.length else text)  # as many times as the text allows
+    # As many times as the text allows, but at least `least` times whatever the text: a body that
+    # matches nothing, `(?:){65535}`, is still run that often (and nested, 65535² times).
+    most = max(least, min(most, text // each.length if each.length else 0))
     ways = max(most - least + 1, 1)
-    return _Cost(ways, (most + 1) * each.steps + ways, most * each.length)  # the last try may fail
+    return _Cost(ways, (most + 1) * max(each.steps, 1) + ways, most * each.length)  # the last try may fail
 
 
 @lru_cache(maxsize=256)
