@@ -120,6 +120,33 @@ def test_a_call_or_filter_asked_for_too_much_is_refused_before_it_runs(template:
     assert reason in str(raised.value)
 
 
+DOUBLING = "{% set ns = namespace(v=START) %}{% for i in range(40) %}{% set ns.v = STEP %}{% endfor %}END"
+
+
+@pytest.mark.parametrize(
+    ("start", "step", "end", "reason"),
+    [
+        ("'x'", "ns.v ~ ns.v", "{{ ns.v|length }}", "`~` would make text of 131,072 characters"),
+        ("'x'", "ns.v + ns.v", "{{ ns.v|length }}", "`+` would make something longer than 100,000 items"),
+        ("['x']", "ns.v + ns.v", "{{ ns.v|length }}", "`+` would make something longer than 100,000 items"),
+        ("'x'", "'{0}{0}'.format(ns.v)", "{{ ns.v|length }}", "`format` would make text of 131,072 characters"),
+        ("['x']", "[ns.v, ns.v]", "{{ ns.v|tojson }}", "`tojson` would write out more than 100,000 items"),
+        ("['x']", "[ns.v, ns.v]", "{{ ns.v|string }}", "`string` would write out more than 100,000 items"),
+        ("['x']", "[ns.v, ns.v]", "{{ ns.v }}", "printing a value would write out more than 100,000 items"),
+        ("['x']", "[ns.v, ns.v]", "{{ ns.v ~ '' }}", "`~` would write out more than 100,000 items"),
+        ("['x']", "dict(a=ns.v, b=ns.v)", "{{ ns.v|tojson }}", "`tojson` would write out more than 100,000 items"),
+    ],
+)
+def test_a_value_doubled_forty_times_is_refused_before_it_fills_the_memory(start, step, end, reason):
+    # Forty rounds are far within the budget of loops, and each step is small: the value doubles,
+    # 2⁴⁰ characters or items once written out. It used up every byte of memory (a reviewer's).
+    template = DOUBLING.replace("START", start).replace("STEP", step).replace("END", end)
+    compiled, _ = compile_template(template)
+    with pytest.raises(ValueError, match="template") as raised:
+        compiled.render({})
+    assert reason in str(raised.value)
+
+
 def test_whole_numbers_as_data_and_small_sizes_render():
     template, _ = compile_template(
         "{{ '{}'.format(1234567) }} {{ '%d'|format(1234567) }} {{ '%d' % 1234567 }} {{ 1234567|center(9) }}"

@@ -25,6 +25,39 @@ _FORMAT_NUMBER = re.compile(r"\d+")
 _DATA_FILTERS = frozenset({"default", "d", "format", "sum", "map", "select", "reject", "selectattr", "rejectattr"})
 
 
+_CONTAINERS = (list, tuple, dict, set, frozenset)
+
+
+def refuse_large_value(value: Any, what: str) -> None:
+    """Refuse a value whose text would be longer than `MAX_SIZE`: a string, or lists and tables
+    holding one another, each one counted as often as it is held (`[l, l]` forty times over is
+    2⁴⁰ items once written out, made of forty small lists). Each list is sized once."""
+    if isinstance(value, str):
+        if len(value) > MAX_SIZE:
+            raise SecurityError(f"{what} would make text of {len(value):,} characters; the most is {MAX_SIZE:,}")
+    elif isinstance(value, _CONTAINERS) and _written_size(value, {}) > MAX_SIZE:
+        raise SecurityError(f"{what} would write out more than {MAX_SIZE:,} items")
+
+
+def _written_size(value: Any, sizes: dict[int, int]) -> int:
+    if isinstance(value, str):
+        return len(value)
+    if not isinstance(value, _CONTAINERS):
+        return 1
+    known = sizes.get(id(value))
+    if known is not None:
+        return known
+    sizes[id(value)] = 1  # a list that holds itself is written `[...]`
+    items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+    total = 1
+    for item in items:
+        total += _written_size(item, sizes) + 1
+        if total > MAX_SIZE:  # enough to refuse: the rest need not be counted
+            break
+    sizes[id(value)] = total
+    return total
+
+
 def refuse_large_arguments(what: str, arguments: Iterable[Any]) -> None:
     """Refuse a whole number above `MAX_SIZE` among `arguments`, naming the call as `what`."""
     for argument in arguments:
@@ -47,6 +80,8 @@ def refuse_large_call(function: Any, args: tuple[Any, ...], kwargs: Mapping[str,
 
 def refuse_large_filter(name: str, value: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
     """The check for `value|name(*args, **kwargs)`."""
+    if isinstance(value, _CONTAINERS):  # `|tojson`, `|string`, `|join` write nested lists out
+        refuse_large_value(value, f"`{name}`")
     if name == "format" and isinstance(value, str):
         refuse_wide_percent(value, (*args, *kwargs.values()))
     if name in _DATA_FILTERS:
@@ -105,4 +140,10 @@ class BoundedFormatter(SandboxedFormatter):
 
     def format_field(self, value: Any, format_spec: str) -> Any:
         refuse_wide_format(format_spec)
+        refuse_large_value(value, "`format`")
         return super().format_field(value, format_spec)
+
+    def vformat(self, format_string: str, args: Any, kwargs: Any) -> str:
+        text = super().vformat(format_string, args, kwargs)
+        refuse_large_value(text, "`format`")  # '{0}{0}'.format(s), forty times over
+        return text

@@ -30,6 +30,7 @@ from cartwire.core.template_bounds import (
     BoundedFormatter,
     refuse_large_call,
     refuse_large_filter,
+    refuse_large_value,
     refuse_wide_percent,
 )
 
@@ -41,6 +42,7 @@ MAX_BITS = 4_096  # the size of a whole number `*` or `**` may produce
 _range_left: ContextVar[int] = ContextVar("_range_left", default=RANGE_BUDGET)
 _rounds_left: ContextVar[int] = ContextVar("_rounds_left", default=ROUND_BUDGET)
 _ROUNDS = "(rounds)"  # the filter each loop's items go through; no template can write its name
+_SIZED = "(sized)"  # the filter each operand of `~` goes through
 
 
 TOO_DEEP = "this template nests too deeply"
@@ -56,7 +58,14 @@ def is_template(text: str) -> bool:
 
 
 def _finalize(value: Any) -> Any:
+    refuse_large_value(value, "printing a value")  # before it is written out, not after
     return "" if value is None else value  # a missing optional value prints as nothing
+
+
+def _sized(value: Any) -> Any:
+    """A value about to be joined with `~`, refused when writing it out would be too long."""
+    refuse_large_value(value, "`~`")
+    return value
 
 
 def _draw(budget: ContextVar[int], count: int, refusal: str) -> None:
@@ -87,9 +96,11 @@ def _rounds(items: Iterable[Any]) -> Iterator[Any]:
 
 def _count_rounds(tree: nodes.Template) -> nodes.Template:
     """The template with each loop's items counted (a recursive loop's `loop(…)` is counted by
-    `_BoundedEnvironment.call`)."""
+    `_BoundedEnvironment.call`) and each operand of `~` sized before it is written out."""
     for loop in tree.find_all(nodes.For):
         loop.iter = nodes.Filter(loop.iter, _ROUNDS, [], [], None, None, lineno=loop.iter.lineno)
+    for concat in tree.find_all(nodes.Concat):
+        concat.nodes = [nodes.Filter(part, _SIZED, [], [], None, None, lineno=part.lineno) for part in concat.nodes]
     return tree
 
 
@@ -108,13 +119,22 @@ def _refuse_large_product(left: Any, right: Any) -> None:
             raise SecurityError(f"`*` would make something longer than {MAX_OUTPUT:,} items")
 
 
+def _refuse_long_sum(length: int) -> None:
+    if length > MAX_OUTPUT:
+        raise SecurityError(f"`+` would make something longer than {MAX_OUTPUT:,} items")
+
+
 class _BoundedEnvironment(SandboxedEnvironment):
     """The sandbox, with `*`, `**`, `%`, calls and `str.format` refusing results too large to be
     a message."""
 
-    intercepted_binops = frozenset({"*", "**", "%"})
+    intercepted_binops = frozenset({"*", "**", "%", "+"})
 
     def call_binop(self, context: Context, operator_: str, left: Any, right: Any) -> Any:
+        if operator_ == "+":  # `s + s` or `l + l` forty times over
+            if isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple):
+                _refuse_long_sum(len(left) + len(right))
+            return operator.add(left, right)
         if operator_ == "**":
             _refuse_large_power(left, right)
             return operator.pow(left, right)
@@ -171,6 +191,7 @@ def environment() -> SandboxedEnvironment:
     )
     sandbox.filters = {name: _bounded_filter(name, function) for name, function in sandbox.filters.items()}
     sandbox.filters[_ROUNDS] = _rounds
+    sandbox.filters[_SIZED] = _sized
     sandbox.globals["range"] = _range
     del sandbox.globals["lipsum"]  # placeholder text of any length: no use in a message
     return sandbox
