@@ -137,6 +137,28 @@ def test_actions_of_different_orders_run_side_by_side(world):
     world.runtime.stop()
 
 
+def test_a_pass_marks_more_actions_than_it_calls_at_once_in_one_commit_and_records_them_in_one(world):
+    world.runtime.concurrency = 2
+    running: list[int] = []
+    most: list[int] = []
+
+    def during() -> None:
+        running.append(1)
+        most.append(len(running))
+        time.sleep(0.02)
+        running.pop()
+
+    world.pay.during = during
+    for order in range(1, 8):
+        world.runtime.accept("shop", delivery(order=order))
+    world.runtime.evaluate_pending()
+    commits = count_commits(world.store)
+    assert world.runtime.execute_due() == 7
+    assert (len(commits), max(most), len(world.pay.calls)) == (2, 2, 7)
+    assert [action.state for action in world.store.actions()] == ["done"] * 7
+    world.runtime.stop()
+
+
 def test_two_actions_of_one_order_never_overlap(world):
     world.runtime.concurrency = 4
     running: list[int] = []

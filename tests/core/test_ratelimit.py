@@ -65,7 +65,7 @@ def test_an_idle_bucket_drains_back_to_a_full_burst():
     for _ in range(49):
         send(lim)
     assert clock.slept == 0
-    assert lim.wait_time() > 0
+    assert lim.room() == 0
 
 
 @settings(max_examples=60, deadline=None)
@@ -127,26 +127,28 @@ def test_a_429_pauses_the_limiter_for_the_retry_after_it_names():
     transport = LimitedTransport(lim, httpx.MockTransport(lambda _: httpx.Response(429, headers={"Retry-After": "7"})))
     with httpx.Client(transport=transport, base_url="http://shop.test") as client:
         assert client.get("/Orders").status_code == 429
-    assert math.isclose(lim.wait_time(), 7.0)
+    assert lim.room() == 0
     send(lim)
     assert math.isclose(clock.slept, 7.0)
 
 
 def test_a_pause_longer_than_a_day_is_a_day():
-    lim, _ = limiter(THREEDCART)
+    lim, clock = limiter(THREEDCART)
     lim.pause(1e300)
-    assert math.isclose(lim.wait_time(), LONGEST_WAIT)
+    send(lim)
+    assert math.isclose(clock.slept, LONGEST_WAIT)
 
 
 @pytest.mark.parametrize(("status", "headers", "pause"), [(503, {"Retry-After": "30"}, 30.0), (503, {}, 0.0)])
 def test_a_503_naming_a_wait_pauses_the_limiter_for_every_caller(status, headers, pause):
     """The service says it is down for that long: the other calls to it wait too, not only the action
     that was told (which waits its `Retry-After` anyway). A 503 naming no wait pauses nothing."""
-    lim, _ = limiter(THREEDCART)
+    lim, clock = limiter(THREEDCART)
     transport = LimitedTransport(lim, httpx.MockTransport(lambda _: httpx.Response(status, headers=headers)))
     with httpx.Client(transport=transport, base_url="http://shop.test") as client:
         assert client.get("/Orders").status_code == status
-    assert math.isclose(lim.wait_time(), pause)
+    send(lim)
+    assert math.isclose(clock.slept, pause)
 
 
 def test_a_request_that_may_not_wait_long_is_refused_instead_of_held_back():
@@ -197,16 +199,17 @@ def test_two_3dcart_stores_with_different_keys_are_limited_separately():
 def test_a_connector_without_a_declared_limit_is_never_held_back():
     sezzle = Sezzle()  # Sezzle publishes no limits: it relies on 429 and Retry-After
     assert sezzle.rate_limit is None
-    assert sezzle.ready_in() == 0
+    assert sezzle.room() == math.inf
 
 
 def test_a_connector_with_a_declared_limit_reports_when_it_has_room():
     store = ThreeDCart(ThreeDCart.Settings(secure_url="s.example", private_key="app", token="t"))
-    assert store.ready_in() == 0
+    assert store.room() == 50 - HEADROOM
     lim = store.limiters.get(store.name, store.credentials_key(), THREEDCART)
-    while lim.try_acquire() == 0:
-        lim.release()
-    assert 0 < store.ready_in() <= 0.5
+    for sent in range(1, 50 - HEADROOM + 1):
+        send(lim)
+        assert store.room() == 50 - HEADROOM - sent
+    assert store.room() == 0
 
 
 def test_the_configuration_can_replace_or_turn_off_a_declared_limit():
@@ -259,4 +262,39 @@ def test_an_action_whose_connector_has_no_room_waits_in_the_queue_without_an_att
     slot.release()
     world.runtime.run_once()
     assert [a.state for a in world.store.actions()] == ["done"]
+    world.store.close()
+
+
+def test_room_counts_what_the_window_lets_through_now():
+    lim, clock = limiter(SHIPSTATION)
+    assert lim.room() == 40 - HEADROOM
+    for _ in range(10):
+        send(lim)
+    assert lim.room() == 40 - HEADROOM - 10
+    clock.now += 60  # the window has moved past all ten
+    assert lim.room() == 40 - HEADROOM
+
+
+def test_room_is_nothing_while_paused_or_every_slot_at_once_is_taken_and_a_limit_at_once_caps_no_count():
+    lim, _ = limiter(QUICKBOOKS)
+    for _ in range(10):
+        assert lim.try_acquire() == 0
+    assert lim.room() == 0  # ten at once: none now
+    lim.release()
+    assert lim.room() == 500 - HEADROOM - 10  # a limit at once caps no count: calls wait their turn
+    lim.pause(5)
+    assert lim.room() == 0
+
+
+def test_a_pass_starts_no_more_of_a_connectors_actions_than_its_limit_lets_through(tmp_path):
+    """The rest stay pending, with no attempt counted, rather than waiting in flight for their turn."""
+    world = build_world(tmp_path)
+    world.pay.limit = RateLimit.per_minute(3)  # two now, with the request of headroom
+    for order in range(1, 6):
+        world.runtime.accept("shop", delivery(order=order))
+    world.runtime.evaluate_pending()
+    assert world.runtime.execute_due() == 2
+    assert [(action.state, action.attempts) for action in world.store.actions()] == [("done", 1)] * 2 + [
+        ("pending", 0)
+    ] * 3
     world.store.close()

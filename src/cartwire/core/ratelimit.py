@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 
 HEADROOM = 1
 THROTTLE_PAUSE = 1.0  # seconds to hold back after a 429 that names no Retry-After
-CONCURRENCY_POLL = 0.05  # what `wait_time` says while every concurrent slot is taken
 
 
 class Limiter:
@@ -81,11 +80,21 @@ class Limiter:
         return max(self._bucket_wait(now), self._window_wait(now), self._paused_until - now, 0.0)
 
     # --- the API ------------------------------------------------------------------------------
-    def wait_time(self) -> float:
-        """Seconds until a request could go, without taking a slot."""
+    def room(self) -> float:
+        """How many requests could go now, one after the other, without waiting (`inf`: no limit counts
+        them); takes no slot. The worker starts no more of a connector's actions than that in one pass."""
         with self._cond:
-            wait = self._wait(self._clock())
-            return wait if wait > 0 or not self._full() else CONCURRENCY_POLL
+            now = self._clock()
+            # _wait also drains the bucket and forgets the window's old requests. A limit on requests at
+            # once counts no requests per pass: the calls of one pass wait their turn for a slot briefly.
+            if self._wait(now) > 0 or self._full():
+                return 0
+            room = math.inf
+            if self.limit.bucket is not None and self.limit.drain_per_second is not None:
+                room = math.floor(max(1, self.limit.bucket - HEADROOM) - self._level)
+            if self.limit.requests is not None and self.limit.per_seconds is not None:
+                room = min(room, max(1, self.limit.requests - HEADROOM) - len(self._sent))
+            return room
 
     def try_acquire(self) -> float:
         """Take a slot and return 0.0, or return the seconds to wait (`inf`: all concurrent slots are busy)."""

@@ -60,6 +60,9 @@ PARSED_KEPT_BYTES = 8 * 1024 * 1024
 # next event (`Connector.current` is handed the latest evaluated event): fewer, as they wait longer.
 EVALUATED_KEPT = 1024
 EVALUATED_KEPT_BYTES = 4 * 1024 * 1024
+# Due actions taken in one pass of the worker: marked in flight in one commit, called at most
+# `concurrency` at a time, their outcomes recorded in one commit (docs/design.md, "Group commits").
+ACTIONS_PER_PASS = 64
 
 
 class _Read(NamedTuple):
@@ -139,6 +142,13 @@ class LogObserver(Observer):
             state,
             text,
         )
+
+
+class NotStarted(Exception):
+    """An action of a pass that the worker, asked to stop meanwhile, never sent."""
+
+    def __str__(self) -> str:
+        return "not started: the worker was stopping"
 
 
 @dataclass
@@ -516,51 +526,59 @@ class Runtime:
 
     # --- execution --------------------------------------------------------------------------
     def execute_due(self) -> int:
-        """Run every action whose time has come (until asked to stop); return how many were attempted.
+        """Make one attempt at each action whose time has come (up to `ACTIONS_PER_PASS`, or `concurrency`
+        if more); return how many were attempted.
 
-        An action whose connector's rate limit has no room now is left pending for a later pass
-        (queued, not failed), so that one busy service does not hold up the others."""
-        attempted = 0
-        held_back: set[str] = set()  # connectors found without room in this pass
+        An action whose connector's rate limit has no room left in this pass stays pending for a later
+        one (queued, not failed): one busy service holds up none of the others, and no action waits
+        long for its turn while it is marked in flight."""
+        room: dict[str, float] = {}  # what each connector's rate limit lets through in this pass
         batch: list[StoredAction] = []  # the store gives one action per entity and per target
-        for action in self.store.due_actions(self.clock()):
-            if self._stop.is_set():
-                break
-            if action.connector in held_back or self.catalog.connectors[action.connector].ready_in() > 0:
-                held_back.add(action.connector)
-                continue
-            batch.append(action)
-            if len(batch) == self.concurrency:
-                attempted += self._execute_side_by_side(batch)
-                batch = []
-        if batch and not self._stop.is_set():
-            attempted += self._execute_side_by_side(batch)
-        return attempted
+        for action in self.store.due_actions(self.clock(), limit=max(ACTIONS_PER_PASS, self.concurrency)):
+            left = room.get(action.connector)
+            if left is None:
+                left = self.catalog.connectors[action.connector].room()
+            room[action.connector] = left - 1
+            if left >= 1:
+                batch.append(action)
+        if not batch or self._stop.is_set():
+            return 0
+        return self._execute_side_by_side(batch)
 
     def _execute_side_by_side(self, batch: list[StoredAction]) -> int:
         """One attempt at each action of `batch` (each of another entity), at most `concurrency` at once.
 
         All are marked in flight in one commit BEFORE the remote calls (a crash during them is known
-        at restart), and their outcomes are recorded in one commit after."""
+        at restart), and their outcomes are recorded in one commit after. Those not started when the
+        worker is asked to stop go back to pending with their attempt given back."""
         with self.store.batch():
             for action in batch:
                 self.store.start_action(action.row)
         if len(batch) == 1:
-            outcomes = [self._call(batch[0])]
+            attempts = [self._attempt(batch[0])]
         else:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="cartwire-action")
-            outcomes = list(self._pool.map(self._call, batch))
+            attempts = list(self._pool.map(self._attempt, batch))
         with self.store.batch():
-            for action, outcome in zip(batch, outcomes, strict=True):
+            for action, (outcome, ended) in zip(batch, attempts, strict=True):
                 try:
-                    self._finish(action, outcome)
+                    self._finish(action, outcome, ended)
                 except Exception:  # that one stays in flight: the next start retries it with its key
                     log.exception("recording the outcome of %s.%s failed", action.connector, action.action)
-        return len(batch)
+        not_started = sum(isinstance(outcome, NotStarted) for outcome, _ in attempts)
+        if not_started:
+            log.info("stopping: %d action(s) not started, left pending with their attempts given back", not_started)
+        return len(batch) - not_started
+
+    def _attempt(self, action: StoredAction) -> tuple[dict[str, Any] | Exception, datetime]:
+        """`_call`, and when it came back."""
+        return self._call(action), self.clock()
 
     def _call(self, action: StoredAction) -> dict[str, Any] | Exception:
         """One attempt at the remote side: its JSON result, or the error it ended with (never raised)."""
+        if self._stop.is_set():
+            return NotStarted()
         connector = self.catalog.connectors[action.connector]
         try:
             arguments = self._action_spec(action.connector, action.action).arguments.model_validate(action.arguments)
@@ -577,9 +595,12 @@ class Runtime:
             return error
         return storable(result)
 
-    def _finish(self, action: StoredAction, outcome: dict[str, Any] | Exception) -> None:
-        """Record one attempt's outcome: done, retried later, or a dead letter."""
+    def _finish(self, action: StoredAction, outcome: dict[str, Any] | Exception, ended: datetime) -> None:
+        """Record one attempt's outcome (its call came back at `ended`): done, retried later, or a dead letter."""
         attempt = action.attempts + 1
+        if isinstance(outcome, NotStarted):
+            self.store.action_retry(action.row, str(outcome), self.clock(), count_attempt=False)
+            return
         if isinstance(outcome, ActionError):
             policy = self.policies.for_action(action.connector, action.action)
             if outcome.throttled and is_transient(outcome, policy):
@@ -587,16 +608,16 @@ class Runtime:
             else:
                 transient = is_transient(outcome, policy)
                 self._attempt_failed(
-                    action, attempt, str(outcome), transient=transient, retry_after=outcome.retry_after
+                    action, attempt, str(outcome), ended, transient=transient, retry_after=outcome.retry_after
                 )
             return
         if isinstance(outcome, Exception):
             error = f"unexpected {type(outcome).__name__}: {outcome}"
-            self._attempt_failed(action, attempt, error, transient=True)
+            self._attempt_failed(action, attempt, error, ended, transient=True)
             return
         self._announce(self.catalog.connectors[action.connector], action, outcome)
         writes = written(self._action_spec(action.connector, action.action), action, outcome)
-        self.store.action_done(action.row, outcome, writes)
+        self.store.action_done(action.row, outcome, writes, finished_at=ended)
         self.observer.action_finished(action, "done", outcome)
 
     def _announce(self, connector: Connector, action: StoredAction, result: dict[str, Any]) -> None:
@@ -634,7 +655,14 @@ class Runtime:
         self.observer.action_finished(action, "retrying", f"{error} (throttled; retry in {wait:.1f}s)")
 
     def _attempt_failed(
-        self, action: StoredAction, attempt: int, error: str, *, transient: bool, retry_after: float | None = None
+        self,
+        action: StoredAction,
+        attempt: int,
+        error: str,
+        ended: datetime,
+        *,
+        transient: bool,
+        retry_after: float | None = None,
     ) -> None:
         policy = self.policies.for_action(action.connector, action.action)
         if transient and attempt < policy.attempts:
@@ -642,7 +670,7 @@ class Runtime:
             self.store.action_retry(action.row, error, self.clock() + timedelta(seconds=wait))
             self.observer.action_finished(action, "retrying", f"{error} (retry in {wait:.1f}s)")
         else:
-            self.store.action_failed(action.row, error)
+            self.store.action_failed(action.row, error, finished_at=ended)
             self.observer.action_finished(action, "failed", error)
 
     def recover(self) -> list[StoredAction]:
@@ -665,6 +693,13 @@ class Runtime:
         """One pass of evaluation and execution; True if anything was done."""
         return bool(self.evaluate_pending() + self.execute_due())
 
+    def _execute_while_due(self) -> bool:
+        """Passes of execution alone until one has nothing to start; True if any had."""
+        busy = False
+        while self.execute_due():
+            busy = True
+        return busy
+
     def start(self, idle_wait: float = 0.2) -> None:
         """Recover what a previous process left in flight, then run the worker loop in a background
         thread until `stop()`."""
@@ -674,9 +709,9 @@ class Runtime:
             first = True
             while not self._stop.is_set():
                 try:
-                    # Recovered actions run before new events are evaluated: their writes must be
-                    # recorded before the webhooks echoing them are looked at.
-                    busy = bool(self.execute_due()) if first else self.run_once()
+                    # Recovered actions run before new events are evaluated (however many passes they
+                    # take): their writes must be recorded before the webhooks echoing them are looked at.
+                    busy = self._execute_while_due() if first else self.run_once()
                     first = False
                 except Exception:
                     log.exception("worker pass failed; retrying")

@@ -504,8 +504,16 @@ class SqlStore:
                 {"action": row, "attempt": started["attempts"], "idempotency_key": started["idempotency_key"]},
             )
 
-    def action_done(self, row: int, result: dict[str, Any], writes: Sequence[RecordedWrite] = ()) -> None:
-        """Record the result and, in the same transaction, what the action changed remotely (for echoes)."""
+    def action_done(
+        self,
+        row: int,
+        result: dict[str, Any],
+        writes: Sequence[RecordedWrite] = (),
+        *,
+        finished_at: datetime | None = None,
+    ) -> None:
+        """Record the result and, in the same transaction, what the action changed remotely (for echoes);
+        `finished_at` is when its call came back, if not now (the outcomes of a pass are recorded together)."""
         self._finish(
             row,
             "action.done",
@@ -513,6 +521,7 @@ class SqlStore:
             state="done",
             result=json.dumps(result, sort_keys=True),
             writes=writes,
+            finished_at=finished_at,
         )
 
     def action_retry(self, row: int, error: str, next_attempt_at: datetime, *, count_attempt: bool = True) -> None:
@@ -525,17 +534,23 @@ class SqlStore:
             detail["attempt_given_back"] = True
         self._finish(row, "action.retry", detail, **values)
 
-    def action_failed(self, row: int, error: str) -> None:
-        self._finish(row, "action.failed", {"error": error}, state="failed")
+    def action_failed(self, row: int, error: str, *, finished_at: datetime | None = None) -> None:
+        self._finish(row, "action.failed", {"error": error}, state="failed", finished_at=finished_at)
 
     def _finish(
-        self, row: int, kind: str, detail: dict[str, Any], writes: Sequence[RecordedWrite] = (), **values: Any
+        self,
+        row: int,
+        kind: str,
+        detail: dict[str, Any],
+        writes: Sequence[RecordedWrite] = (),
+        finished_at: datetime | None = None,
+        **values: Any,
     ) -> None:
         """Leave `in_flight` with the outcome of the attempt."""
         now = self._now()
         values |= {"updated_at": now, "last_error": detail.get("error", "")}
         if values["state"] != "pending":
-            values["finished_at"] = now
+            values["finished_at"] = now if finished_at is None else _ts(finished_at)
         assignments = ", ".join(
             f"{name} = {value.sql if isinstance(value, Raw) else '?'}" for name, value in values.items()
         )

@@ -9,6 +9,7 @@ webhooks missed (`poll`) and how it reads an entity's current state before rules
 
 from __future__ import annotations
 
+import math
 import ssl
 import urllib.request
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -275,11 +276,12 @@ class Connector:
         )
         return credentials_digest(str(getattr(self.settings, "base_url", "")), *(f"{n}={v}" for n, v in secrets))
 
-    def ready_in(self) -> float:
-        """Seconds until the rate limit lets a request through with the default credentials (0: now)."""
+    def room(self) -> float:
+        """How many requests the rate limit lets through now with the default credentials, without
+        waiting (`inf` when the connector has no limit); the runtime starts no more actions than that."""
         if self.limit is None:
-            return 0.0
-        return self.limiters.get(self.name, self.credentials_key(), self.limit).wait_time()
+            return math.inf
+        return self.limiters.get(self.name, self.credentials_key(), self.limit).room()
 
     # --- helpers for subclasses -----------------------------------------------------------
     def http_client(self, base_url: str, *, limit_key: str | None = None, **kwargs: Any) -> httpx.Client:
