@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from dataclasses import replace
 from datetime import timedelta
 from decimal import InvalidOperation
 from pathlib import Path
 
 import httpx
 import pytest
-from runtime_fakes import TOKEN, build_world, delivery
+from runtime_fakes import TOKEN, Pay, PaySettings, build_world, delivery
 
 from cartwire.core.intake import intake_app
 from cartwire.core.runtime import Accepted
@@ -71,6 +72,30 @@ def test_a_nul_in_what_names_the_event_is_a_400_kept_for_review_with_either_stor
     assert refused.value.reason == "the event's dedupe key holds a NUL character (U+0000), which the store cannot keep"
     assert runtime.store.events() == []
     assert [row["status"] for row in runtime.store.rejected()] == [400]
+
+
+def test_a_nul_in_a_connector_name_is_a_404_kept_for_review_with_either_store(world):
+    runtime, _, _ = world  # PostgreSQL could not keep the name: it answered 503 "send it again" forever
+    with pytest.raises(WebhookRejected, match="no connector named") as unknown:
+        runtime.accept("ab\x00cd", delivery())
+    assert unknown.value.status == 404
+    [kept] = runtime.store.rejected()
+    assert (kept["source"], kept["status"]) == ("ab\ufffdcd", 404)
+
+
+def test_an_action_naming_a_record_with_a_nul_fails_its_event_with_either_store(tmp_path, database, monkeypatch):
+    """The record is stored with the action: PostgreSQL failed to write the plan ("unexpected DataError")."""
+    [charge] = Pay.actions(Pay(PaySettings()))
+    named = replace(charge, target=lambda arguments: f"pay:order:{arguments.order}")
+    monkeypatch.setattr(Pay, "actions", lambda self: [named])
+    world = build_world(tmp_path, database=database)
+    body = json.loads(delivery().body) | {"ref": "AB\u00007"}
+    world.runtime.accept("shop", WebhookRequest(json.dumps(body).encode(), {"x-token": TOKEN}))
+    world.runtime.run_once()
+    [event] = world.store.events()
+    assert (event.state, event.error) == ("failed", "pay.charge names a record holding a NUL character (U+0000)")
+    assert (world.store.actions(), world.pay.calls) == ([], [])
+    world.store.close()
 
 
 def test_oversized_and_unknown_deliveries_are_refused_and_kept(world):

@@ -508,6 +508,8 @@ class Runtime:
             arguments = spec.arguments.model_validate(call.arguments)
         named = spec.target(arguments) if spec.target is not None else ""
         target = named if isinstance(named, str) else tuple(named)
+        if "\x00" in "".join(target):  # a record named from the event's text: PostgreSQL keeps no NUL
+            raise ValueError(f"{call.connector}.{call.action} names a record holding a NUL character (U+0000)")
         return NewAction(
             position,
             call.rule,
@@ -626,18 +628,23 @@ class Runtime:
         A connector that fails to make them (a bug: they are a function of the result) must not make
         the action run again, since it succeeded; the result is kept in the rejected log for a person,
         with the reason, as a delivery that could not be read is."""
+        done = f"action a{action.row} ({action.connector}.{action.action}) is done, but the events its result announces"
         try:
             events = connector.result_events(action.action, result, action.idempotency_key)
             # Made ready to store here too: a subject the store cannot write (text read back from the
-            # remote side with an unpaired surrogate) would otherwise leave the action in flight.
-            new = [_new_event(event) for event in events]
+            # remote side with an unpaired surrogate) would otherwise leave the action in flight, and so
+            # would a NUL in an id, entity or dedupe key (a transaction id read back) on PostgreSQL.
+            unstorable = nul_refusal(events)
+            new = [_new_event(event) for event in events] if unstorable is None else []
         except Exception as error:  # any bug in the connector (logged); its message may quote the result
             log.exception("%s.%s: its result could not be turned into events", action.connector, action.action)
-            reason = (
-                f"action a{action.row} ({action.connector}.{action.action}) is done, but the events its result"
-                f" announces could not be made ({type(error).__name__}); no rule saw them"
-            )
+            reason = f"{done} could not be made ({type(error).__name__}); no rule saw them"
             self._keep_unstored(action.connector, WebhookRequest(json.dumps(result).encode(), {}), 500, reason)
+            return
+        if unstorable is not None:
+            reason = f"{done} cannot be stored ({unstorable}); no rule saw them"
+            log.error("%s; the result is kept in the rejected log", reason)
+            self._keep_unstored(action.connector, WebhookRequest(json.dumps(result).encode(), {}), 400, reason)
             return
         if new:
             # No delivery: stored with an empty body, so a recording keeps the subject rules see (the

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -101,6 +102,32 @@ def test_a_failure_to_announce_does_not_run_the_action_again(wired, monkeypatch,
         " could not be made (KeyError); no rule saw them"
     )
     assert json.loads(kept["body"])["checkout_url"] == session.result["checkout_url"]
+
+
+def test_an_announced_event_the_store_cannot_keep_leaves_the_action_done_and_its_result_kept(
+    wired, monkeypatch
+) -> None:
+    """A NUL read back from the service into a dedupe key (PostgreSQL keeps none) left the action in
+    flight, retried at every start and holding up its order's later actions."""
+    runtime, store, sezzle = wired
+    made = sezzle.result_events
+    monkeypatch.setattr(
+        sezzle,
+        "result_events",
+        lambda *arguments: [replace(event, dedupe_key=event.dedupe_key + "\x00") for event in made(*arguments)],
+    )
+    runtime.evaluate_pending()
+    runtime.execute_due()
+    [session] = store.actions()
+    assert session.state == "done"
+    assert [e.type for e in store.events()] == ["3dcart.order.created"]
+    [kept] = store.rejected()
+    assert (kept["source"], kept["status"]) == ("sezzle", 400)
+    assert kept["reason"] == (
+        f"action a{session.row} (sezzle.create_session) is done, but the events its result announces cannot be"
+        " stored (the event's dedupe key holds a NUL character (U+0000), which the store cannot keep);"
+        " no rule saw them"
+    )
 
 
 def test_the_documented_rule_posts_the_link_to_a_configured_destination() -> None:
