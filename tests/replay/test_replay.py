@@ -202,3 +202,21 @@ def test_an_event_whose_evaluation_raises_is_an_error_and_the_replay_goes_on(tmp
     result = replay("--rules", str(TEMPLATES_DIR), str(SHIPPED), str(SHIPPED))
     assert (result.exit_code, type(result.exception)) == (1, SystemExit)
     assert result.output.count("unexpected InvalidOperation while evaluating") == 1  # the second is a duplicate
+
+
+def test_text_an_event_carries_is_printed_with_what_a_terminal_would_act_on_escaped(tmp_path):
+    """A company name or comment is the sender's text: an escape sequence in it would set the terminal's
+    title or colours, a carriage return overwrite the line, U+202E reverse what follows."""
+    rules = tmp_path / "hold"
+    rules.mkdir()
+    (rules / "hold.rules").write_text(
+        'rule "look at it"\n  on 3dcart.order.status_changed\n'
+        '  then hold "company {{ order.billing.company }}"\nend\n'
+    )
+    order = json.loads(SHIPPED.read_text())
+    order[0]["BillingCompany"] = "Evil\u001b]0;pwned\u0007\rOVER\u202e"
+    path = tmp_path / "order.json"
+    path.write_text(json.dumps(order))
+    result = replay("--rules", str(rules), str(path))
+    assert "hold: company Evil\\x1b]0;pwned\\x07\\rOVER\\u202e" in result.output
+    assert not any(c in result.output for c in "\u001b\u0007\r\u202e")

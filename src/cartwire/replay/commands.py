@@ -12,6 +12,7 @@ import click
 
 from cartwire.core.config import load_config
 from cartwire.core.configured_store import open_store
+from cartwire.core.deadletters import terminal_safe
 from cartwire.replay import RULE_TEST_SUFFIX
 from cartwire.replay.coverage import Coverage, render_table
 from cartwire.replay.inputs import read_inputs
@@ -115,9 +116,15 @@ def replay(
     if output == "json":
         click.echo(json.dumps(document, indent=2, ensure_ascii=False))
     else:
-        click.echo("\n".join(lines))
+        _echo_lines(lines)
     if failures:
         sys.exit(1)
+
+
+def _echo_lines(lines: list[str]) -> None:
+    """Print a text report: what events carry (an order's company name, a hold's reason) is shown with
+    the characters a terminal would act on escaped. JSON escapes them itself."""
+    click.echo("\n".join(terminal_safe(line) for line in lines))
 
 
 def _coverage(rules: TracedRules, replayed: list[Replayed]) -> dict[str, Any]:
@@ -166,7 +173,10 @@ def test_command(paths: tuple[Path, ...], config_path: Path | None, coverage: bo
         report = _test_coverage(runner, results)
         lines += ["", *render_table(report)]
         document["coverage"] = report
-    click.echo(json.dumps(document, indent=2, ensure_ascii=False) if output == "json" else "\n".join(lines))
+    if output == "json":
+        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+    else:
+        _echo_lines(lines)
     if failed:
         sys.exit(1)
 
