@@ -135,6 +135,10 @@ DOUBLING = "{% set ns = namespace(v=START) %}{% for i in range(40) %}{% set ns.v
         ("['x']", "[ns.v, ns.v]", "{{ ns.v }}", "printing a value would write out more than 100,000 items"),
         ("['x']", "[ns.v, ns.v]", "{{ ns.v ~ '' }}", "`~` would write out more than 100,000 items"),
         ("['x']", "dict(a=ns.v, b=ns.v)", "{{ ns.v|tojson }}", "`tojson` would write out more than 100,000 items"),
+        # Filters that double a text each time (a reviewer's chains of 13 to 20 of them)
+        ("'<'", "ns.v|tojson", "{{ ns.v|length }}", "`tojson` would make text of"),
+        ("'\\\\'", "ns.v|pprint", "{{ ns.v|length }}", "`pprint` would make text of"),
+        ("'x'", "'%s%s'|format(ns.v, ns.v)", "{{ ns.v|length }}", "`format` would make text of 131,072 characters"),
     ],
 )
 def test_a_value_doubled_forty_times_is_refused_before_it_fills_the_memory(start, step, end, reason):

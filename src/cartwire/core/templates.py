@@ -173,13 +173,16 @@ class _BoundedEnvironment(SandboxedEnvironment):
 
 
 def _bounded_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
-    """`function`, refusing sizes too large before it runs (`jinja_pass_arg` is kept, so Jinja
-    still passes the context or environment first)."""
+    """`function`, refusing sizes too large before it runs, and text too long once it has (`tojson`,
+    `pprint` and `format` can each double a text, so a chain of them grew past any limit). `jinja_pass_arg` is kept, so Jinja still passes the context or environment first."""
     leading = 1 if hasattr(function, "jinja_pass_arg") else 0
 
     def bounded(*args: Any, **kwargs: Any) -> Any:
         refuse_large_filter(name, args[leading], args[leading + 1 :], kwargs)
-        return function(*args, **kwargs)
+        result = function(*args, **kwargs)
+        if isinstance(result, str):
+            refuse_large_value(result, f"`{name}`")
+        return result
 
     return update_wrapper(bounded, function)
 
