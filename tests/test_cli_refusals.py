@@ -46,6 +46,9 @@ def test_run_names_a_database_in_a_missing_directory(tmp_path, monkeypatch, caps
         ("postgresql://bob:s3cretPW@[::1/shop", "the database URL is not one libpq can read"),
         ("postgresql://bob:s3cret%21PW@127.0.0.1:1/shop", "cannot connect to the PostgreSQL store"),
         ("mysql://bob:s3cretPW@db.example/shop", "mysql:// is not a store Cartwire can use"),
+        ("host=127.0.0.1 password=s3cretPW@ dbname=test", "libpq's keyword form (host=… dbname=…) is not read"),
+        ("postgresql:/bob:s3cretPW@127.0.0.1/test", "neither a file path nor a postgresql:// URL"),
+        ("bob:s3cretPW@127.0.0.1/test", "neither a file path nor a postgresql:// URL"),
     ],
 )
 @pytest.mark.parametrize("command", [["run"], ["status"], ["failed", "list"]])

@@ -30,6 +30,12 @@ from cartwire.plugins.policy import RateLimit
 _ENV_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 # A value like `mysql://…`: a URL, not a file name (any scheme of two letters or more: `C:\` is a drive).
 _URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+)://")
+# Not file paths, though they would be read as one and printed back in an error with their password:
+# libpq's keyword form (`host=db password=…`), a URL with one slash (`postgresql:/bob:pw@db/shop`),
+# anything with `name:password@` in it.
+_KEYWORD_FORM = re.compile(r"(?:^|\s)(?:host|hostaddr|dbname|user|password|port|sslmode|service)\s*=")
+_SCHEME_WITHOUT_SLASHES = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):(?!//)")
+_USER_AND_PASSWORD = re.compile(r":[^/@]*@")
 
 
 class ConfigError(Exception):
@@ -134,6 +140,16 @@ def _database(value: Any, base: Path, where: str) -> Path | str:
         raise ConfigError(
             f"{where} database: {scheme.group(1)}:// is not a store Cartwire can use;"
             " give a file path (SQLite) or a postgresql:// URL"
+        )
+    if _KEYWORD_FORM.search(value):
+        raise ConfigError(
+            f"{where} database: a connection string in libpq's keyword form (host=… dbname=…) is not"
+            " read; write it as a postgresql:// URL (it is not shown: it may hold a password)"
+        )
+    if _SCHEME_WITHOUT_SLASHES.match(value) or _USER_AND_PASSWORD.search(value):
+        raise ConfigError(
+            f"{where} database: neither a file path nor a postgresql:// URL (it is not shown: it may hold a"
+            " password); a URL starts postgresql://"
         )
     return base / value
 
