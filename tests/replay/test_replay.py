@@ -210,8 +210,7 @@ def test_text_an_event_carries_is_printed_with_what_a_terminal_would_act_on_esca
     rules = tmp_path / "hold"
     rules.mkdir()
     (rules / "hold.rules").write_text(
-        'rule "look at it"\n  on 3dcart.order.status_changed\n'
-        '  then hold "company {{ order.billing.company }}"\nend\n'
+        'rule "look at it"\n  on 3dcart.order.status_changed\n  then hold "company {{ order.billing.company }}"\nend\n'
     )
     order = json.loads(SHIPPED.read_text())
     order[0]["BillingCompany"] = "Evil\u001b]0;pwned\u0007\rOVER\u202e"

@@ -174,7 +174,8 @@ class _BoundedEnvironment(SandboxedEnvironment):
 
 def _bounded_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
     """`function`, refusing sizes too large before it runs, and text too long once it has (`tojson`,
-    `pprint` and `format` can each double a text, so a chain of them grew past any limit). `jinja_pass_arg` is kept, so Jinja still passes the context or environment first."""
+    `pprint` and `format` can each double a text, so a chain of them grew past any limit).
+    `jinja_pass_arg` is kept, so Jinja still passes the context or environment first."""
     leading = 1 if hasattr(function, "jinja_pass_arg") else 0
 
     def bounded(*args: Any, **kwargs: Any) -> Any:
