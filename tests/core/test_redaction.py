@@ -52,8 +52,33 @@ def test_a_body_with_nothing_secret_is_kept_byte_for_byte():
     assert redact_body(body) == body
 
 
-def test_a_body_that_is_not_json_is_kept_as_it_is():
-    assert redact_body(b"card=4111&cvv=737") == b"card=4111&cvv=737"
+@pytest.mark.parametrize(
+    "body",
+    [b'{"CardNumber":"4111111111111111","CardNumber":null}', b'{"a":{"private_key":"SECRET-XYZ","private_key":""}}'],
+)
+def test_a_secret_hidden_behind_a_repeat_of_its_key_is_not_kept(body):
+    """A JSON reader keeps the last of two values of one key: the first, never judged, was kept as it came."""
+    kept = redact_body(body)
+    assert b"4111" not in kept
+    assert b"SECRET" not in kept
+    assert json.loads(kept) == json.loads(body)
+
+
+def test_a_form_or_xml_body_has_its_secret_values_replaced_and_the_rest_kept():
+    """3dcart sends its webhook as a form or as XML when it is set to that format: refused (400), and kept
+    for review with the card number it carries."""
+    assert redact_body(b"CardNumber=4111&cvv=737&OrderID=5&Note=x") == (
+        b"CardNumber=%5Bredacted%5D&cvv=%5Bredacted%5D&OrderID=5&Note=x"
+    )
+    xml = (
+        b"<Orders><Order><CardNumber>4111111111111111</CardNumber><OrderID>7</OrderID>"
+        b'<ns:CardVerification a="1">737</ns:CardVerification><Token/></Order></Orders>'
+    )
+    assert redact_body(xml) == (
+        b"<Orders><Order><CardNumber>[redacted]</CardNumber><OrderID>7</OrderID>"
+        b'<ns:CardVerification a="1">[redacted]</ns:CardVerification><Token/></Order></Orders>'
+    )
+    assert redact_body(b"nothing to see here") == b"nothing to see here"
 
 
 def test_a_cut_body_has_its_secret_pairs_replaced_even_an_unterminated_last_one():
