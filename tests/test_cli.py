@@ -35,6 +35,25 @@ def test_check_accepts_the_shipped_templates():
     assert "ok" in result.output
 
 
+def test_check_without_paths_checks_the_rules_the_configuration_names(tmp_path, monkeypatch):
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "a.rules").write_text((TEMPLATES_DIR / "payments.rules").read_text())
+    connectors = "[connectors.3dcart]\n[connectors.sezzle]\n"
+    (tmp_path / "cartwire.toml").write_text('rules = ["rules"]\n' + connectors)
+    result = invoke("check", "--config", str(tmp_path / "cartwire.toml"))
+    assert (result.exit_code, result.output) == (0, "ok: 1 rule file checked\n")
+    (tmp_path / "cartwire.toml").write_text('rules = ["rules", "gone.rules"]\n' + connectors)
+    result = invoke("check", "--config", str(tmp_path / "cartwire.toml"))
+    assert result.exit_code == 1
+    assert f"rules: {tmp_path / 'gone.rules'} does not exist" in result.output
+    monkeypatch.chdir(tmp_path / "rules")  # no cartwire.toml here
+    result = invoke("check")
+    assert (result.exit_code, result.output) == (
+        2,
+        "error: name the rule files or directories to check, or run it beside a cartwire.toml\n",
+    )
+
+
 def test_check_refuses_a_directory_without_rule_files(tmp_path):
     result = invoke("check", str(tmp_path))
     assert result.exit_code == 1

@@ -61,7 +61,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help=CONFIG_HELP)
 @click.option(
     "--format",
@@ -72,15 +72,24 @@ def main() -> None:
     help="json: one JSON document on stdout, for editors and CI (docs/language.md).",
 )
 def check(paths: tuple[Path, ...], config_path: Path | None, output: str) -> None:
-    """Check rule files (or directories of *.rules) without running anything."""
+    """Check rule files (or directories of *.rules; default: the configuration's `rules`) without running anything."""
     from cartwire.rules.loader import check_paths, rule_files, rule_library
     from cartwire.rules.report import check_report
 
+    config = _config(config_path)
+    if not paths:
+        if config is None:
+            click.echo("error: name the rule files or directories to check, or run it beside a cartwire.toml", err=True)
+            sys.exit(2)
+        paths = tuple(path for path in config.rules if path.exists())
+        if len(paths) < len(config.rules):
+            missing = next(path for path in config.rules if not path.exists())
+            click.echo(f"error: {config.path}: rules: {missing} does not exist", err=True)
+            sys.exit(1)
     files = rule_files(paths)
     if not files:
         click.echo(f"error: no *.rules files in {', '.join(map(str, paths))}", err=True)
         sys.exit(1)
-    config = _config(config_path)
     diagnostics = check_paths(list(paths), configured_catalog(_connectors(config)), rule_library(config))
     errors = sum(1 for d in diagnostics if d.severity == "error")
     if output == "json":
