@@ -37,10 +37,14 @@ from cartwire.core.template_bounds import (
 MAX_OUTPUT = 100_000  # characters one render may produce
 RANGE_BUDGET = 100_000  # items all the `range()` calls of one render may produce together
 ROUND_BUDGET = 100_000  # rounds of all the loops and calls of macros one render may make together
+# Characters all the filters, calls, `+` and `~` of one render may make together: each is bounded
+# alone, but 100,000 rounds of a `tojson` of 99,999 characters took minutes of the worker's time.
+TEXT_BUDGET = 10_000_000
 MAX_BITS = 4_096  # the size of a whole number `*` or `**` may produce
 
 _range_left: ContextVar[int] = ContextVar("_range_left", default=RANGE_BUDGET)
 _rounds_left: ContextVar[int] = ContextVar("_rounds_left", default=ROUND_BUDGET)
+_text_left: ContextVar[int] = ContextVar("_text_left", default=TEXT_BUDGET)
 _ROUNDS = "(rounds)"  # the filter each loop's items go through; no template can write its name
 _SIZED = "(sized)"  # the filter each operand of `~` goes through
 
@@ -65,6 +69,14 @@ def _finalize(value: Any) -> Any:
 def _sized(value: Any) -> Any:
     """A value about to be joined with `~`, refused when writing it out would be too long."""
     refuse_large_value(value, "`~`")
+    _made(value)
+    return value
+
+
+def _made(value: Any) -> Any:
+    """`value`, its length drawn from the render's budget of text made when it is text."""
+    if isinstance(value, str):
+        _draw(_text_left, len(value), f"the template makes more than {TEXT_BUDGET:,} characters in one message")
     return value
 
 
@@ -134,7 +146,7 @@ class _BoundedEnvironment(SandboxedEnvironment):
         if operator_ == "+":  # `s + s` or `l + l` forty times over
             if isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple):
                 _refuse_long_sum(len(left) + len(right))
-            return operator.add(left, right)
+            return _made(operator.add(left, right))
         if operator_ == "**":
             _refuse_large_power(left, right)
             return operator.pow(left, right)
@@ -152,7 +164,7 @@ class _BoundedEnvironment(SandboxedEnvironment):
             args = (_rounds(args[0]), *args[1:])
         if not isinstance(__obj, Undefined):  # an unknown name is reported as such
             refuse_large_call(__obj, args, kwargs)
-        return super().call(__context, __obj, *args, **kwargs)
+        return _made(super().call(__context, __obj, *args, **kwargs))
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
         if super().wrap_str_format(value) is None:
@@ -183,7 +195,7 @@ def _bounded_filter(name: str, function: Callable[..., Any]) -> Callable[..., An
         result = function(*args, **kwargs)
         if isinstance(result, str):
             refuse_large_value(result, f"`{name}`")
-        return result
+        return _made(result)
 
     return update_wrapper(bounded, function)
 
@@ -210,7 +222,11 @@ class Template:
 
     def render(self, names: Mapping[str, Any]) -> str:
         """The text; a ValueError says which name was undefined or what the sandbox refused."""
-        budget, rounds = _range_left.set(RANGE_BUDGET), _rounds_left.set(ROUND_BUDGET)
+        budget, rounds, text = (
+            _range_left.set(RANGE_BUDGET),
+            _rounds_left.set(ROUND_BUDGET),
+            _text_left.set(TEXT_BUDGET),
+        )
         try:
             return _bounded(self.compiled.generate(names))
         except TemplateError as error:
@@ -221,6 +237,7 @@ class Template:
         finally:
             _range_left.reset(budget)
             _rounds_left.reset(rounds)
+            _text_left.reset(text)
 
 
 def _bounded(chunks: Iterator[str]) -> str:
