@@ -137,18 +137,25 @@ def test_actions_of_different_orders_run_side_by_side(world):
     world.runtime.stop()
 
 
-def test_a_pass_marks_more_actions_than_it_calls_at_once_in_one_commit_and_records_them_in_one(world):
-    world.runtime.concurrency = 2
+def calls_at_once(world, seconds: float) -> list[int]:
+    """Make each of the world's remote calls last `seconds`; the list gets, as each call begins, how
+    many are in progress."""
     running: list[int] = []
-    most: list[int] = []
+    seen: list[int] = []
 
     def during() -> None:
         running.append(1)
-        most.append(len(running))
-        time.sleep(0.02)
+        seen.append(len(running))
+        time.sleep(seconds)
         running.pop()
 
     world.pay.during = during
+    return seen
+
+
+def test_a_pass_marks_more_actions_than_it_calls_at_once_in_one_commit_and_records_them_in_one(world):
+    world.runtime.concurrency = 2
+    most = calls_at_once(world, 0.02)
     for order in range(1, 8):
         world.runtime.accept("shop", delivery(order=order))
     world.runtime.evaluate_pending()
@@ -161,16 +168,7 @@ def test_a_pass_marks_more_actions_than_it_calls_at_once_in_one_commit_and_recor
 
 def test_two_actions_of_one_order_never_overlap(world):
     world.runtime.concurrency = 4
-    running: list[int] = []
-    overlaps: list[int] = []
-
-    def during() -> None:
-        running.append(1)
-        overlaps.append(len(running))
-        time.sleep(0.05)
-        running.pop()
-
-    world.pay.during = during
+    overlaps = calls_at_once(world, 0.05)
     world.runtime.accept("shop", delivery(version=1, order=7))
     world.runtime.accept("shop", delivery(version=2, order=7))
     assert world.runtime.evaluate_pending() == 2  # in two rounds: the second sees the first's plan
