@@ -128,12 +128,28 @@ def test_a_mistake_in_a_test_file_is_named(tmp_path):
     path = rule_set(tmp_path, '[[test]]\nname = "x"\nevents = [{ file = "3dcart/order-new.json" }]\n')
     result = cartwire_test(str(path))
     assert result.exit_code == 1
-    assert f"ERROR {path}: test 'x': say what is expected" in result.output
+    assert f"FAIL {path}: x\n    error: {path}: test 'x': say what is expected" in result.output
     path.write_text('[[test]]\nname = "x"\nevents = [{ file = "nowhere.json" }]\nexpect = []\n')
     result = cartwire_test(str(path))
     assert (
         f"    error: {path}: test 'x': event 1: cannot read {tmp_path / 'nowhere.json'} (no such file)" in result.output
     )
+
+
+def test_a_mistake_in_one_test_fails_that_test_and_the_others_of_its_file_run(tmp_path):
+    """It made the whole file one error: the tests beside it were not run."""
+    path = rule_set(
+        tmp_path,
+        '[[test]]\nname = "no expectation"\nevents = [{ file = "3dcart/order-new.json" }]\n'
+        '[[test]]\nevents = "not a list"\nexpect = []\n'
+        '[[test]]\nname = "new orders plan nothing"\nevents = [{ file = "3dcart/order-new.json" }]\nexpect = []\n',
+    )
+    result = cartwire_test(str(path))
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1] == "3 tests, 2 failed"
+    assert f"FAIL {path}: no expectation\n" in result.output
+    assert f"FAIL {path}: test 2\n    error: {path}: test 'test 2': `events` must be a list" in result.output
+    assert f"PASS {path}: new orders plan nothing\n" in result.output
 
 
 def test_coverage_names_the_untested_rule_and_the_branches_never_taken():

@@ -55,6 +55,7 @@ class RuleTest:
     events: tuple[Mapping[str, Any], ...]
     calls: tuple[ExpectedCall, ...] | None  # None: calls are not checked
     hold: str | None
+    broken: str | None = None  # why the test's table cannot be read: it fails, the file's other tests run
 
     @property
     def where(self) -> str:
@@ -95,13 +96,22 @@ def load(path: Path) -> list[RuleTest]:
     tests = raw.get("test")
     if not isinstance(tests, list) or not tests:
         raise RuleTestError(f"{path}: no [[test]] tables")
-    loaded = [_test(path, rules, index, entry) for index, entry in enumerate(tests, start=1)]
+    loaded = [_test_or_broken(path, rules, index, entry) for index, entry in enumerate(tests, start=1)]
     seen: set[str] = set()
     for test in loaded:
         if test.name in seen:
             raise RuleTestError(f"{path}: two tests are named {test.name!r}: give each test a name of its own")
         seen.add(test.name)
     return loaded
+
+
+def _test_or_broken(path: Path, rules: tuple[Path, ...], index: int, entry: Any) -> RuleTest:
+    """The test of one [[test]] table; one whose table is wrong fails alone, with the reason."""
+    try:
+        return _test(path, rules, index, entry)
+    except RuleTestError as error:
+        name = str(entry.get("name") or f"test {index}") if isinstance(entry, dict) else f"test {index}"
+        return RuleTest(path, name, (), (), None, None, broken=str(error))
 
 
 def _test(path: Path, rules: tuple[Path, ...], index: int, entry: Any) -> RuleTest:
@@ -210,6 +220,8 @@ class Runner:
         return self.rule_sets[paths]
 
     def run(self, test: RuleTest) -> Result:
+        if test.broken is not None:
+            return Result(test, (f"error: {test.broken}",))
         try:
             check_expected(self.catalog, test)
             events = [e for number, spec in enumerate(test.events, start=1) for e in self._read(test, number, spec)]
