@@ -40,7 +40,7 @@ def test_a_key_of_the_wrong_kind_is_named_with_its_test(tmp_path, event, expect,
     result = invoke("test", str(path))
     assert result.exit_code == 1
     assert result.exception is None or isinstance(result.exception, SystemExit)
-    assert f"ERROR {path}: test 'x': {message}" in result.output
+    assert f"FAIL {path}: x\n    error: {path}: test 'x': {message}" in result.output
 
 
 def test_a_bad_set_path_names_the_path(tmp_path):
