@@ -15,7 +15,6 @@ import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
-from urllib.parse import quote_plus, unquote_plus
 
 REDACTED = "[redacted]"
 # Parts of a normalised key that mark its value as a credential or card data. `card` is not read
@@ -84,10 +83,10 @@ def _hideable(value: object) -> bool:
 
 
 def redact_body(body: bytes) -> bytes:
-    """A JSON body with its secrets replaced (then written compact, keys in their order). A body that does not
-    parse (cut off at the size limit, broken, or nested deeper than Python can recurse) has each
-    `"key": value` pair with a secret key and a string or number value replaced where it stands;
-    nothing else in it can be judged by key."""
+    """A JSON body with its secrets replaced (then written compact, keys in their order). A JSON body that
+    does not parse (cut off at the size limit, broken, or nested deeper than Python can recurse) has
+    each `"key": value` pair with a secret key and a string or number value replaced where it stands.
+    Any other body is kept as it came unless it names a card or secret field (`NOT_KEPT`)."""
     repeated: list[bool] = []  # keys written twice in one object: JSON readers keep the last, we saw no other
 
     def remember_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -104,29 +103,21 @@ def redact_body(body: bytes) -> bytes:
         # `{"CardNumber": "4111…", "CardNumber": null}` is written as read, without the earlier value.
         return json.dumps(hidden, ensure_ascii=False, separators=(",", ":")).encode()
     except (ValueError, UnicodeDecodeError, RecursionError):
-        # Not JSON, or nested too deeply to walk (anyone can post `[[[[…`): scrubbed pair by pair, as
-        # JSON, as a form (`CardNumber=4111…&…`) and as XML (`<CardNumber>4111…</CardNumber>`): 3dcart
-        # sends either of the last two when its webhook is set to that format.
-        body = _JSON_PAIR.sub(_hide_pair, body)
-        body = _FORM_PAIR.sub(_hide_form_value, body)
-        return _XML_ELEMENT.sub(_hide_element_text, body)
+        if body.lstrip()[:1] in (b"{", b"["):
+            # JSON cut off at the size limit, broken, or nested too deeply to walk (anyone can post
+            # `[[[[…`): scrubbed pair by pair.
+            return _JSON_PAIR.sub(_hide_pair, body)
+        # Not JSON (3dcart sends a form or XML when its webhook is set to that format): no scrub could
+        # find every place a card number may stand (an attribute, CDATA, a child element, a field
+        # named in another's value), so a body that names a card or secret field is not kept at all.
+        if any(is_secret_key(word.decode("latin-1")) for word in set(_WORD.findall(body))):
+            return NOT_KEPT
+        return body
 
 
+NOT_KEPT = b"[not kept: the body is not JSON and names a card or secret field]"
 _JSON_PAIR = re.compile(rb'("((?:[^"\\]|\\.)*)"\s*:\s*)("(?:[^"\\]|\\.)*"?|-?[0-9][0-9.eE+-]*)')
-_FORM_PAIR = re.compile(rb"(?:^|(?<=&))([^=&\s]+)=([^&\s]+)")
-_XML_ELEMENT = re.compile(rb"<([A-Za-z_][\w.:-]*)((?:\s[^<>]*)?)>([^<]+)</\1\s*>")
-
-
-def _hide_form_value(match: re.Match[bytes]) -> bytes:
-    key = unquote_plus(match.group(1).decode("latin-1"))
-    return match.group(1) + b"=" + quote_plus(REDACTED).encode() if is_secret_key(key) else match.group(0)
-
-
-def _hide_element_text(match: re.Match[bytes]) -> bytes:
-    tag = match.group(1).decode("latin-1").rpartition(":")[2]  # a namespace prefix is no part of the name
-    if not is_secret_key(tag) or not match.group(3).strip():
-        return match.group(0)
-    return b"<%s%s>%s</%s>" % (match.group(1), match.group(2), REDACTED.encode(), match.group(1))
+_WORD = re.compile(rb"[A-Za-z0-9_-]+")
 
 
 def _hide_pair(match: re.Match[bytes]) -> bytes:
