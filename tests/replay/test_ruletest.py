@@ -206,3 +206,13 @@ def test_two_tests_of_one_name_are_refused_with_the_file_and_the_name(tmp_path):
     result = cartwire_test(str(path))
     assert result.exit_code == 1
     assert f"{path}: two tests are named 'a new order'" in result.output
+
+
+def test_a_rule_set_that_does_not_load_is_shown_with_its_diagnostic_on_lines_of_its_own(tmp_path):
+    path = rule_set(tmp_path, '[[test]]\nname = "x"\nevents = [{ file = "3dcart/order-new.json" }]\nexpect = []\n')
+    with (tmp_path / "shop.rules").open("a") as rules:
+        rules.write('\nrule "x"\n  on nope.event\n  then nope.do()\nend\n')
+    result = cartwire_test(str(path))
+    assert result.exit_code == 1
+    assert "\\n" not in result.output  # the lines of the diagnostic, not their escapes
+    assert "  on nope.event\n" in result.output

@@ -123,8 +123,9 @@ def replay(
 
 def _echo_lines(lines: list[str]) -> None:
     """Print a text report: what events carry (an order's company name, a hold's reason) is shown with
-    the characters a terminal would act on escaped. JSON escapes them itself."""
-    click.echo("\n".join(terminal_safe(line) for line in lines))
+    the characters a terminal would act on escaped, line by line (a rule's diagnostic keeps its lines
+    and caret). JSON escapes them itself."""
+    click.echo("\n".join(terminal_safe(line) for entry in lines for line in entry.split("\n")))
 
 
 def _coverage(rules: TracedRules, replayed: list[Replayed]) -> dict[str, Any]:
