@@ -49,6 +49,8 @@ def test_run_names_a_database_in_a_missing_directory(tmp_path, monkeypatch, caps
         ("host=127.0.0.1 password=s3cretPW@ dbname=test", "libpq's keyword form (host=… dbname=…) is not read"),
         ("postgresql:/bob:s3cretPW@127.0.0.1/test", "neither a file path nor a postgresql:// URL"),
         ("bob:s3cretPW@127.0.0.1/test", "neither a file path nor a postgresql:// URL"),
+        ("//bob:s3cr/etPW@db.example.com/shop", "neither a file path nor a postgresql:// URL"),
+        ("postgresql//bob:s3/cretPW@db/shop", "neither a file path nor a postgresql:// URL"),
     ],
 )
 @pytest.mark.parametrize("command", [["run"], ["status"], ["failed", "list"]])

@@ -35,7 +35,7 @@ _URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+)://")
 # anything with `name:password@` in it.
 _KEYWORD_FORM = re.compile(r"(?:^|\s)(?:host|hostaddr|dbname|user|password|port|sslmode|service)\s*=")
 _SCHEME_WITHOUT_SLASHES = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):(?!//)")
-_USER_AND_PASSWORD = re.compile(r":[^/@]*@")
+_USER_AND_PASSWORD = re.compile(r":[^@\s]*@")  # a password may hold a `/`
 
 
 class ConfigError(Exception):
