@@ -37,9 +37,10 @@ from cartwire.core.template_bounds import (
 MAX_OUTPUT = 100_000  # characters one render may produce
 RANGE_BUDGET = 100_000  # items all the `range()` calls of one render may produce together
 ROUND_BUDGET = 100_000  # rounds of all the loops and calls of macros one render may make together
-# Characters all the filters, calls, `+` and `~` of one render may make together: each is bounded
-# alone, but 100,000 rounds of a `tojson` of 99,999 characters took minutes of the worker's time.
-TEXT_BUDGET = 10_000_000
+# Characters all the filters and calls of one render may make together: each is bounded alone, but
+# 100,000 rounds of a `tojson` of 99,999 characters took minutes of the worker's time. `~` and `+` are
+# not counted: a message built by appending in a loop copies what it has at every round.
+TEXT_BUDGET = 100_000_000
 MAX_BITS = 4_096  # the size of a whole number `*` or `**` may produce
 
 _range_left: ContextVar[int] = ContextVar("_range_left", default=RANGE_BUDGET)
@@ -69,7 +70,6 @@ def _finalize(value: Any) -> Any:
 def _sized(value: Any) -> Any:
     """A value about to be joined with `~`, refused when writing it out would be too long."""
     refuse_large_value(value, "`~`")
-    _made(value)
     return value
 
 
@@ -146,7 +146,7 @@ class _BoundedEnvironment(SandboxedEnvironment):
         if operator_ == "+":  # `s + s` or `l + l` forty times over
             if isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple):
                 _refuse_long_sum(len(left) + len(right))
-            return _made(operator.add(left, right))
+            return operator.add(left, right)
         if operator_ == "**":
             _refuse_large_power(left, right)
             return operator.pow(left, right)
