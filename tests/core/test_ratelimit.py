@@ -289,6 +289,7 @@ def test_room_is_nothing_while_paused_or_every_slot_at_once_is_taken_and_a_limit
 def test_a_pass_starts_no_more_of_a_connectors_actions_than_its_limit_lets_through(tmp_path):
     """The rest stay pending, with no attempt counted, rather than waiting in flight for their turn."""
     world = build_world(tmp_path)
+    world.runtime.concurrency = 8
     world.pay.limit = RateLimit.per_minute(3)  # two now, with the request of headroom
     for order in range(1, 6):
         world.runtime.accept("shop", delivery(order=order))
@@ -297,4 +298,19 @@ def test_a_pass_starts_no_more_of_a_connectors_actions_than_its_limit_lets_throu
     assert [(action.state, action.attempts) for action in world.store.actions()] == [("done", 1)] * 2 + [
         ("pending", 0)
     ] * 3
+    world.store.close()
+
+
+def test_a_pass_takes_no_more_of_a_limited_connectors_actions_than_it_calls_at_once(tmp_path):
+    """An action may make several requests (3dcart's set_status makes four): a pass of 64 of them, each
+    waiting for its turn while marked in flight, would hold them there for a minute."""
+    world = build_world(tmp_path)
+    world.runtime.concurrency = 3
+    world.pay.limit = RateLimit.per_minute(100)
+    for order in range(1, 6):
+        world.runtime.accept("shop", delivery(order=order))
+    world.runtime.evaluate_pending()
+    assert world.runtime.execute_due() == 3
+    world.pay.limit = None  # a connector without a limit: as many as are due
+    assert world.runtime.execute_due() == 2
     world.store.close()

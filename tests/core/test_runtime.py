@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from dataclasses import replace
 from datetime import timedelta
 from decimal import InvalidOperation
@@ -96,6 +97,20 @@ def test_an_action_naming_a_record_with_a_nul_fails_its_event_with_either_store(
     assert (event.state, event.error) == ("failed", "pay.charge names a record holding a NUL character (U+0000)")
     assert (world.store.actions(), world.pay.calls) == ([], [])
     world.store.close()
+
+
+def test_an_error_quoting_a_nul_is_recorded_with_either_store(world):
+    """A service's error may echo what it was sent: PostgreSQL could not keep the NUL, and the action
+    stayed in flight, holding up its order until the next start, and again after it."""
+    runtime, pay, _ = world
+    pay.script = [TransientError("503: bad\x00name"), PermanentError("422: bad\x00name")]
+    for order in (1, 2):
+        runtime.accept("shop", delivery(order=order))
+    runtime.run_once()
+    assert [(a.state, a.last_error) for a in runtime.store.actions()] == [
+        ("pending", "503: bad\ufffdname"),
+        ("failed", "422: bad\ufffdname"),
+    ]
 
 
 def test_oversized_and_unknown_deliveries_are_refused_and_kept(world):
@@ -368,6 +383,60 @@ def test_an_action_in_flight_with_no_attempts_left_is_a_dead_letter_after_restar
     assert (action.state, action.attempts) == ("failed", 3)
     assert "outcome unknown" in action.last_error
     second.store.close()
+
+
+def test_a_kill_during_a_pass_leaves_in_flight_only_the_call_that_was_made(tmp_path, database):
+    """Each action is marked in flight just before its call: one on its last attempt that a kill kept
+    from being called is not taken for an unknown outcome and made a dead letter (a reviewer's)."""
+    first = build_world(tmp_path, database=database)
+    for order in (1, 2):
+        first.runtime.accept("shop", delivery(order=order))
+    first.runtime.evaluate_pending()
+
+    def die():  # the process dies in the first call: nothing after it runs
+        first.runtime._stop.set()
+        raise Died
+
+    first.pay.during = die
+    with pytest.raises(Died):
+        first.runtime.execute_due()
+    assert [(a.state, a.attempts) for a in first.store.actions()] == [("in_flight", 1), ("pending", 0)]
+    assert len(first.pay.calls) == 1
+    second = first.restart()
+    assert [a.row for a in second.runtime.recover()] == [1]
+    second.store.close()
+
+
+def test_a_call_that_outlasts_the_stop_timeout_keeps_no_other_in_flight(world):
+    """A call that came back is recorded at once and those not started stay pending: only the hung call
+    is left in flight for the next start (a pass of many once left all of them in flight)."""
+    runtime, pay, _ = world
+    runtime.concurrency = 2
+    hung = threading.Event()
+    slow = {"AB-1": 3.0, "AB-2": 0.5}  # seconds: AB-1 outlasts the stop timeout, AB-2 comes back within it
+
+    def during():
+        order = pay.calls[-1][0]
+        if order in slow:
+            hung.set()
+            time.sleep(slow[order])
+
+    pay.during = during
+    for order in range(1, 7):
+        runtime.accept("shop", delivery(order=order))
+    runtime.evaluate_pending()
+    runtime.start(idle_wait=0.05)
+    assert hung.wait(5), "the worker never called the connector"
+    time.sleep(0.1)
+    assert runtime.stop(timeout=1.5) is False  # AB-1 is still out
+    assert [(a.state, a.attempts) for a in runtime.store.actions()] == [
+        ("in_flight", 1),
+        ("done", 1),
+        *[("pending", 0)] * 4,  # never started, never marked
+    ]
+    assert runtime.stop(timeout=10) is True
+    assert runtime.store.actions()[0].state == "done"
+    assert sorted(order for order, _, _ in pay.calls) == ["AB-1", "AB-2"]
 
 
 def test_stop_lets_the_action_in_flight_finish_and_starts_no_other(world):

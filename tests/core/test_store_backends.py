@@ -148,6 +148,21 @@ def test_a_url_naming_a_missing_schema_is_a_clear_error(postgres):
         open_store(missing)
 
 
+def test_the_due_actions_of_connectors_with_no_room_are_skipped_not_counted_against_the_limit(database):
+    """A throttled connector's backlog took the whole window of a pass: no other connector's action ran."""
+    store = open_store(database)
+    rows, _ = store.add_events([event(0), event(1), event(2)], b"body")
+    due = datetime(2026, 12, 1, tzinfo=UTC)
+    for row, connector in zip(rows, ("shipstation", "shipstation", "sezzle"), strict=True):
+        action = NewAction(0, "r", connector, "do", {}, f"key-{row}", "")
+        store.record_plan(row, f"order:{row}", ["r"], [action], due)
+    ship_one, ship_two, sezzle = (a.row for a in store.actions())
+    assert [a.row for a in store.due_actions(due, limit=2)] == [ship_one, ship_two]
+    assert [a.row for a in store.due_actions(due, limit=2, skip={"shipstation"})] == [sezzle]
+    assert store.due_actions(due, limit=2, skip=["shipstation", "sezzle"]) == []
+    store.close()
+
+
 def test_two_actions_writing_one_record_are_never_due_together(database):
     """Actions of three entities: two write `3dcart:order:AB-1` (different entities), one writes
     nothing named. The second writer waits while the first is pending or in flight, whatever its

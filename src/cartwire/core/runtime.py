@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import traceback
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -63,6 +64,10 @@ EVALUATED_KEPT_BYTES = 4 * 1024 * 1024
 # Due actions taken in one pass of the worker: marked in flight in one commit, called at most
 # `concurrency` at a time, their outcomes recorded in one commit (docs/design.md, "Group commits").
 ACTIONS_PER_PASS = 64
+STOP_CHECK = 0.1  # seconds between looks at the stop request while a pass's calls are out
+
+
+_Attempt = tuple[dict[str, Any] | Exception, datetime]  # what an action's call ended with, and when
 
 
 class _Read(NamedTuple):
@@ -142,13 +147,6 @@ class LogObserver(Observer):
             state,
             text,
         )
-
-
-class NotStarted(Exception):
-    """An action of a pass that the worker, asked to stop meanwhile, never sent."""
-
-    def __str__(self) -> str:
-        return "not started: the worker was stopping"
 
 
 @dataclass
@@ -531,56 +529,82 @@ class Runtime:
         """Make one attempt at each action whose time has come (up to `ACTIONS_PER_PASS`, or `concurrency`
         if more); return how many were attempted.
 
-        An action whose connector's rate limit has no room left in this pass stays pending for a later
-        one (queued, not failed): one busy service holds up none of the others, and no action waits
-        long for its turn while it is marked in flight."""
-        room: dict[str, float] = {}  # what each connector's rate limit lets through in this pass
+        A connector with a rate limit gets no more actions in a pass than `concurrency`, nor than its
+        limiter lets requests through now (an action may make several): the rest stay pending for a
+        later pass, queued, not failed, so that no action waits long for its turn once it is marked
+        in flight. One with no room at all is not even looked at, so its backlog holds up no other
+        connector's actions."""
+        shares = {name: self._share(connector) for name, connector in self.catalog.connectors.items()}
+        full = [name for name, share in shares.items() if share < 1]
         batch: list[StoredAction] = []  # the store gives one action per entity and per target
-        for action in self.store.due_actions(self.clock(), limit=max(ACTIONS_PER_PASS, self.concurrency)):
-            left = room.get(action.connector)
-            if left is None:
-                left = self.catalog.connectors[action.connector].room()
-            room[action.connector] = left - 1
-            if left >= 1:
+        for action in self.store.due_actions(self.clock(), max(ACTIONS_PER_PASS, self.concurrency), full):
+            if shares[action.connector] >= 1:
+                shares[action.connector] -= 1
                 batch.append(action)
         if not batch or self._stop.is_set():
             return 0
         return self._execute_side_by_side(batch)
 
+    def _share(self, connector: Connector) -> float:
+        """How many of `connector`'s actions one pass may take."""
+        room = connector.room()
+        return room if math.isinf(room) else min(room, self.concurrency)
+
     def _execute_side_by_side(self, batch: list[StoredAction]) -> int:
-        """One attempt at each action of `batch` (each of another entity), at most `concurrency` at once.
+        """One attempt at each action of `batch` (each of another entity), at most `concurrency` at once;
+        return how many were attempted.
 
-        All are marked in flight in one commit BEFORE the remote calls (a crash during them is known
-        at restart), and their outcomes are recorded in one commit after. Those not started when the
-        worker is asked to stop go back to pending with their attempt given back."""
-        with self.store.batch():
-            for action in batch:
-                self.store.start_action(action.row)
+        Each action is committed in flight just BEFORE its call, by the thread that makes it (marks
+        made at the same moment share a commit), so that a crash or kill leaves in flight only calls
+        that may have been made. The outcomes are recorded together, in one commit, once all are back;
+        once the worker is asked to stop, each as soon as it is back, so that a call that hangs keeps
+        no other in flight, and actions not yet started stay pending as they were."""
         if len(batch) == 1:
-            attempts = [self._attempt(batch[0])]
-        else:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="cartwire-action")
-            attempts = list(self._pool.map(self._attempt, batch))
-        with self.store.batch():
-            for action, (outcome, ended) in zip(batch, attempts, strict=True):
-                try:
-                    self._finish(action, outcome, ended)
-                except Exception:  # that one stays in flight: the next start retries it with its key
-                    log.exception("recording the outcome of %s.%s failed", action.connector, action.action)
-        not_started = sum(isinstance(outcome, NotStarted) for outcome, _ in attempts)
-        if not_started:
-            log.info("stopping: %d action(s) not started, left pending with their attempts given back", not_started)
-        return len(batch) - not_started
+            return self._record([(batch[0], self._attempt(batch[0]))])
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="cartwire-action")
+        futures = {self._pool.submit(self._attempt, action): action for action in batch}
+        left, attempted = set(futures), 0
+        back: list[tuple[StoredAction, _Attempt | None]] = []  # back, not recorded yet
+        while left:
+            if self._stop.is_set():
+                attempted += self._record(back)
+                done, left = wait(left, return_when=FIRST_COMPLETED)
+                attempted += self._record([(futures[future], future.result()) for future in done])
+                back = []
+            else:
+                done, left = wait(left, timeout=STOP_CHECK)
+                back += [(futures[future], future.result()) for future in done]
+        return attempted + self._record(back)
 
-    def _attempt(self, action: StoredAction) -> tuple[dict[str, Any] | Exception, datetime]:
-        """`_call`, and when it came back."""
+    def _record(self, attempts: list[tuple[StoredAction, _Attempt | None]]) -> int:
+        """Record the outcomes of `attempts` in one commit (None: not started); return how many were made."""
+        made = [(action, attempt) for action, attempt in attempts if attempt is not None]
+        if made:
+            with self.store.batch():
+                for action, (outcome, ended) in made:
+                    try:
+                        self._finish(action, outcome, ended)
+                    except Exception:  # that one stays in flight: the next start retries it with its key
+                        log.exception("recording the outcome of %s.%s failed", action.connector, action.action)
+        return len(made)
+
+    def _attempt(self, action: StoredAction) -> _Attempt | None:
+        """Mark `action` in flight (committed) and make its call: what it ended with and when; None when
+        it was not started (the worker is stopping, or the mark failed: it stays as it was)."""
+        if self._stop.is_set():
+            return None
+        try:
+            self.store.start_action(action.row)
+        except Exception:  # logged; the action was not called, a later pass takes it again
+            log.exception(
+                "%s.%s for %s could not be marked in flight: not called", action.connector, action.action, action.entity
+            )
+            return None
         return self._call(action), self.clock()
 
     def _call(self, action: StoredAction) -> dict[str, Any] | Exception:
         """One attempt at the remote side: its JSON result, or the error it ended with (never raised)."""
-        if self._stop.is_set():
-            return NotStarted()
         connector = self.catalog.connectors[action.connector]
         try:
             arguments = self._action_spec(action.connector, action.action).arguments.model_validate(action.arguments)
@@ -600,9 +624,6 @@ class Runtime:
     def _finish(self, action: StoredAction, outcome: dict[str, Any] | Exception, ended: datetime) -> None:
         """Record one attempt's outcome (its call came back at `ended`): done, retried later, or a dead letter."""
         attempt = action.attempts + 1
-        if isinstance(outcome, NotStarted):
-            self.store.action_retry(action.row, str(outcome), self.clock(), count_attempt=False)
-            return
         if isinstance(outcome, ActionError):
             policy = self.policies.for_action(action.connector, action.action)
             if outcome.throttled and is_transient(outcome, policy):
@@ -700,17 +721,20 @@ class Runtime:
         """One pass of evaluation and execution; True if anything was done."""
         return bool(self.evaluate_pending() + self.execute_due())
 
-    def _execute_while_due(self) -> bool:
-        """Passes of execution alone until one has nothing to start; True if any had."""
+    def _execute_recovered(self, recovered: int) -> bool:
+        """Passes of execution alone, as many as `recovered` actions take at most (not until nothing is
+        due: a service answering 429 with `Retry-After: 0` keeps an action due); True if any did some."""
         busy = False
-        while self.execute_due():
+        for _ in range(max(1, math.ceil(recovered / max(ACTIONS_PER_PASS, self.concurrency)))):
+            if not self.execute_due():
+                break
             busy = True
         return busy
 
     def start(self, idle_wait: float = 0.2) -> None:
         """Recover what a previous process left in flight, then run the worker loop in a background
         thread until `stop()`."""
-        self.recover()
+        recovered = len(self.recover())
 
         def loop() -> None:
             first = True
@@ -718,7 +742,7 @@ class Runtime:
                 try:
                     # Recovered actions run before new events are evaluated (however many passes they
                     # take): their writes must be recorded before the webhooks echoing them are looked at.
-                    busy = self._execute_while_due() if first else self.run_once()
+                    busy = self._execute_recovered(recovered) if first else self.run_once()
                     first = False
                 except Exception:
                     log.exception("worker pass failed; retrying")

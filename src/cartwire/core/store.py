@@ -292,9 +292,8 @@ class SqlStore:
         return rows, len(events) - len(rows)
 
     def add_rejected(self, source: str, status: int, reason: str, headers: dict[str, str], body: bytes) -> int:
-        # A path's connector name (`/hooks/ab%00cd`) may hold a NUL, which PostgreSQL keeps in no text
-        # column: shown as U+FFFD, the delivery is kept and refused as it is with SQLite (404, not 503).
-        source, reason = source.replace("\x00", "\ufffd"), reason.replace("\x00", "\ufffd")
+        # A path's connector name (`/hooks/ab%00cd`) may hold a NUL: kept and refused as with SQLite (404, not 503).
+        source, reason = _text_column(source), _text_column(reason)
         with self._transaction() as db:
             row = int(
                 db.execute(
@@ -463,49 +462,55 @@ class SqlStore:
         with self._transaction() as db:
             db.execute(
                 "UPDATE events SET state = 'failed', error = ?, evaluated_at = ? WHERE id = ?",
-                (error, self._now(), event_row),
+                (_text_column(error), self._now(), event_row),
             )
             self._audit(db, "event.failed", _entity_of(db, "events", event_row), {"event": event_row, "error": error})
 
     # --- execution ------------------------------------------------------------------------
-    def due_actions(self, now: datetime, limit: int = 100) -> list[StoredAction]:
+    def due_actions(self, now: datetime, limit: int = 100, skip: Collection[str] = ()) -> list[StoredAction]:
         """Pending actions whose time has come, where no earlier action of the same entity is
         unfinished and no other action writing one of the same remote records (`action_targets`) is
         in flight, or ahead of it and pending or a dead letter: two writes to one record never run at
         once, whichever events they came from, and they run in the order they were planned. A dead
         letter keeps its place until a person retries or discards it, since each write of a record
-        may read what the one before wrote (a stock figure)."""
+        may read what the one before wrote (a stock figure). None of the connectors named in `skip`
+        (those whose rate limit has no room now) fills the `limit` that the others' actions need."""
+        skipped = f" AND a.connector NOT IN ({', '.join('?' * len(skip))})" if skip else ""
         with self._lock:
             rows = self._db.execute(
-                "SELECT a.* FROM actions a WHERE a.state = 'pending' AND a.next_attempt_at <= ?"
-                " AND NOT EXISTS (SELECT 1 FROM actions b WHERE b.entity = a.entity AND b.id < a.id"
+                "SELECT a.* FROM actions a WHERE a.state = 'pending' AND a.next_attempt_at <= ?"  # noqa: S608 - placeholders only
+                + skipped
+                + " AND NOT EXISTS (SELECT 1 FROM actions b WHERE b.entity = a.entity AND b.id < a.id"
                 " AND b.state IN ('pending', 'in_flight'))"
                 " AND NOT EXISTS (SELECT 1 FROM action_targets mine JOIN action_targets other"
                 " ON other.target = mine.target AND other.action <> mine.action"
                 " JOIN actions c ON c.id = other.action WHERE mine.action = a.id"
                 " AND (c.state = 'in_flight' OR (c.state IN ('pending', 'failed') AND c.id < a.id)))"
                 " ORDER BY a.id LIMIT ?",
-                (_ts(now), limit),
+                (_ts(now), *skip, limit),
             ).fetchall()
         return [_action(row) for row in rows]
 
     def start_action(self, row: int) -> None:
-        """Mark the action in flight and count the attempt, committed BEFORE the remote call is made."""
-        with self._transaction() as db:
-            found = db.execute(
-                "UPDATE actions SET state = 'in_flight', attempts = attempts + 1, updated_at = ?"
-                " WHERE id = ? AND state = 'pending' RETURNING entity, attempts, idempotency_key",
-                (self._now(), row),
-            ).fetchall()
-            if not found:
-                raise RuntimeError(f"action {row} is not pending: it cannot be started")
-            [started] = found
-            self._audit(
-                db,
-                "action.started",
-                started["entity"],
-                {"action": row, "attempt": started["attempts"], "idempotency_key": started["idempotency_key"]},
-            )
+        """Mark the action in flight and count the attempt, committed BEFORE the remote call is made
+        (with what other threads mark meanwhile: one commit for those that start together)."""
+        self._group_commit(lambda db: self._start(db, row))
+
+    def _start(self, db: Database, row: int) -> None:
+        found = db.execute(
+            "UPDATE actions SET state = 'in_flight', attempts = attempts + 1, updated_at = ?"
+            " WHERE id = ? AND state = 'pending' RETURNING entity, attempts, idempotency_key",
+            (self._now(), row),
+        ).fetchall()
+        if not found:
+            raise RuntimeError(f"action {row} is not pending: it cannot be started")
+        [started] = found
+        self._audit(
+            db,
+            "action.started",
+            started["entity"],
+            {"action": row, "attempt": started["attempts"], "idempotency_key": started["idempotency_key"]},
+        )
 
     def action_done(
         self,
@@ -551,7 +556,7 @@ class SqlStore:
     ) -> None:
         """Leave `in_flight` with the outcome of the attempt."""
         now = self._now()
-        values |= {"updated_at": now, "last_error": detail.get("error", "")}
+        values |= {"updated_at": now, "last_error": _text_column(detail.get("error", ""))}
         if values["state"] != "pending":
             values["finished_at"] = now if finished_at is None else _ts(finished_at)
         assignments = ", ".join(
@@ -878,6 +883,13 @@ def _release_targets(db: Database, action: int) -> None:
 
 def _maybe_time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
+
+
+def _text_column(text: str) -> str:
+    """`text` as a text column can keep it with both stores: PostgreSQL keeps no NUL, so an error
+    that quotes one (a service echoing what it was sent) shows U+FFFD in its place; the audit entry,
+    JSON, keeps it escaped."""
+    return text.replace("\x00", "\ufffd")
 
 
 def _ts(moment: datetime) -> str:
