@@ -133,7 +133,7 @@ def test_actions_of_different_orders_run_side_by_side(world):
     commits = count_commits(world.store)
     assert world.runtime.execute_due() == 3
     assert [action.state for action in world.store.actions()] == ["done"] * 3
-    assert len(commits) <= 4  # each marked in flight (marks that meet share a commit), then all three outcomes
+    assert len(commits) == 2  # all three marked in flight, then all three outcomes
     world.runtime.stop()
 
 
@@ -153,7 +153,7 @@ def calls_at_once(world, seconds: float) -> list[int]:
     return seen
 
 
-def test_a_pass_calls_concurrency_at_a_time_and_records_all_its_outcomes_in_one_commit(world):
+def test_a_pass_marks_its_actions_in_one_commit_calls_them_concurrency_at_a_time_and_records_them_in_one(world):
     world.runtime.concurrency = 2
     most = calls_at_once(world, 0.02)
     for order in range(1, 8):
@@ -163,7 +163,7 @@ def test_a_pass_calls_concurrency_at_a_time_and_records_all_its_outcomes_in_one_
     batch = world.store.batch
     world.store.batch = lambda: batches.append(1) or batch()
     assert world.runtime.execute_due() == 7
-    assert (len(batches), max(most), len(world.pay.calls)) == (1, 2, 7)  # the seven outcomes: one transaction
+    assert (len(batches), max(most), len(world.pay.calls)) == (2, 2, 7)  # the seven marks, then the seven outcomes
     assert [action.state for action in world.store.actions()] == ["done"] * 7
     world.runtime.stop()
 

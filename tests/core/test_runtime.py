@@ -385,13 +385,15 @@ def test_an_action_in_flight_with_no_attempts_left_is_a_dead_letter_after_restar
     second.store.close()
 
 
-def test_a_kill_during_a_pass_leaves_in_flight_only_the_call_that_was_made(tmp_path, database):
-    """Each action is marked in flight just before its call: one on its last attempt that a kill kept
-    from being called is not taken for an unknown outcome and made a dead letter (a reviewer's)."""
-    first = build_world(tmp_path, database=database)
+def test_a_kill_during_a_pass_never_makes_a_dead_letter_of_an_action_on_its_last_attempt_never_sent(tmp_path, database):
+    """The actions of a pass are marked in flight together, but one on its last attempt only just before
+    its own call: marked with the others, a kill before its call made it 'outcome unknown' with no
+    attempt left, a dead letter though never sent (a reviewer's)."""
+    first = build_world(tmp_path, database=database)  # three attempts in all
     for order in (1, 2):
         first.runtime.accept("shop", delivery(order=order))
     first.runtime.evaluate_pending()
+    first.store._db.execute("UPDATE actions SET attempts = 2 WHERE id = 2")  # two attempts failed before
 
     def die():  # the process dies in the first call: nothing after it runs
         first.runtime._stop.set()
@@ -400,10 +402,11 @@ def test_a_kill_during_a_pass_leaves_in_flight_only_the_call_that_was_made(tmp_p
     first.pay.during = die
     with pytest.raises(Died):
         first.runtime.execute_due()
-    assert [(a.state, a.attempts) for a in first.store.actions()] == [("in_flight", 1), ("pending", 0)]
+    assert [(a.state, a.attempts) for a in first.store.actions()] == [("in_flight", 1), ("pending", 2)]
     assert len(first.pay.calls) == 1
     second = first.restart()
     assert [a.row for a in second.runtime.recover()] == [1]
+    assert [(a.state, a.attempts) for a in second.store.actions()] == [("pending", 1), ("pending", 2)]
     second.store.close()
 
 

@@ -149,6 +149,13 @@ class LogObserver(Observer):
         )
 
 
+class NotStarted(Exception):
+    """An action of a pass, marked in flight with the others, that the worker never sent: it was asked to stop."""
+
+    def __str__(self) -> str:
+        return "not started: the worker was stopping"
+
+
 @dataclass
 class Runtime:
     store: RuntimeStore
@@ -554,16 +561,24 @@ class Runtime:
         """One attempt at each action of `batch` (each of another entity), at most `concurrency` at once;
         return how many were attempted.
 
-        Each action is committed in flight just BEFORE its call, by the thread that makes it (marks
-        made at the same moment share a commit), so that a crash or kill leaves in flight only calls
-        that may have been made. The outcomes are recorded together, in one commit, once all are back;
-        once the worker is asked to stop, each as soon as it is back, so that a call that hangs keeps
-        no other in flight, and actions not yet started stay pending as they were."""
+        Every action is committed in flight BEFORE its call. Those with attempts left after this one
+        are marked together, in one commit before any call (a kill costs each an attempt, retried
+        with its key); one on its last attempt only just before its own call, by the thread that makes
+        it, so that a kill never makes a dead letter ("outcome unknown") of an action never sent. The
+        outcomes are recorded together, in one commit, once all are back; once the worker is asked to
+        stop, each as soon as it is back, so that a call that hangs keeps no other in flight, and an
+        action not yet started goes back to pending, its attempt given back if it was counted."""
+        early = {a.row for a in batch if a.attempts + 1 < self.policies.max_attempts(a.connector, a.action)}
+        if early:
+            with self.store.batch():
+                for action in batch:
+                    if action.row in early:
+                        self.store.start_action(action.row)
         if len(batch) == 1:
-            return self._record([(batch[0], self._attempt(batch[0]))])
+            return self._record([(batch[0], self._attempt(batch[0], batch[0].row in early))])
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="cartwire-action")
-        futures = {self._pool.submit(self._attempt, action): action for action in batch}
+        futures = {self._pool.submit(self._attempt, action, action.row in early): action for action in batch}
         left, attempted = set(futures), 0
         back: list[tuple[StoredAction, _Attempt | None]] = []  # back, not recorded yet
         while left:
@@ -578,29 +593,35 @@ class Runtime:
         return attempted + self._record(back)
 
     def _record(self, attempts: list[tuple[StoredAction, _Attempt | None]]) -> int:
-        """Record the outcomes of `attempts` in one commit (None: not started); return how many were made."""
-        made = [(action, attempt) for action, attempt in attempts if attempt is not None]
-        if made:
+        """Record the outcomes of `attempts` in one commit (None: never marked, nothing to record); return
+        how many calls were made."""
+        outcomes = [(action, attempt) for action, attempt in attempts if attempt is not None]
+        if outcomes:
             with self.store.batch():
-                for action, (outcome, ended) in made:
+                for action, (outcome, ended) in outcomes:
                     try:
                         self._finish(action, outcome, ended)
                     except Exception:  # that one stays in flight: the next start retries it with its key
                         log.exception("recording the outcome of %s.%s failed", action.connector, action.action)
-        return len(made)
+        return sum(not isinstance(outcome, NotStarted) for _, (outcome, _) in outcomes)
 
-    def _attempt(self, action: StoredAction) -> _Attempt | None:
-        """Mark `action` in flight (committed) and make its call: what it ended with and when; None when
-        it was not started (the worker is stopping, or the mark failed: it stays as it was)."""
+    def _attempt(self, action: StoredAction, marked: bool) -> _Attempt | None:
+        """Make `action`'s call, marking it in flight first (committed) unless the pass has (`marked`):
+        what it ended with and when. Not started, as the worker is stopping: `NotStarted` if it was
+        marked, else None (as when its mark fails: it stays as it was)."""
         if self._stop.is_set():
-            return None
-        try:
-            self.store.start_action(action.row)
-        except Exception:  # logged; the action was not called, a later pass takes it again
-            log.exception(
-                "%s.%s for %s could not be marked in flight: not called", action.connector, action.action, action.entity
-            )
-            return None
+            return (NotStarted(), self.clock()) if marked else None
+        if not marked:
+            try:
+                self.store.start_action(action.row)
+            except Exception:  # logged; the action was not called, a later pass takes it again
+                log.exception(
+                    "%s.%s for %s could not be marked in flight: not called",
+                    action.connector,
+                    action.action,
+                    action.entity,
+                )
+                return None
         return self._call(action), self.clock()
 
     def _call(self, action: StoredAction) -> dict[str, Any] | Exception:
@@ -624,6 +645,9 @@ class Runtime:
     def _finish(self, action: StoredAction, outcome: dict[str, Any] | Exception, ended: datetime) -> None:
         """Record one attempt's outcome (its call came back at `ended`): done, retried later, or a dead letter."""
         attempt = action.attempts + 1
+        if isinstance(outcome, NotStarted):
+            self.store.action_retry(action.row, str(outcome), self.clock(), count_attempt=False)
+            return
         if isinstance(outcome, ActionError):
             policy = self.policies.for_action(action.connector, action.action)
             if outcome.throttled and is_transient(outcome, policy):
