@@ -10,6 +10,7 @@ never give two entries the same `seq`. The schema is in `cartwire.core.schema_pg
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,8 @@ from cartwire.core.backend import StoreUnavailable
 from cartwire.core.schema_pg import AUDIT_HEAD_LOCK, STORE_KEY, WORKER_LOCK, migrate
 from cartwire.core.store import Database, SqlStore
 from cartwire.core.timeutil import utcnow
+
+CLAIM_WAIT = 2.0  # seconds a worker waits for the claim of one that has just ended
 
 
 class PostgresRow:
@@ -101,13 +104,20 @@ class PostgresStore(SqlStore):
         """A session advisory lock, held until the connection closes (taken once: it would stack)."""
         if self._claimed:
             return
-        with self._lock:
-            claimed = self._db.execute(f"SELECT pg_try_advisory_lock(?, {STORE_KEY})", (WORKER_LOCK,)).fetchone()[0]
+        # A worker that has just ended (closed its connection, or been killed) holds the lock until the
+        # server has seen its session go, a moment later: a worker started at once waits for that.
+        deadline = time.monotonic() + CLAIM_WAIT
+        while not (claimed := self._try_claim()) and time.monotonic() < deadline:
+            time.sleep(0.05)
         if not claimed:
             raise StoreUnavailable(
                 "another cartwire worker is running on this PostgreSQL store; one worker per store is supported"
             )
         self._claimed = True
+
+    def _try_claim(self) -> bool:
+        with self._lock:
+            return bool(self._db.execute(f"SELECT pg_try_advisory_lock(?, {STORE_KEY})", (WORKER_LOCK,)).fetchone()[0])
 
 
 def _told(error: Exception, url: str) -> str:
