@@ -148,7 +148,7 @@ def test_a_url_naming_a_missing_schema_is_a_clear_error(postgres):
         open_store(missing)
 
 
-def test_the_due_actions_of_connectors_with_no_room_are_skipped_not_counted_against_the_limit(database):
+def test_due_actions_can_leave_out_connectors_so_that_they_take_none_of_the_limit(database):
     """A throttled connector's backlog took the whole window of a pass: no other connector's action ran."""
     store = open_store(database)
     rows, _ = store.add_events([event(0), event(1), event(2)], b"body")
@@ -158,8 +158,8 @@ def test_the_due_actions_of_connectors_with_no_room_are_skipped_not_counted_agai
         store.record_plan(row, f"order:{row}", ["r"], [action], due)
     ship_one, ship_two, sezzle = (a.row for a in store.actions())
     assert [a.row for a in store.due_actions(due, limit=2)] == [ship_one, ship_two]
-    assert [a.row for a in store.due_actions(due, limit=2, skip={"shipstation"})] == [sezzle]
-    assert store.due_actions(due, limit=2, skip=["shipstation", "sezzle"]) == []
+    assert [a.row for a in store.due_actions(due, limit=2, connectors={"sezzle", "3dcart"})] == [sezzle]
+    assert store.due_actions(due, limit=2, connectors=[]) == []
     store.close()
 
 

@@ -7,13 +7,14 @@ so a crash between the two never loses or repeats work that has been committed.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
 import threading
 import traceback
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -22,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from cartwire.core.backend import RuntimeStore
 from cartwire.core.catalog import Catalog
+from cartwire.core.daemon_pool import DaemonPool
 from cartwire.core.echo import echo_of, written
 from cartwire.core.engine import Engine, EvaluationError
 from cartwire.core.events import Event
@@ -177,7 +179,7 @@ class Runtime:
     def __post_init__(self) -> None:
         if self.concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {self.concurrency}")
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: DaemonPool | None = None
         self.policies = RetryPolicies(self.catalog, self.retry, self.retries)
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -540,17 +542,24 @@ class Runtime:
         limiter lets requests through now (an action may make several): the rest stay pending for a
         later pass, queued, not failed, so that no action waits long for its turn once it is marked
         in flight. One with no room at all is not even looked at, so its backlog holds up no other
-        connector's actions."""
+        connector's actions, nor does one that has used its share of the pass (the store is asked
+        again without it), nor an action of a connector no longer configured (it stays pending)."""
         shares = {name: self._share(connector) for name, connector in self.catalog.connectors.items()}
-        full = [name for name, share in shares.items() if share < 1]
-        batch: list[StoredAction] = []  # the store gives one action per entity and per target
-        for action in self.store.due_actions(self.clock(), max(ACTIONS_PER_PASS, self.concurrency), full):
-            if shares[action.connector] >= 1:
-                shares[action.connector] -= 1
-                batch.append(action)
+        size = max(ACTIONS_PER_PASS, self.concurrency)
+        batch: dict[int, StoredAction] = {}  # the store gives one action per entity and per target
+        while len(batch) < size:
+            looked_at = [name for name, share in shares.items() if share >= 1]
+            if not looked_at:
+                break
+            for action in self.store.due_actions(self.clock(), size, looked_at):
+                if action.row not in batch and shares[action.connector] >= 1 and len(batch) < size:
+                    shares[action.connector] -= 1
+                    batch[action.row] = action
+            if all(shares[name] >= 1 for name in looked_at):  # no connector used up its share: nothing more is due
+                break
         if not batch or self._stop.is_set():
             return 0
-        return self._execute_side_by_side(batch)
+        return self._execute_side_by_side(list(batch.values()))
 
     def _share(self, connector: Connector) -> float:
         """How many of `connector`'s actions one pass may take."""
@@ -568,16 +577,13 @@ class Runtime:
         outcomes are recorded together, in one commit, once all are back; once the worker is asked to
         stop, each as soon as it is back, so that a call that hangs keeps no other in flight, and an
         action not yet started goes back to pending, its attempt given back if it was counted."""
-        early = {a.row for a in batch if a.attempts + 1 < self.policies.max_attempts(a.connector, a.action)}
-        if early:
-            with self.store.batch():
-                for action in batch:
-                    if action.row in early:
-                        self.store.start_action(action.row)
+        early = self._mark_together(
+            [a for a in batch if a.attempts + 1 < self.policies.max_attempts(a.connector, a.action)]
+        )
         if len(batch) == 1:
             return self._record([(batch[0], self._attempt(batch[0], batch[0].row in early))])
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="cartwire-action")
+            self._pool = DaemonPool(self.concurrency, "cartwire-action")
         futures = {self._pool.submit(self._attempt, action, action.row in early): action for action in batch}
         left, attempted = set(futures), 0
         back: list[tuple[StoredAction, _Attempt | None]] = []  # back, not recorded yet
@@ -591,6 +597,25 @@ class Runtime:
                 done, left = wait(left, timeout=STOP_CHECK)
                 back += [(futures[future], future.result()) for future in done]
         return attempted + self._record(back)
+
+    def _mark_together(self, actions: list[StoredAction]) -> set[int]:
+        """Mark `actions` in flight in one commit; return the rows marked (one whose mark fails, logged,
+        is left as it was and not called: a later pass takes it again)."""
+        marked: set[int] = set()
+        if actions:
+            with self.store.batch():
+                for action in actions:
+                    if self._marked(action):
+                        marked.add(action.row)
+        return marked
+
+    def _marked(self, action: StoredAction) -> bool:
+        try:
+            self.store.start_action(action.row)
+        except Exception:  # logged; the action is not called, a later pass takes it again
+            log.exception("%s.%s for %s could not be marked in flight", action.connector, action.action, action.entity)
+            return False
+        return True
 
     def _record(self, attempts: list[tuple[StoredAction, _Attempt | None]]) -> int:
         """Record the outcomes of `attempts` in one commit (None: never marked, nothing to record); return
@@ -609,19 +634,12 @@ class Runtime:
         """Make `action`'s call, marking it in flight first (committed) unless the pass has (`marked`):
         what it ended with and when. Not started, as the worker is stopping: `NotStarted` if it was
         marked, else None (as when its mark fails: it stays as it was)."""
-        if self._stop.is_set():
-            return (NotStarted(), self.clock()) if marked else None
-        if not marked:
-            try:
-                self.store.start_action(action.row)
-            except Exception:  # logged; the action was not called, a later pass takes it again
-                log.exception(
-                    "%s.%s for %s could not be marked in flight: not called",
-                    action.connector,
-                    action.action,
-                    action.entity,
-                )
+        if not marked and not self._stop.is_set():
+            marked = self._marked(action)
+            if not marked:
                 return None
+        if self._stop.is_set():  # asked to stop before the call, perhaps while its mark waited its turn
+            return (NotStarted(), self.clock()) if marked else None
         return self._call(action), self.clock()
 
     def _call(self, action: StoredAction) -> dict[str, Any] | Exception:
@@ -637,9 +655,9 @@ class Runtime:
             result = connector.execute(action.action, arguments, action.idempotency_key)
         except ActionError as error:
             return error
-        except Exception as error:  # a connector bug must not leave the action in flight until a restart
+        except (Exception, asyncio.CancelledError) as error:  # a connector bug must not leave the action in flight
             log.exception("%s.%s raised unexpectedly", action.connector, action.action)
-            return error
+            return error if isinstance(error, Exception) else RuntimeError(f"cancelled: {error!r}")
         return storable(result)
 
     def _finish(self, action: StoredAction, outcome: dict[str, Any] | Exception, ended: datetime) -> None:
@@ -749,7 +767,7 @@ class Runtime:
         """Passes of execution alone, as many as `recovered` actions take at most (not until nothing is
         due: a service answering 429 with `Retry-After: 0` keeps an action due); True if any did some."""
         busy = False
-        for _ in range(max(1, math.ceil(recovered / max(ACTIONS_PER_PASS, self.concurrency)))):
+        for _ in range(max(1, recovered)):  # each pass makes one call at least
             if not self.execute_due():
                 break
             busy = True
@@ -792,7 +810,7 @@ class Runtime:
                 return False
             self._thread = None
         if self._pool is not None:
-            self._pool.shutdown(wait=True)
+            self._pool.shutdown(timeout)
             self._pool = None
         return True
 

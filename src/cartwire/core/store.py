@@ -467,19 +467,24 @@ class SqlStore:
             self._audit(db, "event.failed", _entity_of(db, "events", event_row), {"event": event_row, "error": error})
 
     # --- execution ------------------------------------------------------------------------
-    def due_actions(self, now: datetime, limit: int = 100, skip: Collection[str] = ()) -> list[StoredAction]:
+    def due_actions(
+        self, now: datetime, limit: int = 100, connectors: Collection[str] | None = None
+    ) -> list[StoredAction]:
         """Pending actions whose time has come, where no earlier action of the same entity is
         unfinished and no other action writing one of the same remote records (`action_targets`) is
         in flight, or ahead of it and pending or a dead letter: two writes to one record never run at
         once, whichever events they came from, and they run in the order they were planned. A dead
         letter keeps its place until a person retries or discards it, since each write of a record
-        may read what the one before wrote (a stock figure). None of the connectors named in `skip`
-        (those whose rate limit has no room now) fills the `limit` that the others' actions need."""
-        skipped = f" AND a.connector NOT IN ({', '.join('?' * len(skip))})" if skip else ""
+        may read what the one before wrote (a stock figure). With `connectors`, only their actions:
+        one whose rate limit has no room now fills none of the `limit` the others' actions need."""
+        named = tuple(connectors) if connectors is not None else ()
+        if connectors is not None and not named:
+            return []
+        only = f" AND a.connector IN ({', '.join('?' * len(named))})" if connectors is not None else ""
         with self._lock:
             rows = self._db.execute(
                 "SELECT a.* FROM actions a WHERE a.state = 'pending' AND a.next_attempt_at <= ?"  # noqa: S608 - placeholders only
-                + skipped
+                + only
                 + " AND NOT EXISTS (SELECT 1 FROM actions b WHERE b.entity = a.entity AND b.id < a.id"
                 " AND b.state IN ('pending', 'in_flight'))"
                 " AND NOT EXISTS (SELECT 1 FROM action_targets mine JOIN action_targets other"
@@ -487,7 +492,7 @@ class SqlStore:
                 " JOIN actions c ON c.id = other.action WHERE mine.action = a.id"
                 " AND (c.state = 'in_flight' OR (c.state IN ('pending', 'failed') AND c.id < a.id)))"
                 " ORDER BY a.id LIMIT ?",
-                (_ts(now), *skip, limit),
+                (_ts(now), *named, limit),
             ).fetchall()
         return [_action(row) for row in rows]
 

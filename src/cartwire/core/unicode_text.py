@@ -57,8 +57,9 @@ def unpaired_surrogate_at(value: Any, path: str = "") -> str | None:
 
 
 def storable(result: Any) -> dict[str, Any]:
-    """An action's result as JSON data the store can write: anything else as its text, and an unpaired
-    surrogate as U+FFFD. The call has happened, so its result is kept, marked where it could not be
-    kept as it came, never refused."""
+    """An action's result as JSON data the store can write: anything else as its text, a result that is
+    not an object under `result`, and an unpaired surrogate as U+FFFD. The call has happened, so its
+    result is kept, marked where it could not be kept as it came, never refused."""
     text = _UNPAIRED_SURROGATE.sub("\ufffd", json.dumps(result, default=str, ensure_ascii=False))
-    return dict(json.loads(text))
+    kept = json.loads(text)
+    return kept if isinstance(kept, dict) else {"result": kept}  # a connector that returned None, a list, a text
