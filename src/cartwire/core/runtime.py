@@ -588,14 +588,13 @@ class Runtime:
         left, attempted = set(futures), 0
         back: list[tuple[StoredAction, _Attempt | None]] = []  # back, not recorded yet
         while left:
-            if self._stop.is_set():
+            if self._stop.is_set():  # from now on, each outcome is recorded as soon as it is back
                 attempted += self._record(back)
-                done, left = wait(left, return_when=FIRST_COMPLETED)
-                attempted += self._record([(futures[future], future.result()) for future in done])
                 back = []
+                done, left = wait(left, return_when=FIRST_COMPLETED)
             else:
                 done, left = wait(left, timeout=STOP_CHECK)
-                back += [(futures[future], future.result()) for future in done]
+            back += [(futures[future], future.result()) for future in done]
         return attempted + self._record(back)
 
     def _mark_together(self, actions: list[StoredAction]) -> set[int]:
